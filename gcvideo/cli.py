@@ -1,0 +1,118 @@
+"""The ``gcvideo`` command line.
+
+``gcvideo fit|validate|test|predict`` are LightningCLI commands (see ``gcvideo fit --help``);
+the others are plain tools: ``models``, ``info``, ``data``, ``demo``.
+"""
+import argparse
+import json
+import sys
+import warnings
+from typing import List, Optional
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _quiet_third_party_warnings() -> None:
+    # pytorchvideo decorates functions with torch.jit.script at import time.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    for name, description in list_models().items():
+        print(f"{name:16s} {description}")
+    return 0
+
+
+def cost_table(names: List[str], frames: int, size: int, baseline: str = "slow_r50") -> List[dict]:
+    """Params/GFLOPs of each model and their change relative to ``baseline``, in %."""
+    from .cost import model_cost
+    from .models import create_model
+
+    rows = []
+    base = model_cost(create_model(baseline), frames, size)
+    for name in names:
+        cost = base if name == baseline else model_cost(create_model(name), frames, size)
+        rows.append({"model": name, **cost,
+                     "d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
+                     "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)})
+    return rows
+
+
+def format_cost_table(rows: List[dict]) -> str:
+    lines = [f"{'model':16s} {'params (M)':>11s} {'GFLOPs':>8s} {'Δparams':>9s} {'ΔFLOPs':>9s}"]
+    for r in rows:
+        lines.append(f"{r['model']:16s} {r['params_m']:11.2f} {r['gflops']:8.2f} "
+                     f"{r['d_params_pct']:+8.2f}% {r['d_flops_pct']:+8.3f}%")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .models import MODELS
+
+    if not args.all and not args.model:
+        print("gcvideo info: give a MODEL or --all (see `gcvideo models`)", file=sys.stderr)
+        return 2
+    names = list(MODELS) if args.all else [args.model]
+    try:
+        rows = cost_table(names, args.frames, args.size)
+    except ValueError as err:
+        print(f"gcvideo info: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows if args.all else rows[0], indent=2))
+    else:
+        print(f"cost at {args.frames}x{args.size}x{args.size} (FLOPs = multiply-adds, fvcore; "
+              "Δ vs slow_r50)")
+        print(format_cost_table(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcvideo",
+        description="Global Context (GCNet) blocks and Slow-only ResNet-50 video models.\n\n"
+        "Training and evaluation (LightningCLI):\n"
+        "  gcvideo fit --config configs/kinetics400/gc_all.yaml\n"
+        "  gcvideo test --config ... --ckpt_path runs/.../last.ckpt\n"
+        "Run `gcvideo fit --help` for every training option.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list registered models")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("info", help="parameters and GFLOPs of a model (or --all, with Δ vs baseline)")
+    p.add_argument("model", nargs="?", help="registered model name (see `gcvideo models`)")
+    p.add_argument("--all", action="store_true", help="table of every registered model")
+    p.add_argument("--frames", type=int, default=8, help="clip length T (default 8)")
+    p.add_argument("--size", type=int, default=224, help="crop size H=W (default 224)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_info)
+
+    for name, register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Subcommands defined in other modules register here (name, register(subparsers)).
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    _quiet_third_party_warnings()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        from .train import run_lightning_cli
+        return run_lightning_cli(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
+import logging
+from typing import Dict
+
+import torch
+from torch import nn
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
+    """Multiply-adds of one forward of a (1, 3, frames, size, size) clip, in eval mode.
+
+    fvcore counts one fused multiply-add as one FLOP for convs, matmuls and bmm;
+    softmax/elementwise ops are not counted (as in the papers' tables).
+    """
+    from fvcore.nn import FlopCountAnalysis
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters())
+        clip = torch.zeros(1, 3, frames, size, size, device=param.device, dtype=param.dtype)
+        analysis = FlopCountAnalysis(model, clip)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analysis.total())
+    finally:
+        model.train(was_training)
+
+
+def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> Dict[str, float]:
+    flops = count_flops(model, frames, size)
+    return {"params": count_params(model), "params_m": count_params(model) / 1e6,
+            "gflops": flops / 1e9, "flops": flops, "frames": frames, "size": size}

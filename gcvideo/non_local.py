@@ -1,0 +1,78 @@
+"""Non-local block (Wang et al. 2018, "Non-local Neural Networks"), 3D, embedded Gaussian."""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class NonLocal3d(nn.Module):
+    """NL block on (N, C, T, H, W): ``y = x + BN(Wz(softmax(theta^T phi) g))``.
+
+    Args:
+        channels: C.
+        inner_channels: width of theta/phi/g (default C/2, as in the NL paper).
+        instantiation: ``"softmax"`` (embedded Gaussian, scaled by inner**-0.5 as in
+            SlowFast) or ``"dot_product"`` (affinity divided by the number of keys).
+        subsample: max-pool kernel (= stride) applied to phi and g to cut the
+            Np x Np cost, (1, 2, 2) as in the NL paper; ``None`` disables it. Dimensions
+            smaller than the kernel are not pooled.
+
+    The output BN's gamma starts at zero (and carries pytorchvideo's
+    ``block_final_bn`` flag so ``init_net_weights`` keeps it zero): identity at init.
+    ``capture`` set to True keeps the last attention map in ``self.attention``
+    (N, P, P') for analysis.
+    """
+
+    def __init__(self, channels: int, inner_channels: Optional[int] = None,
+                 instantiation: str = "softmax",
+                 subsample: Optional[Sequence[int]] = (1, 2, 2)) -> None:
+        super().__init__()
+        if instantiation not in ("softmax", "dot_product"):
+            raise ValueError(f"instantiation must be 'softmax' or 'dot_product', got {instantiation!r}")
+        inner = inner_channels or max(1, channels // 2)
+        self.channels, self.inner_channels = channels, inner
+        self.instantiation = instantiation
+        self.subsample = tuple(subsample) if subsample else None
+        self.theta = nn.Conv3d(channels, inner, 1)
+        self.phi = nn.Conv3d(channels, inner, 1)
+        self.g = nn.Conv3d(channels, inner, 1)
+        self.out = nn.Conv3d(inner, channels, 1)
+        self.norm = nn.BatchNorm3d(channels)
+        self.norm.block_final_bn = True
+        self.capture = False
+        self.attention: Optional[torch.Tensor] = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for conv in (self.theta, self.phi, self.g, self.out):
+            nn.init.normal_(conv.weight, std=0.01)
+            nn.init.zeros_(conv.bias)
+        self.norm.reset_parameters()
+        nn.init.zeros_(self.norm.weight)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subsample is None:
+            return x
+        kernel = [min(k, s) for k, s in zip(self.subsample, x.shape[2:])]
+        return F.max_pool3d(x, kernel, kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, t, h, w = x.shape
+        theta = self.theta(x).flatten(2)                             # (N, C', P)
+        phi = self._pool(self.phi(x)).flatten(2)                     # (N, C', P')
+        g = self._pool(self.g(x)).flatten(2)                         # (N, C', P')
+        affinity = torch.bmm(theta.transpose(1, 2), phi)             # (N, P, P')
+        if self.instantiation == "softmax":
+            affinity = (affinity * self.inner_channels ** -0.5).softmax(dim=-1)
+        else:
+            affinity = affinity / affinity.shape[-1]
+        if self.capture:
+            self.attention = affinity.detach()
+        y = torch.bmm(g, affinity.transpose(1, 2).to(g.dtype))       # (N, C', P)
+        y = y.reshape(n, self.inner_channels, t, h, w)
+        return x + self.norm(self.out(y))
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, inner_channels={self.inner_channels}, "
+                f"instantiation={self.instantiation!r}, subsample={self.subsample}")

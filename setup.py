@@ -1,0 +1,35 @@
+"""gcvideo: Global Context (GCNet) blocks for video action recognition."""
+from setuptools import find_packages, setup
+
+setup(
+    name="gcvideo",
+    version="0.1.0",
+    description="GCNet global-context blocks and Slow-only ResNet-50 video models on "
+    "PyTorch, PyTorchVideo and PyTorch Lightning",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["gcvideo", "gcvideo.*"]),
+    include_package_data=True,
+    install_requires=[
+        # Pinned: these are the releases that install from local wheels on the
+        # project's machines; other versions pull multi-GB CUDA builds.
+        "torch==2.14.1",
+        "torchvision==0.29.1",
+        "pytorchvideo>=0.1.5",
+        "av>=12",
+        "decord>=0.6",
+        "pytorch-lightning>=2.4",
+        "torchmetrics>=1.4",
+        # fvcore counts one multiply-add as one FLOP: the convention of the GCNet,
+        # SlowFast and Non-local papers (41.9 GFLOPs for Slow-only R50 at 8x224^2).
+        "fvcore>=0.1.5",
+        "jsonargparse[signatures]>=4.27",
+        "tensorboard",
+        "matplotlib",
+        "tqdm",
+        "pyyaml",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["gcvideo=gcvideo.cli:main"]},
+)

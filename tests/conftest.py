@@ -1,0 +1,34 @@
+import pytest
+import torch
+from torch import nn
+
+TINY = dict(depths=(1, 2, 2, 1), width=8)
+
+
+def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BN non-trivial statistics and affine parameters, as in a trained net
+    (fresh ResNets zero the last BN of each branch, which would hide real bugs).
+    Context blocks keep their own init."""
+    g = torch.Generator().manual_seed(seed)
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._NormBase) and ".context" not in name:
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model
+
+
+def perturb(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Random values in every parameter (a block 'after training')."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return module
+
+
+@pytest.fixture
+def clip():
+    return torch.randn(2, 16, 3, 5, 4, generator=torch.Generator().manual_seed(1))

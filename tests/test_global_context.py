@@ -1,0 +1,143 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from pytorchvideo.models import init_net_weights
+from torch import nn
+
+from gcvideo import GlobalContext3d
+from gcvideo.global_context import attention_pool
+from conftest import perturb
+
+
+def reference_gc(block: GlobalContext3d, x: torch.Tensor) -> torch.Tensor:
+    """The paper's formulas written out position by position."""
+    n, c, t, h, w = x.shape
+    flat = x.reshape(n, c, t * h * w)
+    if block.pooling == "att":
+        wk, bk = block.key.weight.view(1, c), block.key.bias
+        logits = torch.einsum("oc,ncp->np", wk, flat) + bk                 # (N, P)
+        weights = torch.exp(logits - logits.max(1, keepdim=True).values)
+        weights = weights / weights.sum(1, keepdim=True)                   # one softmax over T*H*W
+        ctx = (flat * weights[:, None]).sum(-1)
+    else:
+        ctx = flat.mean(-1)
+    conv1, ln, _, conv2 = block.transform
+    hid = ctx @ conv1.weight.flatten(1).T + conv1.bias
+    if isinstance(ln, nn.LayerNorm):
+        hid = F.layer_norm(hid, hid.shape[1:], ln.weight.flatten(), ln.bias.flatten(), ln.eps)
+    delta = hid.relu() @ conv2.weight.flatten(1).T + conv2.bias
+    delta = delta.view(n, c, 1, 1, 1)
+    return x + delta if block.fusion == "add" else x * delta.sigmoid()
+
+
+def test_identity_at_init(clip):
+    block = GlobalContext3d(16, reduction=4)
+    assert torch.equal(block(clip), clip)
+
+
+def test_identity_survives_model_wide_inits(clip):
+    net = nn.Sequential(nn.Conv3d(16, 16, 1), GlobalContext3d(16, reduction=4))
+    init_net_weights(net)                                  # pytorchvideo's ResNet init
+    for m in net.modules():                                # torchvision-style init loop
+        if isinstance(m, (nn.Conv3d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+    assert torch.equal(net[1](clip), clip)
+
+
+def test_reset_parameters_restores_identity(clip):
+    block = perturb(GlobalContext3d(16, reduction=4))
+    assert not torch.allclose(block(clip), clip)
+    block.reset_parameters()
+    assert torch.equal(block(clip), clip)
+
+
+@pytest.mark.parametrize("pooling", ["att", "avg"])
+@pytest.mark.parametrize("fusion", ["add", "mul"])
+@pytest.mark.parametrize("layer_norm", [True, False])
+def test_matches_paper_formulas(clip, pooling, fusion, layer_norm):
+    block = perturb(GlobalContext3d(16, reduction=4, pooling=pooling, fusion=fusion,
+                                    layer_norm=layer_norm))
+    torch.testing.assert_close(block(clip), reference_gc(block, clip), rtol=1e-5, atol=1e-5)
+
+
+def test_softmax_is_joint_over_time_and_space():
+    # One position in frame 0 has a huge key logit: a joint softmax puts (almost)
+    # all weight there; a per-frame softmax would average one winner per frame.
+    x = torch.zeros(1, 2, 3, 2, 2)
+    x[0, 0, 0, 1, 1] = 10.0                  # channel 0 is the key signal
+    x[0, 1] = torch.arange(12.0).view(3, 2, 2)  # channel 1 carries distinct values
+    key = nn.Conv3d(2, 1, 1)
+    with torch.no_grad():
+        key.weight.copy_(torch.tensor([1.0, 0.0]).view(1, 2, 1, 1, 1))
+        key.bias.zero_()
+    ctx = attention_pool(x, key).flatten()
+    joint = (x[0, 1].flatten() * torch.softmax(x[0, 0].flatten(), 0)).sum()
+    per_frame = (x[0, 1].flatten(1) * torch.softmax(x[0, 0].flatten(1), 1)).sum(1).mean()
+    torch.testing.assert_close(ctx[1], joint)
+    assert abs(ctx[1] - x[0, 1, 0, 1, 1]) < 1e-2      # the winner's value, 3.0
+    assert abs(joint - per_frame) > 1.0                # the test can tell the two apart
+
+
+def test_avg_pooling_is_the_mean(clip):
+    block = GlobalContext3d(16, reduction=4, pooling="avg")
+    seen = {}
+    block.transform[0].register_forward_pre_hook(lambda m, i: seen.update(ctx=i[0]))
+    block(clip)
+    torch.testing.assert_close(seen["ctx"], clip.mean(dim=(2, 3, 4), keepdim=True))
+
+
+def test_add_fusion_adds_the_same_vector_everywhere(clip):
+    block = perturb(GlobalContext3d(16, reduction=4))
+    delta = block(clip) - clip                                   # (N, C, T, H, W)
+    flat = delta.flatten(2)
+    assert flat.abs().max() > 1e-3
+    torch.testing.assert_close(flat, flat[..., :1].expand_as(flat), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{}, {"pooling": "avg"}, {"fusion": "mul"}])
+def test_equivariant_to_permuting_positions(clip, options):
+    block = perturb(GlobalContext3d(16, reduction=4, **options))
+    perm = torch.randperm(clip[0, 0].numel(), generator=torch.Generator().manual_seed(0))
+    shuffle = lambda v: v.flatten(2)[..., perm].view_as(v)     # noqa: E731
+    torch.testing.assert_close(block(shuffle(clip)), shuffle(block(clip)), rtol=1e-5, atol=1e-5)
+
+
+def test_gradient_reaches_every_parameter(clip):
+    block = GlobalContext3d(16, reduction=4)
+    opt = torch.optim.SGD(block.parameters(), lr=0.1)
+    target = torch.randn_like(clip)
+    for _ in range(2):  # step 1 moves the zero-init conv; then every parameter has a gradient
+        opt.zero_grad()
+        (block(clip) - target).pow(2).mean().backward()
+        opt.step()
+    for name, p in block.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 1, 1, 1), (3, 16, 1, 7, 5), (2, 16, 4, 1, 1)])
+def test_degenerate_shapes(shape):
+    block = perturb(GlobalContext3d(16, reduction=4))
+    x = torch.randn(shape)
+    torch.testing.assert_close(block(x), reference_gc(block, x), rtol=1e-5, atol=1e-5)
+
+
+def test_low_precision_and_channels_last(clip):
+    block = perturb(GlobalContext3d(16, reduction=4))
+    ref = block(clip)
+    torch.testing.assert_close(block(clip.to(memory_format=torch.channels_last_3d)), ref)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = block(clip)
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.1)
+    with torch.autocast("cpu", dtype=torch.float16):
+        out = block(clip)
+    torch.testing.assert_close(out.float(), ref, rtol=0.02, atol=0.05)
+    out = block.to(torch.bfloat16)(clip.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.1)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="pooling"):
+        GlobalContext3d(16, pooling="max")
+    with pytest.raises(ValueError, match="fusion"):
+        GlobalContext3d(16, fusion="cat")
