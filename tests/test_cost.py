@@ -1,0 +1,40 @@
+import pytest
+
+from gcvideo import create_model
+from gcvideo.cost import count_flops, count_params, model_cost
+
+from conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def costs():
+    names = ["slow_r50", "slow_r50_gc", "slow_r50_gc5", "slow_r50_snl5", "slow_r50_nl5", "slow_r50_se"]
+    return {n: model_cost(create_model(n)) for n in names}
+
+
+def test_baseline_matches_the_paper(costs):
+    assert costs["slow_r50"]["params"] == 32_454_096          # 32.45 M
+    assert round(costs["slow_r50"]["gflops"], 1) == 41.9       # 41.9 GFLOPs at 8x224^2
+
+
+def test_gc_is_cheap_and_nl_is_not(costs):
+    base = costs["slow_r50"]["flops"]
+    extra = {n: c["flops"] / base - 1 for n, c in costs.items()}
+    assert 0 < extra["slow_r50_gc"] < 0.0026                   # paper: < 0.26 % extra FLOPs
+    assert 0 < extra["slow_r50_gc5"] < extra["slow_r50_gc"]
+    assert extra["slow_r50_snl5"] < 0.001
+    assert extra["slow_r50_nl5"] > 0.5                         # NL's Np x Np affinity
+
+
+def test_gc_parameter_count_is_the_formula():
+    # Per block: Wk (C+1) + conv C->C/r (+bias) + LN (2 C/r) + conv C/r->C (+bias).
+    model = create_model("slow_r50_gc")
+    per_stage = {512: 4, 1024: 6, 2048: 3}
+    expected = sum(n * ((c + 1) + (c * (c // 16) + c // 16) + 2 * (c // 16) + (c // 16 * c + c))
+                   for c, n in per_stage.items())
+    assert count_params(model) - count_params(create_model("slow_r50")) == expected
+
+
+def test_flops_scale_with_clip_size():
+    m = create_model("slow_r50", **TINY)
+    assert count_flops(m, frames=8, size=64) == pytest.approx(2 * count_flops(m, frames=4, size=64), rel=0.01)

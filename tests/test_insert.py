@@ -1,0 +1,104 @@
+import pytest
+import torch
+from torch import nn
+from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18
+
+from gcvideo import insert_blocks
+from gcvideo.insert import residual_blocks, select_targets, stage_name
+from gcvideo.models import NL5_POSITIONS, slow_resnet
+from conftest import TINY, randomize_norms
+
+TORCHVISION = {"r3d_18": r3d_18, "mc3_18": mc3_18, "r2plus1d_18": r2plus1d_18}
+
+
+def tiny_slow():
+    return slow_resnet(num_classes=5, **TINY)
+
+
+def check_insert_dont_rename(plain: nn.Module, modified: nn.Module, added):
+    plain_keys, new_keys = set(plain.state_dict()), set(modified.state_dict())
+    assert plain_keys <= new_keys
+    assert new_keys - plain_keys == {k for k in new_keys if any(k.startswith(p + ".") for p in added)}
+    result = modified.load_state_dict(plain.state_dict(), strict=False)
+    assert not result.unexpected_keys
+    # BN's num_batches_tracked is optional in load_state_dict, so never reported missing
+    assert set(result.missing_keys) == {k for k in new_keys - plain_keys
+                                        if not k.endswith("num_batches_tracked")}
+
+
+@pytest.mark.parametrize("kind", ["gc", "snl", "nl", "se"])
+@pytest.mark.parametrize("position", ["after_1x1", "after_add"])
+def test_pytorchvideo_resnet_insert_dont_rename(kind, position):
+    plain = randomize_norms(tiny_slow()).eval()
+    modified = tiny_slow()
+    added = insert_blocks(modified, kind, position=position)
+    assert len(added) == 4 + 6 + 1                       # every block of c3, c4, c5
+    check_insert_dont_rename(plain, modified, added)
+    modified.eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    same = torch.equal(modified(x), plain(x))
+    assert same == (kind != "se"), "GC/SNL/NL are the identity at init; SE rescales"
+
+
+@pytest.mark.parametrize("arch", sorted(TORCHVISION))
+@pytest.mark.parametrize("kind", ["gc", "nl"])
+def test_torchvision_video_resnets(arch, kind):
+    torch.manual_seed(0)
+    plain = randomize_norms(TORCHVISION[arch](num_classes=5)).eval()
+    modified = TORCHVISION[arch](num_classes=5)
+    added = insert_blocks(modified, kind, where=("c4", "c5"))
+    assert added == ["layer3.0.conv2.context", "layer3.1.conv2.context",
+                     "layer4.0.conv2.context", "layer4.1.conv2.context"]
+    check_insert_dont_rename(plain, modified, added)
+    x = torch.randn(1, 3, 4, 32, 32)
+    assert torch.equal(modified.eval()(x), plain(x))
+
+
+def test_inserted_blocks_actually_run():
+    model = tiny_slow().eval()
+    added = insert_blocks(model, "gc", where={"c3": [1]}, position="after_add")
+    assert added == ["blocks.2.res_blocks.1.context"]
+    calls = []
+    model.blocks[2].res_blocks[1].context.register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    model(torch.randn(1, 3, 4, 32, 32))
+    assert calls == [torch.Size([1, 64, 4, 4, 4])]
+    tv = r3d_18(num_classes=5).eval()
+    insert_blocks(tv, "se", where={"layer1": [0]})
+    calls.clear()
+    tv.layer1[0].conv2.context.register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    tv(torch.randn(1, 3, 4, 32, 32))
+    assert calls == [torch.Size([1, 64, 4, 16, 16])]
+
+
+def test_nl5_positions_and_stage_names():
+    model = tiny_slow()
+    targets = select_targets(model, NL5_POSITIONS, "after_add")
+    assert targets == ["blocks.2.res_blocks.1", "blocks.2.res_blocks.3", "blocks.3.res_blocks.1",
+                       "blocks.3.res_blocks.3", "blocks.3.res_blocks.5"]
+    assert stage_name("res4") == stage_name("layer3") == stage_name("C4") == "c4"
+
+
+def test_wrapped_models_and_generic_modules():
+    wrapper = nn.Sequential(nn.Identity(), tiny_slow())
+    assert residual_blocks(wrapper)["c2"][0] == ("1.blocks.1.res_blocks.0", "1.blocks.1.res_blocks.0.branch2")
+    custom = nn.Sequential(nn.Conv3d(3, 8, 3, padding=1), nn.BatchNorm3d(8), nn.ReLU())
+    added = insert_blocks(custom, "gc", modules=["1"], reduction=2)
+    assert added == ["1.context"] and custom[1].context.channels == 8
+    assert custom(torch.randn(1, 3, 2, 4, 4)).shape == (1, 8, 2, 4, 4)
+
+
+def test_errors_name_the_problem():
+    model = tiny_slow()
+    with pytest.raises(ValueError, match="unknown stage 'c7'"):
+        insert_blocks(model, "gc", where=("c7",))
+    with pytest.raises(ValueError, match="stage c3 has 4 residual blocks; index 4"):
+        insert_blocks(model, "gc", where={"c3": [4]})
+    with pytest.raises(ValueError, match="position"):
+        insert_blocks(model, "gc", position="before")
+    with pytest.raises(TypeError, match="modules="):
+        insert_blocks(nn.Sequential(nn.Conv3d(3, 3, 1)), "gc")
+    with pytest.raises(ValueError, match="no module"):
+        insert_blocks(model, "gc", modules=["blocks.9"])
+    insert_blocks(model, "gc", where=("c5",))
+    with pytest.raises(ValueError, match="already has a context block"):
+        insert_blocks(model, "snl", where=("c5",))

@@ -1,0 +1,65 @@
+import pytest
+import torch
+from pytorchvideo.models.hub.resnet import slow_r50 as ptv_slow_r50
+
+from gcvideo import create_model, list_models
+from gcvideo.models import MODELS
+from conftest import TINY, randomize_norms
+
+EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13),
+                   "slow_r50_gc5": ("GlobalContext3d", 5), "slow_r50_snl5": ("SimplifiedNonLocal3d", 5),
+                   "slow_r50_nl5": ("NonLocal3d", 5), "slow_r50_se": ("SqueezeExcite3d", 13)}
+
+
+def context_blocks(model):
+    return {n: type(m).__name__ for n, m in model.named_modules() if n.endswith(".context")}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_builds_and_runs(name):
+    assert name in list_models()
+    full = create_model(name)
+    kind, count = EXPECTED_BLOCKS[name]
+    blocks = context_blocks(full)
+    assert len(blocks) == count and set(blocks.values()) <= {kind}
+    tiny = create_model(name, num_classes=7, **TINY).eval()
+    assert tiny(torch.randn(2, 3, 4, 48, 64)).shape == (2, 7)
+
+
+def test_block_positions():
+    nl5 = context_blocks(create_model("slow_r50_nl5"))
+    assert sorted(nl5) == ["blocks.2.res_blocks.1.context", "blocks.2.res_blocks.3.context",
+                           "blocks.3.res_blocks.1.context", "blocks.3.res_blocks.3.context",
+                           "blocks.3.res_blocks.5.context"]
+    gc = context_blocks(create_model("slow_r50_gc"))
+    assert all(n.endswith("branch2.context") for n in gc)
+    assert {n.split(".")[1] for n in gc} == {"2", "3", "4"}
+
+
+def test_overrides_express_the_ablations():
+    m = create_model("slow_r50_gc", reduction=4, pooling="avg", fusion="mul", layer_norm=False,
+                     where=("c4", "c5"), position="after_add", **TINY)
+    gc = [b for n, b in m.named_modules() if n.endswith(".context")]
+    assert len(gc) == 3 and all(b.pooling == "avg" and b.fusion == "mul" and b.reduction == 4 for b in gc)
+    assert context_blocks(create_model("slow_r50", block="gc", where=("c2",), **TINY))
+    assert not context_blocks(create_model("slow_r50_gc", block=None, **TINY))
+
+
+def test_bad_names_and_options_fail_clearly():
+    with pytest.raises(ValueError, match="unknown model 'slow_r51'"):
+        create_model("slow_r51")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['reduction'\] for model 'slow_r50'"):
+        create_model("slow_r50", reduction=4)
+    with pytest.raises(ValueError, match="'nl' takes"):
+        create_model("slow_r50_nl5", pooling="avg")
+
+
+def test_same_network_as_pytorchvideo_slow_r50():
+    ours, theirs = create_model("slow_r50").eval(), randomize_norms(ptv_slow_r50()).eval()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: v.shape for k, v in theirs.state_dict().items()}
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(1, 3, 8, 224, 224)   # pytorchvideo's head pools a fixed 8x7x7
+    with torch.no_grad():
+        # adaptive vs fixed 8x7x7 average pooling: same numbers up to summation order
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-3, atol=1e-3)
