@@ -40,7 +40,7 @@ def test_overrides_express_the_ablations():
     m = create_model("slow_r50_gc", reduction=4, pooling="avg", fusion="mul", layer_norm=False,
                      where=("c4", "c5"), position="after_add", **TINY)
     gc = [b for n, b in m.named_modules() if n.endswith(".context")]
-    assert len(gc) == 3 and all(b.pooling == "avg" and b.fusion == "mul" and b.reduction == 4 for b in gc)
+    assert len(gc) == 6 + 1 and all(b.pooling == "avg" and b.fusion == "mul" and b.reduction == 4 for b in gc)
     assert context_blocks(create_model("slow_r50", block="gc", where=("c2",), **TINY))
     assert not context_blocks(create_model("slow_r50_gc", block=None, **TINY))
 

@@ -52,7 +52,7 @@ def test_errors_name_the_file_and_key(plain_file, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_pretrained(create_model("slow_r50", **TINY), tmp_path / "nope.pt")
     with pytest.raises(ValueError, match=r"shape mismatch for blocks.0.conv.weight"):
-        load_pretrained(create_model("slow_r50", num_classes=5, depths=(1, 2, 2, 1), width=16), path)
+        load_pretrained(create_model("slow_r50", num_classes=5, depths=TINY["depths"], width=16), path)
     state = torch.load(path)
     state["extra.weight"] = torch.zeros(1)
     with pytest.raises(ValueError, match="extra.weight"):
