@@ -2,7 +2,6 @@
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -40,7 +39,14 @@ class Pointwise3d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv3d(x, self.weight, self.bias)
+        # A matmul over the flattened positions: on CPU ~10x faster than F.conv3d for
+        # the C -> 1 attention key (measured in benchmarks/block_overhead.py's setting).
+        n, _, t, h, w = x.shape
+        y = torch.matmul(self.weight.view(self.out_channels, self.in_channels).to(x.dtype),
+                         x.flatten(2))                                 # (N, C_out, T*H*W)
+        if self.bias is not None:
+            y = y + self.bias.to(x.dtype).view(1, -1, 1)
+        return y.view(n, self.out_channels, t, h, w)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}, "

@@ -1,0 +1,51 @@
+"""CPU forward latency of every registered variant relative to slow_r50, in one run.
+
+Models are timed round-robin (one forward of each per round) so machine noise hits
+all of them alike; the printed ratio is median(variant) / median(slow_r50).
+
+    python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+
+from gcvideo.models import MODELS, create_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    models = {name: create_model(name).eval() for name in args.models}
+    clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
+    times = {name: [] for name in models}
+    with torch.inference_mode():
+        for model in models.values():      # warm-up
+            model(clip)
+        for r in range(args.rounds):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(clip)
+                times[name].append(time.perf_counter() - start)
+            print(f"round {r + 1}/{args.rounds} done", flush=True)
+    base = statistics.median(times["slow_r50"]) if "slow_r50" in times else None
+    print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
+          f"{args.threads} threads, median of {args.rounds} interleaved rounds")
+    print(f"{'model':16s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        ratio = f"{med / base:6.3f}x" if base else "   n/a"
+        print(f"{name:16s} {med:9.3f} {min(ts):7.3f} {ratio}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+import json
+
+from gcvideo.cli import main
+
+
+def test_models_lists_the_registry(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ["slow_r50", "slow_r50_gc", "slow_r50_gc5", "slow_r50_snl5", "slow_r50_nl5", "slow_r50_se"]:
+        assert f"\n{name} " in "\n" + out
+
+
+def test_info_json_reports_measured_cost(capsys):
+    assert main(["info", "slow_r50_gc5", "--frames", "2", "--size", "64", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["params"] == 32_921_813 and row["frames"] == 2
+    assert 0 < row["d_flops_pct"] < 1 and row["d_params_pct"] > 1
+
+
+def test_info_errors_are_messages_not_tracebacks(capsys):
+    assert main(["info", "slow_r99"]) == 2
+    assert "unknown model 'slow_r99'" in capsys.readouterr().err
+    assert main(["info"]) == 2
