@@ -1,0 +1,131 @@
+"""``gcvideo data check``: scan a video list, sort every video into ok / bad, write a clean list.
+
+A video is checked as training would use it: headers probed, then frames decoded at
+the start, middle and last usable time (which catches truncated files whose headers
+promise more than they hold), and its duration compared to one clip.
+"""
+import csv
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from typing import List, Optional, Sequence
+
+from . import decode, sampling
+from .records import VideoRecord, load_records
+
+STATUSES = ("ok", "missing", "unreadable", "truncated", "too short")
+
+
+@dataclass
+class CheckResult:
+    path: str
+    label: str
+    status: str
+    reason: str = ""
+    duration: float = 0.0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+
+
+def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8,
+                target_fps: float = 30.0, backend: str = "pyav") -> CheckResult:
+    result = CheckResult(record.path, record.label, "ok")
+    try:
+        info = decode.probe(record.path)
+        result.duration, result.fps, result.width, result.height = (
+            round(info.duration, 3), round(info.fps, 3), info.width, info.height)
+        short = sampling.too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
+        if short:
+            result.status, result.reason = "too short", short
+            return result
+        last = max(0.0, info.duration - info.frame_duration)
+        decode.decode_at(record.path, [0.0, last / 2, last], backend)
+    except decode.VideoError as err:
+        result.status = err.reason if err.reason in STATUSES else "unreadable"
+        result.reason = f"{err.reason}: {err.detail}" if err.detail else err.reason
+    except Exception as err:  # noqa: BLE001 - a checker reports, it does not crash
+        result.status, result.reason = "unreadable", f"{type(err).__name__}: {err}"
+    return result
+
+
+def _check_one(args):
+    return check_video(*args)
+
+
+def check_videos(records: Sequence[VideoRecord], workers: Optional[int] = None, progress: bool = True,
+                 **options) -> List[CheckResult]:
+    workers = workers or os.cpu_count() or 1
+    jobs = [(r, options.get("num_frames", 8), options.get("sampling_rate", 8),
+             options.get("target_fps", 30.0), options.get("backend", "pyav")) for r in records]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="checking videos", unit="video", disable=not progress)
+    results = []
+    if workers == 1 or len(jobs) < 2:
+        for job in jobs:
+            results.append(_check_one(job))
+            bar.update()
+    else:
+        with get_context().Pool(workers) as pool:
+            for res in pool.imap(_check_one, jobs, chunksize=4):
+                results.append(res)
+                bar.update()
+    bar.close()
+    return results
+
+
+def summary_table(results: Sequence[CheckResult]) -> str:
+    counts = Counter(r.status for r in results)
+    lines = [f"{'status':12s} {'videos':>7s}  example"]
+    for status in STATUSES:
+        example = next((f"{os.path.basename(r.path)}: {r.reason}" for r in results
+                        if r.status == status and status != "ok"), "")
+        lines.append(f"{status:12s} {counts.get(status, 0):7d}  {example}")
+    ok = [r.duration for r in results if r.status == "ok"]
+    if ok:
+        lines.append(f"durations of ok videos: min {min(ok):.2f}s, mean {sum(ok) / len(ok):.2f}s, "
+                     f"max {max(ok):.2f}s")
+    return "\n".join(lines)
+
+
+def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optional[str] = None) -> dict:
+    """Clean list (same format as the input when it is a Kinetics CSV) and a bad-video report."""
+    stem = out_prefix or (os.path.splitext(source.rstrip("/"))[0])
+    good = {r.path for r in results if r.status == "ok"}
+    paths = {}
+    if source.lower().endswith(".csv") and os.path.isfile(source):
+        root_rows = list(csv.DictReader(open(source, newline="", encoding="utf-8")))
+        paths["clean"] = f"{stem}.clean.csv"
+        with open(paths["clean"], "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(root_rows[0].keys()) if root_rows else ["label"])
+            writer.writeheader()
+            writer.writerows(row for row, res in zip(root_rows, results) if res.path in good)
+    else:
+        paths["clean"] = f"{stem}.clean.txt"
+        with open(paths["clean"], "w", encoding="utf-8") as f:
+            f.writelines(f"{os.path.abspath(r.path)} {r.label}\n" for r in results if r.status == "ok")
+    paths["bad"] = f"{stem}.bad.csv"
+    with open(paths["bad"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(results[0]).keys()) if results else ["path"])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in results if r.status != "ok")
+    return paths
+
+
+def run_check(source: str, root: Optional[str] = None, workers: Optional[int] = None, as_json: bool = False,
+              out_prefix: Optional[str] = None, progress: bool = True, **options) -> int:
+    records = load_records(source, root)
+    results = check_videos(records, workers, progress=progress, **options)
+    paths = write_outputs(source, results, out_prefix)
+    bad = [r for r in results if r.status != "ok"]
+    if as_json:
+        print(json.dumps({"total": len(results), "counts": dict(Counter(r.status for r in results)),
+                          "bad": [asdict(r) for r in bad], **paths}, indent=2))
+    else:
+        print(summary_table(results))
+        print(f"{len(results) - len(bad)}/{len(results)} ok; clean list: {paths['clean']}; "
+              f"bad-video report: {paths['bad']}")
+    return 1 if bad else 0

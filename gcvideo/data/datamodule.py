@@ -1,0 +1,117 @@
+"""``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from .dataset import EpochSampler, VideoClipDataset
+from .records import class_index, load_records, read_classes_file
+
+
+class KineticsDataModule(pl.LightningDataModule):
+    """Kinetics-style data, all options plain arguments (usable without the CLI).
+
+    Args:
+        root: folder holding the videos (class folders or flat) and, by default, the lists.
+        train, val, test: a Kinetics CSV, a "path label" list or a class-folder tree,
+            relative to ``root`` unless absolute; ``None`` disables a split.
+        classes_file: class names in index order (default: sorted train labels).
+        num_frames, sampling_rate, target_fps: the clip (8 x 8 at 30 fps).
+        train_short_side, crop_size: training scale range and crop (256-320, 224).
+        eval_short_side: validation/test scale before the centre crop (256).
+        backend: ``pyav`` or ``decord``.
+        batch_size: clips per device per step. num_workers: loader processes per device.
+        seed: sampling and augmentation seed (with the epoch and video index).
+        max_retries: bad training videos replaced in a row before giving up.
+    """
+
+    def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
+                 test: Optional[str] = "test.csv", classes_file: Optional[str] = None,
+                 num_frames: int = 8, sampling_rate: int = 8, target_fps: float = 30.0,
+                 train_short_side: Tuple[int, int] = (256, 320), crop_size: int = 224,
+                 eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
+                 num_workers: int = 4, seed: int = 0, max_retries: int = 10) -> None:
+        super().__init__()
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"data.root: video folder not found: {root}")
+        self.root = root
+        self.splits = {"train": train, "val": val, "test": test}
+        self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
+                                 backend=backend, train_short_side=tuple(train_short_side),
+                                 crop_size=crop_size, eval_short_side=eval_short_side,
+                                 max_retries=max_retries, seed=seed)
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        if classes_file:
+            names = read_classes_file(self._path(classes_file))
+        else:
+            first = next((k for k in ("train", "val", "test") if self.splits[k]), None)
+            if first is None:
+                raise ValueError("data: give at least one of train/val/test, or a classes_file")
+            names = sorted({r.label for r in self.records(first, classes=()) if r.label})
+        self.class_to_index = class_index([], names)
+        self._datasets: Dict[str, VideoClipDataset] = {}
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.class_to_index)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_to_index)
+
+    def _path(self, name: str) -> str:
+        return name if os.path.isabs(name) else os.path.join(self.root, name)
+
+    def records(self, split: str, classes: Optional[Sequence[str]] = None):
+        source = self.splits[split]
+        if source is None:
+            raise ValueError(f"data.{split} is not set")
+        path = self._path(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"data.{split}: list not found: {path}")
+        return load_records(path, self.root, self.classes if classes is None else classes or None)
+
+    def dataset(self, split: str) -> VideoClipDataset:
+        if split not in self._datasets:
+            mode = "train" if split == "train" else "val"
+            self._datasets[split] = VideoClipDataset(self.records(split), self.class_to_index, mode,
+                                                     **self.clip_options)
+        return self._datasets[split]
+
+    def _loader(self, split: str) -> DataLoader:
+        data = self.dataset(split)
+        replicas, rank = 1, 0
+        if self.trainer is not None and self.trainer.world_size > 1:
+            if getattr(self.trainer._accelerator_connector, "use_distributed_sampler", False):
+                raise ValueError("gcvideo splits videos over ranks itself: set "
+                                 "trainer.use_distributed_sampler=false")
+            replicas, rank = self.trainer.world_size, self.trainer.global_rank
+        train = split == "train"
+        sampler = EpochSampler(len(data), shuffle=train, seed=self.seed, pad=train,
+                               num_replicas=replicas, rank=rank)
+        return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          drop_last=train and len(sampler) >= self.batch_size,
+                          pin_memory=torch.cuda.is_available(),
+                          # the epoch travels in the sampled keys, so workers can live on
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def state_dict(self) -> dict:
+        return {"classes": self.classes}
+
+    def load_state_dict(self, state: dict) -> None:
+        saved = state.get("classes")
+        if saved is not None and list(saved) != self.classes:
+            raise ValueError(f"the checkpoint was trained on {len(saved)} classes that differ from this "
+                             f"data's {self.num_classes} (first difference at "
+                             f"{next((i for i, (a, b) in enumerate(zip(saved, self.classes)) if a != b), min(len(saved), self.num_classes))})")

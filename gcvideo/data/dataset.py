@@ -1,0 +1,145 @@
+"""Clip datasets over a list of videos, robust to broken files.
+
+Training (``mode="train"``): a random clip of each video; a video that cannot give
+one (missing, empty, unreadable, truncated, too short, ...) is replaced by another
+random video, logged once per file, counted in the sample's ``replaced`` field, and
+after ``max_retries`` consecutive failures a clear error names the last file.
+Evaluation (``mode="val"``): the centre clip; a bad video is returned with
+``ok=False`` and its ``reason``, never dropped, so reports can list it.
+
+Randomness is a function of (seed, epoch, index) only -- :class:`EpochSampler`
+passes the epoch in the index -- so runs are reproducible for any number of
+workers and a resumed run continues exactly where it stopped.
+"""
+import logging
+import math
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from . import decode, sampling, transforms
+from .records import VideoRecord
+
+log = logging.getLogger("gcvideo.data")
+
+
+class VideoClipDataset(Dataset):
+    def __init__(self, records: Sequence[VideoRecord], class_to_index: Dict[str, int],
+                 mode: str = "train", *, num_frames: int = 8, sampling_rate: int = 8,
+                 target_fps: float = 30.0, backend: str = "pyav",
+                 train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
+                 eval_short_side: int = 256, flip: bool = True, max_retries: int = 10,
+                 seed: int = 0) -> None:
+        if mode not in ("train", "val"):
+            raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
+        if backend not in decode.BACKENDS:
+            raise ValueError(f"unknown video backend {backend!r}; choose one of {list(decode.BACKENDS)}")
+        unknown = sorted({r.label for r in records if r.label and r.label not in class_to_index})
+        if unknown:
+            raise ValueError(f"{len(unknown)} label(s) not among the {len(class_to_index)} classes, "
+                             f"e.g. {unknown[:3]}")
+        self.records, self.class_to_index, self.mode = list(records), dict(class_to_index), mode
+        self.num_frames, self.sampling_rate, self.target_fps = num_frames, sampling_rate, target_fps
+        self.backend, self.crop_size, self.flip = backend, crop_size, flip
+        self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
+        self.max_retries, self.seed = max_retries, seed
+        self._reported: set = set()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def label_of(self, index: int) -> int:
+        label = self.records[index].label
+        return self.class_to_index[label] if label else -1
+
+    def load_clip(self, index: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
+        """(3, T, crop, crop) float clip of video ``index``; raises ``decode.VideoError``."""
+        record = self.records[index]
+        info = decode.probe(record.path)
+        short = sampling.too_short(info.duration, info.fps, self.num_frames, self.sampling_rate,
+                                   self.target_fps)
+        if short:
+            raise decode.VideoError(record.path, "too short", short)
+        if self.mode == "train":
+            times = sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
+                                         rng, self.target_fps)
+            frames = decode.decode_at(record.path, times, self.backend)
+            return transforms.train_transform(frames, rng, self.train_short_side, self.crop_size, self.flip)
+        times = sampling.uniform_clips(info.duration, info.fps, self.num_frames, self.sampling_rate,
+                                       1, self.target_fps)[0]
+        frames = decode.decode_at(record.path, times, self.backend)
+        return transforms.eval_transform(frames, self.eval_short_side, self.crop_size)
+
+    def __getitem__(self, key: int) -> dict:
+        epoch, index = divmod(int(key), len(self.records))
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if self.mode == "val":
+            try:
+                return self._sample(index, self.load_clip(index), ok=True)
+            except decode.VideoError as err:
+                return self._sample(index, self._blank(), ok=False, reason=f"{err.reason}: {err.detail}".rstrip(": "))
+        tried = index
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self._sample(tried, self.load_clip(tried, rng), ok=True, replaced=attempt)
+            except decode.VideoError as err:
+                if err.path not in self._reported:
+                    self._reported.add(err.path)
+                    log.warning("skipping bad training video %s", err)
+                last = err
+                tried = int(rng.integers(len(self.records)))
+        raise RuntimeError(f"{self.max_retries + 1} videos in a row failed to load; last: {last}. "
+                           "Run `gcvideo data check` on the list to find the bad files.")
+
+    def _blank(self) -> torch.Tensor:
+        return torch.zeros(3, self.num_frames, self.crop_size, self.crop_size)
+
+    def _sample(self, index: int, video: torch.Tensor, ok: bool, reason: str = "", replaced: int = 0) -> dict:
+        return {"video": video, "label": self.label_of(index), "index": index, "ok": ok,
+                "reason": reason, "replaced": replaced}
+
+
+class EpochSampler(Sampler[int]):
+    """Indices for one epoch, encoded as ``epoch * len(dataset) + index``.
+
+    ``shuffle``: a permutation drawn from (seed, epoch). Under torch.distributed the
+    indices are split over ranks: for training, padded to equal length (as
+    DistributedSampler); for evaluation (``pad=False``) each video goes to exactly
+    one rank, so nothing is evaluated twice. Lightning calls ``set_epoch``.
+    """
+
+    def __init__(self, size: int, shuffle: bool, seed: int = 0, pad: bool = True,
+                 num_replicas: Optional[int] = None, rank: Optional[int] = None) -> None:
+        self.size, self.shuffle, self.seed, self.pad = size, shuffle, seed, pad
+        self._replicas, self._rank = num_replicas, rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _world(self):
+        if self._replicas is not None:
+            return self._replicas, self._rank or 0
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
+    def indices(self) -> List[int]:
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+                 if self.shuffle else np.arange(self.size))
+        replicas, rank = self._world()
+        if self.pad and replicas > 1:
+            total = math.ceil(self.size / replicas) * replicas
+            order = np.concatenate([order, order[: total - self.size]])
+        return [int(i) for i in order[rank::replicas]]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch * self.size + i for i in self.indices())
+
+    def __len__(self) -> int:
+        replicas, rank = self._world()
+        if self.pad:
+            return math.ceil(self.size / replicas)
+        return len(range(rank, self.size, replicas))

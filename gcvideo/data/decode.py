@@ -1,0 +1,165 @@
+"""Decoding the frames shown at given times, with PyAV (default) or decord.
+
+Both backends answer the same question: for each requested time t (seconds from the
+start of the video stream), the frame on screen at t, i.e. the last frame whose
+presentation time is <= t. Asking by time rather than by frame number makes
+variable-frame-rate videos and resampling to the protocol's 30 fps come out right.
+Only the needed span is decoded: PyAV seeks to the key frame before the first
+requested time and stops after the last. Audio is never decoded, and decord's global
+bridge is never touched.
+
+Every failure is a :class:`VideoError` whose message names the file and the reason.
+"""
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+BACKENDS = ("pyav", "decord")
+_EPS = 1e-4  # seconds; tolerance for times that land exactly on a frame boundary
+
+
+class VideoError(RuntimeError):
+    """A video that cannot give the requested frames; ``reason`` is a short category."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        self.path, self.reason, self.detail = path, reason, detail
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float            # seconds, as declared by the container/stream
+    fps: float                 # average frame rate
+    width: int
+    height: int
+    num_frames: int            # declared frame count (0 when the container does not say)
+
+    @property
+    def frame_duration(self) -> float:
+        return 1.0 / self.fps if self.fps > 0 else 0.0
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise VideoError(path, "missing")
+    if os.path.getsize(path) == 0:
+        raise VideoError(path, "empty file")
+
+
+def _open(path: str):
+    import av
+
+    _check_file(path)
+    try:
+        container = av.open(path)
+    except Exception as err:  # noqa: BLE001 - any libav error is "unreadable"
+        raise VideoError(path, "unreadable", str(err)) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(path, "no video stream", "audio-only or not a video")
+    return container
+
+
+def probe(path: str) -> VideoInfo:
+    """Duration, fps and size from the container headers (nothing is decoded)."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        if stream.duration is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1e6
+        else:
+            duration = stream.frames / fps if stream.frames and fps else 0.0
+        if fps <= 0 or duration <= 0:
+            raise VideoError(path, "unreadable", f"no frame rate or duration (fps={fps}, duration={duration})")
+        return VideoInfo(duration, fps, stream.codec_context.width, stream.codec_context.height,
+                         int(stream.frames or 0))
+
+
+def decode_at(path: str, times: Sequence[float], backend: str = "pyav") -> np.ndarray:
+    """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time."""
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
+        raise ValueError(f"times must be non-empty, non-negative and sorted, got {times}")
+    if backend == "pyav":
+        return _decode_pyav(path, times)
+    if backend == "decord":
+        return _decode_decord(path, times)
+    raise ValueError(f"unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
+
+
+def _decode_pyav(path: str, times: np.ndarray) -> np.ndarray:
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        if times[0] > 1.0:  # seek to the key frame at or before the first request
+            container.seek(int((times[0] + base) / stream.time_base), stream=stream, backward=True)
+        out = [None] * len(times)
+        k, held = 0, None  # held = [time, frame, rgb array or None]: the frame on screen
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * stream.time_base) - base
+                while k < len(times) and t > times[k] + _EPS:
+                    held = held or [t, frame, None]  # a request before the first frame
+                    if held[2] is None:              # convert only frames that are used
+                        held[2] = held[1].to_ndarray(format="rgb24")
+                    out[k] = held[2]
+                    k += 1
+                if k == len(times):
+                    break
+                if held is None or held[0] < t:
+                    held = [t, frame, None]
+        except Exception as err:  # noqa: BLE001 - corrupt packets end the decode
+            if held is None:
+                raise VideoError(path, "unreadable", f"decoding failed: {err}") from None
+        if held is None:
+            raise VideoError(path, "unreadable", "no frame could be decoded")
+        if k < len(times):
+            # The stream ended before the last requested times: fine within one frame
+            # of the last frame, otherwise the file is shorter than it claims.
+            rate = float(stream.average_rate or 30)
+            if times[-1] > held[0] + 1.5 / rate:
+                raise VideoError(path, "truncated",
+                                 f"frames end at {held[0]:.2f}s, clip needs {times[-1]:.2f}s")
+            last = held[2] if held[2] is not None else held[1].to_ndarray(format="rgb24")
+            out[k:] = [last] * (len(times) - k)
+    return _stack(path, out)
+
+
+def _decode_decord(path: str, times: np.ndarray) -> np.ndarray:
+    import decord
+
+    _check_file(path)
+    try:
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+    except Exception as err:  # noqa: BLE001
+        raise VideoError(path, "unreadable", str(err).splitlines()[0] if str(err) else "") from None
+    if len(reader) == 0:
+        raise VideoError(path, "unreadable", "no frames")
+    starts = reader.get_frame_timestamp(range(len(reader)))[:, 0]
+    starts = starts - starts[0]
+    index = np.searchsorted(starts, times + _EPS, side="right") - 1
+    frame_duration = 1.0 / (reader.get_avg_fps() or 30.0)
+    if times[-1] > starts[-1] + 1.5 * frame_duration:
+        raise VideoError(path, "truncated", f"frames end at {starts[-1]:.2f}s, clip needs {times[-1]:.2f}s")
+    index = np.clip(index, 0, len(reader) - 1)
+    try:
+        batch = reader.get_batch(index.tolist())
+    except Exception as err:  # noqa: BLE001
+        raise VideoError(path, "unreadable", f"decoding failed: {err}") from None
+    # Another library may have switched decord's global bridge to torch: accept both.
+    frames = batch.asnumpy() if hasattr(batch, "asnumpy") else batch.numpy()
+    return _stack(path, list(frames))
+
+
+def _stack(path: str, frames) -> np.ndarray:
+    arrays = [np.asarray(f) for f in frames]
+    if arrays[0].ndim != 3 or arrays[0].shape[2] != 3:
+        raise VideoError(path, "unreadable", f"unexpected frame shape {arrays[0].shape}")
+    return np.stack(arrays)

@@ -1,0 +1,130 @@
+"""Video lists from the layouts users already have, and the class index mapping.
+
+Three layouts, all resolved to a list of :class:`VideoRecord`:
+
+* Kinetics CSV (``label,youtube_id,time_start,time_end,split``, as distributed for
+  Kinetics-400/600/700) + a video root holding ``{youtube_id}_{start:06d}_{end:06d}.mp4``
+  (or .webm/.mkv), either in one folder per class or flat;
+* "path label" text lists (pytorchvideo/SlowFast): one ``path label`` per line,
+  the label an integer index or a class name, paths relative to the root;
+* a plain class-folder tree (UCF/HMDB style): ``root/<class>/<video>``.
+
+Class indices are the sorted label names of the train split (or an explicit
+classes file, one name per line), saved with every checkpoint.
+"""
+import csv
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    path: str                  # where the file should be; it may be missing
+    label: str                 # class name ("" when unknown, e.g. the Kinetics test split)
+    video_id: str              # youtube id / file stem, used in reports
+
+
+def kinetics_filename(youtube_id: str, start: float, end: float) -> str:
+    return f"{youtube_id}_{int(float(start)):06d}_{int(float(end)):06d}"
+
+
+def read_kinetics_csv(csv_path: str, root: str) -> List[VideoRecord]:
+    """Rows of an official Kinetics CSV, each matched to its file under ``root``.
+
+    The file is looked up as ``root/<label>/<name>.<ext>`` then ``root/<name>.<ext>``;
+    a row without a file keeps the class-folder path so reports can name it.
+    """
+    records = []
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        need = {"label", "youtube_id", "time_start", "time_end"}
+        if not reader.fieldnames or not need <= set(reader.fieldnames):
+            raise ValueError(f"{csv_path}: not a Kinetics CSV; expected columns "
+                             f"label,youtube_id,time_start,time_end[,split], got {reader.fieldnames}")
+        for row in reader:
+            name = kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"])
+            label = row.get("label", "") or ""
+            candidates = [os.path.join(root, label, name + ext) for ext in VIDEO_EXTENSIONS] + \
+                         [os.path.join(root, name + ext) for ext in VIDEO_EXTENSIONS]
+            path = next((p for p in candidates if os.path.exists(p)), candidates[0])
+            records.append(VideoRecord(path, label, row["youtube_id"]))
+    return records
+
+
+def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> List[VideoRecord]:
+    """``path label`` lines (space or comma separated); integer labels index ``classes``."""
+    records = []
+    with open(list_path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.replace(",", " ").rsplit(maxsplit=1)
+            if len(parts) != 2:
+                raise ValueError(f"{list_path}:{lineno}: expected 'path label', got {line!r}")
+            path, label = parts
+            if label.lstrip("-").isdigit():
+                if classes is None:
+                    raise ValueError(f"{list_path}:{lineno}: integer label {label} needs a classes file "
+                                     "(one class name per line, in index order)")
+                index = int(label)
+                if not 0 <= index < len(classes):
+                    raise ValueError(f"{list_path}:{lineno}: label {index} out of range for "
+                                     f"{len(classes)} classes")
+                label = classes[index]
+            full = path if os.path.isabs(path) else os.path.join(root, path)
+            records.append(VideoRecord(full, label, os.path.splitext(os.path.basename(path))[0]))
+    return records
+
+
+def read_class_folders(root: str) -> List[VideoRecord]:
+    """Every video file in ``root/<class>/`` (the UCF101/HMDB51 layout)."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"video folder not found: {root}")
+    records = []
+    for label in sorted(os.listdir(root)):
+        folder = os.path.join(root, label)
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.lower().endswith(VIDEO_EXTENSIONS):
+                records.append(VideoRecord(os.path.join(folder, name), label, os.path.splitext(name)[0]))
+    return records
+
+
+def read_classes_file(path: str) -> List[str]:
+    with open(path, encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip()]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: duplicate class names")
+    return names
+
+
+def load_records(source: str, root: Optional[str] = None,
+                 classes: Optional[Sequence[str]] = None) -> List[VideoRecord]:
+    """Records of ``source``: a Kinetics .csv, a path-label .txt list, or a class-folder tree.
+
+    ``root`` is where the videos are (default: the folder holding the list file).
+    """
+    if os.path.isdir(source):
+        return read_class_folders(source)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"video list not found: {source}")
+    root = root if root is not None else os.path.dirname(os.path.abspath(source))
+    if source.lower().endswith(".csv"):
+        with open(source, encoding="utf-8") as f:
+            header = f.readline()
+        if "youtube_id" in header:
+            return read_kinetics_csv(source, root)
+    return read_path_label_list(source, root, classes)
+
+
+def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> Dict[str, int]:
+    """name -> index: ``classes`` in their order, else the sorted names seen in ``records``."""
+    names = list(classes) if classes is not None else sorted({r.label for r in records if r.label})
+    if not names:
+        raise ValueError("no class names: the training list has no labels and no classes file was given")
+    return {name: i for i, name in enumerate(names)}

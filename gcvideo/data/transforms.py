@@ -1,0 +1,90 @@
+"""Spatial transforms of the Kinetics protocol, on uint8 frames, then normalisation.
+
+Scaling the short side to S and then cropping ``crop`` pixels is done in one step:
+the crop box is mapped back to source pixels and only that region is resized (on
+uint8, antialiased), which is the same picture up to interpolation at the border
+and costs a crop-sized resize instead of a full-frame one.
+
+Frames come in as (T, H, W, 3) uint8 and leave as (3, T, crop, crop) float32,
+``(x / 255 - mean) / std`` with the paper's mean 0.45 and std 0.225.
+"""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+MEAN = (0.45, 0.45, 0.45)
+STD = (0.225, 0.225, 0.225)
+Box = Tuple[int, int, int, int]  # top, left, height, width in source pixels
+
+
+def _scale_box(height: int, width: int, short_side: int, top: int, left: int, size: int) -> Box:
+    """A ``size``-square box at (top, left) of the frame scaled to ``short_side``, in source pixels."""
+    scale = short_side / min(height, width)
+    src = size / scale
+    return (int(round(top / scale)), int(round(left / scale)),
+            max(1, min(height, int(round(src)))), max(1, min(width, int(round(src)))))
+
+
+def random_crop_box(height: int, width: int, short_side_range: Sequence[int], crop: int,
+                    rng: np.random.Generator) -> Box:
+    """Training: short side random in [lo, hi], a random ``crop`` square of that."""
+    lo, hi = short_side_range
+    short = int(rng.integers(lo, hi + 1))
+    scale = short / min(height, width)
+    rh, rw = int(round(height * scale)), int(round(width * scale))
+    top = int(rng.integers(0, max(0, rh - crop) + 1))
+    left = int(rng.integers(0, max(0, rw - crop) + 1))
+    return _scale_box(height, width, short, top, left, crop)
+
+
+def spatial_crop_boxes(height: int, width: int, short_side: int, crop: int, num_crops: int) -> List[Box]:
+    """Testing: short side = ``short_side``; ``num_crops`` crops spread along the long side
+    (1: centre; 3: left/centre/right for landscape, top/centre/bottom for portrait)."""
+    scale = short_side / min(height, width)
+    rh, rw = int(round(height * scale)), int(round(width * scale))
+    boxes = []
+    for i in range(num_crops):
+        frac = 0.5 if num_crops == 1 else i / (num_crops - 1)
+        top = int(round((rh - crop) * (frac if rh > rw else 0.5)))
+        left = int(round((rw - crop) * (frac if rw >= rh else 0.5)))
+        boxes.append(_scale_box(height, width, short_side, max(0, top), max(0, left), crop))
+    return boxes
+
+
+def crop_resize(frames: torch.Tensor, box: Box, crop: int) -> torch.Tensor:
+    """(T, 3, H, W) uint8 -> (T, 3, crop, crop) uint8."""
+    top, left, h, w = box
+    return TF.resized_crop(frames, top, left, h, w, [crop, crop], antialias=True)
+
+
+def to_tchw(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 array -> (T, 3, H, W) uint8 tensor (a view, no copy)."""
+    return torch.from_numpy(frames).permute(0, 3, 1, 2)
+
+
+def normalize(frames: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> torch.Tensor:
+    """(T, 3, H, W) uint8 -> (3, T, H, W) float32, (x/255 - mean) / std."""
+    x = frames.permute(1, 0, 2, 3).float().div_(255.0)             # (3, T, H, W)
+    m = torch.tensor(mean).view(3, 1, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def train_transform(frames: np.ndarray, rng: np.random.Generator, short_side_range=(256, 320),
+                    crop: int = 224, flip: bool = True, mean=MEAN, std=STD) -> torch.Tensor:
+    clip = to_tchw(frames)
+    box = random_crop_box(clip.shape[2], clip.shape[3], short_side_range, crop, rng)
+    clip = crop_resize(clip, box, crop)
+    if flip and rng.random() < 0.5:
+        clip = clip.flip(-1)
+    return normalize(clip, mean, std)
+
+
+def eval_transform(frames: np.ndarray, short_side: int = 256, crop: int = 224,
+                   mean=MEAN, std=STD) -> torch.Tensor:
+    """Single view: short side ``short_side``, centre ``crop``."""
+    clip = to_tchw(frames)
+    box = spatial_crop_boxes(clip.shape[2], clip.shape[3], short_side, crop, 1)[0]
+    return normalize(crop_resize(clip, box, crop), mean, std)
