@@ -45,7 +45,7 @@ class VideoClipDataset(Dataset):
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
         self.max_retries, self.seed = max_retries, seed
-        self._reported: set = set()
+        self._bad: set = set()  # indices known bad (per worker process)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -85,13 +85,21 @@ class VideoClipDataset(Dataset):
             try:
                 return self._sample(tried, self.load_clip(tried, rng), ok=True, replaced=attempt)
             except decode.VideoError as err:
-                if err.path not in self._reported:
-                    self._reported.add(err.path)
+                if tried not in self._bad:
+                    self._bad.add(tried)
                     log.warning("skipping bad training video %s", err)
                 last = err
-                tried = int(rng.integers(len(self.records)))
+                tried = self._replacement(rng)
         raise RuntimeError(f"{self.max_retries + 1} videos in a row failed to load; last: {last}. "
                            "Run `gcvideo data check` on the list to find the bad files.")
+
+    def _replacement(self, rng: np.random.Generator) -> int:
+        """A random index, avoiding videos this process already found bad."""
+        for _ in range(100):
+            index = int(rng.integers(len(self.records)))
+            if index not in self._bad:
+                return index
+        return index
 
     def _blank(self) -> torch.Tensor:
         return torch.zeros(3, self.num_frames, self.crop_size, self.crop_size)

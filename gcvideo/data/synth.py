@@ -84,11 +84,13 @@ def _separated_points(rng, n, width, height, radius) -> List[Tuple[int, int]]:
 
 
 def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx264",
-                pix_fmt: str = "yuv420p", options: Optional[Dict[str, str]] = None) -> None:
+                pix_fmt: str = "yuv420p", options: Optional[Dict[str, str]] = None,
+                container_options: Optional[Dict[str, str]] = None) -> None:
+    """Encode (T, H, W, 3) uint8 RGB frames at a constant ``fps``."""
     import av
 
     height, width = frames.shape[1:3]
-    with av.open(path, "w") as container:
+    with av.open(path, "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if codec == "libx264":

@@ -22,9 +22,9 @@ Box = Tuple[int, int, int, int]  # top, left, height, width in source pixels
 def _scale_box(height: int, width: int, short_side: int, top: int, left: int, size: int) -> Box:
     """A ``size``-square box at (top, left) of the frame scaled to ``short_side``, in source pixels."""
     scale = short_side / min(height, width)
-    src = size / scale
-    return (int(round(top / scale)), int(round(left / scale)),
-            max(1, min(height, int(round(src)))), max(1, min(width, int(round(src)))))
+    h = w = max(1, int(round(size / scale)))
+    h, w = min(h, height), min(w, width)
+    return (min(int(round(top / scale)), height - h), min(int(round(left / scale)), width - w), h, w)
 
 
 def random_crop_box(height: int, width: int, short_side_range: Sequence[int], crop: int,

@@ -1,0 +1,44 @@
+import csv
+import json
+
+from gcvideo.cli import main
+from gcvideo.data.check import check_videos
+from gcvideo.data.records import VideoRecord
+from videos import BAD, UNUSUAL_GOOD
+
+
+def test_every_kind_is_classified(bad_videos):
+    records = [VideoRecord(bad_videos[k], "x", k) for k in UNUSUAL_GOOD + BAD]
+    results = check_videos(records, workers=2, progress=False, num_frames=8, sampling_rate=8)
+    status = {r.path: r.status for r in results}
+    assert [status[bad_videos[k]] for k in UNUSUAL_GOOD] == ["ok"] * len(UNUSUAL_GOOD)
+    assert status[bad_videos["missing"]] == "missing"
+    assert status[bad_videos["too_short"]] == "too short"
+    assert status[bad_videos["truncated"]] == "truncated"
+    for kind in ("zero_byte", "not_video", "audio_only"):
+        assert status[bad_videos[kind]] == "unreadable"
+    reasons = {r.path: r.reason for r in results}
+    assert "no video stream" in reasons[bad_videos["audio_only"]]
+    assert "empty file" in reasons[bad_videos["zero_byte"]]
+
+
+def test_cli_writes_clean_list_and_exits_nonzero(bad_videos, tmp_path, capsys):
+    lines = [f"{bad_videos[k]} {k}" for k in ("good", "webm", "missing", "zero_byte")]
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    assert main(["data", "check", str(tmp_path / "list.txt"), "--json", "--workers", "1"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"] == {"ok": 2, "missing": 1, "unreadable": 1}
+    clean = open(report["clean"]).read().split("\n")
+    assert [line.split()[1] for line in clean if line] == ["good", "webm"]
+    bad_rows = list(csv.DictReader(open(report["bad"])))
+    assert {r["status"] for r in bad_rows} == {"missing", "unreadable"}
+
+
+def test_cli_on_generated_kinetics_csv(synth_root, capsys, tmp_path):
+    out = str(tmp_path / "val")
+    assert main(["data", "check", f"{synth_root}/val.csv", "--num-frames", "8", "--sampling-rate", "2",
+                 "--out", out]) == 0
+    text = capsys.readouterr().out
+    assert "4/4 ok" in text and "too short" in text
+    rows = list(csv.DictReader(open(out + ".clean.csv")))
+    assert len(rows) == 4 and list(rows[0]) == ["label", "youtube_id", "time_start", "time_end", "split"]

@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from gcvideo.data import KineticsDataModule
+
+OPTS = dict(num_frames=4, sampling_rate=2, train_short_side=(48, 56), crop_size=32, eval_short_side=48)
+
+
+def test_tiny_datamodule_iterates_with_two_workers(synth_root):
+    dm = KineticsDataModule(synth_root, batch_size=4, num_workers=2, **OPTS)
+    assert dm.num_classes == 4 and dm.classes == sorted(dm.classes)
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 3                                           # 12 videos / 4
+    for batch in batches:
+        assert batch["video"].shape == (4, 3, 4, 32, 32)
+        assert batch["label"].min() >= 0 and batch["label"].max() < 4
+    seen = sorted(i for b in batches for i in b["index"].tolist())
+    assert seen == list(range(12))
+    val = [i for b in dm.val_dataloader() for i in b["index"].tolist()]
+    assert sorted(val) == list(range(4))
+
+
+def test_classes_travel_with_checkpoints(synth_root):
+    dm = KineticsDataModule(synth_root, num_workers=0, **OPTS)
+    state = dm.state_dict()
+    KineticsDataModule(synth_root, num_workers=0, **OPTS).load_state_dict(state)
+    with pytest.raises(ValueError, match="differ"):
+        dm.load_state_dict({"classes": list(reversed(state["classes"]))})
+
+
+def test_bad_paths_name_the_option(synth_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="data.root"):
+        KineticsDataModule(str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="data.train"):
+        KineticsDataModule(synth_root, train="nope.csv")
+    with pytest.raises(ValueError, match="unknown video backend"):
+        KineticsDataModule(synth_root, backend="opencv", num_workers=0).dataset("train")

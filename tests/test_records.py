@@ -1,0 +1,59 @@
+import os
+
+import pytest
+
+from gcvideo.data.records import class_index, load_records, read_classes_file
+
+
+def touch(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "wb").close()
+    return path
+
+
+def test_kinetics_csv_class_folders_flat_and_missing(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "abseiling,---QUuC4vJs,3,13,train\n"
+        "air drumming,--nQbRBEz2s,104,114,train\n"
+        "abseiling,--33Lscn6sk,4,14,train\n")
+    a = touch(str(tmp_path / "abseiling" / "---QUuC4vJs_000003_000013.mp4"))
+    b = touch(str(tmp_path / "--nQbRBEz2s_000104_000114.webm"))         # flat, webm
+    records = load_records(str(tmp_path / "train.csv"))
+    assert [r.path for r in records[:2]] == [a, b]
+    assert [r.label for r in records] == ["abseiling", "air drumming", "abseiling"]
+    assert records[2].path == str(tmp_path / "abseiling" / "--33Lscn6sk_000004_000014.mp4")   # missing
+    assert not os.path.exists(records[2].path)
+    assert class_index(records) == {"abseiling": 0, "air drumming": 1}
+
+
+def test_path_label_lists(tmp_path):
+    (tmp_path / "classes.txt").write_text("jump\nrun\n")
+    (tmp_path / "list.txt").write_text("videos/a.mp4 1\n# comment\n\n/abs/b.mp4 0\n")
+    classes = read_classes_file(str(tmp_path / "classes.txt"))
+    records = load_records(str(tmp_path / "list.txt"), classes=classes)
+    assert [(r.path, r.label) for r in records] == [(str(tmp_path / "videos/a.mp4"), "run"), ("/abs/b.mp4", "jump")]
+    (tmp_path / "named.txt").write_text("x.mp4 run\n")
+    assert load_records(str(tmp_path / "named.txt"))[0].label == "run"
+    with pytest.raises(ValueError, match="needs a classes file"):
+        load_records(str(tmp_path / "list.txt"))
+    (tmp_path / "bad.txt").write_text("x.mp4 7\n")
+    with pytest.raises(ValueError, match="bad.txt:1: label 7 out of range"):
+        load_records(str(tmp_path / "bad.txt"), classes=classes)
+
+
+def test_class_folder_tree(tmp_path):
+    touch(str(tmp_path / "b_class" / "v1.avi"))
+    touch(str(tmp_path / "a_class" / "v2.mp4"))
+    touch(str(tmp_path / "a_class" / "notes.txt"))
+    records = load_records(str(tmp_path))
+    assert [(r.label, r.video_id) for r in records] == [("a_class", "v2"), ("b_class", "v1")]
+
+
+def test_explicit_class_order_and_errors(tmp_path):
+    assert class_index([], ["z", "a"]) == {"z": 0, "a": 1}
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        load_records(str(tmp_path / "nope.csv"))
+    (tmp_path / "wrong.txt").write_text("a.mp4 0\njustonefield\n")
+    with pytest.raises(ValueError, match="wrong.txt:2: expected 'path label'"):
+        load_records(str(tmp_path / "wrong.txt"), classes=["x"])
