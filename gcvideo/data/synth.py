@@ -1,19 +1,19 @@
 """Generated Kinetics-format videos whose classes differ only in temporal order.
 
-Every video shows ``m`` coloured discs at random, well separated positions on a
-random static texture. One disc at a time lights up (bright and larger) for
-``event_frames`` frames, and the discs light up in a fixed cyclic order; the class
-is that cyclic order (``cycle_rgby`` = red, green, blue, yellow, red, ...), starting
-at a random phase. Any single frame shows some disc lit at a random place, and the
-set of frames of a video is the same whatever the order, so neither one frame nor
-shuffled frames carry the class: only the order of events between distant
-objects does. ``m`` discs give (m-1)! classes (4 discs: 6 classes).
+Every video shows one bright disc drifting slowly across a random static texture,
+among static dim discs of every colour (distractors). The bright disc changes
+colour every ``event_frames`` frames in a fixed cyclic order; the class is that
+order (``cycle_rgby`` = red, green, blue, yellow, red, ...), starting at a random
+phase. Any single frame shows one bright colour at a random place, and the set of
+frames of a video is the same whatever the order, so neither one frame nor
+shuffled frames carry the class: only the order of the frames does. ``m`` colours
+give (m-1)! classes (4 colours: 6 classes).
 
 Files are real H.264 MP4s (libx264 via PyAV) named ``{youtube_id}_{start:06d}_{end:06d}.mp4``
 in one folder per class, with ``train.csv``/``val.csv``/``test.csv`` in the official
 Kinetics columns and ``classes.txt``. Output is deterministic for a seed.
 
-Choose ``event_frames`` >= the clip's sampling rate so a clip sees every event.
+Choose ``event_frames`` >= the clip's sampling rate so a clip sees every colour.
 """
 import csv
 import itertools
@@ -44,36 +44,44 @@ def render_video(order: str, rng: np.random.Generator, frames: int, size: Tuple[
                  event_frames: int) -> np.ndarray:
     """(frames, H, W, 3) uint8 frames of one video of class ``order`` (e.g. 'cycle_rgby')."""
     width, height = size
-    discs = order.removeprefix("cycle_")
+    colours = order.removeprefix("cycle_")
     radius = max(2, min(width, height) // 10)
     texture = rng.integers(60, 110, size=(height // 4 + 1, width // 4 + 1, 3))
     background = np.kron(texture, np.ones((4, 4, 1)))[:height, :width].astype(np.float32)
-    centres = _separated_points(rng, len(discs), width, height, radius)
+    centres = _separated_points(rng, len(colours) + 1, width, height, radius)
     yy, xx = np.mgrid[:height, :width]
-    masks = {}
-    for (cx, cy), key in zip(centres, discs):
-        d2 = (xx - cx) ** 2 + (yy - cy) ** 2
-        masks[key] = (d2 <= radius ** 2, d2 <= (1.4 * radius) ** 2)
-    phase = int(rng.integers(len(discs) * event_frames))
+    for (cx, cy), key in zip(centres[1:], colours):          # static dim distractors
+        background[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = np.array(COLORS[key]) * 0.45
+    side = min(width, height)
+    lo = np.array([(width - side) / 2, (height - side) / 2]) + 1.5 * radius
+    hi = lo + side - 3 * radius
+    pos = np.array(centres[0], np.float64)
+    angle = rng.uniform(0, 2 * np.pi)
+    velocity = 0.4 * np.array([np.cos(angle), np.sin(angle)])   # pixels per frame
+    phase = int(rng.integers(len(colours) * event_frames))
     video = np.empty((frames, height, width, 3), np.uint8)
     for t in range(frames):
-        lit = discs[((t + phase) // event_frames) % len(discs)]
+        key = colours[((t + phase) // event_frames) % len(colours)]
         frame = background.copy()
-        for key, (small, big) in masks.items():
-            colour = np.array(COLORS[key], np.float32)
-            if key == lit:
-                frame[big] = np.minimum(255, colour * 1.15 + 20)
-            else:
-                frame[small] = colour * 0.45
+        frame[(xx - pos[0]) ** 2 + (yy - pos[1]) ** 2 <= (1.4 * radius) ** 2] = \
+            np.minimum(255, np.array(COLORS[key], np.float32) * 1.15 + 20)
         video[t] = frame.clip(0, 255).astype(np.uint8)
+        pos += velocity
+        for d in range(2):                                       # bounce inside the central square
+            if not lo[d] <= pos[d] <= hi[d]:
+                velocity[d] = -velocity[d]
+                pos[d] = np.clip(pos[d], lo[d], hi[d])
     return video
 
 
 def _separated_points(rng, n, width, height, radius) -> List[Tuple[int, int]]:
+    """Far-apart disc centres inside the central square, so square crops keep every disc."""
     margin = int(1.5 * radius) + 1
+    side = min(width, height)
+    x0, y0 = (width - side) // 2, (height - side) // 2
     best: List[Tuple[int, int]] = []
-    for _ in range(200):  # rejection sampling for far-apart discs; keep the best try
-        pts = [(int(rng.integers(margin, width - margin)), int(rng.integers(margin, height - margin)))
+    for _ in range(200):  # rejection sampling; keep the best try
+        pts = [(x0 + int(rng.integers(margin, side - margin)), y0 + int(rng.integers(margin, side - margin)))
                for _ in range(n)]
         gap = min((math.dist(a, b) for a, b in itertools.combinations(pts, 2)), default=1e9)
         if not best or gap > min(math.dist(a, b) for a, b in itertools.combinations(best, 2)):

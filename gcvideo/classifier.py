@@ -1,0 +1,147 @@
+"""``VideoClassifier``: the LightningModule. It wraps any registered model and owns only
+the training loop: loss, metrics, optimiser and the per-iteration lr schedule."""
+import logging
+from typing import Any, Dict, List, Optional
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from .models import create_model
+from .schedule import lr_at, scaled_lr
+from .weights import load_inflated
+
+log = logging.getLogger("gcvideo")
+
+
+class VideoClassifier(pl.LightningModule):
+    """Args:
+        model: a registered model name (``gcvideo models``).
+        model_options: overrides of that model (block options, ``where``, ``depths``, ...).
+        num_classes: linked from the data by the CLI.
+        classes: class names in index order (linked from the data; stored in checkpoints).
+        pretrained: local pytorchvideo/Lightning checkpoint of a (plain) Slow R50.
+        inflate_from: local torchvision ResNet-50 2D state_dict, inflated to 3D.
+        inflate_mode: ``center`` or ``mean`` (see :func:`gcvideo.weights.inflate_weight`).
+        lr: base lr for ``reference_batch`` clips per step, scaled linearly with the
+            total batch (per-device batch x devices x nodes x accumulation).
+        warmup_epochs, warmup_start_lr: linear warm-up (start lr scaled like ``lr``).
+        max_epochs: where the cosine reaches ``final_lr`` (default: trainer.max_epochs).
+        no_decay_norm_bias: no weight decay on norm weights and biases.
+        label_smoothing: cross-entropy label smoothing.
+        channels_last: run the network in channels_last_3d memory format.
+        seed: the global RNG (dropout, ...) is reseeded from (seed, step, rank) before
+            every step, so a resumed run continues exactly like an uninterrupted one.
+    """
+
+    def __init__(self, model: str = "slow_r50_gc", model_options: Optional[Dict[str, Any]] = None,
+                 num_classes: int = 400, classes: Optional[List[str]] = None,
+                 pretrained: Optional[str] = None, inflate_from: Optional[str] = None,
+                 inflate_mode: str = "center", lr: float = 0.1, reference_batch: int = 64,
+                 momentum: float = 0.9, weight_decay: float = 1e-4, warmup_epochs: float = 34.0,
+                 warmup_start_lr: float = 0.01, max_epochs: Optional[int] = None, final_lr: float = 0.0,
+                 no_decay_norm_bias: bool = False, label_smoothing: float = 0.0,
+                 channels_last: bool = False, seed: int = 0) -> None:
+        super().__init__()
+        for name, value in [("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs),
+                            ("warmup_start_lr", warmup_start_lr), ("momentum", momentum)]:
+            if value < 0:
+                raise ValueError(f"model.{name} must be >= 0, got {value}")
+        if lr == 0:
+            raise ValueError("model.lr must be > 0")
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
+        if classes is not None and len(classes) != num_classes:
+            raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
+        self.save_hyperparameters()
+        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **(model_options or {}))
+        if inflate_from:
+            load_inflated(self.model, inflate_from, inflate_mode)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+        k = min(5, num_classes)
+        self.metrics = torch.nn.ModuleDict({
+            f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
+            for stage in ("train", "val", "test") for name, top_k in (("top1", 1), ("top5", k))})
+        self.cost: Optional[dict] = None
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        # Dropout & co. draw from (seed, step, rank) only: a resumed run repeats exactly
+        # what an uninterrupted one does, whenever Lightning creates its iterators.
+        torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2 ** 63)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.model(video)
+
+    def batch_video(self, batch: dict) -> torch.Tensor:
+        video = batch["video"]
+        if self.hparams.channels_last:
+            video = video.contiguous(memory_format=torch.channels_last_3d)
+        return video
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(self.batch_video(batch))
+        loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
+        self._update("train", logits, batch["label"])
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=False)
+        self.log("train/replaced_videos", batch["replaced"].float().sum(), reduce_fx="sum")
+        return loss
+
+    def _update(self, stage: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        for name in ("top1", "top5"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric(logits.detach(), labels)      # accumulates; the batch value feeds on_step
+            self.log(f"{stage}/{name}", metric, on_step=stage == "train", on_epoch=True,
+                     prog_bar=name == "top1")
+
+    def _eval_step(self, stage: str, batch: dict) -> None:
+        ok = batch["ok"]
+        self.log(f"{stage}/failed_videos", (~ok).float().sum(), reduce_fx="sum", sync_dist=True)
+        if not ok.any():
+            return
+        logits = self(self.batch_video(batch)[ok])
+        labels = batch["label"][ok]
+        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), sync_dist=True, prog_bar=stage == "val")
+        self._update(stage, logits, labels)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    # --- optimisation ---------------------------------------------------------------
+    def total_batch(self) -> int:
+        trainer = self.trainer
+        per_device = getattr(trainer.datamodule, "batch_size", None) if trainer.datamodule else None
+        if per_device is None:
+            raise ValueError("cannot scale the lr: the datamodule has no batch_size")
+        return per_device * trainer.world_size * trainer.accumulate_grad_batches
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            is_norm_or_bias = p.ndim <= 1 or ".norm" in name or "bias" in name
+            (no_decay if hp.no_decay_norm_bias and is_norm_or_bias else decay).append(p)
+        groups = [{"params": decay, "weight_decay": hp.weight_decay}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        total = self.total_batch()
+        base, start, final = (scaled_lr(v, total, hp.reference_batch) for v in (hp.lr, hp.warmup_start_lr, hp.final_lr))
+        optimizer = torch.optim.SGD(groups, lr=base, momentum=hp.momentum, nesterov=True)
+        max_epochs = hp.max_epochs or self.trainer.max_epochs
+        if not max_epochs or max_epochs < 0:
+            raise ValueError("set trainer.max_epochs (or model.max_epochs) for the cosine schedule")
+        steps_per_epoch = max(1, self.trainer.estimated_stepping_batches // max(1, self.trainer.max_epochs))
+        warmup = min(hp.warmup_epochs, max_epochs)
+        schedule = lambda step: lr_at(step / steps_per_epoch, base, max_epochs, warmup, start, final) / base  # noqa: E731
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        if self.trainer.is_global_zero:
+            log.info("lr %.4g for a total batch of %d (%.4g per %d clips), %d steps/epoch",
+                     base, total, hp.lr, hp.reference_batch, steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,100 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gcvideo.cli import main
+from gcvideo.train import latest_metrics
+
+
+def tiny_args(root, run_dir, epochs=2, model="slow_r50_gc", extra=()):
+    return ["--trainer.default_root_dir", str(run_dir), "--trainer.max_epochs", str(epochs),
+            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.enable_progress_bar", "false",
+            "--trainer.log_every_n_steps", "1", "--trainer.num_sanity_val_steps", "0",
+            "--model.model", model, "--model.model_options", '{"depths": [1, 1, 1, 1], "width": 4}',
+            "--model.warmup_epochs", "1", "--model.lr", "0.1",
+            "--data.root", root, "--data.num_frames", "4", "--data.sampling_rate", "2",
+            "--data.train_short_side", "[32, 40]", "--data.crop_size", "32", "--data.eval_short_side", "32",
+            "--data.batch_size", "4", "--data.num_workers", "0", *extra]
+
+
+def final_weights(ckpt):
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_fit_writes_checkpoints_logs_and_config(synth_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, run)]) == 0
+    out = capsys.readouterr().out
+    assert "M params" in out and "GFLOPs per 4x32x32 clip" in out
+    ckpts = sorted(os.listdir(run / "checkpoints"))
+    assert ckpts == ["best.ckpt", "epoch000.ckpt", "epoch001.ckpt", "last.ckpt"]
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["hyper_parameters"]["classes"] == sorted(os.listdir(synth_root))[:4] or \
+        len(state["hyper_parameters"]["classes"]) == 4
+    assert state["KineticsDataModule"]["classes"] == state["hyper_parameters"]["classes"]
+    rows = list(csv.DictReader(open(latest_metrics(str(run)))))
+    assert {"train/loss", "train/lr", "val/top1", "val/top5", "train/clips_per_s"} <= set(rows[0])
+    assert sum(1 for r in rows if r["val/top1"]) == 2
+    lrs = [float(r["train/lr"]) for r in rows if r["train/lr"]]
+    assert len(set(lrs)) == len(lrs) > 3                      # the lr changes every iteration
+    assert os.path.exists(run / "csv" / "version_0" / "config.yaml")
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(run / "tensorboard" / "version_0"))
+
+
+def test_resume_is_exact(synth_root, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    # the schedule spans 2 epochs in all runs; the first resumed run stops after one
+    extra = ["--model.model_options", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
+             "--model.max_epochs", "2"]
+    assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra)]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra)]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), "--ckpt_path", "last"]) == 0
+    assert os.path.exists(resumed / "csv" / "version_0" / "metrics.csv")      # first run's log kept
+    assert os.path.exists(resumed / "csv" / "version_1" / "metrics.csv")
+    a = final_weights(straight / "checkpoints" / "epoch001.ckpt")
+    b = final_weights(resumed / "checkpoints" / "epoch001.ckpt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    first = final_weights(straight / "checkpoints" / "epoch000.ckpt")
+    assert any(not torch.equal(first[k], a[k]) for k in a)          # epoch 2 did train
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model.model", "slow_r99"], "unknown model 'slow_r99'"),
+    (["--model.model_options", '{"where": ["c9"]}'], "unknown stage 'c9'"),
+    (["--model.lr", "-0.1"], "model.lr must be >= 0"),
+    (["--data.root", "/nonexistent/kinetics"], "data.root"),
+    (["--trainer.sync_batchnorm", "true"], "sync_batchnorm needs GPUs"),
+])
+def test_bad_configs_fail_before_training(synth_root, tmp_path, capsys, args, message):
+    run = tmp_path / "bad"
+    assert main(["fit", *tiny_args(synth_root, run), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (run / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_split_the_data(synth_root, tmp_path):
+    run = tmp_path / "ddp"
+    args = tiny_args(synth_root, run, epochs=1)
+    args[args.index("--trainer.devices") + 1] = "2"
+    args[args.index("--data.batch_size") + 1] = "3"          # 12 videos = 2 ranks x 2 steps x 3
+    cmd = [sys.executable, "-m", "gcvideo.cli", "fit", *args, "--trainer.strategy", "ddp",
+           "--trainer.callbacks+=helpers.RecordIndices"]
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.load(open(run / f"indices_rank{r}.json")) for r in range(2)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    seen = [set(r["seen"]) for r in ranks]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]          # disjoint
+    assert seen[0] | seen[1] == set(range(12))                      # and complete
+    assert done.stdout.count("M params") == 1                       # reported once
+    rows = list(csv.DictReader(open(latest_metrics(str(run)))))
+    assert sum(1 for r in rows if r["val/top1"]) == 1
