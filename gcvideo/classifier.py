@@ -24,6 +24,7 @@ class VideoClassifier(pl.LightningModule):
         pretrained: local pytorchvideo/Lightning checkpoint of a (plain) Slow R50.
         inflate_from: local torchvision ResNet-50 2D state_dict, inflated to 3D.
         inflate_mode: ``center`` or ``mean`` (see :func:`gcvideo.weights.inflate_weight`).
+        optimizer: ``sgd`` (the paper's recipe: momentum, Nesterov) or ``adamw``.
         lr: base lr for ``reference_batch`` clips per step, scaled linearly with the
             total batch (per-device batch x devices x nodes x accumulation).
         warmup_epochs, warmup_start_lr: linear warm-up (start lr scaled like ``lr``).
@@ -38,7 +39,8 @@ class VideoClassifier(pl.LightningModule):
     def __init__(self, model: str = "slow_r50_gc", model_options: Optional[Dict[str, Any]] = None,
                  num_classes: int = 400, classes: Optional[List[str]] = None,
                  pretrained: Optional[str] = None, inflate_from: Optional[str] = None,
-                 inflate_mode: str = "center", lr: float = 0.1, reference_batch: int = 64,
+                 inflate_mode: str = "center", optimizer: str = "sgd", lr: float = 0.1,
+                 reference_batch: int = 64,
                  momentum: float = 0.9, weight_decay: float = 1e-4, warmup_epochs: float = 34.0,
                  warmup_start_lr: float = 0.01, max_epochs: Optional[int] = None, final_lr: float = 0.0,
                  no_decay_norm_bias: bool = False, label_smoothing: float = 0.0,
@@ -50,6 +52,8 @@ class VideoClassifier(pl.LightningModule):
                 raise ValueError(f"model.{name} must be >= 0, got {value}")
         if lr == 0:
             raise ValueError("model.lr must be > 0")
+        if optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"model.optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
         if classes is not None and len(classes) != num_classes:
@@ -133,7 +137,10 @@ class VideoClassifier(pl.LightningModule):
             groups.append({"params": no_decay, "weight_decay": 0.0})
         total = self.total_batch()
         base, start, final = (scaled_lr(v, total, hp.reference_batch) for v in (hp.lr, hp.warmup_start_lr, hp.final_lr))
-        optimizer = torch.optim.SGD(groups, lr=base, momentum=hp.momentum, nesterov=True)
+        if hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=base, momentum=hp.momentum, nesterov=True)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=base)
         max_epochs = hp.max_epochs or self.trainer.max_epochs
         if not max_epochs or max_epochs < 0:
             raise ValueError("set trainer.max_epochs (or model.max_epochs) for the cosine schedule")
