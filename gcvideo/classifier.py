@@ -32,6 +32,8 @@ class VideoClassifier(pl.LightningModule):
         no_decay_norm_bias: no weight decay on norm weights and biases.
         label_smoothing: cross-entropy label smoothing.
         channels_last: run the network in channels_last_3d memory format.
+        view_batch: views forwarded together in multi-view testing (bounds memory).
+        view_average: average the views' ``softmax`` scores (paper) or their ``logits``.
         seed: the global RNG (dropout, ...) is reseeded from (seed, step, rank) before
             every step, so a resumed run continues exactly like an uninterrupted one.
     """
@@ -44,7 +46,8 @@ class VideoClassifier(pl.LightningModule):
                  momentum: float = 0.9, weight_decay: float = 1e-4, warmup_epochs: float = 34.0,
                  warmup_start_lr: float = 0.01, max_epochs: Optional[int] = None, final_lr: float = 0.0,
                  no_decay_norm_bias: bool = False, label_smoothing: float = 0.0,
-                 channels_last: bool = False, seed: int = 0) -> None:
+                 channels_last: bool = False, view_batch: int = 30, view_average: str = "softmax",
+                 seed: int = 0) -> None:
         super().__init__()
         for name, value in [("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs),
                             ("warmup_start_lr", warmup_start_lr), ("momentum", momentum)]:
@@ -56,6 +59,10 @@ class VideoClassifier(pl.LightningModule):
             raise ValueError(f"model.optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
+        if view_average not in ("softmax", "logits"):
+            raise ValueError(f"model.view_average must be 'softmax' or 'logits', got {view_average!r}")
+        if view_batch < 1:
+            raise ValueError(f"model.view_batch must be >= 1, got {view_batch}")
         if classes is not None and len(classes) != num_classes:
             raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
         self.save_hyperparameters()
@@ -69,6 +76,7 @@ class VideoClassifier(pl.LightningModule):
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
             for stage in ("train", "val", "test") for name, top_k in (("top1", 1), ("top5", k))})
         self.cost: Optional[dict] = None
+        self.predictions: List[dict] = []      # video-level results of test / validate
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Dropout & co. draw from (seed, step, rank) only: a resumed run repeats exactly
@@ -100,21 +108,94 @@ class VideoClassifier(pl.LightningModule):
             self.log(f"{stage}/{name}", metric, on_step=stage == "train", on_epoch=True,
                      prog_bar=name == "top1")
 
+    def _video_level(self, stage: str) -> bool:
+        """Test and the ``validate`` command report per video; fit-time validation does not."""
+        return stage == "test" or self.trainer.state.fn == "validate"
+
     def _eval_step(self, stage: str, batch: dict) -> None:
+        if "video" not in batch:
+            self._multiview_step(batch)            # one video, many views (or a failure)
+            return
         ok = batch["ok"]
         self.log(f"{stage}/failed_videos", (~ok).float().sum(), reduce_fx="sum", sync_dist=True)
-        if not ok.any():
+        logits = self(self.batch_video(batch)[ok]) if ok.any() else None
+        if self._video_level(stage):
+            probs = iter(self._average(logits.unsqueeze(1)) if logits is not None else [])
+            for i in range(len(ok)):
+                self.predictions.append({
+                    "index": int(batch["index"][i]), "video_id": batch["video_id"][i], "path": batch["path"][i],
+                    "label": int(batch["label"][i]), "ok": bool(ok[i]), "reason": batch["reason"][i],
+                    "scores": next(probs).tolist() if ok[i] else None})
             return
-        logits = self(self.batch_video(batch)[ok])
+        if logits is None:
+            return
         labels = batch["label"][ok]
         self.log(f"{stage}/loss", F.cross_entropy(logits, labels), sync_dist=True, prog_bar=stage == "val")
         self._update(stage, logits, labels)
+
+    def _average(self, logits: torch.Tensor) -> torch.Tensor:
+        """(videos, views, classes) -> (videos, classes) probabilities, averaged over views."""
+        if self.hparams.view_average == "softmax":
+            return logits.float().softmax(-1).mean(1)
+        return logits.float().mean(1).softmax(-1)
+
+    def _multiview_step(self, sample: dict) -> None:
+        from .data.multiview import iter_views
+
+        scores = None
+        if sample["ok"]:
+            chunks = [self(view.to(self.device)) for view in
+                      iter_views(sample["frames"], sample["boxes"], self.hparams.view_batch)]
+            scores = self._average(torch.cat(chunks).unsqueeze(0))[0].tolist()
+        self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
+                                | {"scores": scores})
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step("val", batch)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step("test", batch)
+
+    def on_validation_epoch_start(self) -> None:
+        self.predictions = []
+
+    def on_test_epoch_start(self) -> None:
+        self.predictions = []
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.state.fn == "validate":
+            self._report("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._report("test")
+
+    def _report(self, stage: str) -> None:
+        """Gather every rank's videos, then metrics and report files (rank 0 writes)."""
+        import os
+
+        from .report import compute_metrics, write_reports
+
+        predictions = self.predictions
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, predictions)
+            predictions = [p for part in gathered for p in part]
+        by_index = {p["index"]: p for p in predictions}                 # each video exactly once
+        predictions = [by_index[i] for i in sorted(by_index)]
+        metrics = compute_metrics(predictions, self.hparams.num_classes)
+        for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
+            self.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False)
+        if self.trainer.is_global_zero:
+            dm = self.trainer.datamodule
+            views = "x".join(map(str, getattr(dm, "test_views", (1, 1))))
+            out = os.path.join(self.trainer.default_root_dir, f"{stage}_{views}")
+            classes = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
+            write_reports(out, predictions, classes, metrics)
+            print(f"{stage} ({views} views, {metrics['readable']}/{metrics['videos']} videos readable): "
+                  f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
+                  f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}",
+                  flush=True)
+        self.video_metrics = metrics
 
     # --- optimisation ---------------------------------------------------------------
     def total_batch(self) -> int:

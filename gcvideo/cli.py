@@ -1,7 +1,7 @@
 """The ``gcvideo`` command line.
 
-``gcvideo fit|validate|test|predict`` are LightningCLI commands (see ``gcvideo fit --help``);
-the others are plain tools: ``models``, ``info``, ``data``, ``demo``.
+``gcvideo fit|validate|test`` are LightningCLI commands (see ``gcvideo fit --help``);
+the others are plain tools: ``models``, ``info``, ``data``, ``demo``, ``predict``.
 """
 import argparse
 import json
@@ -9,7 +9,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
 
 def _quiet_third_party_warnings() -> None:
@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Global Context (GCNet) blocks and Slow-only ResNet-50 video models.\n\n"
         "Training and evaluation (LightningCLI):\n"
         "  gcvideo fit --config configs/kinetics400/gc_all.yaml\n"
-        "  gcvideo test --config ... --ckpt_path runs/.../last.ckpt\n"
+        "  gcvideo test --config ... --ckpt_path runs/.../best.ckpt   (10x3 views)\n"
+        "  gcvideo predict video.mp4 --ckpt_path runs/.../best.ckpt\n"
         "Run `gcvideo fit --help` for every training option.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -90,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=224, help="crop size H=W (default 224)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("predict", help="top-5 classes of videos with a trained checkpoint (multi-view)",
+                       description="Multi-view prediction for any video (any length, size, fps). Class names "
+                       "and clip options are read from the checkpoint.")
+    p.add_argument("videos", nargs="+", help="video files")
+    p.add_argument("--ckpt_path", required=True, help="a gcvideo checkpoint (e.g. runs/demo/checkpoints/best.ckpt)")
+    p.add_argument("--views", default="10x3", help="CLIPSxCROPS (default 10x3, the paper's 30 views)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("demo", help="generate videos, train a GC Slow-only model, test it (the README's main job)")
+    p.add_argument("--config", help="demo config (default: configs/demo.yaml)")
+    p.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="check video collections, generate Kinetics-format data")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -126,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data_synth)
     return parser
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import run_predict
+
+    try:
+        return run_predict(args.videos, args.ckpt_path, args.views, args.json)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"gcvideo predict: {err}", file=sys.stderr)
+        return 2
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.config)
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:

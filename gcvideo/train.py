@@ -54,12 +54,17 @@ class GCVideoCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+def make_cli(argv: List[str]) -> GCVideoCLI:
+    """Run ``gcvideo <subcommand> ...`` in-process; the returned CLI holds the trainer."""
+    return GCVideoCLI(VideoClassifier, KineticsDataModule, args=argv, seed_everything_default=0,
+                      trainer_defaults={"use_distributed_sampler": False},
+                      save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
+                      parser_kwargs={"prog": "gcvideo", "description": __doc__})
+
+
 def run_lightning_cli(argv: List[str]) -> int:
     try:
-        GCVideoCLI(VideoClassifier, KineticsDataModule, args=argv, seed_everything_default=0,
-                   trainer_defaults={"use_distributed_sampler": False},
-                   save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
-                   parser_kwargs={"prog": "gcvideo", "description": __doc__})
+        make_cli(argv)
     except (ValueError, FileNotFoundError) as err:
         print(f"gcvideo {argv[0]}: error: {err}", file=sys.stderr)
         return 2

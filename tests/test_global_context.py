@@ -111,7 +111,11 @@ def test_gradient_reaches_every_parameter(clip):
         (block(clip) - target).pow(2).mean().backward()
         opt.step()
     for name, p in block.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert p.grad is not None, name
+        if name == "key.bias":   # softmax ignores a shift of all logits: its gradient is 0
+            assert p.grad.abs().max() < 1e-6
+        else:
+            assert p.grad.abs().sum() > 0, name
 
 
 @pytest.mark.parametrize("shape", [(1, 16, 1, 1, 1), (3, 16, 1, 7, 5), (2, 16, 4, 1, 1)])

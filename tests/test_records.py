@@ -27,6 +27,13 @@ def test_kinetics_csv_class_folders_flat_and_missing(tmp_path):
     assert class_index(records) == {"abseiling": 0, "air drumming": 1}
 
 
+def test_kinetics_csv_with_split_folders(tmp_path):
+    (tmp_path / "validate.csv").write_text("label,youtube_id,time_start,time_end,split\n"
+                                           "abseiling,abc,0,10,validate\n")
+    path = touch(str(tmp_path / "val" / "abseiling" / "abc_000000_000010.mp4"))
+    assert load_records(str(tmp_path / "validate.csv"))[0].path == path
+
+
 def test_path_label_lists(tmp_path):
     (tmp_path / "classes.txt").write_text("jump\nrun\n")
     (tmp_path / "list.txt").write_text("videos/a.mp4 1\n# comment\n\n/abs/b.mp4 0\n")

@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .dataset import EpochSampler, VideoClipDataset
+from .multiview import MultiViewDataset, parse_views
 from .records import class_index, load_records, read_classes_file
 
 
@@ -25,6 +26,10 @@ class KineticsDataModule(pl.LightningDataModule):
         batch_size: clips per device per step. num_workers: loader processes per device.
         seed: sampling and augmentation seed (with the epoch and video index).
         max_retries: bad training videos replaced in a row before giving up.
+        test_views: views per video for ``test`` and the ``validate`` command, CLIPSxCROPS
+            (paper: 10x3; 1x1 = the single centre view). Validation during ``fit`` is
+            always single-view.
+        test_crop_size: crop of each test view (paper: 256, at short side ``eval_short_side``).
     """
 
     def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
@@ -32,8 +37,12 @@ class KineticsDataModule(pl.LightningDataModule):
                  num_frames: int = 8, sampling_rate: int = 8, target_fps: float = 30.0,
                  train_short_side: Tuple[int, int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
-                 num_workers: int = 4, seed: int = 0, max_retries: int = 10) -> None:
+                 num_workers: int = 4, seed: int = 0, max_retries: int = 10,
+                 test_views: str = "10x3", test_crop_size: int = 256) -> None:
         super().__init__()
+        self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
+        self.test_views = parse_views(test_views)
+        self.test_crop_size = test_crop_size
         if not os.path.isdir(root):
             raise FileNotFoundError(f"data.root: video folder not found: {root}")
         self.root = root
@@ -80,14 +89,36 @@ class KineticsDataModule(pl.LightningDataModule):
                                                      **self.clip_options)
         return self._datasets[split]
 
-    def _loader(self, split: str) -> DataLoader:
-        data = self.dataset(split)
-        replicas, rank = 1, 0
+    def multiview_dataset(self, split: str) -> MultiViewDataset:
+        key = f"{split}_multiview"
+        if key not in self._datasets:
+            o = self.clip_options
+            clips, crops = self.test_views
+            self._datasets[key] = MultiViewDataset(
+                self.records(split), self.class_to_index, num_frames=o["num_frames"],
+                sampling_rate=o["sampling_rate"], target_fps=o["target_fps"], backend=o["backend"],
+                clips=clips, crops=crops, short_side=o["eval_short_side"], crop_size=self.test_crop_size)
+        return self._datasets[key]
+
+    def _world(self):
         if self.trainer is not None and self.trainer.world_size > 1:
             if getattr(self.trainer._accelerator_connector, "use_distributed_sampler", False):
                 raise ValueError("gcvideo splits videos over ranks itself: set "
                                  "trainer.use_distributed_sampler=false")
-            replicas, rank = self.trainer.world_size, self.trainer.global_rank
+            return self.trainer.world_size, self.trainer.global_rank
+        return 1, 0
+
+    def _multiview_loader(self, split: str) -> DataLoader:
+        """One video per item (no collation): its views are batched by the model."""
+        data = self.multiview_dataset(split)
+        replicas, rank = self._world()
+        sampler = EpochSampler(len(data), shuffle=False, pad=False, num_replicas=replicas, rank=rank)
+        return DataLoader(data, batch_size=None, sampler=sampler, num_workers=self.num_workers,
+                          persistent_workers=False)
+
+    def _loader(self, split: str) -> DataLoader:
+        data = self.dataset(split)
+        replicas, rank = self._world()
         train = split == "train"
         sampler = EpochSampler(len(data), shuffle=train, seed=self.seed, pad=train,
                                num_replicas=replicas, rank=rank)
@@ -100,11 +131,15 @@ class KineticsDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
 
+    def _protocol_loader(self, split: str) -> DataLoader:
+        return self._loader(split) if self.test_views == (1, 1) else self._multiview_loader(split)
+
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        validating = self.trainer is not None and self.trainer.state.fn == "validate"
+        return self._protocol_loader("val") if validating else self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self._protocol_loader("test")
 
     def state_dict(self) -> dict:
         return {"classes": self.classes}

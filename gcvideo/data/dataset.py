@@ -105,8 +105,9 @@ class VideoClipDataset(Dataset):
         return torch.zeros(3, self.num_frames, self.crop_size, self.crop_size)
 
     def _sample(self, index: int, video: torch.Tensor, ok: bool, reason: str = "", replaced: int = 0) -> dict:
+        record = self.records[index]
         return {"video": video, "label": self.label_of(index), "index": index, "ok": ok,
-                "reason": reason, "replaced": replaced}
+                "reason": reason, "replaced": replaced, "video_id": record.video_id, "path": record.path}
 
 
 class EpochSampler(Sampler[int]):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
+_SPLIT_ALIASES = {"validate": "val", "val": "validate"}
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ def kinetics_filename(youtube_id: str, start: float, end: float) -> str:
 def read_kinetics_csv(csv_path: str, root: str) -> List[VideoRecord]:
     """Rows of an official Kinetics CSV, each matched to its file under ``root``.
 
-    The file is looked up as ``root/<label>/<name>.<ext>`` then ``root/<name>.<ext>``;
-    a row without a file keeps the class-folder path so reports can name it.
+    The file is looked up as ``root/<label>/<name>.<ext>``, ``root/<name>.<ext>``, then
+    the same under a folder named after the row's split (``train/``, ``val/`` or
+    ``validate/``); a row without a file keeps the class-folder path so reports can name it.
     """
     records = []
     with open(csv_path, newline="", encoding="utf-8") as f:
@@ -47,8 +49,11 @@ def read_kinetics_csv(csv_path: str, root: str) -> List[VideoRecord]:
         for row in reader:
             name = kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"])
             label = row.get("label", "") or ""
-            candidates = [os.path.join(root, label, name + ext) for ext in VIDEO_EXTENSIONS] + \
-                         [os.path.join(root, name + ext) for ext in VIDEO_EXTENSIONS]
+            split = row.get("split", "") or ""
+            folders = [os.path.join(root, label), root]
+            for sub in {split, _SPLIT_ALIASES.get(split, split)} - {""}:
+                folders += [os.path.join(root, sub, label), os.path.join(root, sub)]
+            candidates = [os.path.join(folder, name + ext) for folder in folders for ext in VIDEO_EXTENSIONS]
             path = next((p for p in candidates if os.path.exists(p)), candidates[0])
             records.append(VideoRecord(path, label, row["youtube_id"]))
     return records

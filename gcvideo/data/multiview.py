@@ -1,0 +1,104 @@
+"""Multi-view testing (the paper's 10 clips x 3 crops), each video decoded once.
+
+View positions, for a video of duration D seconds at fps F, clips of T frames every
+``r`` frames at 30 fps (span S = (T-1) r / 30):
+
+* clip i of K starts at ``i * (D - 1/F - S) / (K - 1)`` seconds (i = 0..K-1; one clip:
+  the centre), i.e. uniformly from the first to the last possible start;
+* every frame is scaled so its short side is ``short_side`` (256); crop j of C is a
+  ``crop`` x ``crop`` square at fraction ``j / (C - 1)`` along the long side (left,
+  centre, right for landscape videos; top, centre, bottom for portrait), centred on
+  the short side.
+
+All K*T frames come from ONE decoding pass (``decode_at`` with every requested time),
+are resized once on uint8, and the K*C views are cut from that tensor by
+:func:`iter_views` in chunks, so memory stays bounded for long videos.
+"""
+from typing import Dict, Iterator, List, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms.v2 import functional as TF
+
+from . import decode, sampling, transforms
+from .records import VideoRecord
+
+
+def parse_views(text: str) -> Tuple[int, int]:
+    """``"10x3"`` -> (10 clips, 3 crops)."""
+    try:
+        clips, crops = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"views must look like CLIPSxCROPS, e.g. 10x3, got {text!r}") from None
+    if clips < 1 or crops < 1:
+        raise ValueError(f"views needs at least 1x1, got {text!r}")
+    return clips, crops
+
+
+def view_times(info: decode.VideoInfo, num_frames: int, sampling_rate: int, clips: int,
+               target_fps: float = 30.0) -> List[np.ndarray]:
+    return sampling.uniform_clips(info.duration, info.fps, num_frames, sampling_rate, clips, target_fps)
+
+
+def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, crops: int, short_side: int,
+                 crop: int, target_fps: float = 30.0, backend: str = "pyav") -> Dict[str, object]:
+    """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
+    and the crop ``boxes`` (top, left, size, size) in those frames."""
+    info = decode.probe(path)
+    short = sampling.too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
+    if short:
+        raise decode.VideoError(path, "too short", short)
+    times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
+    order = np.argsort(times, kind="stable")                 # clips may overlap in short videos
+    decoded = decode.decode_at(path, times[order], backend)
+    frames = np.empty_like(decoded)
+    frames[order] = decoded
+    tensor = transforms.to_tchw(frames)                       # (K*T, 3, H, W) uint8
+    height, width = tensor.shape[-2:]
+    scale = short_side / min(height, width)
+    size = [max(crop, int(round(height * scale))), max(crop, int(round(width * scale)))]
+    if size != [height, width]:
+        tensor = TF.resize(tensor, size, antialias=True)
+    boxes = transforms.spatial_crop_boxes(size[0], size[1], min(size), crop, crops)
+    return {"frames": tensor.reshape(clips, num_frames, *tensor.shape[1:]), "boxes": boxes}
+
+
+def iter_views(frames: torch.Tensor, boxes: Sequence[Tuple[int, int, int, int]], chunk: int,
+               mean=transforms.MEAN, std=transforms.STD) -> Iterator[torch.Tensor]:
+    """Normalised views (n, 3, T, crop, crop), at most ``chunk`` at a time, clip-major order."""
+    batch = []
+    for clip in frames:                                       # (T, 3, H', W') uint8
+        for top, left, h, w in boxes:
+            batch.append(transforms.normalize(clip[..., top:top + h, left:left + w], mean, std))
+            if len(batch) == chunk:
+                yield torch.stack(batch)
+                batch = []
+    if batch:
+        yield torch.stack(batch)
+
+
+class MultiViewDataset(Dataset):
+    """One item per video: its decoded views (or ``ok=False`` and the reason)."""
+
+    def __init__(self, records: Sequence[VideoRecord], class_to_index: Dict[str, int], *, num_frames: int = 8,
+                 sampling_rate: int = 8, target_fps: float = 30.0, backend: str = "pyav", clips: int = 10,
+                 crops: int = 3, short_side: int = 256, crop_size: int = 256) -> None:
+        self.records, self.class_to_index = list(records), dict(class_to_index)
+        self.options = dict(num_frames=num_frames, sampling_rate=sampling_rate, clips=clips, crops=crops,
+                            short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: int) -> dict:
+        index = int(key) % len(self.records)
+        record = self.records[index]
+        sample = {"index": index, "video_id": record.video_id, "path": record.path,
+                  "label": self.class_to_index[record.label] if record.label else -1,
+                  "ok": True, "reason": ""}
+        try:
+            sample.update(decode_views(record.path, **self.options))
+        except decode.VideoError as err:
+            sample.update(ok=False, reason=f"{err.reason}: {err.detail}".rstrip(": "))
+        return sample

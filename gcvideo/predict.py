@@ -1,0 +1,61 @@
+"""``gcvideo predict VIDEO ... --ckpt_path CKPT``: top-5 classes of any video, multi-view.
+
+The label names and the clip options (frames, sampling rate, test scale and crop)
+come from the checkpoint, so a checkpoint file is all that is needed.
+"""
+import json
+import sys
+from typing import List
+
+import torch
+
+
+def load_classifier(ckpt_path: str):
+    from .classifier import VideoClassifier
+
+    # Weights come from the checkpoint: do not re-read the files used to initialise training.
+    module = VideoClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", pretrained=None, inflate_from=None)
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    return module.eval(), checkpoint.get("datamodule_hyper_parameters", {})
+
+
+@torch.no_grad()
+def predict_videos(paths: List[str], ckpt_path: str, views: str = "10x3", top: int = 5) -> List[dict]:
+    from .data.decode import VideoError
+    from .data.multiview import decode_views, iter_views, parse_views
+
+    module, data = load_classifier(ckpt_path)
+    clips, crops = parse_views(views)
+    classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+    options = dict(num_frames=data.get("num_frames", 8), sampling_rate=data.get("sampling_rate", 8),
+                   target_fps=data.get("target_fps", 30.0), short_side=data.get("eval_short_side", 256),
+                   crop=data.get("test_crop_size", 256), backend=data.get("backend", "pyav"))
+    results = []
+    for path in paths:
+        try:
+            decoded = decode_views(path, clips=clips, crops=crops, **options)
+        except VideoError as err:
+            results.append({"path": path, "ok": False, "reason": str(err)})
+            continue
+        logits = torch.cat([module(v) for v in iter_views(decoded["frames"], decoded["boxes"],
+                                                          module.hparams.view_batch)])
+        probs = module._average(logits.unsqueeze(0))[0]
+        best = probs.topk(min(top, len(classes)))
+        results.append({"path": path, "ok": True, "views": clips * crops,
+                        "top": [(classes[i], float(p)) for p, i in zip(best.values, best.indices)]})
+    return results
+
+
+def run_predict(paths: List[str], ckpt_path: str, views: str = "10x3", as_json: bool = False) -> int:
+    results = predict_videos(paths, ckpt_path, views)
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if not r["ok"]:
+                print(f"{r['path']}: cannot predict: {r['reason']}", file=sys.stderr)
+                continue
+            print(f"{r['path']} ({r['views']} views)")
+            for rank, (name, p) in enumerate(r["top"], 1):
+                print(f"  {rank}. {name:30s} {p:.4f}")
+    return 0 if all(r["ok"] for r in results) else 1

@@ -1,0 +1,103 @@
+"""Video-level evaluation results: metrics, predictions.csv, failures.csv, metrics.json, plots."""
+import csv
+import json
+import os
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+
+def compute_metrics(predictions: Sequence[dict], num_classes: int) -> Dict[str, object]:
+    """Top-1/top-5 over videos, mean and per-class accuracy, confusion matrix.
+
+    ``predictions``: one dict per video with ``label``, ``ok`` and (when ok) ``scores``
+    (class probabilities). Unreadable videos count as wrong in ``*_all`` metrics and are
+    left out of the others.
+    """
+    readable = [p for p in predictions if p["ok"] and p["label"] >= 0]
+    total = sum(1 for p in predictions if p["label"] >= 0)
+    k = min(5, num_classes)
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    top1 = top5 = 0
+    for p in readable:
+        ranked = np.argsort(-np.asarray(p["scores"]), kind="stable")
+        confusion[p["label"], ranked[0]] += 1
+        top1 += int(ranked[0] == p["label"])
+        top5 += int(p["label"] in ranked[:k])
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
+    present = confusion.sum(1) > 0
+    n = max(len(readable), 1)
+    return {
+        "videos": len(predictions), "readable": len(readable), "failed": len(predictions) - len(readable),
+        "top1": top1 / n, "top5": top5 / n,
+        "top1_all": top1 / max(total, 1), "top5_all": top5 / max(total, 1),
+        "mean_class_accuracy": float(per_class[present].mean()) if present.any() else 0.0,
+        "per_class_accuracy": per_class.tolist(), "confusion": confusion.tolist(),
+    }
+
+
+def write_reports(out_dir: str, predictions: Sequence[dict], classes: List[str], metrics: dict) -> Dict[str, str]:
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {name: os.path.join(out_dir, name) for name in
+             ("predictions.csv", "failures.csv", "metrics.json", "confusion.png", "per_class_accuracy.png")}
+    k = min(5, len(classes))
+    with open(paths["predictions.csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["video_id", "path", "label"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")])
+        for p in sorted(predictions, key=lambda p: p["index"]):
+            if not p["ok"]:
+                continue
+            ranked = np.argsort(-np.asarray(p["scores"]), kind="stable")[:k]
+            row = [p["video_id"], p["path"], classes[p["label"]] if p["label"] >= 0 else ""]
+            for c in ranked:
+                row += [classes[c], f"{p['scores'][c]:.6f}"]
+            writer.writerow(row)
+    with open(paths["failures.csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["video_id", "path", "label", "reason"])
+        for p in sorted(predictions, key=lambda p: p["index"]):
+            if not p["ok"]:
+                writer.writerow([p["video_id"], p["path"], classes[p["label"]] if p["label"] >= 0 else "", p["reason"]])
+    with open(paths["metrics.json"], "w", encoding="utf-8") as f:
+        json.dump({**metrics, "classes": list(classes)}, f, indent=2)
+    _plots(paths, metrics, classes)
+    return paths
+
+
+def _plots(paths: dict, metrics: dict, classes: List[str]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(metrics["confusion"], dtype=float)
+    rows = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    if len(classes) <= 50:
+        fig, ax = plt.subplots(figsize=(2 + 0.35 * len(classes), 1.5 + 0.35 * len(classes)))
+        ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title("confusion (row-normalised)")
+    else:  # the most frequent confusions
+        off = rows.copy()
+        np.fill_diagonal(off, 0)
+        top = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:25], off.shape))[0]
+        fig, ax = plt.subplots(figsize=(8, 7))
+        ax.barh([f"{classes[t]} -> {classes[p]}" for t, p in top][::-1], [off[t, p] for t, p in top][::-1])
+        ax.set_xlabel("fraction of the true class's videos")
+        ax.set_title("top confusions")
+    fig.tight_layout()
+    fig.savefig(paths["confusion.png"], dpi=100)
+    plt.close(fig)
+    per_class = np.asarray(metrics["per_class_accuracy"])
+    order = np.argsort(per_class)
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.18 * len(classes))))
+    ax.barh([classes[i] for i in order], per_class[order])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy")
+    ax.set_title(f"per-class accuracy (mean {metrics['mean_class_accuracy']:.3f})")
+    ax.tick_params(axis="y", labelsize=6 if len(classes) > 50 else 8)
+    fig.tight_layout()
+    fig.savefig(paths["per_class_accuracy.png"], dpi=100)
+    plt.close(fig)
