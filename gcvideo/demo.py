@@ -3,8 +3,8 @@
 Everything lands in the config's ``trainer.default_root_dir`` (``runs/demo``). Re-running
 reuses the generated videos; training starts afresh.
 """
-import json
 import os
+import sys
 import time
 
 import yaml
@@ -43,22 +43,25 @@ def run_demo(config: str = None) -> int:
         print(f"[1/3] generating Kinetics-format videos in {data_root}")
         synthesize(data_root, **DEMO_DATA)
     print(f"[2/3] training ({config})", flush=True)
-    make_cli(["fit", "--config", config])
-    best = os.path.join(run_dir, "checkpoints", "best.ckpt")
-    print(f"[3/3] testing {best}", flush=True)
-    cli = make_cli(["test", "--config", config, "--ckpt_path", best])
-    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("test/")}
-    with open(os.path.join(run_dir, "test_metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    minutes = (time.time() - start) / 60
+    argv0, sys.argv = sys.argv, sys.argv[:1]     # LightningCLI reads args, not the demo's argv
+    try:
+        fit = make_cli(["fit", "--config", config])
+        fit_logs = fit.trainer.log_dir
+        best = os.path.join(run_dir, "checkpoints", "best.ckpt")
+        print(f"[3/3] testing {best}", flush=True)
+        test = make_cli(["test", "--config", config, "--ckpt_path", best])
+    finally:
+        sys.argv = argv0
+    metrics = test.model.video_metrics
+    views = "x".join(map(str, test.datamodule.test_views))
+    val_top1 = float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan"))
     print("\n=== gcvideo demo ===")
-    print(f"test top-1 {100 * metrics.get('test/top1', float('nan')):.1f} %   "
-          f"top-5 {100 * metrics.get('test/top5', float('nan')):.1f} %   "
-          f"({metrics.get('test/failed_videos', 0):.0f} unreadable videos)")
-    print(f"time: {minutes:.1f} min")
-    print(f"checkpoints: {os.path.join(run_dir, 'checkpoints')}")
-    fit_log = os.path.dirname(latest_metrics(run_dir) or run_dir)
-    print(f"logs: {os.path.join(run_dir, 'csv')} (metrics.csv), {os.path.join(run_dir, 'tensorboard')} "
-          f"(tensorboard --logdir {run_dir}); config: {os.path.join(fit_log, 'config.yaml')}")
-    print(f"test metrics: {os.path.join(run_dir, 'test_metrics.json')}")
+    print(f"best val top-1 (single view): {100 * val_top1:.1f} %")
+    print(f"test ({views} views, {metrics['readable']}/{metrics['videos']} videos): "
+          f"top-1 {100 * metrics['top1']:.1f} %, top-5 {100 * metrics['top5']:.1f} %")
+    print(f"time: {(time.time() - start) / 60:.1f} min")
+    print(f"checkpoints: {os.path.join(run_dir, 'checkpoints')} (best.ckpt, last.ckpt, one per epoch)")
+    print(f"training logs: {fit_logs} (metrics.csv, config.yaml); tensorboard --logdir {run_dir}")
+    print(f"predictions: {os.path.join(run_dir, 'test_' + views)} "
+          "(predictions.csv, failures.csv, metrics.json, confusion.png, per_class_accuracy.png)")
     return 0

@@ -3,7 +3,7 @@ import torch
 from pytorchvideo.models import init_net_weights
 
 from gcvideo import NonLocal3d
-from conftest import perturb
+from conftest import assert_every_parameter_learns, perturb
 
 
 def slow_nl(block: NonLocal3d, x: torch.Tensor) -> torch.Tensor:
@@ -62,14 +62,7 @@ def test_subsampling_handles_small_inputs(shape):
 
 
 def test_gradient_reaches_every_parameter(clip):
-    block = NonLocal3d(16)
-    opt = torch.optim.SGD(block.parameters(), lr=0.1)
-    for _ in range(2):
-        opt.zero_grad()
-        (block(clip) - 1).pow(2).mean().backward()
-        opt.step()
-    for name, p in block.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_every_parameter_learns(NonLocal3d(16), clip)
 
 
 def test_low_precision_and_channels_last(clip):

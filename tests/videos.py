@@ -21,8 +21,8 @@ def ramp_frames(n: int, height: int = 48, width: int = 64) -> np.ndarray:
 
 def frame_index(frame: np.ndarray) -> int:
     """Inverse of ramp_frames' top band (robust to compression and resizing)."""
-    height, width = frame.shape[:2]
-    band = frame[: max(1, height // 3 - 2)].mean(axis=(0, 2))          # (W,)
+    width = frame.shape[1]
+    band = frame[:12].mean(axis=(0, 2))                                # (W,), the top band
     block = width / 8
     bits = [band[int(b * block + block / 4): int((b + 1) * block - block / 4)].mean() > 127 for b in range(8)]
     return sum(1 << b for b, on in enumerate(bits) if on)

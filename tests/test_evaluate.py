@@ -1,0 +1,91 @@
+"""Multi-view test end to end: reports, failures, DDP exactness, gcvideo predict."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gcvideo.cli import main
+from gcvideo.data.records import load_records
+from test_train import tiny_args
+
+EVAL = ["--data.test_views", "2x3", "--data.test_crop_size", "32"]
+
+
+@pytest.fixture(scope="module")
+def trained(synth_root, tmp_path_factory):
+    """A tiny model trained one epoch, and an odd-sized test list with one missing video."""
+    run = tmp_path_factory.mktemp("eval_run")
+    assert main(["fit", *tiny_args(synth_root, run / "fit", epochs=1), *EVAL]) == 0
+    records = load_records(os.path.join(synth_root, "test.csv"), synth_root)
+    listing = run / "odd_test.txt"
+    lines = [f"{r.path} {r.label}" for r in records] + [f"{run}/gone.mp4 {records[0].label}"]
+    listing.write_text("\n".join(lines) + "\n")
+    assert len(lines) % 2 == 1
+    return {"ckpt": str(run / "fit" / "checkpoints" / "last.ckpt"), "list": str(listing), "run": run,
+            "videos": [r.path for r in records]}
+
+
+def eval_args(synth_root, trained, out):
+    return [*tiny_args(synth_root, out), *EVAL, "--data.test", trained["list"], "--ckpt_path", trained["ckpt"]]
+
+
+def read(folder):
+    preds = list(csv.DictReader(open(os.path.join(folder, "predictions.csv"))))
+    fails = list(csv.DictReader(open(os.path.join(folder, "failures.csv"))))
+    metrics = json.load(open(os.path.join(folder, "metrics.json")))
+    return preds, fails, metrics
+
+
+def test_single_process_reports(synth_root, trained, capsys):
+    out = trained["run"] / "single"
+    assert main(["test", *eval_args(synth_root, trained, out)]) == 0
+    assert "2x3 views, 4/5 videos readable" in capsys.readouterr().out
+    preds, fails, metrics = read(out / "test_2x3")
+    assert len(preds) == 4 and [f["video_id"] for f in fails] == ["gone"]
+    assert fails[0]["reason"] == "missing"
+    assert metrics["top1_all"] == pytest.approx(metrics["top1"] * 4 / 5)
+    assert {"top1", "top5", "mean_class_accuracy", "per_class_accuracy", "confusion"} <= set(metrics)
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_same_results(synth_root, trained):
+    single = trained["run"] / "single" / "test_2x3"
+    if not single.exists():
+        assert main(["test", *eval_args(synth_root, trained, trained["run"] / "single")]) == 0
+    out = trained["run"] / "ddp"
+    args = eval_args(synth_root, trained, out)
+    args[args.index("--trainer.devices") + 1] = "2"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "gcvideo.cli", "test", *args, "--trainer.strategy", "ddp"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("videos readable") == 1                      # reported once
+    (p1, f1, m1), (p2, f2, m2) = read(single), read(out / "test_2x3")
+    assert [r["video_id"] for r in p1] == [r["video_id"] for r in p2]   # every video exactly once
+    assert [r["top1"] for r in p1] == [r["top1"] for r in p2]
+    for a, b in zip(p1, p2):
+        assert float(a["score1"]) == pytest.approx(float(b["score1"]), abs=1e-5)
+    assert f1 == f2
+    assert {k: m1[k] for k in ("top1", "top5", "top1_all", "videos")} == \
+        {k: m2[k] for k in ("top1", "top5", "top1_all", "videos")}
+
+
+def test_predict_prints_top_classes(synth_root, trained, capsys):
+    single = trained["run"] / "single" / "test_2x3"
+    if not single.exists():
+        assert main(["test", *eval_args(synth_root, trained, trained["run"] / "single")]) == 0
+    capsys.readouterr()
+    video = trained["videos"][0]
+    assert main(["predict", video, "--ckpt_path", trained["ckpt"], "--views", "2x3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    classes = sorted(os.listdir(synth_root))
+    assert len(result["top"]) == 4 and all(name in classes for name, _ in result["top"])
+    assert sum(p for _, p in result["top"]) == pytest.approx(1.0, abs=1e-4)
+    row = next(r for r in read(single)[0] if r["path"] == video)
+    assert result["top"][0][0] == row["top1"]
+    assert result["top"][0][1] == pytest.approx(float(row["score1"]), abs=1e-4)
+    assert main(["predict", "/nonexistent.mp4", "--ckpt_path", trained["ckpt"]]) == 1
+    assert "missing" in capsys.readouterr().err
