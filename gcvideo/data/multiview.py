@@ -66,16 +66,22 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
 
 def iter_views(frames: torch.Tensor, boxes: Sequence[Tuple[int, int, int, int]], chunk: int,
                mean=transforms.MEAN, std=transforms.STD) -> Iterator[torch.Tensor]:
-    """Normalised views (n, 3, T, crop, crop), at most ``chunk`` at a time, clip-major order."""
-    batch = []
-    for clip in frames:                                       # (T, 3, H', W') uint8
-        for top, left, h, w in boxes:
-            batch.append(transforms.normalize(clip[..., top:top + h, left:left + w], mean, std))
-            if len(batch) == chunk:
-                yield torch.stack(batch)
-                batch = []
-    if batch:
-        yield torch.stack(batch)
+    """Normalised views (n, 3, T, crop, crop), at most ``chunk`` at a time, clip-major order.
+
+    Each chunk is filled by one uint8 -> float copy per view, then normalised in place
+    (x * 1/(255 std) - mean/std): three passes over the views, no intermediate tensors.
+    """
+    clips, t, c = frames.shape[:3]
+    views = [(k, box) for k in range(clips) for box in boxes]
+    scale = (1.0 / (255.0 * torch.tensor(std))).view(1, c, 1, 1, 1)
+    shift = (torch.tensor(mean) / torch.tensor(std)).view(1, c, 1, 1, 1)
+    for first in range(0, len(views), chunk):
+        part = views[first:first + chunk]
+        h, w = part[0][1][2:]
+        out = torch.empty(len(part), c, t, h, w)
+        for j, (k, (top, left, _, _)) in enumerate(part):
+            out[j].copy_(frames[k, :, :, top:top + h, left:left + w].permute(1, 0, 2, 3))
+        yield out.mul_(scale).sub_(shift)
 
 
 class MultiViewDataset(Dataset):
