@@ -1,28 +1,51 @@
 """Global Context block (GCNet, Cao et al. 2019), for video: pools over T x H x W.
 
     context  : w = softmax_j(Wk x_j) over all T*H*W positions, ctx = sum_j w_j x_j
+               (Wk has no bias: it would cancel in the softmax)
     transform: 1x1x1 conv C -> C/r, LayerNorm, ReLU, 1x1x1 conv C/r -> C
     fusion   : y = x + transform(ctx)          (or x * sigmoid(transform(ctx)))
 
 The last conv of the transform is zero-initialised, so with add fusion a freshly
 inserted block is exactly the identity and a pretrained backbone keeps its outputs.
 """
+import math
+
 import torch
 from torch import nn
 
 from .pointwise import Pointwise3d
 
 
-def attention_pool(x: torch.Tensor, key: nn.Module) -> torch.Tensor:
-    """Query-independent attention pooling of (N, C, T, H, W) into (N, C, 1, 1, 1).
+class AttentionPool3d(nn.Module):
+    """Query-independent attention pooling: (N, C, T, H, W) -> (N, C, 1, 1, 1).
 
-    ``key`` maps C -> 1 channel; its logits are normalised by ONE softmax over all
-    T*H*W positions jointly (not per frame).
+    ``w = softmax_j(Wk x_j)`` with Wk a 1x1x1 conv C -> 1, ONE softmax over all T*H*W
+    positions jointly (not per frame); returns ``sum_j w_j x_j``. Wk has no bias: a
+    softmax ignores a shift of all its logits, so a bias could never change the output.
     """
-    n, c = x.shape[:2]
-    weights = key(x).flatten(1).softmax(dim=1)                       # (N, T*H*W)
-    context = torch.bmm(x.flatten(2), weights.to(x.dtype).unsqueeze(2))  # (N, C, 1)
-    return context.view(n, c, 1, 1, 1)
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(1, channels, 1, 1, 1))   # Wk, as a conv weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))          # nn.Conv3d's default
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[0], x.shape[1]
+        flat = x.flatten(2)                                                # (N, C, T*H*W)
+        logits = torch.matmul(self.weight.view(1, c).to(x.dtype), flat)  # (N, 1, T*H*W)
+        weights = logits.softmax(dim=-1)
+        context = torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))  # (N, C, 1)
+        return context.view(n, c, 1, 1, 1)
+
+
+class GlobalAvgPool3d(nn.Module):
+    """(N, C, T, H, W) -> (N, C, 1, 1, 1) mean: the SE-style context of the ablation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3, 4), keepdim=True)
 
 
 class GlobalContext3d(nn.Module):
@@ -48,7 +71,7 @@ class GlobalContext3d(nn.Module):
         hidden = max(1, channels // reduction)
         self.channels, self.reduction = channels, reduction
         self.pooling, self.fusion = pooling, fusion
-        self.key = Pointwise3d(channels, 1) if pooling == "att" else None
+        self.pool = AttentionPool3d(channels) if pooling == "att" else GlobalAvgPool3d()
         self.transform = nn.Sequential(
             Pointwise3d(channels, hidden),
             nn.LayerNorm([hidden, 1, 1, 1]) if layer_norm else nn.Identity(),
@@ -63,10 +86,7 @@ class GlobalContext3d(nn.Module):
                 m.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pooling == "att":
-            context = attention_pool(x, self.key)                   # (N, C, 1, 1, 1)
-        else:
-            context = x.mean(dim=(2, 3, 4), keepdim=True)           # (N, C, 1, 1, 1)
+        context = self.pool(x)                                      # (N, C, 1, 1, 1)
         delta = self.transform(context)                             # (N, C, 1, 1, 1)
         if self.fusion == "add":
             return x + delta

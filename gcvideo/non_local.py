@@ -1,5 +1,5 @@
 """Non-local block (Wang et al. 2018, "Non-local Neural Networks"), 3D, embedded Gaussian."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,9 @@ class NonLocal3d(nn.Module):
     (N, P, P') for analysis.
     """
 
+    subsample: Optional[Tuple[int, int, int]]
+    attention: Optional[torch.Tensor]
+
     def __init__(self, channels: int, inner_channels: Optional[int] = None,
                  instantiation: str = "softmax",
                  subsample: Optional[Sequence[int]] = (1, 2, 2)) -> None:
@@ -33,7 +36,7 @@ class NonLocal3d(nn.Module):
         inner = inner_channels or max(1, channels // 2)
         self.channels, self.inner_channels = channels, inner
         self.instantiation = instantiation
-        self.subsample = tuple(subsample) if subsample else None
+        self.subsample = (int(subsample[0]), int(subsample[1]), int(subsample[2])) if subsample else None
         self.theta = nn.Conv3d(channels, inner, 1)
         self.phi = nn.Conv3d(channels, inner, 1)
         self.g = nn.Conv3d(channels, inner, 1)
@@ -52,9 +55,10 @@ class NonLocal3d(nn.Module):
         nn.init.zeros_(self.norm.weight)
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        if self.subsample is None:
+        sub = self.subsample
+        if sub is None:
             return x
-        kernel = [min(k, s) for k, s in zip(self.subsample, x.shape[2:])]
+        kernel = [min(sub[0], x.shape[2]), min(sub[1], x.shape[3]), min(sub[2], x.shape[4])]
         return F.max_pool3d(x, kernel, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ class Pointwise3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # A matmul over the flattened positions: on CPU ~10x faster than F.conv3d for
         # the C -> 1 attention key (measured in benchmarks/block_overhead.py's setting).
-        n, _, t, h, w = x.shape
+        n, t, h, w = x.shape[0], x.shape[2], x.shape[3], x.shape[4]
         y = torch.matmul(self.weight.view(self.out_channels, self.in_channels).to(x.dtype),
                          x.flatten(2))                                 # (N, C_out, T*H*W)
         if self.bias is not None:

@@ -31,7 +31,7 @@ def perturb(module: nn.Module, seed: int = 0) -> nn.Module:
 
 def assert_every_parameter_learns(block: nn.Module, clip: torch.Tensor) -> None:
     """Two SGD steps (the first moves zero-initialised layers), then every parameter has a
-    gradient; ``key.bias`` of attention pooling must have none: softmax ignores a shift."""
+    non-zero gradient: no parameter is dead or detached."""
     opt = torch.optim.SGD(block.parameters(), lr=0.1)
     target = torch.randn(clip.shape, generator=torch.Generator().manual_seed(2))
     for _ in range(2):
@@ -39,11 +39,7 @@ def assert_every_parameter_learns(block: nn.Module, clip: torch.Tensor) -> None:
         (block(clip) - target).pow(2).mean().backward()
         opt.step()
     for name, p in block.named_parameters():
-        assert p.grad is not None, name
-        if name == "key.bias":
-            assert p.grad.abs().max() < 1e-6
-        else:
-            assert p.grad.abs().sum() > 0, name
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
 @pytest.fixture

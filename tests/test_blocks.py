@@ -22,3 +22,20 @@ def test_factory_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"\['reduction'\] do not apply to block 'nl'"):
         make_block("nl", 8, reduction=4)
     assert set(block_options("gc")) == {"reduction", "pooling", "fusion", "layer_norm"}
+
+
+@pytest.mark.parametrize("kind, options", [("gc", {}), ("gc", {"pooling": "avg", "fusion": "mul"}),
+                                           ("snl", {}), ("nl", {}), ("nl", {"subsample": None}), ("se", {})])
+def test_blocks_script_trace_and_compile(kind, options):
+    import torch
+    from gcvideo.blocks import make_block
+
+    block = make_block(kind, 16, **options).eval()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(torch.randn_like(p) * 0.1)              # not the identity: outputs must match
+    x = torch.randn(2, 16, 3, 5, 4)
+    expected = block(x)
+    torch.testing.assert_close(torch.jit.script(block)(x), expected)
+    torch.testing.assert_close(torch.jit.trace(block, x)(x), expected)
+    torch.testing.assert_close(torch.compile(block, backend="eager")(x), expected)

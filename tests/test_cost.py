@@ -27,10 +27,10 @@ def test_gc_is_cheap_and_nl_is_not(costs):
 
 
 def test_gc_parameter_count_is_the_formula():
-    # Per block: Wk (C+1) + conv C->C/r (+bias) + LN (2 C/r) + conv C/r->C (+bias).
+    # Per block: Wk (C, no bias) + conv C->C/r (+bias) + LN (2 C/r) + conv C/r->C (+bias).
     model = create_model("slow_r50_gc")
     per_stage = {512: 4, 1024: 6, 2048: 3}
-    expected = sum(n * ((c + 1) + (c * (c // 16) + c // 16) + 2 * (c // 16) + (c // 16 * c + c))
+    expected = sum(n * (c + (c * (c // 16) + c // 16) + 2 * (c // 16) + (c // 16 * c + c))
                    for c, n in per_stage.items())
     assert count_params(model) - count_params(create_model("slow_r50")) == expected
 

@@ -5,7 +5,7 @@ from pytorchvideo.models import init_net_weights
 from torch import nn
 
 from gcvideo import GlobalContext3d
-from gcvideo.global_context import attention_pool
+from gcvideo.global_context import AttentionPool3d
 from conftest import assert_every_parameter_learns, perturb
 
 
@@ -14,8 +14,7 @@ def reference_gc(block: GlobalContext3d, x: torch.Tensor) -> torch.Tensor:
     n, c, t, h, w = x.shape
     flat = x.reshape(n, c, t * h * w)
     if block.pooling == "att":
-        wk, bk = block.key.weight.view(1, c), block.key.bias
-        logits = torch.einsum("oc,ncp->np", wk, flat) + bk                 # (N, P)
+        logits = torch.einsum("oc,ncp->np", block.pool.weight.view(1, c), flat)   # (N, P)
         weights = torch.exp(logits - logits.max(1, keepdim=True).values)
         weights = weights / weights.sum(1, keepdim=True)                   # one softmax over T*H*W
         ctx = (flat * weights[:, None]).sum(-1)
@@ -66,11 +65,10 @@ def test_softmax_is_joint_over_time_and_space():
     x = torch.zeros(1, 2, 3, 2, 2)
     x[0, 0, 0, 1, 1] = 10.0                  # channel 0 is the key signal
     x[0, 1] = torch.arange(12.0).view(3, 2, 2)  # channel 1 carries distinct values
-    key = nn.Conv3d(2, 1, 1)
+    pool = AttentionPool3d(2)
     with torch.no_grad():
-        key.weight.copy_(torch.tensor([1.0, 0.0]).view(1, 2, 1, 1, 1))
-        key.bias.zero_()
-    ctx = attention_pool(x, key).flatten()
+        pool.weight.copy_(torch.tensor([1.0, 0.0]).view(1, 2, 1, 1, 1))
+    ctx = pool(x).flatten()
     joint = (x[0, 1].flatten() * torch.softmax(x[0, 0].flatten(), 0)).sum()
     per_frame = (x[0, 1].flatten(1) * torch.softmax(x[0, 0].flatten(1), 1)).sum(1).mean()
     torch.testing.assert_close(ctx[1], joint)

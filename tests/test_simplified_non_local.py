@@ -16,7 +16,7 @@ def test_matches_formula(clip):
     block = perturb(SimplifiedNonLocal3d(16))
     n, c = clip.shape[:2]
     flat = clip.flatten(2)                                                    # (N, C, P)
-    logits = torch.einsum("c,ncp->np", block.key.weight.flatten(), flat) + block.key.bias
+    logits = torch.einsum("c,ncp->np", block.pool.weight.flatten(), flat)
     ctx = (flat * logits.softmax(1)[:, None]).sum(-1)                        # (N, C)
     delta = ctx @ block.value.weight.flatten(1).T + block.value.bias
     torch.testing.assert_close(block(clip), clip + delta.view(n, c, 1, 1, 1), rtol=1e-5, atol=1e-5)
