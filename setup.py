@@ -30,6 +30,9 @@ setup(
         "tqdm",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "export": ["onnx", "onnxscript", "onnxruntime"],
+        "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime"],
+    },
     entry_points={"console_scripts": ["gcvideo=gcvideo.cli:main"]},
 )

@@ -1,7 +1,7 @@
 """The ``gcvideo`` command line.
 
 ``gcvideo fit|validate|test`` are LightningCLI commands (see ``gcvideo fit --help``);
-the others are plain tools: ``models``, ``info``, ``data``, ``demo``, ``predict``.
+the others are plain tools: ``models``, ``info``, ``data``, ``demo``, ``predict``, ``export``.
 """
 import argparse
 import json
@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("export", help="a checkpoint's network as TorchScript or ONNX, checked against eager",
+                       description="Trace the network of a gcvideo checkpoint, save it, reload it and print the "
+                       "largest absolute difference from eager PyTorch on a random clip.")
+    p.add_argument("--ckpt_path", required=True)
+    p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
+    p.add_argument("--out", help="output file (default: next to the checkpoint, .ts or .onnx)")
+    p.add_argument("--frames", type=int, help="clip length of the traced input (default: the data's)")
+    p.add_argument("--size", type=int, help="crop size of the traced input (default: the data's)")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("demo", help="generate videos, train a GC Slow-only model, test it (the README's main job)")
     p.add_argument("--config", help="demo config (default: configs/demo.yaml)")
     p.set_defaults(func=cmd_demo)
@@ -150,6 +160,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"gcvideo predict: {err}", file=sys.stderr)
         return 2
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    try:
+        result = export_model(args.ckpt_path, args.format, args.out, args.frames, args.size)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"gcvideo export: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {result['path']} ({result['format']}, input {result['input']}); "
+          f"max abs diff vs eager: {result['max_abs_diff']:.3g}")
+    return 0 if result["max_abs_diff"] < 1e-3 else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -89,3 +89,13 @@ def test_predict_prints_top_classes(synth_root, trained, capsys):
     assert result["top"][0][1] == pytest.approx(float(row["score1"]), abs=1e-4)
     assert main(["predict", "/nonexistent.mp4", "--ckpt_path", trained["ckpt"]]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_matches_eager(trained, tmp_path, capsys, fmt):
+    out = str(tmp_path / f"net.{fmt}")
+    assert main(["export", "--ckpt_path", trained["ckpt"], "--format", fmt, "--out", out]) == 0
+    text = capsys.readouterr().out
+    assert "max abs diff vs eager" in text and os.path.getsize(out) > 0
+    diff = float(text.rsplit(":", 1)[1])
+    assert diff < 1e-4

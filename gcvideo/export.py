@@ -1,0 +1,38 @@
+"""``gcvideo export``: a trained network as TorchScript or ONNX, checked against eager."""
+import os
+from typing import Optional
+
+import torch
+
+
+def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = None,
+                 frames: Optional[int] = None, size: Optional[int] = None) -> dict:
+    """Trace the checkpoint's network on a (1, 3, frames, size, size) clip, save it, reload it,
+    and compare its output with eager PyTorch on a fresh random clip."""
+    from .predict import load_classifier
+
+    if fmt not in ("torchscript", "onnx"):
+        raise ValueError(f"--format must be torchscript or onnx, got {fmt!r}")
+    module, data = load_classifier(ckpt_path)
+    net = module.model.eval()
+    frames = frames or data.get("num_frames", 8)
+    size = size or data.get("crop_size", 224)
+    example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
+    check = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
+    out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")
+    with torch.no_grad():
+        expected = net(check)
+        if fmt == "torchscript":
+            torch.jit.save(torch.jit.trace(net, example), out)
+            got = torch.jit.load(out)(check)
+        else:
+            import onnxruntime
+
+            # dynamic batch and clip size; the TorchScript-based exporter handles the context blocks' hooks
+            axes = {"video": {0: "batch", 2: "frames", 3: "height", 4: "width"}, "logits": {0: "batch"}}
+            torch.onnx.export(net, (example,), out, input_names=["video"], output_names=["logits"],
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+            session = onnxruntime.InferenceSession(out, providers=["CPUExecutionProvider"])
+            got = torch.from_numpy(session.run(None, {"video": check.numpy()})[0])
+    diff = float((got - expected).abs().max())
+    return {"path": out, "format": fmt, "max_abs_diff": diff, "input": [1, 3, frames, size, size]}
