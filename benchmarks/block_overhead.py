@@ -7,10 +7,9 @@ all of them alike; the printed ratio is median(variant) / median(slow_r50).
 """
 import argparse
 import statistics
-import time
-
 import torch
 
+from gcvideo.cost import interleaved_latency
 from gcvideo.models import MODELS, create_model
 
 
@@ -27,16 +26,7 @@ def main() -> None:
     torch.manual_seed(0)
     models = {name: create_model(name).eval() for name in args.models}
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
-    times = {name: [] for name in models}
-    with torch.inference_mode():
-        for model in models.values():      # warm-up
-            model(clip)
-        for r in range(args.rounds):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(clip)
-                times[name].append(time.perf_counter() - start)
-            print(f"round {r + 1}/{args.rounds} done", flush=True)
+    times = interleaved_latency(models, clip, args.rounds, progress=True)
     base = statistics.median(times["slow_r50"]) if "slow_r50" in times else None
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
           f"{args.threads} threads, median of {args.rounds} interleaved rounds")

@@ -5,6 +5,7 @@ the others are plain tools: ``models``, ``info``, ``data``, ``demo``, ``predict`
 """
 import argparse
 import json
+import os
 import sys
 import warnings
 from typing import List, Optional
@@ -101,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+    report = sub.add_parser("report", help="generated result tables")
+    report_sub = report.add_subparsers(dest="report_command", metavar="TABLE", required=True)
+    p = report_sub.add_parser("costs", help="params, GFLOPs, Δ%% and CPU latency ratio of every table row and ablation",
+                              description="Cost columns of the paper's video table for the shipped configs "
+                              "(configs/kinetics400), written as Markdown (default docs/results.md) and JSON.")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds (0: skip latency)")
+    p.add_argument("--out", default=os.path.join("docs", "results.md"))
+    p.add_argument("--json", default=os.path.join("docs", "results.json"))
+    p.set_defaults(func=cmd_report_costs)
+
     p = sub.add_parser("export", help="a checkpoint's network as TorchScript or ONNX, checked against eager",
                        description="Trace the network of a gcvideo checkpoint, save it, reload it and print the "
                        "largest absolute difference from eager PyTorch on a random clip.")
@@ -160,6 +173,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"gcvideo predict: {err}", file=sys.stderr)
         return 2
+
+
+def cmd_report_costs(args: argparse.Namespace) -> int:
+    from .costs_report import run_cost_report
+
+    return run_cost_report(args.frames, args.size, args.rounds, args.out, args.json)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

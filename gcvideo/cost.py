@@ -35,3 +35,26 @@ def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> Dict[str, 
     flops = count_flops(model, frames, size)
     return {"params": count_params(model), "params_m": count_params(model) / 1e6,
             "gflops": flops / 1e9, "flops": flops, "frames": frames, "size": size}
+
+
+def interleaved_latency(models: Dict[str, nn.Module], clip: torch.Tensor, rounds: int = 5,
+                        progress: bool = False) -> Dict[str, list]:
+    """Forward times (s) of each model, one forward of each per round, after a warm-up.
+
+    Timing round-robin makes machine noise hit all models alike, so ratios of medians
+    taken from one call are comparable; absolute numbers are not across machines.
+    """
+    import time
+
+    times = {name: [] for name in models}
+    with torch.inference_mode():
+        for model in models.values():
+            model.eval()(clip)
+        for r in range(rounds):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(clip)
+                times[name].append(time.perf_counter() - start)
+            if progress:
+                print(f"latency round {r + 1}/{rounds}", flush=True)
+    return times
