@@ -37,3 +37,85 @@ def capture_attention(model: nn.Module) -> Iterator[Dict[str, torch.Tensor]]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def mean_pairwise_cosine_distance(vectors: torch.Tensor) -> torch.Tensor:
+    """Mean over all pairs i != j of ``1 - cos(v_i, v_j)`` for (..., N, D) inputs, in O(N D):
+    with unit vectors u, the sum of cos over all ordered pairs is ``|sum u|^2 - N``."""
+    u = torch.nn.functional.normalize(vectors.double(), dim=-1)
+    n = u.shape[-2]
+    total = u.sum(-2).pow(2).sum(-1)                                     # sum_ij cos(u_i, u_j)
+    return 1.0 - (total - n) / (n * (n - 1))
+
+
+@torch.no_grad()
+def nl_statistics(block: nn.Module, x: torch.Tensor) -> Dict[str, float]:
+    """GCNet Table 1 for one NonLocal3d on input x (N, C, T, H, W): mean pairwise cosine
+    distance between positions of the input features, of the block's output, of the
+    attention maps of different query positions, and of what those maps attend to."""
+    maps, attended = block.attend(x)                                     # (N, P, P'), (N, C', P)
+    output = block(x)
+    stats = {
+        "input": mean_pairwise_cosine_distance(x.flatten(2).transpose(1, 2)),
+        "output": mean_pairwise_cosine_distance(output.flatten(2).transpose(1, 2)),
+        "attention_map": mean_pairwise_cosine_distance(maps),
+        "attention_output": mean_pairwise_cosine_distance(attended.transpose(1, 2)),
+    }
+    return {k: float(v.mean()) for k, v in stats.items()}
+
+
+@torch.no_grad()
+def collect_nl_statistics(model: nn.Module, clips) -> Dict[str, Dict[str, float]]:
+    """Average :func:`nl_statistics` of every NonLocal3d in ``model`` over ``clips``
+    (an iterable of (N, 3, T, H, W) tensors)."""
+    from .non_local import NonLocal3d
+
+    blocks = {n: m for n, m in model.named_modules() if isinstance(m, NonLocal3d)}
+    if not blocks:
+        raise ValueError("the model has no non-local blocks (train e.g. slow_r50_nl5)")
+    inputs: Dict[str, torch.Tensor] = {}
+    handles = [m.register_forward_pre_hook(lambda mod, args, name=n: inputs.__setitem__(name, args[0]))
+               for n, m in blocks.items()]
+    sums: Dict[str, Dict[str, float]] = {n: {} for n in blocks}
+    count = 0
+    try:
+        model.eval()
+        for clip in clips:
+            model(clip)
+            for name, block in blocks.items():
+                for key, value in nl_statistics(block, inputs[name]).items():
+                    sums[name][key] = sums[name].get(key, 0.0) + value
+            count += 1
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: {k: v / max(count, 1) for k, v in stat.items()} for name, stat in sums.items()}
+
+
+def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, as_json: bool = False) -> int:
+    """``gcvideo analyze nl-stats``: the paper's Table 1 for every NL block of a checkpoint."""
+    import json
+
+    from .data.dataset import VideoClipDataset
+    from .data.records import load_records
+    from .predict import load_classifier
+
+    module, options = load_classifier(ckpt_path)
+    classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+    records = load_records(data, root, classes)
+    dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val",
+                               num_frames=options.get("num_frames", 8), sampling_rate=options.get("sampling_rate", 8),
+                               target_fps=options.get("target_fps", 30.0), backend=options.get("backend", "pyav"),
+                               crop_size=options.get("crop_size", 224), eval_short_side=options.get("eval_short_side", 256))
+    samples = (dataset[i] for i in range(len(dataset)))
+    good = (s["video"].unsqueeze(0) for s in samples if s["ok"])
+    limited = (clip for _, clip in zip(range(clips), good))
+    stats = collect_nl_statistics(module.model, limited)
+    if as_json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print("mean pairwise cosine distance between positions (GCNet Table 1):")
+    print(f"{'NL block':40s} {'input':>8s} {'output':>8s} {'att map':>8s} {'att out':>8s}")
+    for name, s in stats.items():
+        print(f"{name:40s} {s['input']:8.4f} {s['output']:8.4f} {s['attention_map']:8.4f} {s['attention_output']:8.4f}")
+    return 0

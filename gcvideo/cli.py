@@ -114,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=os.path.join("docs", "results.json"))
     p.set_defaults(func=cmd_report_costs)
 
+    analyze = sub.add_parser("analyze", help="statistics of trained networks")
+    analyze_sub = analyze.add_subparsers(dest="analyze_command", metavar="WHAT", required=True)
+    p = analyze_sub.add_parser("nl-stats", help="GCNet Table 1: cosine distances inside every NL block",
+                               description="For every non-local block of a trained checkpoint, on real clips: the "
+                               "mean pairwise cosine distance between positions of the block's input, of its "
+                               "output, of the attention maps of different query positions, and of what those "
+                               "maps attend to. Small attention-map distances mean query-independent attention.")
+    p.add_argument("--ckpt_path", required=True)
+    p.add_argument("--data", required=True, help="Kinetics CSV, 'path label' list or class-folder tree")
+    p.add_argument("--root", help="video folder (default: the list's folder)")
+    p.add_argument("--clips", type=int, default=32, help="videos to average over (centre clip each)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_nl_stats)
+
     p = sub.add_parser("export", help="a checkpoint's network as TorchScript or ONNX, checked against eager",
                        description="Trace the network of a gcvideo checkpoint, save it, reload it and print the "
                        "largest absolute difference from eager PyTorch on a random clip.")
@@ -179,6 +193,16 @@ def cmd_report_costs(args: argparse.Namespace) -> int:
     from .costs_report import run_cost_report
 
     return run_cost_report(args.frames, args.size, args.rounds, args.out, args.json)
+
+
+def cmd_nl_stats(args: argparse.Namespace) -> int:
+    from .analysis import run_nl_stats
+
+    try:
+        return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"gcvideo analyze nl-stats: {err}", file=sys.stderr)
+        return 2
 
 
 def cmd_export(args: argparse.Namespace) -> int:

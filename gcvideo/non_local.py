@@ -61,8 +61,9 @@ class NonLocal3d(nn.Module):
         kernel = [min(sub[0], x.shape[2]), min(sub[1], x.shape[3]), min(sub[2], x.shape[4])]
         return F.max_pool3d(x, kernel, kernel)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, t, h, w = x.shape
+    def attend(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The attention maps (N, P, P') of every query position and what they attend to,
+        ``sum_j a_ij g_j`` (N, C', P), before the output conv."""
         theta = self.theta(x).flatten(2)                             # (N, C', P)
         phi = self._pool(self.phi(x)).flatten(2)                     # (N, C', P')
         g = self._pool(self.g(x)).flatten(2)                         # (N, C', P')
@@ -71,9 +72,13 @@ class NonLocal3d(nn.Module):
             affinity = (affinity * self.inner_channels ** -0.5).softmax(dim=-1)
         else:
             affinity = affinity / affinity.shape[-1]
+        return affinity, torch.bmm(g, affinity.transpose(1, 2).to(g.dtype))   # (N, C', P)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, h, w = x.shape[0], x.shape[2], x.shape[3], x.shape[4]
+        affinity, y = self.attend(x)
         if self.capture:
             self.attention = affinity.detach()
-        y = torch.bmm(g, affinity.transpose(1, 2).to(g.dtype))       # (N, C', P)
         y = y.reshape(n, self.inner_channels, t, h, w)
         return x + self.norm(self.out(y))
 

@@ -23,3 +23,51 @@ def test_capture_attention_returns_normalised_maps_per_block():
     before = {k: v.clone() for k, v in maps.items()}
     model(torch.randn(2, 3, 4, 64, 64))                                      # hooks are gone
     assert all(torch.equal(before[k], maps[k]) for k in maps)
+
+
+def slow_mean_cosine_distance(vectors):
+    """(P, D) -> mean over ordered pairs i != j of 1 - cos, with two Python loops."""
+    v = vectors.double()
+    total, pairs = 0.0, 0
+    for i in range(len(v)):
+        for j in range(len(v)):
+            if i != j:
+                total += 1 - float(torch.nn.functional.cosine_similarity(v[i], v[j], dim=0))
+                pairs += 1
+    return total / pairs
+
+
+def test_nl_stats_of_a_trained_model_match_a_direct_computation(synth_root, tmp_path, capsys):
+    import json
+    import os
+
+    from gcvideo.analysis import nl_statistics
+    from gcvideo.cli import main
+    from gcvideo.non_local import NonLocal3d
+    from gcvideo.predict import load_classifier
+    from test_train import tiny_args
+
+    args = tiny_args(synth_root, tmp_path / "nl", epochs=1, model="slow_r50_nl5",
+                     extra=["--model.model_options", '{"depths": [1, 4, 6, 1], "width": 4}'])
+    assert main(["fit", *args]) == 0
+    ckpt = str(tmp_path / "nl" / "checkpoints" / "last.ckpt")
+    capsys.readouterr()
+    assert main(["analyze", "nl-stats", "--ckpt_path", ckpt, "--data", os.path.join(synth_root, "val.csv"),
+                 "--clips", "2", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert len(stats) == 5 and all(set(s) == {"input", "output", "attention_map", "attention_output"}
+                                   for s in stats.values())
+    # one block, one clip: the fast formulas against pair-by-pair loops
+    module, _ = load_classifier(ckpt)
+    block = next(m for m in module.model.modules() if isinstance(m, NonLocal3d))
+    x = torch.randn(1, block.channels, 2, 4, 4)
+    fast = nl_statistics(block.eval(), x)
+    with torch.no_grad():
+        maps, attended = block.attend(x)
+        out = block(x)
+    slow = {"input": slow_mean_cosine_distance(x.flatten(2)[0].T),
+            "output": slow_mean_cosine_distance(out.flatten(2)[0].T),
+            "attention_map": slow_mean_cosine_distance(maps[0]),
+            "attention_output": slow_mean_cosine_distance(attended[0].T)}
+    for key in slow:
+        assert abs(fast[key] - slow[key]) < 1e-6, key
