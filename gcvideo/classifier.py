@@ -34,7 +34,7 @@ class VideoClassifier(pl.LightningModule):
         channels_last: run the network in channels_last_3d memory format.
         view_batch: views forwarded together in multi-view testing (bounds memory).
         view_average: average the views' ``softmax`` scores (paper) or their ``logits``.
-        seed: the global RNG (dropout, ...) is reseeded from (seed, step, rank) before
+        step_seed: the global RNG (dropout, ...) is reseeded from (step_seed, step, rank) before
             every step, so a resumed run continues exactly like an uninterrupted one.
     """
 
@@ -47,7 +47,7 @@ class VideoClassifier(pl.LightningModule):
                  warmup_start_lr: float = 0.01, max_epochs: Optional[int] = None, final_lr: float = 0.0,
                  no_decay_norm_bias: bool = False, label_smoothing: float = 0.0,
                  channels_last: bool = False, view_batch: int = 30, view_average: str = "softmax",
-                 seed: int = 0) -> None:
+                 step_seed: int = 0) -> None:
         super().__init__()
         for name, value in [("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs),
                             ("warmup_start_lr", warmup_start_lr), ("momentum", momentum)]:
@@ -79,9 +79,9 @@ class VideoClassifier(pl.LightningModule):
         self.predictions: List[dict] = []      # video-level results of test / validate
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        # Dropout & co. draw from (seed, step, rank) only: a resumed run repeats exactly
+        # Dropout & co. draw from (step_seed, step, rank) only: a resumed run repeats exactly
         # what an uninterrupted one does, whenever Lightning creates its iterators.
-        torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2 ** 63)
+        torch.manual_seed(hash((self.hparams.step_seed, self.global_step, self.global_rank)) % 2 ** 63)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.model(video)

@@ -6,6 +6,7 @@ the others are plain tools: ``models``, ``info``, ``data``, ``demo``, ``predict`
 import argparse
 import json
 import os
+import shlex
 import sys
 import warnings
 from typing import List, Optional
@@ -128,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nl_stats)
 
+    p = sub.add_parser("ablate", help="fit + test several configs with several seeds, one results table",
+                       description="For each config (applied on top of --base) and each seed: fit, then the "
+                       "multi-view test of the best checkpoint. Writes <out>/results.md and results.json; finished "
+                       "runs are reused.")
+    p.add_argument("configs", nargs="+", help="config files, e.g. configs/ablations/*.yaml")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--base", help="base config (default configs/demo.yaml: generated data)")
+    p.add_argument("--out", default=os.path.join("runs", "ablate"))
+    p.add_argument("--extra", default="", help="more LightningCLI options for every run, quoted, "
+                   "e.g. --extra '--trainer.max_epochs 5'")
+    p.set_defaults(func=cmd_ablate)
+
     p = sub.add_parser("export", help="a checkpoint's network as TorchScript or ONNX, checked against eager",
                        description="Trace the network of a gcvideo checkpoint, save it, reload it and print the "
                        "largest absolute difference from eager PyTorch on a random clip.")
@@ -202,6 +215,17 @@ def cmd_nl_stats(args: argparse.Namespace) -> int:
         return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
     except (FileNotFoundError, ValueError) as err:
         print(f"gcvideo analyze nl-stats: {err}", file=sys.stderr)
+        return 2
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from .ablate import run_ablate
+
+    extra = shlex.split(args.extra)
+    try:
+        return run_ablate(args.configs, args.seeds, args.base, args.out, extra)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"gcvideo ablate: {err}", file=sys.stderr)
         return 2
 
 
