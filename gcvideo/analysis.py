@@ -119,3 +119,55 @@ def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, a
     for name, s in stats.items():
         print(f"{name:40s} {s['input']:8.4f} {s['output']:8.4f} {s['attention_map']:8.4f} {s['attention_output']:8.4f}")
     return 0
+
+
+def run_visualize(ckpt_path: str, video: str, out: str, blocks=None) -> int:
+    """``gcvideo visualize``: GC/SNL attention over T x H x W, overlaid on the centre clip."""
+    import os
+
+    import numpy as np
+    import torch.nn.functional as F
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from .data import decode, sampling, transforms
+    from .predict import load_classifier
+
+    module, options = load_classifier(ckpt_path)
+    frames_n, rate = options.get("num_frames", 8), options.get("sampling_rate", 8)
+    crop, short = options.get("crop_size", 224), options.get("eval_short_side", 256)
+    info = decode.probe(video)
+    times = sampling.uniform_clips(info.duration, info.fps, frames_n, rate, 1, options.get("target_fps", 30.0))[0]
+    raw = transforms.to_tchw(decode.decode_at(video, times, options.get("backend", "pyav")))
+    box = transforms.spatial_crop_boxes(raw.shape[2], raw.shape[3], short, crop, 1)[0]
+    clip_u8 = transforms.crop_resize(raw, box, crop)                       # (T, 3, crop, crop) uint8
+    with capture_attention(module.model) as maps, torch.no_grad():
+        module.model.eval()(transforms.normalize(clip_u8).unsqueeze(0))
+    if not maps:
+        raise ValueError("the model has no GC or SNL block (attention pooling) to visualise")
+    if blocks:
+        maps = {k: v for k, v in maps.items() if any(b in k for b in blocks)}
+        if not maps:
+            raise ValueError(f"no GC/SNL block matches {blocks}")
+    os.makedirs(out, exist_ok=True)
+    jet = colormaps["jet"]
+    rows, written = [], []
+    for name, att in maps.items():
+        up = F.interpolate(att.unsqueeze(1), size=(clip_u8.shape[0], crop, crop), mode="trilinear",
+                           align_corners=False)[0, 0]                      # (T, crop, crop)
+        up = (up - up.min()) / (up.max() - up.min() + 1e-12)              # one scale for the whole clip
+        heat = torch.from_numpy(jet(up.numpy())[..., :3]).float()         # (T, crop, crop, 3)
+        base = clip_u8.permute(0, 2, 3, 1).float() / 255
+        overlay = ((0.5 * base + 0.5 * heat).clamp(0, 1) * 255).byte().numpy()
+        rows.append(np.concatenate(list(overlay), axis=1))
+        gif = os.path.join(out, f"{name.replace('.', '_')}.gif")
+        images = [Image.fromarray(f) for f in overlay]
+        images[0].save(gif, save_all=True, append_images=images[1:], duration=250, loop=0)
+        written.append(gif)
+        peak = np.unravel_index(int(att[0].argmax()), att[0].shape)
+        print(f"{name}: attention map {tuple(att.shape[1:])}, peak at (t, y, x) = {tuple(int(p) for p in peak)}, "
+              f"max weight {float(att.max()):.4f} (uniform {1 / att[0].numel():.4f})")
+    grid = os.path.join(out, "attention_grid.png")
+    Image.fromarray(np.concatenate(rows, axis=0)).save(grid)
+    print(f"wrote {grid} (rows: blocks, columns: frames) and {len(written)} GIF(s) in {out}")
+    return 0

@@ -129,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nl_stats)
 
+    p = sub.add_parser("visualize", help="GC/SNL attention maps over T x H x W, overlaid on a video",
+                       description="Runs a checkpoint on the centre clip of VIDEO and saves each GC/SNL block's "
+                       "attention (softmax over all T x H x W positions), upsampled and overlaid on the frames: "
+                       "a PNG grid (rows: blocks, columns: frames) and one animated GIF per block. For your own "
+                       "plots use gcvideo.analysis.capture_attention(model).")
+    p.add_argument("--ckpt_path", required=True)
+    p.add_argument("--video", required=True)
+    p.add_argument("--blocks", nargs="*", help="only blocks whose names contain one of these strings")
+    p.add_argument("--out", default="attention")
+    p.set_defaults(func=cmd_visualize)
+
     p = sub.add_parser("ablate", help="fit + test several configs with several seeds, one results table",
                        description="For each config (applied on top of --base) and each seed: fit, then the "
                        "multi-view test of the best checkpoint. Writes <out>/results.md and results.json; finished "
@@ -215,6 +226,17 @@ def cmd_nl_stats(args: argparse.Namespace) -> int:
         return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
     except (FileNotFoundError, ValueError) as err:
         print(f"gcvideo analyze nl-stats: {err}", file=sys.stderr)
+        return 2
+
+
+def cmd_visualize(args: argparse.Namespace) -> int:
+    from .analysis import run_visualize
+    from .data.decode import VideoError
+
+    try:
+        return run_visualize(args.ckpt_path, args.video, args.out, args.blocks)
+    except (FileNotFoundError, ValueError, VideoError) as err:
+        print(f"gcvideo visualize: {err}", file=sys.stderr)
         return 2
 
 

@@ -13,8 +13,18 @@ import torch
 def load_classifier(ckpt_path: str):
     from .classifier import VideoClassifier
 
+    import os
+
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
     # Weights come from the checkpoint: do not re-read the files used to initialise training.
-    module = VideoClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", pretrained=None, inflate_from=None)
+    try:
+        module = VideoClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", pretrained=None,
+                                                      inflate_from=None)
+    except RuntimeError as err:
+        lines = str(err).strip().splitlines()
+        raise ValueError(f"{ckpt_path} does not fit the network it describes: "
+                         f"{' '.join(line.strip() for line in lines[1:3])[:400]}") from None
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     return module.eval(), checkpoint.get("datamodule_hyper_parameters", {})
 

@@ -71,3 +71,26 @@ def test_nl_stats_of_a_trained_model_match_a_direct_computation(synth_root, tmp_
             "attention_output": slow_mean_cosine_distance(attended[0].T)}
     for key in slow:
         assert abs(fast[key] - slow[key]) < 1e-6, key
+
+
+def test_visualize_writes_grid_and_gifs(synth_root, tmp_path, capsys):
+    import os
+
+    from PIL import Image
+
+    from gcvideo.cli import main
+    from test_train import tiny_args
+
+    assert main(["fit", *tiny_args(synth_root, tmp_path / "gc", epochs=1)]) == 0
+    ckpt = str(tmp_path / "gc" / "checkpoints" / "last.ckpt")
+    video = next(os.path.join(d, f) for d, _, fs in os.walk(synth_root) for f in fs if f.endswith(".mp4"))
+    out = tmp_path / "vis"
+    assert main(["visualize", "--ckpt_path", ckpt, "--video", video, "--out", str(out)]) == 0
+    grid = Image.open(out / "attention_grid.png")
+    assert grid.size == (4 * 32, 3 * 32)                       # 4 frames x 32 px; 3 GC blocks (c3-c5)
+    gifs = sorted(p for p in os.listdir(out) if p.endswith(".gif"))
+    assert len(gifs) == 3
+    assert Image.open(out / gifs[0]).n_frames == 4
+    assert "peak at (t, y, x)" in capsys.readouterr().out
+    assert main(["visualize", "--ckpt_path", ckpt, "--video", video, "--blocks", "nothing"]) == 2
+    assert main(["visualize", "--ckpt_path", ckpt, "--video", "/nope.mp4"]) == 2
