@@ -13,7 +13,7 @@ def test_models_lists_the_registry(capsys):
 def test_info_json_reports_measured_cost(capsys):
     assert main(["info", "slow_r50_gc5", "--frames", "2", "--size", "64", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
-    assert row["params"] == 32_921_813 and row["frames"] == 2
+    assert row["params"] == 32_921_808   # 5 GC blocks: W_k (no bias), C->C/16->C with LN and row["frames"] == 2
     assert 0 < row["d_flops_pct"] < 1 and row["d_params_pct"] > 1
 
 
