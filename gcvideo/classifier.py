@@ -69,8 +69,10 @@ class VideoClassifier(pl.LightningModule):
         self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **(model_options or {}))
         if inflate_from:
             load_inflated(self.model, inflate_from, inflate_mode)
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last_3d)
+        if channels_last:  # 5-D weights only (Module.to would also try the 4-D LayerNorm weights)
+            for param in self.model.parameters():
+                if param.dim() == 5:
+                    param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
         k = min(5, num_classes)
         self.metrics = torch.nn.ModuleDict({
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")

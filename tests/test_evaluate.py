@@ -99,3 +99,12 @@ def test_export_matches_eager(trained, tmp_path, capsys, fmt):
     assert "max abs diff vs eager" in text and os.path.getsize(out) > 0
     diff = float(text.rsplit(":", 1)[1])
     assert diff < 1e-4
+
+
+def test_validate_command_uses_the_multiview_protocol(synth_root, trained, capsys):
+    out = trained["run"] / "validate"
+    args = [*tiny_args(synth_root, out), *EVAL, "--ckpt_path", trained["ckpt"]]
+    assert main(["validate", *args]) == 0
+    assert "val (2x3 views, 4/4 videos readable)" in capsys.readouterr().out
+    preds, fails, metrics = read(out / "val_2x3")
+    assert len(preds) == 4 and not fails and metrics["videos"] == 4

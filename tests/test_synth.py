@@ -93,3 +93,15 @@ def test_render_is_one_lit_disc_per_frame():
     assert ((lit > 0.005).sum(1) == 1).all()
     order = [int(i) for i in lit.argmax(1)[::3]]
     assert all((b - a) % 4 == 1 for a, b in zip(order, order[1:]))   # r -> g -> b -> y -> r
+
+
+def test_data_folder_matches_the_demo_generator():
+    from gcvideo.demo import DEMO_DATA
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+    assert open(os.path.join(root, "demo_classes.txt")).read().split() == class_names(DEMO_DATA["num_classes"])
+    script = open(os.path.join(root, "make_demo_data.sh")).read()
+    size = "x".join(map(str, DEMO_DATA["size"]))
+    for flag in (f"--classes {DEMO_DATA['num_classes']}", f"--videos-per-class {DEMO_DATA['videos_per_class']}",
+                 f"--size {size}", f"--event-frames {DEMO_DATA['event_frames']}", f"--seed {DEMO_DATA['seed']}"):
+        assert flag in script, flag

@@ -1,4 +1,5 @@
 import csv
+import math
 import json
 import os
 import subprocess
@@ -98,3 +99,16 @@ def test_ddp_two_cpu_processes_split_the_data(synth_root, tmp_path):
     assert done.stdout.count("M params") == 1                       # reported once
     rows = list(csv.DictReader(open(latest_metrics(str(run)))))
     assert sum(1 for r in rows if r["val/top1"]) == 1
+
+
+def test_bf16_channels_last_and_accumulation_scale_the_lr(synth_root, tmp_path):
+    run = tmp_path / "amp"
+    extra = ["--trainer.precision", "bf16-mixed", "--model.channels_last", "true",
+             "--trainer.accumulate_grad_batches", "2", "--model.warmup_epochs", "0", "--model.lr", "0.64"]
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1, extra=extra)]) == 0
+    rows = list(csv.DictReader(open(latest_metrics(str(run)))))
+    first_lr = next(float(r["train/lr"]) for r in rows if r["train/lr"])
+    # 0.64 per 64 clips, total batch 4 clips x 2 accumulated = 8 clips -> 0.08 at the cosine's start
+    assert first_lr == pytest.approx(0.08, rel=1e-3)
+    losses = [float(r["train/loss"]) for r in rows if r["train/loss"]]
+    assert losses and all(math.isfinite(v) for v in losses)
