@@ -86,5 +86,6 @@ class Throughput(pl.Callback):
         now = time.perf_counter()
         if self._last is not None:
             clips = batch["video"].shape[0] * trainer.world_size
-            module.log("train/clips_per_s", clips / (now - self._last), prog_bar=True)
+            module.log("train/clips_per_s", clips / (now - self._last), prog_bar=True,
+                       batch_size=batch["video"].shape[0])
         self._last = now

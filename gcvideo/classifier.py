@@ -98,16 +98,17 @@ class VideoClassifier(pl.LightningModule):
         logits = self(self.batch_video(batch))
         loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
         self._update("train", logits, batch["label"])
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=False)
-        self.log("train/replaced_videos", batch["replaced"].float().sum(), reduce_fx="sum")
+        n = len(batch["label"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=False, batch_size=n)
+        self.log("train/replaced_videos", batch["replaced"].float().sum(), reduce_fx="sum", batch_size=n)
         return loss
 
     def _update(self, stage: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
         for name in ("top1", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(logits.detach(), labels)      # accumulates; the batch value feeds on_step
-            self.log(f"{stage}/{name}", metric, on_step=stage == "train", on_epoch=True,
+            self.log(f"{stage}/{name}", metric, on_step=stage == "train", on_epoch=True, batch_size=len(labels),
                      prog_bar=name == "top1")
 
     def _video_level(self, stage: str) -> bool:
@@ -119,7 +120,8 @@ class VideoClassifier(pl.LightningModule):
             self._multiview_step(batch)            # one video, many views (or a failure)
             return
         ok = batch["ok"]
-        self.log(f"{stage}/failed_videos", (~ok).float().sum(), reduce_fx="sum", sync_dist=True)
+        self.log(f"{stage}/failed_videos", (~ok).float().sum(), reduce_fx="sum", sync_dist=True,
+                 batch_size=len(ok))
         logits = self(self.batch_video(batch)[ok]) if ok.any() else None
         if self._video_level(stage):
             probs = iter(self._average(logits.unsqueeze(1)) if logits is not None else [])
@@ -132,7 +134,8 @@ class VideoClassifier(pl.LightningModule):
         if logits is None:
             return
         labels = batch["label"][ok]
-        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), sync_dist=True, prog_bar=stage == "val")
+        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), sync_dist=True, prog_bar=stage == "val",
+                 batch_size=len(labels))
         self._update(stage, logits, labels)
 
     def _average(self, logits: torch.Tensor) -> torch.Tensor:
@@ -186,7 +189,7 @@ class VideoClassifier(pl.LightningModule):
         predictions = [by_index[i] for i in sorted(by_index)]
         metrics = compute_metrics(predictions, self.hparams.num_classes)
         for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
-            self.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False)
+            self.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False, batch_size=1)
         if self.trainer.is_global_zero:
             dm = self.trainer.datamodule
             views = "x".join(map(str, getattr(dm, "test_views", (1, 1))))

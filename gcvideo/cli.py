@@ -17,6 +17,8 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test")
 def _quiet_third_party_warnings() -> None:
     # pytorchvideo decorates functions with torch.jit.script at import time.
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+    # Lightning 2.6 against torch 2.14's pytree API: harmless, printed once per process
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
