@@ -59,11 +59,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("gcvideo info: give a MODEL or --all (see `gcvideo models`)", file=sys.stderr)
         return 2
     names = list(MODELS) if args.all else [args.model]
-    try:
-        rows = cost_table(names, args.frames, args.size)
-    except ValueError as err:
-        print(f"gcvideo info: {err}", file=sys.stderr)
-        return 2
+    rows = cost_table(names, args.frames, args.size)
     if args.json:
         print(json.dumps(rows if args.all else rows[0], indent=2))
     else:
@@ -208,11 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import run_predict
 
-    try:
-        return run_predict(args.videos, args.ckpt_path, args.views, args.json)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gcvideo predict: {err}", file=sys.stderr)
-        return 2
+    return run_predict(args.videos, args.ckpt_path, args.views, args.json)
 
 
 def cmd_report_costs(args: argparse.Namespace) -> int:
@@ -224,43 +216,25 @@ def cmd_report_costs(args: argparse.Namespace) -> int:
 def cmd_nl_stats(args: argparse.Namespace) -> int:
     from .analysis import run_nl_stats
 
-    try:
-        return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gcvideo analyze nl-stats: {err}", file=sys.stderr)
-        return 2
+    return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
 
 
 def cmd_visualize(args: argparse.Namespace) -> int:
     from .analysis import run_visualize
-    from .data.decode import VideoError
 
-    try:
-        return run_visualize(args.ckpt_path, args.video, args.out, args.blocks)
-    except (FileNotFoundError, ValueError, VideoError) as err:
-        print(f"gcvideo visualize: {err}", file=sys.stderr)
-        return 2
+    return run_visualize(args.ckpt_path, args.video, args.out, args.blocks)
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
     from .ablate import run_ablate
 
-    extra = shlex.split(args.extra)
-    try:
-        return run_ablate(args.configs, args.seeds, args.base, args.out, extra)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gcvideo ablate: {err}", file=sys.stderr)
-        return 2
+    return run_ablate(args.configs, args.seeds, args.base, args.out, shlex.split(args.extra))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_model
 
-    try:
-        result = export_model(args.ckpt_path, args.format, args.out, args.frames, args.size)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gcvideo export: {err}", file=sys.stderr)
-        return 2
+    result = export_model(args.ckpt_path, args.format, args.out, args.frames, args.size)
     print(f"wrote {result['path']} ({result['format']}, input {result['input']}); "
           f"max abs diff vs eager: {result['max_abs_diff']:.3g}")
     return 0 if result["max_abs_diff"] < 1e-3 else 1
@@ -275,25 +249,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from .data.check import run_check
 
-    try:
-        return run_check(args.source, root=args.root, workers=args.workers, as_json=args.json,
-                         out_prefix=args.out, progress=not args.json, num_frames=args.num_frames,
-                         sampling_rate=args.sampling_rate, target_fps=args.target_fps,
-                         backend=args.backend)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gcvideo data check: {err}", file=sys.stderr)
-        return 2
+    return run_check(args.source, root=args.root, workers=args.workers, as_json=args.json,
+                     out_prefix=args.out, progress=not args.json, num_frames=args.num_frames,
+                     sampling_rate=args.sampling_rate, target_fps=args.target_fps, backend=args.backend)
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
     from .data.synth import parse_size, synthesize
 
-    try:
-        rows = synthesize(args.out, args.classes, args.videos_per_class, args.seconds, args.fps,
-                          parse_size(args.size), args.event_frames, args.seed)
-    except ValueError as err:
-        print(f"gcvideo data synth: {err}", file=sys.stderr)
-        return 2
+    rows = synthesize(args.out, args.classes, args.videos_per_class, args.seconds, args.fps,
+                      parse_size(args.size), args.event_frames, args.seed)
     print(f"wrote {sum(map(len, rows.values()))} videos in {args.classes} classes to {args.out} "
           f"({', '.join(f'{k}: {len(v)}' for k, v in rows.items())})")
     return 0
@@ -310,7 +275,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return args.func(args)
+    from .data.decode import VideoError
+
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, VideoError) as err:
+        # a bad file, option or video: one line naming it, no traceback
+        words = [args.command] + [getattr(args, k) for k in ("data_command", "report_command", "analyze_command")
+                                  if getattr(args, k, None)]
+        print(f"gcvideo {' '.join(words)}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
