@@ -1,7 +1,9 @@
 """CPU forward latency of every registered variant relative to slow_r50, in one run.
 
 Models are timed round-robin (one forward of each per round) so machine noise hits
-all of them alike; the printed ratio is median(variant) / median(slow_r50).
+all of them alike; the printed ratio is median(variant) / median(slow_r50). A second
+slow_r50 instance ("control") is timed too: its ratio shows how far from 1.00 an
+identical network lands on this machine, i.e. the resolution of the other ratios.
 
     python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1]
 """
@@ -25,16 +27,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     models = {name: create_model(name).eval() for name in args.models}
+    # A second, identical baseline: its ratio is the noise floor of this machine and run.
+    models["slow_r50 (control)"] = create_model("slow_r50").eval()
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     times = interleaved_latency(models, clip, args.rounds, progress=True)
     base = statistics.median(times["slow_r50"]) if "slow_r50" in times else None
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
           f"{args.threads} threads, median of {args.rounds} interleaved rounds")
-    print(f"{'model':16s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
+    print(f"{'model':20s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
     for name, ts in times.items():
         med = statistics.median(ts)
         ratio = f"{med / base:6.3f}x" if base else "   n/a"
-        print(f"{name:16s} {med:9.3f} {min(ts):7.3f} {ratio}")
+        print(f"{name:20s} {med:9.3f} {min(ts):7.3f} {ratio}")
 
 
 if __name__ == "__main__":
