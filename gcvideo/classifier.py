@@ -76,9 +76,10 @@ class VideoClassifier(pl.LightningModule):
         k = min(5, num_classes)
         self.metrics = torch.nn.ModuleDict({
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
-            for stage in ("train", "val", "test") for name, top_k in (("top1", 1), ("top5", k))})
+            for stage in ("train", "val") for name, top_k in (("top1", 1), ("top5", k))})   # test: per video
         self.cost: Optional[dict] = None
         self.predictions: List[dict] = []      # video-level results of test / validate
+        self.video_metrics: Optional[dict] = None
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Dropout & co. draw from (step_seed, step, rank) only: a resumed run repeats exactly
@@ -149,7 +150,7 @@ class VideoClassifier(pl.LightningModule):
 
         scores = None
         if sample["ok"]:
-            chunks = [self(view.to(self.device)) for view in
+            chunks = [self(self.batch_video({"video": view.to(self.device)})) for view in
                       iter_views(sample["frames"], sample["boxes"], self.hparams.view_batch)]
             scores = self._average(torch.cat(chunks).unsqueeze(0))[0].tolist()
         self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
