@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .dataset import EpochSampler, VideoClipDataset
+from .decode import BACKENDS
 from .multiview import MultiViewDataset, parse_views
 from .records import class_index, load_records, read_classes_file
 
@@ -41,6 +42,15 @@ class KineticsDataModule(pl.LightningDataModule):
                  test_views: str = "10x3", test_crop_size: int = 256) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
+        if backend not in BACKENDS:
+            raise ValueError(f"data.backend: unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
+        for name, value in [("num_frames", num_frames), ("sampling_rate", sampling_rate), ("crop_size", crop_size),
+                            ("eval_short_side", eval_short_side), ("batch_size", batch_size),
+                            ("test_crop_size", test_crop_size)]:
+            if value < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if num_workers < 0 or target_fps <= 0:
+            raise ValueError(f"data.num_workers must be >= 0 and data.target_fps > 0, got {num_workers}, {target_fps}")
         self.test_views = parse_views(test_views)
         self.test_crop_size = test_crop_size
         if not os.path.isdir(root):
