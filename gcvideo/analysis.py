@@ -104,9 +104,8 @@ def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, a
     classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
     records = load_records(data, root, classes)
     dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val",
-                               num_frames=options.get("num_frames", 8), sampling_rate=options.get("sampling_rate", 8),
-                               target_fps=options.get("target_fps", 30.0), backend=options.get("backend", "pyav"),
-                               crop_size=options.get("crop_size", 224), eval_short_side=options.get("eval_short_side", 256))
+                               **{k: options[k] for k in ("num_frames", "sampling_rate", "target_fps", "backend",
+                                                          "crop_size", "eval_short_side")})
     samples = (dataset[i] for i in range(len(dataset)))
     good = (s["video"].unsqueeze(0) for s in samples if s["ok"])
     limited = (clip for _, clip in zip(range(clips), good))
@@ -134,13 +133,12 @@ def run_visualize(ckpt_path: str, video: str, out: str, blocks=None) -> int:
     from .predict import load_classifier
 
     module, options = load_classifier(ckpt_path)
-    frames_n, rate = options.get("num_frames", 8), options.get("sampling_rate", 8)
-    crop, short = options.get("crop_size", 224), options.get("eval_short_side", 256)
+    crop = options["crop_size"]
     info = decode.probe(video)
-    times = sampling.uniform_clips(info.duration, info.fps, frames_n, rate, 1, options.get("target_fps", 30.0))[0]
-    raw = transforms.to_tchw(decode.decode_at(video, times, options.get("backend", "pyav")))
-    box = transforms.spatial_crop_boxes(raw.shape[2], raw.shape[3], short, crop, 1)[0]
-    clip_u8 = transforms.crop_resize(raw, box, crop)                       # (T, 3, crop, crop) uint8
+    times = sampling.uniform_clips(info.duration, info.fps, options["num_frames"], options["sampling_rate"], 1,
+                                   options["target_fps"])[0]                # the centre clip
+    frames = decode.decode_at(video, times, options["backend"])
+    clip_u8 = transforms.center_crop(frames, options["eval_short_side"], crop)   # (T, 3, crop, crop) uint8
     with capture_attention(module.model) as maps, torch.no_grad():
         module.model.eval()(transforms.normalize(clip_u8).unsqueeze(0))
     if not maps:

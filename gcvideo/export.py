@@ -15,8 +15,8 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
         raise ValueError(f"--format must be torchscript or onnx, got {fmt!r}")
     module, data = load_classifier(ckpt_path)
     net = module.model.eval()
-    frames = frames or data.get("num_frames", 8)
-    size = size or data.get("crop_size", 224)
+    frames = frames or data["num_frames"]
+    size = size or data["crop_size"]
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
     check = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")

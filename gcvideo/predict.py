@@ -11,7 +11,12 @@ import torch
 
 
 def load_classifier(ckpt_path: str):
+    """The checkpoint's VideoClassifier (eval mode) and its data options: the
+    KineticsDataModule arguments it was trained with, defaults filled in."""
+    import inspect
+
     from .classifier import VideoClassifier
+    from .data.datamodule import KineticsDataModule
 
     import os
 
@@ -26,7 +31,9 @@ def load_classifier(ckpt_path: str):
         raise ValueError(f"{ckpt_path} does not fit the network it describes: "
                          f"{' '.join(line.strip() for line in lines[1:3])[:400]}") from None
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    return module.eval(), checkpoint.get("datamodule_hyper_parameters", {})
+    defaults = {k: p.default for k, p in inspect.signature(KineticsDataModule).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return module.eval(), {**defaults, **checkpoint.get("datamodule_hyper_parameters", {})}
 
 
 @torch.no_grad()
@@ -37,9 +44,9 @@ def predict_videos(paths: List[str], ckpt_path: str, views: str = "10x3", top: i
     module, data = load_classifier(ckpt_path)
     clips, crops = parse_views(views)
     classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
-    options = dict(num_frames=data.get("num_frames", 8), sampling_rate=data.get("sampling_rate", 8),
-                   target_fps=data.get("target_fps", 30.0), short_side=data.get("eval_short_side", 256),
-                   crop=data.get("test_crop_size", 256), backend=data.get("backend", "pyav"))
+    options = dict(num_frames=data["num_frames"], sampling_rate=data["sampling_rate"],
+                   target_fps=data["target_fps"], short_side=data["eval_short_side"],
+                   crop=data["test_crop_size"], backend=data["backend"])
     results = []
     for path in paths:
         try:

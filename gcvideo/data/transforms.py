@@ -82,9 +82,14 @@ def train_transform(frames: np.ndarray, rng: np.random.Generator, short_side_ran
     return normalize(clip, mean, std)
 
 
-def eval_transform(frames: np.ndarray, short_side: int = 256, crop: int = 224,
-                   mean=MEAN, std=STD) -> torch.Tensor:
-    """Single view: short side ``short_side``, centre ``crop``."""
+def center_crop(frames: np.ndarray, short_side: int = 256, crop: int = 224) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, crop, crop) uint8: short side ``short_side``, centre ``crop``."""
     clip = to_tchw(frames)
     box = spatial_crop_boxes(clip.shape[2], clip.shape[3], short_side, crop, 1)[0]
-    return normalize(crop_resize(clip, box, crop), mean, std)
+    return crop_resize(clip, box, crop)
+
+
+def eval_transform(frames: np.ndarray, short_side: int = 256, crop: int = 224,
+                   mean=MEAN, std=STD) -> torch.Tensor:
+    """Single view: short side ``short_side``, centre ``crop``, normalised (3, T, crop, crop)."""
+    return normalize(center_crop(frames, short_side, crop), mean, std)
