@@ -45,7 +45,7 @@ def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8
         decode.decode_at(record.path, [0.0, last / 2, last], backend)
     except decode.VideoError as err:
         result.status = err.reason if err.reason in STATUSES else "unreadable"
-        result.reason = f"{err.reason}: {err.detail}" if err.detail else err.reason
+        result.reason = err.summary
     except Exception as err:  # noqa: BLE001 - a checker reports, it does not crash
         result.status, result.reason = "unreadable", f"{type(err).__name__}: {err}"
     return result

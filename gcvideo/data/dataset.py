@@ -79,7 +79,7 @@ class VideoClipDataset(Dataset):
             try:
                 return self._sample(index, self.load_clip(index), ok=True)
             except decode.VideoError as err:
-                return self._sample(index, self._blank(), ok=False, reason=f"{err.reason}: {err.detail}".rstrip(": "))
+                return self._sample(index, self._blank(), ok=False, reason=err.summary)
         tried = index
         for attempt in range(self.max_retries + 1):
             try:

@@ -27,6 +27,11 @@ class VideoError(RuntimeError):
         self.path, self.reason, self.detail = path, reason, detail
         super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
 
+    @property
+    def summary(self) -> str:
+        """``reason: detail`` without the path, for reports that list the path themselves."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
 
 @dataclass(frozen=True)
 class VideoInfo:

@@ -106,5 +106,5 @@ class MultiViewDataset(Dataset):
         try:
             sample.update(decode_views(record.path, **self.options))
         except decode.VideoError as err:
-            sample.update(ok=False, reason=f"{err.reason}: {err.detail}".rstrip(": "))
+            sample.update(ok=False, reason=err.summary)
         return sample
