@@ -57,11 +57,7 @@ class VideoClipDataset(Dataset):
     def load_clip(self, index: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
         """(3, T, crop, crop) float clip of video ``index``; raises ``decode.VideoError``."""
         record = self.records[index]
-        info = decode.probe(record.path)
-        short = sampling.too_short(info.duration, info.fps, self.num_frames, self.sampling_rate,
-                                   self.target_fps)
-        if short:
-            raise decode.VideoError(record.path, "too short", short)
+        info = sampling.probe_for_clips(record.path, self.num_frames, self.sampling_rate, self.target_fps)
         if self.mode == "train":
             times = sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
                                          rng, self.target_fps)

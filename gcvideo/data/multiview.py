@@ -45,10 +45,7 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
                  crop: int, target_fps: float = 30.0, backend: str = "pyav") -> Dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
     and the crop ``boxes`` (top, left, size, size) in those frames."""
-    info = decode.probe(path)
-    short = sampling.too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
-    if short:
-        raise decode.VideoError(path, "too short", short)
+    info = sampling.probe_for_clips(path, num_frames, sampling_rate, target_fps)
     times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
     order = np.argsort(times, kind="stable")                 # clips may overlap in short videos
     decoded = decode.decode_at(path, times[order], backend)

@@ -53,3 +53,14 @@ def too_short(duration: float, fps: float, num_frames: int, sampling_rate: int,
         need = clip_span(num_frames, sampling_rate, target_fps) + 1.0 / fps
         return f"{duration:.2f}s < one clip ({need:.2f}s)"
     return None
+
+
+def probe_for_clips(path: str, num_frames: int, sampling_rate: int, target_fps: float = 30.0):
+    """``decode.probe(path)``, raising ``VideoError(path, "too short")`` when one clip does not fit."""
+    from .decode import VideoError, probe
+
+    info = probe(path)
+    short = too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
+    if short:
+        raise VideoError(path, "too short", short)
+    return info
