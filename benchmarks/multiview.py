@@ -80,7 +80,7 @@ def main() -> None:
             totals[name][1] += secs
             print(f"round {r + 1}: {name:20s} {len(paths)} videos in {secs:6.2f}s", flush=True)
     rate = {k: n / s for k, (n, s) in totals.items()}
-    print(f"\n30-view preprocessing (10 clips x 3 crops of 8x256x256), 340x256 10 s H.264 videos, 1 thread")
+    print("\n30-view preprocessing (10 clips x 3 crops of 8x256x256), 340x256 10 s H.264 videos, 1 thread")
     for k, v in rate.items():
         print(f"{k:20s} {v:6.2f} videos/s")
     print(f"ratio: {rate['gcvideo decode-once'] / rate['per-clip decoding']:.2f}x")

@@ -30,7 +30,7 @@ def _data_ready(root: str) -> bool:
 
 def run_demo(config: str = None) -> int:
     from .data.synth import synthesize
-    from .train import latest_metrics, make_cli
+    from .train import make_cli
 
     config = config or find_config("demo.yaml")
     with open(config) as f:

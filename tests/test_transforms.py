@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from gcvideo.data.transforms import (crop_resize, eval_transform, normalize, random_crop_box,

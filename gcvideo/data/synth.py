@@ -20,7 +20,7 @@ import itertools
 import math
 import os
 import string
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
