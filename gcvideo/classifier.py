@@ -15,6 +15,26 @@ from .weights import load_inflated
 log = logging.getLogger("gcvideo")
 
 
+NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> List[dict]:
+    """SGD/AdamW parameter groups; with ``no_decay_norm_bias`` the weights of norm layers
+    (BatchNorm, LayerNorm, GroupNorm — found by type, whatever their shape) and every
+    bias get no weight decay."""
+    exempt = set()
+    if no_decay_norm_bias:
+        for module in model.modules():
+            for name, p in module.named_parameters(recurse=False):
+                if isinstance(module, NORM_LAYERS) or name == "bias":
+                    exempt.add(id(p))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in exempt], "weight_decay": weight_decay}]
+    if exempt:
+        groups.append({"params": [p for p in trainable if id(p) in exempt], "weight_decay": 0.0})
+    return groups
+
+
 class VideoClassifier(pl.LightningModule):
     """Args:
         model: a registered model name (``gcvideo models``).
@@ -213,15 +233,7 @@ class VideoClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            is_norm_or_bias = p.ndim <= 1 or ".norm" in name or "bias" in name
-            (no_decay if hp.no_decay_norm_bias and is_norm_or_bias else decay).append(p)
-        groups = [{"params": decay, "weight_decay": hp.weight_decay}]
-        if no_decay:
-            groups.append({"params": no_decay, "weight_decay": 0.0})
+        groups = param_groups(self.model, hp.weight_decay, hp.no_decay_norm_bias)
         total = self.total_batch()
         base, start, final = (scaled_lr(v, total, hp.reference_batch) for v in (hp.lr, hp.warmup_start_lr, hp.final_lr))
         if hp.optimizer == "sgd":
