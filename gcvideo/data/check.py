@@ -9,6 +9,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass
+from functools import partial
 from multiprocessing import get_context
 from typing import List, Optional, Sequence
 
@@ -51,26 +52,22 @@ def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8
     return result
 
 
-def _check_one(args):
-    return check_video(*args)
-
-
 def check_videos(records: Sequence[VideoRecord], workers: Optional[int] = None, progress: bool = True,
                  **options) -> List[CheckResult]:
-    workers = workers or os.cpu_count() or 1
-    jobs = [(r, options.get("num_frames", 8), options.get("sampling_rate", 8),
-             options.get("target_fps", 30.0), options.get("backend", "pyav")) for r in records]
+    """:func:`check_video` (with ``options``) on every record, over ``workers`` processes."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(jobs), desc="checking videos", unit="video", disable=not progress)
+    workers = workers or os.cpu_count() or 1
+    check = partial(check_video, **options)
+    bar = tqdm(total=len(records), desc="checking videos", unit="video", disable=not progress)
     results = []
-    if workers == 1 or len(jobs) < 2:
-        for job in jobs:
-            results.append(_check_one(job))
+    if workers == 1 or len(records) < 2:
+        for record in records:
+            results.append(check(record))
             bar.update()
     else:
         with get_context().Pool(workers) as pool:
-            for res in pool.imap(_check_one, jobs, chunksize=4):
+            for res in pool.imap(check, records, chunksize=4):
                 results.append(res)
                 bar.update()
     bar.close()
