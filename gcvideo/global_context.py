@@ -7,10 +7,17 @@
 
 The last conv of the transform is zero-initialised, so with add fusion a freshly
 inserted block is exactly the identity and a pretrained backbone keeps its outputs.
+
+At inference a GC block that follows a 1x1x1 conv + BatchNorm (the paper's position
+in a bottleneck) can be computed through them (``GlobalContext3d.forward_through``):
+the pooling reads the conv's 4x narrower input and the fusion rides on the BatchNorm,
+so the block adds no full pass over its C-channel input.
 """
 import math
+from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .pointwise import Pointwise3d
@@ -78,6 +85,9 @@ class GlobalContext3d(nn.Module):
             nn.ReLU(inplace=True),
             Pointwise3d(hidden, channels, zero_init=(fusion == "add")),
         )
+        # In eval mode, let a host that owns the conv + BN in front of this block call
+        # forward_through (see can_fold); False forces the plain path.
+        self.fold = True
 
     def reset_parameters(self) -> None:
         """Re-apply the paper's initialisation (last transform conv zero for add)."""
@@ -92,6 +102,91 @@ class GlobalContext3d(nn.Module):
             return x + delta
         return x * torch.sigmoid(delta)
 
+    def can_fold(self, conv: nn.Module, norm: Optional[nn.Module]) -> bool:
+        """Whether ``forward_through(x, conv, norm) == self(norm(conv(x)))`` holds now:
+        eval mode, ``fold`` set, ``conv`` a plain 1x1x1 Conv3d to this block's channels and
+        ``norm`` None or a BatchNorm3d using its running statistics."""
+        if self.training or not self.fold or not isinstance(conv, nn.Conv3d):
+            return False
+        if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != \
+                ((1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), 1) or conv.out_channels != self.channels:
+            return False
+        return norm is None or (isinstance(norm, nn.BatchNorm3d) and not norm.training
+                                and norm.running_var is not None)
+
+    def forward_through(self, x: torch.Tensor, conv: nn.Conv3d,
+                        norm: Optional[nn.BatchNorm3d] = None) -> torch.Tensor:
+        """``self(norm(conv(x)))`` for a 1x1x1 ``conv`` and an eval-mode ``norm`` (see
+        ``can_fold``), without a pass over the C-channel tensor beyond conv and norm.
+
+        With ``y = s * conv(x) + t`` (the BatchNorm's affine map, ``W`` the conv's
+        weight) the GC block needs from y only: the attention logits ``k . y_j =
+        ((k * s) W) . x_j + const`` (the softmax drops the constant), the context
+        ``sum_j w_j y_j = s * conv(sum_j w_j x_j) + t`` (the weights sum to 1), and the
+        fusion, which becomes a per-sample bias (add) or scale (mul) of the BatchNorm.
+        Pooling thus reads the conv's input (C/4 channels in a bottleneck) and the
+        output is written once, by the BatchNorm; at init (delta = 0) the result is
+        bit-identical to ``norm(conv(x))``.
+        """
+        n, c = x.shape[0], self.channels
+        weight = conv.weight.view(c, -1)
+        scale, shift = _affine(norm, c, x.device)
+        flat = x.flatten(2)                                                 # (N, C_in, T*H*W)
+        if self.pooling == "att":
+            key = torch.matmul(self.pool.weight.view(1, c) * scale, weight)  # (1, C_in)
+            weights = torch.matmul(key.to(x.dtype), flat).softmax(dim=-1)     # (N, 1, T*H*W)
+            pooled = torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))  # (N, C_in, 1)
+        else:
+            pooled = flat.mean(dim=-1, keepdim=True)
+        context = torch.matmul(weight.to(pooled.dtype), pooled)              # (N, C, 1)
+        if conv.bias is not None:
+            context = context + conv.bias.view(1, c, 1).to(context.dtype)
+        context = context * scale.view(1, c, 1) + shift.view(1, c, 1)
+        delta = self.transform(context.view(n, c, 1, 1, 1)).view(n, c)
+        z = conv(x)
+        if norm is None:
+            return z + delta.view(n, c, 1, 1, 1) if self.fusion == "add" \
+                else z * torch.sigmoid(delta).view(n, c, 1, 1, 1)
+        gamma = norm.weight if norm.weight is not None else torch.ones_like(scale)
+        beta = norm.bias if norm.bias is not None else torch.zeros_like(scale)
+        delta = delta.to(scale.dtype)
+        if self.fusion == "add":                        # BN(z) + delta: shift the bias
+            gamma, beta = gamma.expand(n, c), beta + delta
+        else:                                           # BN(z) * gate: scale both
+            gate = torch.sigmoid(delta)
+            gamma, beta = gamma * gate, beta * gate
+        return _batch_norm_per_sample(z, norm, gamma, beta)
+
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, reduction={self.reduction}, "
                 f"pooling={self.pooling!r}, fusion={self.fusion!r}")
+
+
+def _affine(norm: Optional[nn.BatchNorm3d], channels: int,
+            device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(s, t) with ``norm(z) == s * z + t`` per channel, for an eval-mode BatchNorm."""
+    if norm is None:
+        return torch.ones(channels, device=device), torch.zeros(channels, device=device)
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    if norm.bias is not None:
+        shift = shift + norm.bias
+    return scale, shift
+
+
+def _batch_norm_per_sample(z: torch.Tensor, norm: nn.BatchNorm3d, gamma: torch.Tensor,
+                           beta: torch.Tensor) -> torch.Tensor:
+    """Eval-mode ``norm`` on z with a per-sample weight and bias (gamma, beta: (N, C)),
+    in one pass: a contiguous (N, C, ...) tensor is a (1, N*C, ...) one for batch_norm."""
+    n, c = z.shape[0], z.shape[1]
+    if n == 1 or z.is_contiguous():
+        out = F.batch_norm(z.view(1, n * c, *z.shape[2:]) if n > 1 else z,
+                           norm.running_mean.repeat(n), norm.running_var.repeat(n),
+                           gamma.reshape(n * c), beta.reshape(n * c), False, 0.0, norm.eps)
+        return out.view_as(z)
+    # e.g. channels_last_3d with N > 1: the same affine map as one broadcast multiply-add
+    scale = gamma * torch.rsqrt(norm.running_var + norm.eps)
+    shift = beta - norm.running_mean * scale
+    return torch.addcmul(shift.view(n, c, 1, 1, 1), z, scale.view(n, c, 1, 1, 1))

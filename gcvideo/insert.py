@@ -21,6 +21,11 @@ residual block's output (after the addition and its ReLU), which is also where t
 Non-local paper inserts NL blocks. Any other network: pass ``modules=[names]`` and a
 block is added on the output of each named module (``dict(model.named_modules())``
 names); its channels are read from the module's last norm/conv layer.
+
+How a block runs: appended to a ``Sequential`` target; a pytorchvideo ``BottleneckBlock``
+becomes a ``gcvideo.bottleneck.ContextBottleneckBlock`` (same parameters; in eval mode
+a GC block is folded into the branch's last conv + BN, which makes it nearly free);
+any other target gets a forward hook that applies ``target.context`` to its output.
 """
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -121,7 +126,17 @@ def attach(target: nn.Module, block: nn.Module, name: str = "module") -> None:
     if hasattr(target, "context"):
         raise ValueError(f"{name!r} already has a context block")
     target.add_module("context", block)
-    if not isinstance(target, nn.Sequential):  # a Sequential runs its new last child itself
+    if isinstance(target, nn.Sequential):       # a Sequential runs its new last child itself
+        return
+    from pytorchvideo.models.resnet import BottleneckBlock
+
+    if type(target) is BottleneckBlock:
+        # Same module, a subclass that calls context itself and, in eval mode, folds a GC
+        # block into conv_c + norm_c (see gcvideo.bottleneck).
+        from .bottleneck import ContextBottleneckBlock
+
+        target.__class__ = ContextBottleneckBlock
+    else:
         target.register_forward_hook(_apply_context)
 
 
