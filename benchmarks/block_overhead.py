@@ -4,6 +4,8 @@ Models are timed round-robin (one forward of each per round) so machine noise hi
 all of them alike; the printed ratio is median(variant) / median(slow_r50). A second
 slow_r50 instance ("control") is timed too: its ratio shows how far from 1.00 an
 identical network lands on this machine, i.e. the resolution of the other ratios.
+With slow_r50_gc selected, a copy with its GC blocks unfolded (``fold = False``: the
+plain block after conv_c + norm_c, as in training) shows what folding saves.
 
     python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1]
 """
@@ -12,6 +14,7 @@ import statistics
 import torch
 
 from gcvideo.cost import interleaved_latency
+from gcvideo.global_context import GlobalContext3d
 from gcvideo.models import MODELS, create_model
 
 
@@ -29,16 +32,22 @@ def main() -> None:
     models = {name: create_model(name).eval() for name in args.models}
     # A second, identical baseline: its ratio is the noise floor of this machine and run.
     models["slow_r50 (control)"] = create_model("slow_r50").eval()
+    if "slow_r50_gc" in models:
+        unfolded = create_model("slow_r50_gc").eval()
+        for module in unfolded.modules():
+            if isinstance(module, GlobalContext3d):
+                module.fold = False
+        models["slow_r50_gc (no fold)"] = unfolded
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     times = interleaved_latency(models, clip, args.rounds, progress=True)
     base = statistics.median(times["slow_r50"]) if "slow_r50" in times else None
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
           f"{args.threads} threads, median of {args.rounds} interleaved rounds")
-    print(f"{'model':20s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
+    print(f"{'model':22s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
     for name, ts in times.items():
         med = statistics.median(ts)
         ratio = f"{med / base:6.3f}x" if base else "   n/a"
-        print(f"{name:20s} {med:9.3f} {min(ts):7.3f} {ratio}")
+        print(f"{name:22s} {med:9.3f} {min(ts):7.3f} {ratio}")
 
 
 if __name__ == "__main__":

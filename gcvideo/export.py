@@ -8,7 +8,8 @@ import torch
 def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = None,
                  frames: Optional[int] = None, size: Optional[int] = None) -> dict:
     """Trace the checkpoint's network on a (1, 3, frames, size, size) clip, save it, reload it,
-    and compare its output with eager PyTorch on a fresh random clip."""
+    and compare its output with eager PyTorch on a fresh batch of 2 clips (the exported
+    network takes any batch size)."""
     from .predict import load_classifier
 
     if fmt not in ("torchscript", "onnx"):
@@ -18,7 +19,7 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
     frames = frames or data["num_frames"]
     size = size or data["crop_size"]
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
-    check = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
+    check = torch.randn(2, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")
     with torch.no_grad():
         expected = net(check)

@@ -178,15 +178,14 @@ def _affine(norm: Optional[nn.BatchNorm3d], channels: int,
 
 def _batch_norm_per_sample(z: torch.Tensor, norm: nn.BatchNorm3d, gamma: torch.Tensor,
                            beta: torch.Tensor) -> torch.Tensor:
-    """Eval-mode ``norm`` on z with a per-sample weight and bias (gamma, beta: (N, C)),
-    in one pass: a contiguous (N, C, ...) tensor is a (1, N*C, ...) one for batch_norm."""
+    """Eval-mode ``norm`` on z with a per-sample weight and bias (gamma, beta: (N, C)).
+
+    A contiguous (N, C, ...) tensor is a (1, N*C, ...) one, so one batch_norm call applies
+    them all in one pass (other layouts with N > 1 pay a copy). No branch on the input:
+    a traced or exported network keeps a dynamic batch size.
+    """
     n, c = z.shape[0], z.shape[1]
-    if n == 1 or z.is_contiguous():
-        out = F.batch_norm(z.view(1, n * c, *z.shape[2:]) if n > 1 else z,
-                           norm.running_mean.repeat(n), norm.running_var.repeat(n),
-                           gamma.reshape(n * c), beta.reshape(n * c), False, 0.0, norm.eps)
-        return out.view_as(z)
-    # e.g. channels_last_3d with N > 1: the same affine map as one broadcast multiply-add
-    scale = gamma * torch.rsqrt(norm.running_var + norm.eps)
-    shift = beta - norm.running_mean * scale
-    return torch.addcmul(shift.view(n, c, 1, 1, 1), z, scale.view(n, c, 1, 1, 1))
+    out = F.batch_norm(z.reshape(1, n * c, *z.shape[2:]), norm.running_mean.repeat(n),
+                       norm.running_var.repeat(n), gamma.reshape(n * c), beta.reshape(n * c),
+                       False, 0.0, norm.eps)
+    return out.reshape(z.shape)

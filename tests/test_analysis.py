@@ -94,3 +94,14 @@ def test_visualize_writes_grid_and_gifs(synth_root, tmp_path, capsys):
     assert "peak at (t, y, x)" in capsys.readouterr().out
     assert main(["visualize", "--ckpt_path", ckpt, "--video", video, "--blocks", "nothing"]) == 2
     assert main(["visualize", "--ckpt_path", ckpt, "--video", "/nope.mp4"]) == 2
+
+
+def test_capture_attention_sees_gc_blocks_folded_at_inference():
+    model = create_model("slow_r50_gc", num_classes=3, **TINY).eval()   # after_1x1: folded in eval
+    for name, m in model.named_modules():
+        if name.endswith(".context.pool"):
+            perturb(m)
+    with capture_attention(model) as maps:
+        model(torch.randn(1, 3, 4, 32, 32))
+    assert len(maps) == 4 + 6 + 1 and "blocks.2.res_blocks.0.branch2.context" in maps
+    assert all(m.fold for m in model.modules() if hasattr(m, "fold"))   # folding restored

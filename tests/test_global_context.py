@@ -131,3 +131,81 @@ def test_bad_options():
         GlobalContext3d(16, pooling="max")
     with pytest.raises(ValueError, match="fusion"):
         GlobalContext3d(16, fusion="cat")
+
+
+def conv_and_norm(variant: str, c_in: int = 8, c: int = 16):
+    """A 1x1x1 conv + eval-mode BN with trained-looking statistics, in several flavours."""
+    g = torch.Generator().manual_seed(2)
+    conv = nn.Conv3d(c_in, c, 1, bias=(variant == "conv_bias"))
+    norm = None if variant == "no_norm" else nn.BatchNorm3d(c, affine=(variant != "bn_no_affine"))
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.3)
+        if conv.bias is not None:
+            conv.bias.copy_(torch.randn(c, generator=g))
+        if norm is not None:
+            norm.running_mean.copy_(torch.randn(c, generator=g))
+            norm.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+            if norm.affine:
+                norm.weight.copy_(torch.randn(c, generator=g))   # signs and a zero included
+                norm.weight[0] = 0.0
+                norm.bias.copy_(torch.randn(c, generator=g))
+            norm.eval()
+    return conv, norm
+
+
+def plain(block, x, conv, norm):
+    y = conv(x)
+    return block(norm(y) if norm is not None else y)
+
+
+@pytest.mark.parametrize("pooling", ["att", "avg"])
+@pytest.mark.parametrize("fusion", ["add", "mul"])
+@pytest.mark.parametrize("variant", ["bn", "bn_no_affine", "conv_bias", "no_norm"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_forward_through_equals_block_after_conv_and_norm(pooling, fusion, variant, batch):
+    block = perturb(GlobalContext3d(16, reduction=4, pooling=pooling, fusion=fusion)).eval()
+    conv, norm = conv_and_norm(variant)
+    x = torch.randn(batch, 8, 3, 5, 6, generator=torch.Generator().manual_seed(3))
+    assert block.can_fold(conv, norm)
+    with torch.no_grad():
+        expected = plain(block, x, conv, norm)
+        assert expected.sub(norm(conv(x)) if norm else conv(x)).abs().max() > 0.1   # block does work
+        torch.testing.assert_close(block.forward_through(x, conv, norm), expected, rtol=1e-5, atol=1e-5)
+        # channels_last_3d input (N > 1 takes the broadcast path)
+        x_cl = x.contiguous(memory_format=torch.channels_last_3d)
+        torch.testing.assert_close(block.forward_through(x_cl, conv, norm), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_forward_through_is_exactly_conv_and_norm_at_init():
+    block = GlobalContext3d(16, reduction=4).eval()
+    conv, norm = conv_and_norm("bn")
+    x = torch.randn(3, 8, 3, 5, 6)
+    with torch.no_grad():
+        assert torch.equal(block.forward_through(x, conv, norm), norm(conv(x)))
+
+
+def test_forward_through_under_autocast():
+    block = perturb(GlobalContext3d(16, reduction=4)).eval()
+    conv, norm = conv_and_norm("bn")
+    x = torch.randn(2, 8, 3, 5, 6)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, folded = plain(block, x, conv, norm), block.forward_through(x, conv, norm)
+    assert folded.dtype == expected.dtype
+    torch.testing.assert_close(folded.float(), expected.float(), rtol=0.05, atol=0.1)
+
+
+def test_can_fold_only_what_is_an_affine_map_at_inference():
+    block = GlobalContext3d(16, reduction=4).eval()
+    conv, norm = conv_and_norm("bn")
+    assert block.can_fold(conv, norm)
+    assert not block.can_fold(nn.Conv3d(8, 16, (1, 3, 3), padding=(0, 1, 1)), norm)   # spatial conv
+    assert not block.can_fold(nn.Conv3d(8, 16, 1, stride=(1, 2, 2)), norm)
+    assert not block.can_fold(nn.Conv3d(8, 32, 1), nn.BatchNorm3d(32).eval())     # wrong channels
+    assert not block.can_fold(conv, norm.train())                                # batch statistics
+    assert not block.can_fold(conv, nn.BatchNorm3d(16, track_running_stats=False).eval())
+    assert not block.can_fold(conv, nn.LayerNorm([16, 1, 1, 1]))
+    norm.eval()
+    block.fold = False
+    assert not block.can_fold(conv, norm)
+    block.fold = True
+    assert not block.train().can_fold(conv, norm)

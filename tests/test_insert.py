@@ -1,12 +1,17 @@
+import copy
+
 import pytest
 import torch
+from pytorchvideo.models.resnet import BottleneckBlock
 from torch import nn
 from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18
 
 from gcvideo import insert_blocks
+from gcvideo.bottleneck import ContextBottleneckBlock
+from gcvideo.global_context import GlobalContext3d
 from gcvideo.insert import residual_blocks, select_targets, stage_name
 from gcvideo.models import NL5_POSITIONS, slow_resnet
-from conftest import TINY, randomize_norms
+from conftest import TINY, perturb, randomize_norms
 
 TORCHVISION = {"r3d_18": r3d_18, "mc3_18": mc3_18, "r2plus1d_18": r2plus1d_18}
 
@@ -102,3 +107,50 @@ def test_errors_name_the_problem():
     insert_blocks(model, "gc", where=("c5",))
     with pytest.raises(ValueError, match="already has a context block"):
         insert_blocks(model, "snl", where=("c5",))
+
+
+@pytest.mark.parametrize("options", [{}, {"pooling": "avg", "fusion": "mul"}])
+def test_gc_after_1x1_is_folded_at_inference_with_the_same_outputs(options):
+    model = randomize_norms(tiny_slow())
+    plain_keys = set(model.state_dict())
+    added = insert_blocks(model, "gc", **options)
+    branch = model.blocks[2].res_blocks[0].branch2
+    assert isinstance(branch, ContextBottleneckBlock) and not branch._forward_hooks
+    assert set(model.state_dict()) - plain_keys == {k for k in model.state_dict()
+                                                    if any(k.startswith(p + ".") for p in added)}
+    for name, m in model.named_modules():
+        if ".context." in name and hasattr(m, "weight"):
+            perturb(m, seed=len(name))
+    blocks = [m for m in model.modules() if isinstance(m, GlobalContext3d)]
+    model.eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    calls = []
+    blocks[0].pool.register_forward_hook(lambda *a: calls.append(1))   # the plain path pools
+    with torch.no_grad():
+        folded = model(x)
+        assert calls == []
+        for block in blocks:
+            block.fold = False
+        unfolded = model(x)
+        assert calls == [1]
+        assert folded.sub(plain_forward(model, x)).abs().max() > 1e-3     # the blocks do work
+        torch.testing.assert_close(folded, unfolded, rtol=1e-4, atol=1e-5)
+        clone = copy.deepcopy(model)                # the swapped class survives copies
+        for block in blocks:
+            block.fold = True
+        torch.testing.assert_close(clone(x), unfolded)
+    model.train()
+    model(x).sum().backward()                       # training runs the plain path
+    assert all(p.grad.abs().sum() > 0 for p in blocks[0].parameters())
+
+
+def plain_forward(model, x):
+    """The same network with the context blocks skipped."""
+    branches = [m for m in model.modules() if isinstance(m, ContextBottleneckBlock)]
+    for m in branches:
+        m.__class__ = BottleneckBlock
+    try:
+        return model(x)
+    finally:
+        for m in branches:
+            m.__class__ = ContextBottleneckBlock
