@@ -5,7 +5,7 @@ from typing import Dict, Iterator
 import torch
 from torch import nn
 
-from .global_context import AttentionPool3d, GlobalContext3d
+from .global_context import AttentionPool3d, unfolded
 
 
 @contextlib.contextmanager
@@ -21,11 +21,6 @@ def capture_attention(model: nn.Module) -> Iterator[Dict[str, torch.Tensor]]:
     """
     maps: Dict[str, torch.Tensor] = {}
     handles = []
-    # GC blocks folded into the conv + BN in front of them (eval mode) never call their
-    # pool; run them unfolded while capturing.
-    folded = [m for m in model.modules() if isinstance(m, GlobalContext3d) and m.fold]
-    for module in folded:
-        module.fold = False
     for name, module in model.named_modules():
         if isinstance(module, AttentionPool3d):
             block = name.rsplit(".pool", 1)[0]
@@ -38,12 +33,11 @@ def capture_attention(model: nn.Module) -> Iterator[Dict[str, torch.Tensor]]:
 
             handles.append(module.register_forward_hook(hook))
     try:
-        yield maps
+        with unfolded(model):   # a GC block folded into conv + BN (eval) never calls its pool
+            yield maps
     finally:
         for handle in handles:
             handle.remove()
-        for module in folded:
-            module.fold = True
 
 
 def mean_pairwise_cosine_distance(vectors: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,9 @@ in a bottleneck) can be computed through them (``GlobalContext3d.forward_through
 the pooling reads the conv's 4x narrower input and the fusion rides on the BatchNorm,
 so the block adds no full pass over its C-channel input.
 """
+import contextlib
 import math
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -189,3 +190,18 @@ def _batch_norm_per_sample(z: torch.Tensor, norm: nn.BatchNorm3d, gamma: torch.T
                        norm.running_var.repeat(n), gamma.reshape(n * c), beta.reshape(n * c),
                        False, 0.0, norm.eps)
     return out.reshape(z.shape)
+
+
+@contextlib.contextmanager
+def unfolded(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the ``with``, every GC block of ``model`` runs as the plain block (its pool
+    and fusion are called even in eval mode): for hooks on them, and FLOP counts of the
+    architecture as the paper defines it. Restores each block's ``fold`` afterwards."""
+    folded = [m for m in model.modules() if isinstance(m, GlobalContext3d) and m.fold]
+    for block in folded:
+        block.fold = False
+    try:
+        yield model
+    finally:
+        for block in folded:
+            block.fold = True

@@ -38,3 +38,13 @@ def test_gc_parameter_count_is_the_formula():
 def test_flops_scale_with_clip_size():
     m = create_model("slow_r50", **TINY)
     assert count_flops(m, frames=8, size=64) == pytest.approx(2 * count_flops(m, frames=4, size=64), rel=0.01)
+
+
+def test_gc_flops_are_the_blocks_as_defined_not_as_folded(costs):
+    # Per block on a C-channel, P-position input: key C*P + weighted sum C*P + transform 2*C*C/r
+    # + LayerNorm 5*C/r (fvcore's norm rule); bias adds, softmax and the fusion add are not counted.
+    # In eval mode the blocks are folded into conv + BN (fewer multiply-adds); the paper's
+    # cost is the block's, which count_flops must report.
+    stages = {512: (4, 8 * 28 * 28), 1024: (6, 8 * 14 * 14), 2048: (3, 8 * 7 * 7)}
+    expected = sum(n * (2 * c * p + 2 * c * (c // 16) + 5 * (c // 16)) for c, (n, p) in stages.items())
+    assert costs["slow_r50_gc"]["flops"] - costs["slow_r50"]["flops"] == expected
