@@ -1,7 +1,8 @@
 """CPU forward latency of every registered variant relative to slow_r50, in one run.
 
-Models are timed round-robin (one forward of each per round) so machine noise hits
-all of them alike; the printed ratio is median(variant) / median(slow_r50). A second
+Models are timed round-robin (one forward of each per round, shuffled order) so machine
+noise hits all of them alike; the printed ratio is the median over rounds of
+time(variant) / time(slow_r50) in the same round. A second
 slow_r50 instance ("control") is timed too: its ratio shows how far from 1.00 an
 identical network lands on this machine, i.e. the resolution of the other ratios.
 With slow_r50_gc selected, a copy with its GC blocks unfolded (``fold = False``: the
@@ -13,7 +14,7 @@ import argparse
 import statistics
 import torch
 
-from gcvideo.cost import interleaved_latency
+from gcvideo.cost import interleaved_latency, latency_ratio
 from gcvideo.global_context import GlobalContext3d
 from gcvideo.models import MODELS, create_model
 
@@ -40,15 +41,13 @@ def main() -> None:
         models["slow_r50_gc (no fold)"] = unfolded
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     times = interleaved_latency(models, clip, args.rounds, progress=True)
-    base = statistics.median(times["slow_r50"]) if "slow_r50" in times else None
+    base = times.get("slow_r50")
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
-          f"{args.threads} threads, median of {args.rounds} interleaved rounds")
+          f"{args.threads} threads, {args.rounds} interleaved rounds")
     print(f"{'model':22s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
     for name, ts in times.items():
-        med = statistics.median(ts)
-        ratio = f"{med / base:6.3f}x" if base else "   n/a"
-        print(f"{name:22s} {med:9.3f} {min(ts):7.3f} {ratio}")
-
+        ratio = f"{latency_ratio(ts, base):6.3f}x" if base else "   n/a"
+        print(f"{name:22s} {statistics.median(ts):9.3f} {min(ts):7.3f} {ratio}")
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
 import logging
-from typing import Dict
+import statistics
+from typing import Dict, Sequence
 
 import torch
 from torch import nn
@@ -42,23 +43,33 @@ def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> Dict[str, 
 
 
 def interleaved_latency(models: Dict[str, nn.Module], clip: torch.Tensor, rounds: int = 5,
-                        progress: bool = False) -> Dict[str, list]:
+                        progress: bool = False, seed: int = 0) -> Dict[str, list]:
     """Forward times (s) of each model, one forward of each per round, after a warm-up.
 
-    Timing round-robin makes machine noise hit all models alike, so ratios of medians
-    taken from one call are comparable; absolute numbers are not across machines.
+    Timing round-robin (in a shuffled order each round, so no model always runs right
+    after the same one) makes machine noise hit all models alike: compare them with
+    ``latency_ratio``; absolute numbers are not comparable across machines.
     """
+    import random
     import time
 
+    order, shuffle = list(models), random.Random(seed).shuffle
     times = {name: [] for name in models}
     with torch.inference_mode():
         for model in models.values():
             model.eval()(clip)
         for r in range(rounds):
-            for name, model in models.items():
+            shuffle(order)
+            for name in order:
                 start = time.perf_counter()
-                model(clip)
+                models[name](clip)
                 times[name].append(time.perf_counter() - start)
             if progress:
                 print(f"latency round {r + 1}/{rounds}", flush=True)
     return times
+
+
+def latency_ratio(times: Sequence[float], base: Sequence[float]) -> float:
+    """Median over rounds of time / baseline time in the same round (paired: a slow
+    stretch of the machine cancels out instead of shifting one model's median)."""
+    return statistics.median(t / b for t, b in zip(times, base))

@@ -9,13 +9,12 @@ import glob
 import json
 import os
 import platform
-import statistics
 from typing import List, Optional
 
 import torch
 import yaml
 
-from .cost import interleaved_latency, model_cost
+from .cost import interleaved_latency, latency_ratio, model_cost
 from .demo import find_config
 from .models import create_model
 
@@ -48,7 +47,7 @@ def cost_report(frames: int = 8, size: int = 224, rounds: int = 3, progress: boo
         r["d_params_pct"] = 100 * (r["params"] / base["params"] - 1)
         r["d_flops_pct"] = 100 * (r["flops"] / base["flops"] - 1)
         if times:
-            r["latency_ratio"] = statistics.median(times[r["row"]]) / statistics.median(times["baseline"])
+            r["latency_ratio"] = latency_ratio(times[r["row"]], times["baseline"])
     return {"frames": frames, "size": size, "rounds": rounds, "machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "rows": rows}
 
@@ -61,8 +60,8 @@ def to_markdown(report: dict) -> str:
         f"--rounds {report['rounds']}`; do not edit by hand.",
         f"Input {report['frames']}x{report['size']}x{report['size']}; FLOPs are multiply-adds (fvcore), "
         "elementwise ops not counted. Latency: CPU forward, batch 1, "
-        f"{report['threads']} threads, median of {report['rounds']} interleaved rounds, as a ratio to the "
-        "baseline measured in the same run (machines differ; ratios are what to compare).",
+        f"{report['threads']} threads, {report['rounds']} interleaved rounds, median of the per-round ratios to "
+        "the baseline measured in the same run (machines differ; ratios are what to compare).",
         "",
         "| row | model | options | params (M) | GFLOPs | Δparams | ΔFLOPs | latency ratio |",
         "|---|---|---|---:|---:|---:|---:|---:|",

@@ -10,8 +10,8 @@ inserted block is exactly the identity and a pretrained backbone keeps its outpu
 
 At inference a GC block that follows a 1x1x1 conv + BatchNorm (the paper's position
 in a bottleneck) can be computed through them (``GlobalContext3d.forward_through``):
-the pooling reads the conv's 4x narrower input and the fusion rides on the BatchNorm,
-so the block adds no full pass over its C-channel input.
+the fusion rides on the BatchNorm and the pooling can read the conv's 4x narrower
+input, so the block adds at most two reads of a tensor and no write.
 """
 import contextlib
 import math
@@ -118,33 +118,35 @@ class GlobalContext3d(nn.Module):
     def forward_through(self, x: torch.Tensor, conv: nn.Conv3d,
                         norm: Optional[nn.BatchNorm3d] = None) -> torch.Tensor:
         """``self(norm(conv(x)))`` for a 1x1x1 ``conv`` and an eval-mode ``norm`` (see
-        ``can_fold``), without a pass over the C-channel tensor beyond conv and norm.
+        ``can_fold``), with the fusion riding on the BatchNorm's single write.
 
         With ``y = s * conv(x) + t`` (the BatchNorm's affine map, ``W`` the conv's
         weight) the GC block needs from y only: the attention logits ``k . y_j =
         ((k * s) W) . x_j + const`` (the softmax drops the constant), the context
         ``sum_j w_j y_j = s * conv(sum_j w_j x_j) + t`` (the weights sum to 1), and the
         fusion, which becomes a per-sample bias (add) or scale (mul) of the BatchNorm.
-        Pooling thus reads the conv's input (C/4 channels in a bottleneck) and the
-        output is written once, by the BatchNorm; at init (delta = 0) the result is
-        bit-identical to ``norm(conv(x))``.
+        So the output is written once, by the BatchNorm, and pooling reads either the
+        conv's input (C/4 channels in a bottleneck; worth it while the conv weight is
+        small next to the activations) or the conv's output with the folded key
+        ``k * s``. At init (delta = 0) the result is bit-identical to ``norm(conv(x))``.
         """
         n, c = x.shape[0], self.channels
-        weight = conv.weight.view(c, -1)
         scale, shift = _affine(norm, c, x.device)
-        flat = x.flatten(2)                                                 # (N, C_in, T*H*W)
-        if self.pooling == "att":
-            key = torch.matmul(self.pool.weight.view(1, c) * scale, weight)  # (1, C_in)
-            weights = torch.matmul(key.to(x.dtype), flat).softmax(dim=-1)     # (N, 1, T*H*W)
-            pooled = torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))  # (N, C_in, 1)
-        else:
-            pooled = flat.mean(dim=-1, keepdim=True)
-        context = torch.matmul(weight.to(pooled.dtype), pooled)              # (N, C, 1)
-        if conv.bias is not None:
-            context = context + conv.bias.view(1, c, 1).to(context.dtype)
-        context = context * scale.view(1, c, 1) + shift.view(1, c, 1)
-        delta = self.transform(context.view(n, c, 1, 1, 1)).view(n, c)
+        key = self.pool.weight.view(1, c) * scale if self.pooling == "att" else None
         z = conv(x)
+        c_in, positions = x.shape[1], x.shape[2:].numel()
+        # Pool the conv's input when reading it (C_in wide) and the conv weight (C x C_in,
+        # twice) is cheaper than reading the output twice: c3/c4 of a bottleneck, not c5.
+        if c_in * (c + positions * n) < c * positions * n:
+            weight = conv.weight.view(c, c_in)
+            pooled = self._pool(x, None if key is None else torch.matmul(key, weight))
+            pooled = torch.matmul(weight.to(pooled.dtype), pooled)            # (N, C, 1) = conv
+            if conv.bias is not None:
+                pooled = pooled + conv.bias.view(1, c, 1).to(pooled.dtype)
+        else:
+            pooled = self._pool(z, key)
+        context = torch.addcmul(shift.view(1, c, 1), pooled, scale.view(1, c, 1))  # pool of norm(z)
+        delta = self.transform(context.view(n, c, 1, 1, 1)).view(n, c)
         if norm is None:
             return z + delta.view(n, c, 1, 1, 1) if self.fusion == "add" \
                 else z * torch.sigmoid(delta).view(n, c, 1, 1, 1)
@@ -157,6 +159,15 @@ class GlobalContext3d(nn.Module):
             gate = torch.sigmoid(delta)
             gamma, beta = gamma * gate, beta * gate
         return _batch_norm_per_sample(z, norm, gamma, beta)
+
+    @staticmethod
+    def _pool(x: torch.Tensor, key: Optional[torch.Tensor]) -> torch.Tensor:
+        """(N, C', ...) -> (N, C', 1): softmax(key . x_j)-weighted sum, or the mean if no key."""
+        flat = x.flatten(2)
+        if key is None:
+            return flat.mean(dim=-1, keepdim=True)
+        weights = torch.matmul(key.to(x.dtype), flat).softmax(dim=-1)        # (N, 1, T*H*W)
+        return torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, reduction={self.reduction}, "
@@ -171,10 +182,9 @@ def _affine(norm: Optional[nn.BatchNorm3d], channels: int,
     scale = torch.rsqrt(norm.running_var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
-    shift = -norm.running_mean * scale
-    if norm.bias is not None:
-        shift = shift + norm.bias
-    return scale, shift
+    if norm.bias is None:
+        return scale, -norm.running_mean * scale
+    return scale, torch.addcmul(norm.bias, norm.running_mean, scale, value=-1.0)
 
 
 def _batch_norm_per_sample(z: torch.Tensor, norm: nn.BatchNorm3d, gamma: torch.Tensor,
@@ -186,9 +196,9 @@ def _batch_norm_per_sample(z: torch.Tensor, norm: nn.BatchNorm3d, gamma: torch.T
     a traced or exported network keeps a dynamic batch size.
     """
     n, c = z.shape[0], z.shape[1]
-    out = F.batch_norm(z.reshape(1, n * c, *z.shape[2:]), norm.running_mean.repeat(n),
-                       norm.running_var.repeat(n), gamma.reshape(n * c), beta.reshape(n * c),
-                       False, 0.0, norm.eps)
+    mean, var = (s.expand(n, c).reshape(n * c) for s in (norm.running_mean, norm.running_var))
+    out = F.batch_norm(z.reshape(1, n * c, *z.shape[2:]), mean, var, gamma.reshape(n * c),
+                       beta.reshape(n * c), False, 0.0, norm.eps)
     return out.reshape(z.shape)
 
 

@@ -1,7 +1,9 @@
 import pytest
+import torch
+from torch import nn
 
 from gcvideo import create_model
-from gcvideo.cost import count_flops, count_params, model_cost
+from gcvideo.cost import count_flops, count_params, interleaved_latency, latency_ratio, model_cost
 
 from conftest import TINY
 
@@ -48,3 +50,25 @@ def test_gc_flops_are_the_blocks_as_defined_not_as_folded(costs):
     stages = {512: (4, 8 * 28 * 28), 1024: (6, 8 * 14 * 14), 2048: (3, 8 * 7 * 7)}
     expected = sum(n * (2 * c * p + 2 * c * (c // 16) + 5 * (c // 16)) for c, (n, p) in stages.items())
     assert costs["slow_r50_gc"]["flops"] - costs["slow_r50"]["flops"] == expected
+
+
+def test_interleaved_latency_shuffles_rounds_and_ratios_are_paired():
+    calls = []
+
+    class Probe(nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def forward(self, x):
+            calls.append(self.name)
+            return x
+
+    models = {n: Probe(n) for n in "abc"}
+    times = interleaved_latency(models, torch.zeros(1), rounds=6)
+    assert all(len(t) == 6 for t in times.values())
+    rounds = [tuple(calls[i:i + 3]) for i in range(3, len(calls), 3)]     # after the warm-up
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds) and len(set(rounds)) > 1
+    # a machine slow in rounds 3-4 slows both models: the paired ratio ignores it, medians do not
+    base, variant = [1.0, 1.0, 3.0, 3.0, 1.0], [1.1, 1.1, 3.3, 3.3, 3.3]
+    assert latency_ratio(variant, base) == pytest.approx(1.1)

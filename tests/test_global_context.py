@@ -162,10 +162,11 @@ def plain(block, x, conv, norm):
 @pytest.mark.parametrize("fusion", ["add", "mul"])
 @pytest.mark.parametrize("variant", ["bn", "bn_no_affine", "conv_bias", "no_norm"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_forward_through_equals_block_after_conv_and_norm(pooling, fusion, variant, batch):
+@pytest.mark.parametrize("c_in", [8, 160])    # pools the conv's input / its output (weight too big)
+def test_forward_through_equals_block_after_conv_and_norm(pooling, fusion, variant, batch, c_in):
     block = perturb(GlobalContext3d(16, reduction=4, pooling=pooling, fusion=fusion)).eval()
-    conv, norm = conv_and_norm(variant)
-    x = torch.randn(batch, 8, 3, 5, 6, generator=torch.Generator().manual_seed(3))
+    conv, norm = conv_and_norm(variant, c_in=c_in)
+    x = torch.randn(batch, c_in, 3, 5, 6, generator=torch.Generator().manual_seed(3))
     assert block.can_fold(conv, norm)
     with torch.no_grad():
         expected = plain(block, x, conv, norm)
