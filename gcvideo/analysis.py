@@ -26,10 +26,7 @@ def capture_attention(model: nn.Module) -> Iterator[Dict[str, torch.Tensor]]:
             block = name.rsplit(".pool", 1)[0]
 
             def hook(mod, inputs, output, block=block):
-                x = inputs[0]
-                n, c, t, h, w = x.shape
-                logits = torch.matmul(mod.weight.view(1, c).to(x.dtype), x.flatten(2))   # (N, 1, T*H*W)
-                maps[block] = logits.softmax(-1).view(n, t, h, w).detach().float().cpu()
+                maps[block] = mod.attention(inputs[0]).detach().float().cpu()
 
             handles.append(module.register_forward_hook(hook))
     try:

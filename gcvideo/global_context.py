@@ -42,11 +42,27 @@ class AttentionPool3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[0], x.shape[1]
-        flat = x.flatten(2)                                                # (N, C, T*H*W)
-        logits = torch.matmul(self.weight.view(1, c).to(x.dtype), flat)  # (N, 1, T*H*W)
-        weights = logits.softmax(dim=-1)
-        context = torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))  # (N, C, 1)
-        return context.view(n, c, 1, 1, 1)
+        return pool_positions(x, self.weight.view(1, c)).view(n, c, 1, 1, 1)
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """The softmax weights over positions, (N, T, H, W), summing to 1 per clip."""
+        n, c, t, h, w = x.shape
+        return attention_weights(x.flatten(2), self.weight.view(1, c)).view(n, t, h, w)
+
+
+def attention_weights(flat: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """(N, C, P) positions, (1, C) key -> (N, 1, P): ONE softmax over all P positions."""
+    return torch.matmul(key.to(flat.dtype), flat).softmax(dim=-1)
+
+
+def pool_positions(x: torch.Tensor, key: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(N, C, T, H, W) -> (N, C, 1): ``sum_j softmax_j(key . x_j) x_j``, or the mean if
+    ``key`` is None."""
+    flat = x.flatten(2)                                                    # (N, C, T*H*W)
+    if key is None:
+        return flat.mean(dim=-1, keepdim=True)
+    weights = attention_weights(flat, key)                                 # (N, 1, T*H*W)
+    return torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))
 
 
 class GlobalAvgPool3d(nn.Module):
@@ -139,12 +155,12 @@ class GlobalContext3d(nn.Module):
         # twice) is cheaper than reading the output twice: c3/c4 of a bottleneck, not c5.
         if c_in * (c + positions * n) < c * positions * n:
             weight = conv.weight.view(c, c_in)
-            pooled = self._pool(x, None if key is None else torch.matmul(key, weight))
+            pooled = pool_positions(x, None if key is None else torch.matmul(key, weight))
             pooled = torch.matmul(weight.to(pooled.dtype), pooled)            # (N, C, 1) = conv
             if conv.bias is not None:
                 pooled = pooled + conv.bias.view(1, c, 1).to(pooled.dtype)
         else:
-            pooled = self._pool(z, key)
+            pooled = pool_positions(z, key)
         context = torch.addcmul(shift.view(1, c, 1), pooled, scale.view(1, c, 1))  # pool of norm(z)
         delta = self.transform(context.view(n, c, 1, 1, 1)).view(n, c)
         if norm is None:
@@ -159,15 +175,6 @@ class GlobalContext3d(nn.Module):
             gate = torch.sigmoid(delta)
             gamma, beta = gamma * gate, beta * gate
         return _batch_norm_per_sample(z, norm, gamma, beta)
-
-    @staticmethod
-    def _pool(x: torch.Tensor, key: Optional[torch.Tensor]) -> torch.Tensor:
-        """(N, C', ...) -> (N, C', 1): softmax(key . x_j)-weighted sum, or the mean if no key."""
-        flat = x.flatten(2)
-        if key is None:
-            return flat.mean(dim=-1, keepdim=True)
-        weights = torch.matmul(key.to(x.dtype), flat).softmax(dim=-1)        # (N, 1, T*H*W)
-        return torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, reduction={self.reduction}, "
