@@ -1,21 +1,27 @@
 """CPU forward latency of every registered variant relative to slow_r50, in one run.
 
-Models are timed round-robin (one forward of each per round, shuffled order) so machine
-noise hits all of them alike; the printed ratio is the median over rounds of
-time(variant) / time(slow_r50) in the same round. A second
-slow_r50 instance ("control") is timed too: its ratio shows how far from 1.00 an
-identical network lands on this machine, i.e. the resolution of the other ratios.
-With slow_r50_gc selected, a copy with its GC blocks unfolded (``fold = False``: the
-plain block after conv_c + norm_c, as in training) shows what folding saves.
+Forwards are timed round-robin (one of each per round, shuffled order) so machine noise
+hits all of them alike; a ratio is the median over rounds of time / reference time in
+the same round. Two references:
+
+* ``vs slow_r50``: a separately built baseline. A second baseline instance ("control")
+  shows how far from 1.00 an identical network lands: separate instances differ by a
+  few % on these CPUs (memory placement), which is the resolution of this column.
+* ``vs bypassed``: the variant itself with its blocks bypassed (``bypass_blocks``: the
+  same instance and weights, i.e. exactly slow_r50's computation) - the blocks' own cost,
+  free of instance effects. slow_r50_gc is also timed unfolded (``unfolded``: the
+  plain block after conv_c + norm_c, as in training) to show what folding saves.
 
     python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1]
 """
 import argparse
 import statistics
+
 import torch
 
-from gcvideo.cost import interleaved_latency, latency_ratio
-from gcvideo.global_context import GlobalContext3d
+from gcvideo.cost import RunUnder, interleaved_latency, latency_ratio
+from gcvideo.global_context import unfolded
+from gcvideo.insert import bypass_blocks
 from gcvideo.models import MODELS, create_model
 
 
@@ -30,24 +36,32 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    models = {name: create_model(name).eval() for name in args.models}
-    # A second, identical baseline: its ratio is the noise floor of this machine and run.
+    nets = {name: create_model(name).eval() for name in args.models}
+    models = dict(nets)
     models["slow_r50 (control)"] = create_model("slow_r50").eval()
-    if "slow_r50_gc" in models:
-        unfolded = create_model("slow_r50_gc").eval()
-        for module in unfolded.modules():
-            if isinstance(module, GlobalContext3d):
-                module.fold = False
-        models["slow_r50_gc (no fold)"] = unfolded
+    bypassed = {}   # variant -> name of its bypassed twin
+    for name, net in nets.items():
+        if name != "slow_r50":
+            bypassed[name] = f"{name} (bypassed)"
+            models[bypassed[name]] = RunUnder(net, bypass_blocks)
+    if "slow_r50_gc" in nets:
+        models["slow_r50_gc (unfolded)"] = RunUnder(nets["slow_r50_gc"], unfolded)
+        bypassed["slow_r50_gc (unfolded)"] = bypassed["slow_r50_gc"]
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     times = interleaved_latency(models, clip, args.rounds, progress=True)
+
     base = times.get("slow_r50")
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
           f"{args.threads} threads, {args.rounds} interleaved rounds")
-    print(f"{'model':22s} {'median s':>9s} {'min s':>7s} {'ratio':>7s}")
+    print(f"{'model':24s} {'median s':>9s} {'min s':>7s} {'vs slow_r50':>12s} {'vs bypassed':>12s}")
     for name, ts in times.items():
-        ratio = f"{latency_ratio(ts, base):6.3f}x" if base else "   n/a"
-        print(f"{name:22s} {statistics.median(ts):9.3f} {min(ts):7.3f} {ratio}")
+        if name.endswith("(bypassed)"):
+            continue
+        vs_base = f"{latency_ratio(ts, base):11.3f}x" if base else "n/a".rjust(12)
+        twin = bypassed.get(name)
+        vs_self = f"{latency_ratio(ts, times[twin]):11.3f}x" if twin else "".rjust(12)
+        print(f"{name:24s} {statistics.median(ts):9.3f} {min(ts):7.3f} {vs_base} {vs_self}")
+
 
 if __name__ == "__main__":
     main()

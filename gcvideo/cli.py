@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="generated result tables")
     report_sub = report.add_subparsers(dest="report_command", metavar="TABLE", required=True)
-    p = report_sub.add_parser("costs", help="params, GFLOPs, Δ%% and CPU latency ratio of every table row and ablation",
+    p = report_sub.add_parser("costs", help="params, GFLOPs, Δ%% and CPU latency (vs blocks bypassed) of every table row and ablation",
                               description="Cost columns of the paper's video table for the shipped configs "
                               "(configs/kinetics400), written as Markdown (default docs/results.md) and JSON.")
     p.add_argument("--frames", type=int, default=8)

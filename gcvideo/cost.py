@@ -1,7 +1,7 @@
 """Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
 import logging
 import statistics
-from typing import Dict, Sequence
+from typing import Callable, ContextManager, Dict, Sequence
 
 import torch
 from torch import nn
@@ -73,3 +73,16 @@ def latency_ratio(times: Sequence[float], base: Sequence[float]) -> float:
     """Median over rounds of time / baseline time in the same round (paired: a slow
     stretch of the machine cancels out instead of shifting one model's median)."""
     return statistics.median(t / b for t, b in zip(times, base))
+
+
+class RunUnder(nn.Module):
+    """``net`` run inside ``context(net)`` at every forward, e.g. ``RunUnder(model,
+    bypass_blocks)`` times a network without its blocks on the very same instance."""
+
+    def __init__(self, net: nn.Module, context: Callable[[nn.Module], ContextManager]) -> None:
+        super().__init__()
+        self.net, self.context = net, context
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with self.context(self.net):
+            return self.net(x)

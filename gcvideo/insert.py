@@ -27,7 +27,8 @@ becomes a ``gcvideo.bottleneck.ContextBottleneckBlock`` (same parameters; in eva
 a GC block is folded into the branch's last conv + BN, which makes it nearly free);
 any other target gets a forward hook that applies ``target.context`` to its output.
 """
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+import contextlib
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
@@ -164,3 +165,22 @@ def insert_blocks(model: nn.Module, kind: str, where: Where = ("c3", "c4", "c5")
             block.to(device=param.device, dtype=param.dtype)
         attach(target, block, name)
     return [f"{n}.context" for n in names]
+
+
+@contextlib.contextmanager
+def bypass_blocks(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the ``with``, every inserted block (each child named ``context``) is an
+    identity: the very same network and weights without its context blocks, e.g. to
+    ablate a trained network's blocks or to time them against the network itself.
+
+    >>> with bypass_blocks(model):
+    ...     plain_logits = model(clip)
+    """
+    hosts = [(m, m.context) for m in model.modules() if isinstance(m._modules.get("context"), nn.Module)]
+    for host, _ in hosts:
+        host._modules["context"] = nn.Identity()      # same key: a Sequential keeps its order
+    try:
+        yield model
+    finally:
+        for host, block in hosts:
+            host._modules["context"] = block

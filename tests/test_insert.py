@@ -154,3 +154,35 @@ def plain_forward(model, x):
     finally:
         for m in branches:
             m.__class__ = ContextBottleneckBlock
+
+
+def test_bypass_blocks_runs_the_same_network_without_them():
+    from gcvideo.insert import bypass_blocks
+
+    models = {"after_1x1": tiny_slow(), "after_add": tiny_slow()}
+    tv = r3d_18(num_classes=5)
+    x = torch.randn(1, 3, 4, 32, 32)
+    for position, model in models.items():
+        plain = copy.deepcopy(randomize_norms(model)).eval()
+        insert_blocks(model, "gc", position=position)
+        insert_blocks(model, "se", where=("c2",), position=position)
+        perturb_blocks(model)
+        model.eval()
+        with torch.no_grad():
+            with_blocks = model(x)
+            assert not torch.equal(with_blocks, plain(x))
+            with bypass_blocks(model):
+                assert torch.equal(model(x), plain(x))
+            assert torch.equal(model(x), with_blocks)                 # blocks are back
+    plain = copy.deepcopy(tv).eval()
+    insert_blocks(tv, "gc")                                           # Sequential targets
+    perturb_blocks(tv)
+    with torch.no_grad(), bypass_blocks(tv.eval()):
+        assert torch.equal(tv(x), plain(x))
+    assert tv.layer2[0].conv2[-1] is tv.layer2[0].conv2.context       # order kept
+
+
+def perturb_blocks(model):
+    for name, m in model.named_modules():
+        if name.endswith(".context"):
+            perturb(m, seed=len(name))
