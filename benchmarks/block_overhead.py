@@ -2,7 +2,7 @@
 
 Forwards are timed round-robin (one of each per round, shuffled order) so machine noise
 hits all of them alike; a ratio is the median over rounds of time / reference time in
-the same round. Two references:
+the same round, a model and its reference running back to back. Two references:
 
 * ``vs slow_r50``: a separately built baseline. A second baseline instance ("control")
   shows how far from 1.00 an identical network lands: separate instances differ by a
@@ -40,15 +40,18 @@ def main() -> None:
     models = dict(nets)
     models["slow_r50 (control)"] = create_model("slow_r50").eval()
     bypassed = {}   # variant -> name of its bypassed twin
+    groups = [["slow_r50", "slow_r50 (control)"]] if "slow_r50" in nets else []
     for name, net in nets.items():
         if name != "slow_r50":
             bypassed[name] = f"{name} (bypassed)"
             models[bypassed[name]] = RunUnder(net, bypass_blocks)
+            groups.append([name, bypassed[name]])
     if "slow_r50_gc" in nets:
         models["slow_r50_gc (unfolded)"] = RunUnder(nets["slow_r50_gc"], unfolded)
         bypassed["slow_r50_gc (unfolded)"] = bypassed["slow_r50_gc"]
+        next(g for g in groups if g[0] == "slow_r50_gc").append("slow_r50_gc (unfolded)")
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
-    times = interleaved_latency(models, clip, args.rounds, progress=True)
+    times = interleaved_latency(models, clip, args.rounds, progress=True, groups=groups)
 
     base = times.get("slow_r50")
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "

@@ -1,7 +1,7 @@
 """Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
 import logging
 import statistics
-from typing import Callable, ContextManager, Dict, Sequence
+from typing import Callable, ContextManager, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -43,27 +43,35 @@ def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> Dict[str, 
 
 
 def interleaved_latency(models: Dict[str, nn.Module], clip: torch.Tensor, rounds: int = 5,
-                        progress: bool = False, seed: int = 0) -> Dict[str, list]:
+                        progress: bool = False, seed: int = 0,
+                        groups: Optional[Sequence[Sequence[str]]] = None) -> Dict[str, list]:
     """Forward times (s) of each model, one forward of each per round, after a warm-up.
 
-    Timing round-robin (in a shuffled order each round, so no model always runs right
-    after the same one) makes machine noise hit all models alike: compare them with
-    ``latency_ratio``; absolute numbers are not comparable across machines.
+    Timing round-robin makes machine noise hit all models alike: compare them with
+    ``latency_ratio``; absolute numbers are not comparable across machines. Models of
+    one of ``groups`` (e.g. a variant and its reference) run back to back, so a pair's
+    ratio sees the machine in the same state; groups and the order inside each are
+    shuffled every round. Default: every model is its own group.
     """
     import random
     import time
 
-    order, shuffle = list(models), random.Random(seed).shuffle
+    groups = [list(g) for g in groups] if groups is not None else []
+    grouped = {name for g in groups for name in g}
+    groups += [[name] for name in models if name not in grouped]
+    shuffle = random.Random(seed).shuffle
     times = {name: [] for name in models}
     with torch.inference_mode():
         for model in models.values():
             model.eval()(clip)
         for r in range(rounds):
-            shuffle(order)
-            for name in order:
-                start = time.perf_counter()
-                models[name](clip)
-                times[name].append(time.perf_counter() - start)
+            shuffle(groups)
+            for group in groups:
+                shuffle(group)
+                for name in group:
+                    start = time.perf_counter()
+                    models[name](clip)
+                    times[name].append(time.perf_counter() - start)
             if progress:
                 print(f"latency round {r + 1}/{rounds}", flush=True)
     return times

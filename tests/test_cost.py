@@ -64,11 +64,12 @@ def test_interleaved_latency_shuffles_rounds_and_ratios_are_paired():
             calls.append(self.name)
             return x
 
-    models = {n: Probe(n) for n in "abc"}
-    times = interleaved_latency(models, torch.zeros(1), rounds=6)
-    assert all(len(t) == 6 for t in times.values())
-    rounds = [tuple(calls[i:i + 3]) for i in range(3, len(calls), 3)]     # after the warm-up
-    assert all(sorted(r) == ["a", "b", "c"] for r in rounds) and len(set(rounds)) > 1
+    models = {n: Probe(n) for n in "abcd"}
+    times = interleaved_latency(models, torch.zeros(1), rounds=8, groups=[["a", "b"]])
+    assert all(len(t) == 8 for t in times.values())
+    rounds = [calls[i:i + 4] for i in range(4, len(calls), 4)]           # after the warm-up
+    assert all(sorted(r) == ["a", "b", "c", "d"] for r in rounds) and len(set(map(tuple, rounds))) > 1
+    assert all(abs(r.index("a") - r.index("b")) == 1 for r in rounds)    # a group runs back to back
     # a machine slow in rounds 3-4 slows both models: the paired ratio ignores it, medians do not
     base, variant = [1.0, 1.0, 3.0, 3.0, 1.0], [1.1, 1.1, 3.3, 3.3, 3.3]
     assert latency_ratio(variant, base) == pytest.approx(1.1)
