@@ -3,8 +3,8 @@
 ``insert_blocks`` turns the ``branch2`` of each selected pytorchvideo residual block
 into a ``ContextBottleneckBlock`` (same parameters and state_dict keys, plus
 ``context``): ``context(norm_c(conv_c(...)))``. In eval mode a GC block is folded
-into ``conv_c`` + ``norm_c`` (``GlobalContext3d.forward_through``), which makes it
-nearly free at inference; training always runs the plain path.
+into ``conv_c`` + ``norm_c`` (``GlobalContext3d.forward_through``: same outputs, no
+tensor written by the block itself); training always runs the plain path.
 """
 import torch
 from pytorchvideo.models.resnet import BottleneckBlock

@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from .cost import RunUnder, interleaved_latency, latency_ratio, model_cost
-from .insert import bypass_blocks
 from .demo import find_config
+from .insert import bypass_blocks
 from .models import create_model
 
 ROW_ORDER = ["baseline", "nl5", "snl5", "gc5", "gc_all", "se"]

@@ -24,7 +24,7 @@ names); its channels are read from the module's last norm/conv layer.
 
 How a block runs: appended to a ``Sequential`` target; a pytorchvideo ``BottleneckBlock``
 becomes a ``gcvideo.bottleneck.ContextBottleneckBlock`` (same parameters; in eval mode
-a GC block is folded into the branch's last conv + BN, which makes it nearly free);
+a GC block is folded into the branch's last conv + BN, see ``forward_through``);
 any other target gets a forward hook that applies ``target.context`` to its output.
 """
 import contextlib
