@@ -19,9 +19,8 @@ import statistics
 
 import torch
 
-from gcvideo.cost import RunUnder, interleaved_latency, latency_ratio
+from gcvideo.cost import RunUnder, bypassed_name, interleaved_latency, latency_ratio, with_bypassed_twins
 from gcvideo.global_context import unfolded
-from gcvideo.insert import bypass_blocks
 from gcvideo.models import MODELS, create_model
 
 
@@ -37,18 +36,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     nets = {name: create_model(name).eval() for name in args.models}
-    models = dict(nets)
+    models, groups = with_bypassed_twins({n: net for n, net in nets.items() if n != "slow_r50"})
+    twin = {name: bypassed_name(name) for name in nets if name != "slow_r50"}
     models["slow_r50 (control)"] = create_model("slow_r50").eval()
-    bypassed = {}   # variant -> name of its bypassed twin
-    groups = [["slow_r50", "slow_r50 (control)"]] if "slow_r50" in nets else []
-    for name, net in nets.items():
-        if name != "slow_r50":
-            bypassed[name] = f"{name} (bypassed)"
-            models[bypassed[name]] = RunUnder(net, bypass_blocks)
-            groups.append([name, bypassed[name]])
+    if "slow_r50" in nets:
+        models["slow_r50"] = nets["slow_r50"]
+        groups.append(["slow_r50", "slow_r50 (control)"])
     if "slow_r50_gc" in nets:
         models["slow_r50_gc (unfolded)"] = RunUnder(nets["slow_r50_gc"], unfolded)
-        bypassed["slow_r50_gc (unfolded)"] = bypassed["slow_r50_gc"]
+        twin["slow_r50_gc (unfolded)"] = bypassed_name("slow_r50_gc")
         next(g for g in groups if g[0] == "slow_r50_gc").append("slow_r50_gc (unfolded)")
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     times = interleaved_latency(models, clip, args.rounds, progress=True, groups=groups)
@@ -57,12 +53,13 @@ def main() -> None:
     print(f"\nforward latency, batch {args.batch} x {args.frames}x{args.size}^2, "
           f"{args.threads} threads, {args.rounds} interleaved rounds")
     print(f"{'model':24s} {'median s':>9s} {'min s':>7s} {'vs slow_r50':>12s} {'vs bypassed':>12s}")
-    for name, ts in times.items():
-        if name.endswith("(bypassed)"):
+    variants = [n for n in nets if n != "slow_r50"]
+    for name in ["slow_r50", *variants, "slow_r50 (control)", "slow_r50_gc (unfolded)"]:
+        if name not in times:
             continue
+        ts = times[name]
         vs_base = f"{latency_ratio(ts, base):11.3f}x" if base else "n/a".rjust(12)
-        twin = bypassed.get(name)
-        vs_self = f"{latency_ratio(ts, times[twin]):11.3f}x" if twin else "".rjust(12)
+        vs_self = f"{latency_ratio(ts, times[twin[name]]):11.3f}x" if name in twin else "".rjust(12)
         print(f"{name:24s} {statistics.median(ts):9.3f} {min(ts):7.3f} {vs_base} {vs_self}")
 
 

@@ -1,10 +1,13 @@
 """Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
 import logging
 import statistics
-from typing import Callable, ContextManager, Dict, Optional, Sequence
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+
+from .global_context import unfolded
+from .insert import bypass_blocks
 
 
 def count_params(model: nn.Module) -> int:
@@ -19,8 +22,6 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
     counted as the paper defines them, not as folded at inference (which needs fewer).
     """
     from fvcore.nn import FlopCountAnalysis
-
-    from .global_context import unfolded
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     was_training = model.training
@@ -94,3 +95,18 @@ class RunUnder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with self.context(self.net):
             return self.net(x)
+
+
+def bypassed_name(name: str) -> str:
+    return f"{name} (bypassed)"
+
+
+def with_bypassed_twins(nets: Dict[str, nn.Module]) -> Tuple[Dict[str, nn.Module], List[List[str]]]:
+    """``nets`` plus, for each, a twin ``bypassed_name(name)``: the same instance run with
+    its blocks bypassed (the plain network's computation on the same weights and memory),
+    and the ``[name, twin]`` groups for ``interleaved_latency`` to time back to back."""
+    timed, groups = dict(nets), []
+    for name, net in nets.items():
+        timed[bypassed_name(name)] = RunUnder(net, bypass_blocks)
+        groups.append([name, bypassed_name(name)])
+    return timed, groups

@@ -15,9 +15,8 @@ from typing import List, Optional
 import torch
 import yaml
 
-from .cost import RunUnder, interleaved_latency, latency_ratio, model_cost
+from .cost import bypassed_name, interleaved_latency, latency_ratio, model_cost, with_bypassed_twins
 from .demo import find_config
-from .insert import bypass_blocks
 from .models import create_model
 
 ROW_ORDER = ["baseline", "nl5", "snl5", "gc5", "gc_all", "se"]
@@ -46,11 +45,8 @@ def cost_report(frames: int = 8, size: int = 224, rounds: int = 3, progress: boo
     # Each variant is timed against itself with its blocks bypassed (same instance and
     # weights = the baseline's computation): separately built networks differ by a few %
     # on CPUs, more than the blocks cost.
-    timed, pairs = dict(nets), []
-    for name, net in nets.items():
-        if name != "baseline":
-            timed[f"{name} (bypassed)"] = RunUnder(net, bypass_blocks)
-            pairs.append([name, f"{name} (bypassed)"])
+    timed, pairs = with_bypassed_twins({name: net for name, net in nets.items() if name != "baseline"})
+    timed["baseline"] = nets["baseline"]
     times = interleaved_latency(timed, clip, rounds, progress=progress, groups=pairs) if rounds > 0 else {}
     base = rows[0]
     for r in rows:
@@ -58,7 +54,7 @@ def cost_report(frames: int = 8, size: int = 224, rounds: int = 3, progress: boo
         r["d_flops_pct"] = 100 * (r["flops"] / base["flops"] - 1)
         if times:
             name = r["row"]
-            r["latency_ratio"] = 1.0 if r is base else latency_ratio(times[name], times[f"{name} (bypassed)"])
+            r["latency_ratio"] = 1.0 if r is base else latency_ratio(times[name], times[bypassed_name(name)])
     return {"frames": frames, "size": size, "rounds": rounds, "machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "rows": rows}
 
