@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test clean-venv
+.PHONY: demo test gpu-check clean-venv
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,5 +18,30 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# The GPU check (benchmarks/gpu_check.py) in its own venv that sees the CUDA build of
+# PyTorch already installed for $(PYTHON) (a .pth file adds that environment's
+# site-packages): gcvideo is installed without its torch pin, then whatever else it
+# needs and that environment lacks. Offline: `make gpu-check WHEELS=dir` installs only
+# from the wheels in dir.
+GPU_VENV  := .venv-gpu
+GPU_BIN   := $(GPU_VENV)/bin
+GPU_STAMP := $(GPU_VENV)/.installed-stamp
+WHEELS    ?=
+PIP_FROM  := $(if $(WHEELS),--no-index --find-links $(WHEELS))
+
+$(GPU_STAMP): setup.py
+	test -x $(GPU_BIN)/python || $(PYTHON) -m venv $(GPU_VENV)
+	$(PYTHON) -c 'import site; print("\n".join(site.getsitepackages()))' \
+	  > "$$($(GPU_BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/base-env.pth"
+	$(GPU_BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(PIP_FROM) -e .
+	$(GPU_BIN)/python -c 'import importlib.metadata as m; \
+	  print("\n".join(r for r in m.requires("gcvideo") if "extra ==" not in r and not r.startswith(("torch=", "torchvision"))))' \
+	  | xargs $(GPU_BIN)/python -m pip install -q --disable-pip-version-check $(PIP_FROM)
+	touch $(GPU_STAMP)
+
+gpu-check: $(GPU_STAMP)
+	$(GPU_BIN)/python -c 'import torch; assert torch.cuda.is_available(), "no CUDA device: python benchmarks/gpu_check.py --tiny runs the CPU version"'
+	PYTHONUNBUFFERED=1 $(GPU_BIN)/python benchmarks/gpu_check.py
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(GPU_VENV)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from .models import create_model
+from .models import channels_last_3d, create_model
 from .schedule import lr_at, scaled_lr
 from .weights import load_inflated
 
@@ -89,10 +89,8 @@ class VideoClassifier(pl.LightningModule):
         self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **(model_options or {}))
         if inflate_from:
             load_inflated(self.model, inflate_from, inflate_mode)
-        if channels_last:  # 5-D weights only (Module.to would also try the 4-D LayerNorm weights)
-            for param in self.model.parameters():
-                if param.dim() == 5:
-                    param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
+        if channels_last:
+            channels_last_3d(self.model)
         k = min(5, num_classes)
         self.metrics = torch.nn.ModuleDict({
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")

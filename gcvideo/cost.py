@@ -62,6 +62,8 @@ def interleaved_latency(models: Dict[str, nn.Module], clip: torch.Tensor, rounds
     groups += [[name] for name in models if name not in grouped]
     shuffle = random.Random(seed).shuffle
     times = {name: [] for name in models}
+    # CUDA kernels run asynchronously: wait for them, or the clock stops at the launch
+    sync = torch.cuda.synchronize if clip.is_cuda else (lambda: None)
     with torch.inference_mode():
         for model in models.values():
             model.eval()(clip)
@@ -70,8 +72,10 @@ def interleaved_latency(models: Dict[str, nn.Module], clip: torch.Tensor, rounds
             for group in groups:
                 shuffle(group)
                 for name in group:
+                    sync()
                     start = time.perf_counter()
                     models[name](clip)
+                    sync()
                     times[name].append(time.perf_counter() - start)
             if progress:
                 print(f"latency round {r + 1}/{rounds}", flush=True)

@@ -6,6 +6,7 @@ ablation of the paper is expressed (``create_model("slow_r50_gc", reduction=4)``
 """
 from typing import Any, Dict, Optional, Sequence
 
+import torch
 from torch import nn
 
 from .blocks import block_options
@@ -78,6 +79,18 @@ def slow_resnet(*, num_classes: int = 400, depths: Sequence[int] = (3, 4, 6, 3),
         in_features=dim_in, out_features=num_classes, pool=nn.AdaptiveAvgPool3d,
         output_size=(1, 1, 1), dropout_rate=dropout))
     return Net(blocks=nn.ModuleList(blocks))  # Net.__init__ applies the ResNet init
+
+
+def channels_last_3d(model: nn.Module) -> nn.Module:
+    """Store ``model``'s 5-D weights (the convs) channels-last in place and return it.
+
+    ``Module.to(memory_format=torch.channels_last_3d)`` would also try every other
+    parameter (GC's 4-D LayerNorm weights) and fail; only the 5-D ones have that layout.
+    """
+    for param in model.parameters():
+        if param.dim() == 5:
+            param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
+    return model
 
 
 def list_models() -> Dict[str, str]:

@@ -1,0 +1,442 @@
+"""GPU check: one prepared command that proves gcvideo's GPU path and measures it.
+
+    make gpu-check                                  # on a CUDA machine: installs, then this script
+    python benchmarks/gpu_check.py                  # the full check where CUDA is available
+    python benchmarks/gpu_check.py --tiny           # the same steps at toy sizes on the CPU (CI)
+
+Five steps, each recorded in the JSON (default ``docs/gpu_check.json``) as soon as it ends,
+so a crash or a time limit loses nothing measured before it; a failing step is recorded
+with its error and the others still run:
+
+1. ``train``: training throughput (forward + backward + SGD step, bf16 autocast,
+   channels_last_3d, batch 16 of 8x224^2) of slow_r50 and its GC / NL5 / SE variants,
+   stepped round-robin in one run; clips/s, ratio to slow_r50, peak GPU memory of a step.
+2. ``compile``: the same with ``torch.compile``d models, as many as fit the compile budget
+   (compile time reported; the rest skipped with the reason).
+3. ``infer``: 30-view test batches (30 x 3 x 8 x 256^2, forwarded in chunks) of slow_r50_gc
+   folded vs unfolded vs blocks bypassed (bf16 autocast), and the largest logit difference
+   of fp16 / bf16 autocast and of the folded path against fp32 (TF32 off) on one input.
+   Zero-initialised weights (GC's last conv, the branches' last BN scales) and the BN
+   statistics get random values first, so every path changes the output (``randomize``).
+4. ``fit``: a real ``gcvideo fit`` of configs/demo.yaml (on a smaller generated set) for
+   2 epochs with GPU, 16-mixed, SyncBatchNorm and DDP (one NCCL process), resumed from
+   ``last`` for a third epoch, then ``gcvideo test`` of it with 10x3 views.
+5. ``data``: the training pipeline's clips/s with one worker per core on generated
+   340x256 10 s videos, against the slow_r50_gc training clips/s of step 1 (ratio >= 1:
+   the data keeps up; < 1: training is data-bound).
+
+On a machine without CUDA every step runs at toy sizes (seconds; ``--tiny`` is then the
+default) so CI executes the same code; only device placement differs.
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gcvideo.cost import RunUnder, interleaved_latency, latency_ratio
+from gcvideo.global_context import GlobalContext3d, unfolded
+from gcvideo.insert import bypass_blocks
+from gcvideo.models import channels_last_3d, create_model
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_MODELS = ("slow_r50", "slow_r50_gc", "slow_r50_nl5", "slow_r50_se")
+STEPS = ("train", "compile", "infer", "fit", "data")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    frames: int
+    size: int
+    batch: int
+    rounds: int               # interleaved rounds of training steps
+    steps_per_round: int      # steps of one model timed together
+    views: int                # views of one test video (30 = 10 clips x 3 crops)
+    view_size: int
+    view_chunk: int           # views forwarded together
+    infer_rounds: int
+    compile_budget_s: float   # compile starts only while this much is left
+    fit_videos_per_class: int
+    data_videos: int          # distinct generated 340x256 10 s videos (repeated in the list)
+    data_clips: int           # clips timed after the first batch
+    data_batch: int
+
+
+FULL = Sizes(frames=8, size=224, batch=16, rounds=6, steps_per_round=3, views=30, view_size=256,
+             view_chunk=10, infer_rounds=5, compile_budget_s=100, fit_videos_per_class=20,
+             data_videos=16, data_clips=320, data_batch=16)
+TINY = Sizes(frames=4, size=32, batch=2, rounds=2, steps_per_round=1, views=6, view_size=32,
+             view_chunk=3, infer_rounds=2, compile_budget_s=20, fit_videos_per_class=3,
+             data_videos=4, data_clips=8, data_batch=2)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+# --- 1, 2: training throughput --------------------------------------------------------------
+def make_trainee(name: str, device: torch.device) -> tuple:
+    model = channels_last_3d(create_model(name).to(device).train())
+    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+
+def train_step(model, opt, clip, labels, device) -> None:
+    with autocast(device, torch.bfloat16):
+        loss = F.cross_entropy(model(clip), labels)
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def time_training(runs: dict, sizes: Sizes, device: torch.device) -> dict:
+    """Round-robin timing of ``{name: (model, optimizer)}``; clips/s, ratio, peak memory."""
+    torch.manual_seed(0)
+    clip = torch.randn(sizes.batch, 3, sizes.frames, sizes.size, sizes.size, device=device)
+    clip = clip.contiguous(memory_format=torch.channels_last_3d)
+    labels = torch.randint(0, 400, (sizes.batch,), device=device)
+    times = {name: [] for name in runs}
+    peak = {name: 0 for name in runs}
+    for r in range(sizes.rounds):
+        for name, (model, opt) in runs.items():
+            if device.type == "cuda":
+                # this step's own memory: what it allocates on top of everything resident,
+                # plus this model's resident weights and optimizer state
+                own = tensor_bytes(model.parameters()) + tensor_bytes(
+                    v for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
+                before = torch.cuda.memory_allocated(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(sizes.steps_per_round):
+                train_step(model, opt, clip, labels, device)
+            sync(device)
+            times[name].append((time.perf_counter() - start) / sizes.steps_per_round)
+            if device.type == "cuda":
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated(device) - before + own)
+        print(f"  training round {r + 1}/{sizes.rounds}", flush=True)
+    base = times.get("slow_r50")
+    rows = {}
+    for name, ts in times.items():
+        rows[name] = {"clips_per_s": sizes.batch / statistics.median(ts),
+                      "step_ms": 1000 * statistics.median(ts),
+                      "vs_slow_r50": latency_ratio(base, ts) if base else None,   # throughput ratio
+                      "peak_gib": peak[name] / 2 ** 30 if device.type == "cuda" else None}
+    return rows
+
+
+def step_train(sizes: Sizes, device: torch.device) -> dict:
+    runs = {name: make_trainee(name, device) for name in TRAIN_MODELS}
+    clip = torch.randn(sizes.batch, 3, sizes.frames, sizes.size, sizes.size, device=device)
+    labels = torch.zeros(sizes.batch, dtype=torch.long, device=device)
+    for model, opt in runs.values():                   # warm-up (cuDNN algorithm search)
+        train_step(model, opt, clip.contiguous(memory_format=torch.channels_last_3d), labels, device)
+    sync(device)
+    return {"models": time_training(runs, sizes, device),
+            "setting": f"batch {sizes.batch} x {sizes.frames}x{sizes.size}^2, bf16 autocast, "
+                       f"channels_last_3d, SGD momentum 0.9, median of {sizes.rounds} interleaved rounds "
+                       f"of {sizes.steps_per_round} steps"}
+
+
+def step_compile(sizes: Sizes, device: torch.device, backend: str) -> dict:
+    clip = torch.randn(sizes.batch, 3, sizes.frames, sizes.size, sizes.size,
+                       device=device).contiguous(memory_format=torch.channels_last_3d)
+    labels = torch.zeros(sizes.batch, dtype=torch.long, device=device)
+    runs, compile_s, skipped = {}, {}, {}
+    spent = 0.0
+    for name in TRAIN_MODELS:           # baseline and GC first: the pair that matters most
+        if spent >= sizes.compile_budget_s:
+            skipped[name] = f"compile budget of {sizes.compile_budget_s:.0f} s spent ({spent:.0f} s)"
+            continue
+        model, opt = make_trainee(name, device)
+        compiled = torch.compile(model, backend=backend)
+        start = time.perf_counter()
+        for _ in range(2):              # the first step compiles forward and backward
+            train_step(compiled, opt, clip, labels, device)
+        sync(device)
+        compile_s[name] = time.perf_counter() - start
+        spent += compile_s[name]
+        runs[name] = (compiled, opt)
+        print(f"  compiled {name} in {compile_s[name]:.1f} s", flush=True)
+    rows = time_training(runs, sizes, device) if runs else {}
+    for name in rows:
+        rows[name]["compile_s"] = compile_s[name]
+    return {"models": rows, "skipped": skipped, "backend": backend}
+
+
+# --- 3: inference ---------------------------------------------------------------------------
+class Views(nn.Module):
+    """One test video's views forwarded ``chunk`` at a time under autocast ``dtype``."""
+
+    def __init__(self, net: nn.Module, chunk: int, dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.net, self.chunk, self.dtype = net, chunk, dtype
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        with autocast(views.device, self.dtype):
+            return torch.cat([self.net(c) for c in views.split(self.chunk)])
+
+
+def randomize(model: nn.Module, seed: int = 0) -> None:
+    """Weights that make every path count: the GC blocks' zero-initialised last convs and
+    the residual branches' zero-initialised last BatchNorm scales get small random values,
+    and every BatchNorm random running statistics. (At init GC blocks are identities and a
+    branch with a zero BN scale ignores its conv: a numerical check would prove nothing.)"""
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(t: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+        return (lo + (hi - lo) * torch.rand(t.shape, generator=gen)).to(t)
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, GlobalContext3d):
+                last = m.transform[-1].weight
+                last.copy_(0.02 * torch.randn(last.shape, generator=gen).to(last))
+            elif isinstance(m, nn.BatchNorm3d):
+                if m.weight is not None and not m.weight.any():
+                    m.weight.copy_(uniform(m.weight, 0.1, 0.3))
+                m.running_mean.copy_(uniform(m.running_mean, -0.1, 0.1))
+                m.running_var.copy_(uniform(m.running_var, 0.5, 1.5))
+
+
+def step_infer(sizes: Sizes, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    net = channels_last_3d(create_model("slow_r50_gc").to(device).eval())
+    randomize(net)
+    views = torch.randn(sizes.views, 3, sizes.frames, sizes.view_size, sizes.view_size,
+                        device=device).contiguous(memory_format=torch.channels_last_3d)
+    timed = {"folded": Views(net, sizes.view_chunk, torch.bfloat16),
+             "unfolded": Views(RunUnder(net, unfolded), sizes.view_chunk, torch.bfloat16),
+             "bypassed": Views(RunUnder(net, bypass_blocks), sizes.view_chunk, torch.bfloat16)}
+    times = interleaved_latency(timed, views, sizes.infer_rounds, groups=[list(timed)])
+    rows = {name: {"video_s": statistics.median(ts), "videos_per_s": 1 / statistics.median(ts),
+                   "vs_bypassed": latency_ratio(times["bypassed"], ts)}       # throughput ratio
+            for name, ts in times.items()}
+
+    probe = views[:sizes.view_chunk]
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.inference_mode():
+            with unfolded(net):
+                reference = net(probe).float()                  # the block as defined, fp32
+            logits = {"fp32 folded": net(probe)}
+            for label, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+                with autocast(device, dtype):
+                    logits[f"{label} autocast folded"] = net(probe)
+            with unfolded(net), autocast(device, torch.bfloat16):
+                logits["bf16 autocast unfolded"] = net(probe)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    scale = reference.abs().max().item()
+    diffs = {k: {"max_abs": (v.float() - reference).abs().max().item(),
+                 "relative": (v.float() - reference).abs().max().item() / scale} for k, v in logits.items()}
+    return {"timing": rows, "numerics_vs_fp32_unfolded": diffs, "logit_scale": scale,
+            "setting": f"{sizes.views} views x 3x{sizes.frames}x{sizes.view_size}^2 per video, "
+                       f"chunks of {sizes.view_chunk}, bf16 autocast, channels_last_3d, "
+                       f"median of {sizes.infer_rounds} interleaved rounds"}
+
+
+# --- 4: a real fit / resume / test ----------------------------------------------------------
+def gcvideo(*args: str, log: str) -> float:
+    """Run ``gcvideo ARGS`` (this interpreter) with output to ``log``; seconds taken."""
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        done = subprocess.run([sys.executable, "-m", "gcvideo.cli", *args], stdout=out,
+                              stderr=subprocess.STDOUT, cwd=REPO)
+    if done.returncode:
+        with open(log) as f:
+            tail = f.read()[-2000:]
+        raise RuntimeError(f"gcvideo {args[0]} exited {done.returncode}; log {log}:\n{tail}")
+    return time.perf_counter() - start
+
+
+def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
+    from gcvideo.demo import DEMO_DATA
+    from gcvideo.data.synth import synthesize
+
+    data = os.path.join(work, "demo_data")
+    if not os.path.exists(os.path.join(data, "classes.txt")):
+        synthesize(data, **{**DEMO_DATA, "videos_per_class": sizes.fit_videos_per_class}, progress=False)
+    run = os.path.join(work, "fit")
+    if device.type == "cuda":
+        hardware = ["--trainer.accelerator", "gpu", "--trainer.precision", "16-mixed",
+                    "--trainer.sync_batchnorm", "true"]
+    else:   # SyncBatchNorm has no CPU kernel; 16-mixed is GPU-only in Lightning
+        hardware = ["--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed"]
+    common = ["--config", os.path.join(REPO, "configs", "demo.yaml"), "--data.root", data,
+              "--trainer.default_root_dir", run, "--trainer.devices", "1", "--trainer.strategy", "ddp",
+              "--data.num_workers", str(min(8, os.cpu_count() or 1)), "--model.max_epochs", "3", *hardware]
+    seconds = {"fit 2 epochs": gcvideo("fit", *common, "--trainer.max_epochs", "2", log=os.path.join(work, "fit.log"))}
+    seconds["resume to epoch 3"] = gcvideo("fit", *common, "--trainer.max_epochs", "3", "--ckpt_path", "last",
+                                           log=os.path.join(work, "resume.log"))
+    last = torch.load(os.path.join(run, "checkpoints", "last.ckpt"), map_location="cpu", weights_only=False)
+    seconds["test 10x3"] = gcvideo("test", *common, "--ckpt_path", os.path.join(run, "checkpoints", "last.ckpt"),
+                                   log=os.path.join(work, "test.log"))
+    with open(os.path.join(run, "test_10x3", "metrics.json")) as f:
+        metrics = json.load(f)
+    return {"seconds": seconds, "epochs_after_resume": last["epoch"] + 1, "global_step": last["global_step"],
+            "test_videos": metrics["videos"], "test_top1": metrics["top1"], "test_top5": metrics["top5"],
+            "setting": f"configs/demo.yaml on {sizes.fit_videos_per_class} generated videos per class, "
+                       f"strategy ddp, 1 device, {' '.join(hardware[1::2])}"}
+
+
+# --- 5: data pipeline -----------------------------------------------------------------------
+def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
+    from gcvideo.data import KineticsDataModule
+    from gcvideo.data.records import load_records
+    from gcvideo.data.synth import synthesize
+
+    root = os.path.join(work, "kinetics_size")
+    per_class = max(3, round(sizes.data_videos / 0.6 / 4))
+    if not os.path.exists(os.path.join(root, "classes.txt")):
+        synthesize(root, num_classes=4, videos_per_class=per_class, seconds=10.0, size=(340, 256),
+                   event_frames=12, seed=0, progress=False)
+    records = load_records(os.path.join(root, "train.csv"), root)
+    repeats = -(-(sizes.data_clips + 2 * sizes.data_batch) // len(records))
+    listing = os.path.join(root, "repeated.txt")
+    with open(listing, "w") as f:                   # enough rows for one epoch of the timed clips
+        f.writelines(f"{os.path.relpath(r.path, root)} {r.label}\n" for _ in range(repeats) for r in records)
+    workers = os.cpu_count() or 1
+    dm = KineticsDataModule(root, train="repeated.txt", val=None, test=None, classes_file="classes.txt",
+                            batch_size=sizes.data_batch, num_workers=workers)
+    loader = iter(dm.train_dataloader())
+    next(loader)                                    # worker start-up is not throughput
+    seen, start = 0, time.perf_counter()
+    while seen < sizes.data_clips:
+        seen += next(loader)["video"].shape[0]
+    rate = seen / (time.perf_counter() - start)
+    return {"clips_per_s": rate, "workers": workers, "distinct_videos": len(records),
+            "training_clips_per_s": train_clips_per_s,
+            "data_over_training": rate / train_clips_per_s if train_clips_per_s else None,
+            "setting": f"{workers} workers, batch {sizes.data_batch}, 340x256 10 s H.264 videos, "
+                       "one random 8x8 clip each, short side 256-320, 224 crop, flip, normalise"}
+
+
+# --- report ---------------------------------------------------------------------------------
+def fmt(value, spec: str = ".2f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def table(results: dict) -> str:
+    lines = [f"gcvideo GPU check - {results['device']} - {results['date']} - torch {results['torch']}"]
+    steps = results["steps"]
+    for key, title in (("train", "training (eager)"), ("compile", "training (torch.compile)")):
+        step = steps.get(key, {})
+        if "models" in step:
+            lines.append(f"\n{title}: {steps['train'].get('setting', '')}")
+            lines.append(f"{'model':16s} {'clips/s':>8s} {'vs r50':>7s} {'peak GiB':>9s} {'compile s':>10s}")
+            for name, row in step["models"].items():
+                lines.append(f"{name:16s} {row['clips_per_s']:8.1f} {fmt(row['vs_slow_r50'], '.3f', 'x'):>7s} "
+                             f"{fmt(row['peak_gib']):>9s} {fmt(row.get('compile_s'), '.0f'):>10s}")
+            for name, why in step.get("skipped", {}).items():
+                lines.append(f"{name:16s} skipped: {why}")
+    infer = steps.get("infer", {})
+    if "timing" in infer:
+        lines.append(f"\ninference, slow_r50_gc: {infer['setting']}")
+        for name, row in infer["timing"].items():
+            lines.append(f"  {name:9s} {row['videos_per_s']:7.2f} videos/s  {row['vs_bypassed']:.3f}x of bypassed")
+        lines.append("  max |logit - fp32 unfolded| (relative to the largest logit):")
+        for name, d in infer["numerics_vs_fp32_unfolded"].items():
+            lines.append(f"    {name:24s} {d['max_abs']:.2e} ({d['relative']:.1e})")
+    fit = steps.get("fit", {})
+    if "seconds" in fit:
+        lines.append(f"\nfit/resume/test: {fit['setting']}")
+        lines.append("  " + ", ".join(f"{k} {v:.0f} s" for k, v in fit["seconds"].items()))
+        lines.append(f"  resumed to epoch {fit['epochs_after_resume']} (step {fit['global_step']}); "
+                     f"10x3 test top-1 {100 * fit['test_top1']:.1f} % on {fit['test_videos']} videos")
+    data = steps.get("data", {})
+    if "clips_per_s" in data:
+        lines.append(f"\ndata: {data['setting']}")
+        lines.append(f"  {data['clips_per_s']:.1f} clips/s; training (slow_r50_gc) needs "
+                     f"{fmt(data['training_clips_per_s'], '.1f')}: ratio {fmt(data['data_over_training'], '.2f', 'x')}")
+    for name, step in steps.items():
+        if "error" in step:
+            lines.append(f"\n{name}: FAILED: {step['error'].splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", default=None,
+                        help="toy sizes (default where CUDA is unavailable)")
+    parser.add_argument("--out", default=os.path.join(REPO, "docs", "gpu_check.json"), help="JSON results")
+    parser.add_argument("--work", help="scratch folder for generated videos and runs (default: a temp folder)")
+    parser.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
+    parser.add_argument("--compile-backend", default=None,
+                        help="torch.compile backend (default: inductor on CUDA, eager - dynamo "
+                             "tracing only - at --tiny on the CPU)")
+    args = parser.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tiny = args.tiny if args.tiny is not None else device.type != "cuda"
+    sizes = TINY if tiny else FULL
+    backend = args.compile_backend or ("inductor" if device.type == "cuda" else "eager")
+    work = args.work or tempfile.mkdtemp(prefix="gcvideo-gpu-check-")
+    os.makedirs(work, exist_ok=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    results = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
+               "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+               "cpus": os.cpu_count(), "tiny": tiny, "sizes": asdict(sizes), "steps": {}}
+    start = time.perf_counter()
+
+    def save() -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(results, f, indent=1)
+        os.replace(args.out + ".tmp", args.out)
+
+    for name in args.steps:
+        print(f"[{name}] ({time.perf_counter() - start:.0f} s so far)", flush=True)
+        t0 = time.perf_counter()
+        try:
+            if name == "train":
+                out = step_train(sizes, device)
+            elif name == "compile":
+                out = step_compile(sizes, device, backend)
+            elif name == "infer":
+                out = step_infer(sizes, device)
+            elif name == "fit":
+                out = step_fit(sizes, device, work)
+            else:
+                gc = results["steps"].get("train", {}).get("models", {}).get("slow_r50_gc")
+                out = step_data(sizes, work, gc["clips_per_s"] if gc else None)
+        except Exception as err:   # record it and go on: the other steps' minutes still count
+            traceback.print_exc()
+            out = {"error": f"{type(err).__name__}: {err}"}
+        out["step_s"] = time.perf_counter() - t0
+        results["steps"][name] = out
+        results["total_s"] = time.perf_counter() - start
+        save()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    report = table(results)
+    print("\n" + report)
+    print(f"\n{results['total_s']:.0f} s; results in {args.out}")
+    return 1 if any("error" in s for s in results["steps"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""benchmarks/gpu_check.py: its CPU version runs every step of the GPU check (CI executes
+the same code as a CUDA machine, at toy sizes) and records what the GPU run will report."""
+import csv
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+
+from gcvideo.global_context import unfolded
+from gcvideo.models import channels_last_3d, create_model
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "gpu_check.py")
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_randomize_makes_folding_and_every_branch_count(gpu_check):
+    torch.manual_seed(0)
+    net = create_model("slow_r50_gc", depths=(1, 1, 1, 1), width=8, num_classes=5).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        plain = net(x)
+        with unfolded(net):   # at init the GC blocks are identities: folded == unfolded exactly
+            assert torch.equal(net(x), plain)
+        gpu_check.randomize(net)
+        folded = net(x)
+        with unfolded(net):
+            reference = net(x)
+    assert not torch.allclose(folded, plain, atol=1e-3)            # the blocks act now
+    torch.testing.assert_close(folded, reference, rtol=1e-5, atol=1e-5)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    assert all(m.weight.abs().min() > 0 for m in norms)             # no zero BN scale left
+
+
+def test_channels_last_3d_converts_conv_weights_only():
+    net = channels_last_3d(create_model("slow_r50_gc", depths=(1, 1, 1, 1), width=8))
+    for name, p in net.named_parameters():
+        if p.dim() == 5 and p.shape[2:].numel() > 1 or p.dim() == 5 and p.shape[1] > 1:
+            assert p.is_contiguous(memory_format=torch.channels_last_3d), name
+        elif p.dim() == 4:                                           # GC's LayerNorm weights
+            assert p.is_contiguous(), name
+
+
+def test_cpu_version_runs_every_step(gpu_check, tmp_path):
+    out = tmp_path / "gpu_check.json"
+    code = gpu_check.main(["--tiny", "--out", str(out), "--work", str(tmp_path / "work")])
+    results = json.loads(out.read_text())
+    errors = {k: s["error"] for k, s in results["steps"].items() if "error" in s}
+    assert code == 0 and not errors, errors
+    steps = results["steps"]
+    assert list(steps) == list(gpu_check.STEPS)
+
+    train = steps["train"]["models"]
+    assert list(train) == list(gpu_check.TRAIN_MODELS)
+    assert train["slow_r50"]["vs_slow_r50"] == 1.0
+    assert all(row["clips_per_s"] > 0 for row in train.values())
+
+    compiled = steps["compile"]
+    # the tiny budget compiles the first models and skips the rest with a reason
+    assert "slow_r50" in compiled["models"] and compiled["models"]["slow_r50"]["compile_s"] > 0
+    assert set(compiled["models"]) | set(compiled["skipped"]) == set(gpu_check.TRAIN_MODELS)
+    assert all("budget" in why for why in compiled["skipped"].values())
+
+    infer = steps["infer"]
+    assert set(infer["timing"]) == {"folded", "unfolded", "bypassed"}
+    assert infer["timing"]["bypassed"]["vs_bypassed"] == 1.0
+    diffs = infer["numerics_vs_fp32_unfolded"]
+    assert diffs["fp32 folded"]["relative"] < 1e-5                   # folding: same function
+    assert 0 < diffs["bf16 autocast folded"]["relative"] < 0.05     # low precision: close, not equal
+
+    fit = steps["fit"]
+    run = tmp_path / "work" / "fit"
+    assert fit["epochs_after_resume"] == 3                           # 2 epochs, then resumed to 3
+    with open(run / "test_10x3" / "predictions.csv") as f:
+        assert len(list(csv.DictReader(f))) == fit["test_videos"] > 0
+    steps_per_epoch = fit["global_step"] // 3
+    assert steps_per_epoch > 0 and fit["global_step"] == 3 * steps_per_epoch
+
+    data = steps["data"]
+    assert data["clips_per_s"] > 0 and data["workers"] == os.cpu_count()
+    assert data["data_over_training"] == pytest.approx(data["clips_per_s"] / train["slow_r50_gc"]["clips_per_s"])
+    table = gpu_check.table(results)
+    assert "slow_r50_gc" in table and "FAILED" not in table
