@@ -27,16 +27,16 @@ GPU_VENV  := .venv-gpu
 GPU_BIN   := $(GPU_VENV)/bin
 GPU_STAMP := $(GPU_VENV)/.installed-stamp
 WHEELS    ?=
-PIP_FROM  := $(if $(WHEELS),--no-index --find-links $(WHEELS))
+PIP_FROM  := $(if $(WHEELS),PIP_NO_INDEX=1 PIP_FIND_LINKS=$(abspath $(WHEELS)))  # env: nested pips too
 
 $(GPU_STAMP): setup.py
 	test -x $(GPU_BIN)/python || $(PYTHON) -m venv $(GPU_VENV)
 	$(PYTHON) -c 'import site; print("\n".join(site.getsitepackages()))' \
 	  > "$$($(GPU_BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/base-env.pth"
-	$(GPU_BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(PIP_FROM) -e .
+	$(PIP_FROM) $(GPU_BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	$(GPU_BIN)/python -c 'import importlib.metadata as m; \
 	  print("\n".join(r for r in m.requires("gcvideo") if "extra ==" not in r and not r.startswith(("torch=", "torchvision"))))' \
-	  | xargs $(GPU_BIN)/python -m pip install -q --disable-pip-version-check $(PIP_FROM)
+	  | $(PIP_FROM) xargs $(GPU_BIN)/python -m pip install -q --disable-pip-version-check
 	touch $(GPU_STAMP)
 
 gpu-check: $(GPU_STAMP)
