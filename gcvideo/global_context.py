@@ -199,10 +199,16 @@ def _batch_norm_per_sample(z: torch.Tensor, norm: nn.BatchNorm3d, gamma: torch.T
     """Eval-mode ``norm`` on z with a per-sample weight and bias (gamma, beta: (N, C)).
 
     A contiguous (N, C, ...) tensor is a (1, N*C, ...) one, so one batch_norm call applies
-    them all in one pass (other layouts with N > 1 pay a copy). No branch on the input:
-    a traced or exported network keeps a dynamic batch size.
+    them all in one pass; a ``channels_last_3d`` tensor (the GPU recipe's layout) is not,
+    and gets the same affine map as one broadcast ``addcmul`` in its own layout instead of
+    a copy. No branch on the batch size: a traced or exported network keeps it dynamic.
     """
     n, c = z.shape[0], z.shape[1]
+    if not z.is_contiguous() and z.is_contiguous(memory_format=torch.channels_last_3d):
+        inv_std = torch.rsqrt(norm.running_var + norm.eps)
+        scale = gamma * inv_std                                                      # (N, C)
+        shift = beta - norm.running_mean * scale
+        return torch.addcmul(shift.view(n, c, 1, 1, 1).to(z.dtype), z, scale.view(n, c, 1, 1, 1).to(z.dtype))
     mean, var = (s.expand(n, c).reshape(n * c) for s in (norm.running_mean, norm.running_var))
     out = F.batch_norm(z.reshape(1, n * c, *z.shape[2:]), mean, var, gamma.reshape(n * c),
                        beta.reshape(n * c), False, 0.0, norm.eps)

@@ -1,0 +1,158 @@
+"""Attention pooling implementations side by side (the GC block's only spatial work).
+
+``pool_positions`` (``sum_j softmax_j(k . x_j) x_j``) can be written as two batched
+matrix-vector products (gcvideo's way: ``matmul``) or as broadcast multiply + reduce
+(``reduce``) or with ``einsum``. They compute the same function; which one is fastest
+depends on the device, the dtype and the memory layout. This prints, in one run:
+
+1. one GC block at c3/c4/c5 sizes of Slow-only R50 (batch 16, 8x224^2 input), forward +
+   backward under bf16 autocast in channels_last_3d, per implementation, next to the
+   identity (what a bypassed block costs);
+2. a whole slow_r50_gc training step with each implementation patched in, against
+   slow_r50 (interleaved rounds);
+3. on CUDA, the ten CUDA kernels that take the most time in a slow_r50_gc training step.
+
+    python benchmarks/attention_pool.py [--batch 16 --frames 8 --size 224 --rounds 5]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+import gcvideo.global_context as gc_module
+from gcvideo.global_context import GlobalContext3d
+from gcvideo.models import channels_last_3d, create_model
+
+
+def pool_reduce(x: torch.Tensor, key=None) -> torch.Tensor:
+    n, c = x.shape[:2]
+    if key is None:
+        return x.mean(dim=(2, 3, 4)).view(n, c, 1)
+    logits = (x * key.to(x.dtype).view(1, c, 1, 1, 1)).sum(1, dtype=torch.float32)   # (N, T, H, W)
+    weights = logits.flatten(1).softmax(-1).view_as(logits).unsqueeze(1).to(x.dtype)
+    return (x * weights).sum((2, 3, 4), dtype=torch.float32).to(x.dtype).view(n, c, 1)
+
+
+def pool_einsum(x: torch.Tensor, key=None) -> torch.Tensor:
+    n, c = x.shape[:2]
+    if key is None:
+        return x.mean(dim=(2, 3, 4)).view(n, c, 1)
+    flat = x.flatten(2)                                                           # (N, C, P)
+    weights = torch.einsum("ncp,c->np", flat, key.to(x.dtype).view(c)).softmax(-1).to(x.dtype)
+    return torch.einsum("ncp,np->nc", flat, weights).view(n, c, 1)
+
+
+POOLS = {"matmul-original": gc_module.pool_positions, "reduce": pool_reduce, "einsum": pool_einsum}
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, repeat: int) -> float:
+    fn()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / repeat
+
+
+def block_table(args, device) -> None:
+    print(f"\n1. one GC block, forward + backward, batch {args.batch}, bf16 autocast, channels_last_3d (ms)")
+    stages = {"c3": (512, args.size // 8), "c4": (1024, args.size // 16), "c5": (2048, args.size // 32)}
+    print(f"{'stage':6s} {'identity':>9s} " + " ".join(f"{name:>16s}" for name in POOLS))
+    for stage, (channels, side) in stages.items():
+        block = GlobalContext3d(channels).to(device)
+        torch.nn.init.normal_(block.transform[-1].weight, std=0.02)
+        x = torch.randn(args.batch, channels, args.frames, side, side, device=device)
+        x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+        grad = torch.randn_like(x)
+        row = {}
+        reference = None
+        for name, pool in [("identity", None), *POOLS.items()]:
+            def step():
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    y = x * 1.0 if pool is None else block(x)
+                y.backward(grad)
+            if pool is not None:
+                gc_module.pool_positions = pool
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    out = block(x).float()
+                if reference is None:
+                    reference = out
+                err = (out - reference).abs().max().item()
+                assert err < 0.05 * reference.abs().max().item(), (name, err)
+            row[name] = 1000 * timed(step, device, args.repeat)
+            x.grad = None
+        gc_module.pool_positions = POOLS["matmul-original"]
+        print(f"{stage:6s} {row['identity']:9.2f} " + " ".join(f"{row[n]:16.2f}" for n in POOLS))
+
+
+def network_table(args, device) -> None:
+    print(f"\n2. training step (SGD), batch {args.batch} x {args.frames}x{args.size}^2, bf16 autocast, "
+          f"channels_last_3d, median of {args.rounds} interleaved rounds")
+    clip = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
+    clip = clip.contiguous(memory_format=torch.channels_last_3d)
+    labels = torch.zeros(args.batch, dtype=torch.long, device=device)
+    nets = {"slow_r50": create_model("slow_r50"), "slow_r50_gc": create_model("slow_r50_gc")}
+    runs = {}
+    for name, net in nets.items():
+        net = channels_last_3d(net.to(device).train())
+        runs[name] = (net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9))
+    variants = [("slow_r50", "slow_r50", None)] + [(f"slow_r50_gc {p}", "slow_r50_gc", p) for p in POOLS]
+    times = {label: [] for label, _, _ in variants}
+
+    def step(net, opt):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss = F.cross_entropy(net(clip), labels)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for label, name, pool in variants:      # warm-up
+        gc_module.pool_positions = POOLS[pool] if pool else POOLS["matmul-original"]
+        step(*runs[name])
+    for _ in range(args.rounds):
+        for label, name, pool in variants:
+            gc_module.pool_positions = POOLS[pool] if pool else POOLS["matmul-original"]
+            times[label].append(timed(lambda: step(*runs[name]), device, args.steps))
+    gc_module.pool_positions = POOLS["matmul-original"]
+    base = times["slow_r50"]
+    for label, ts in times.items():
+        ratio = statistics.median(b / t for b, t in zip(base, ts))
+        print(f"{label:28s} {args.batch / statistics.median(ts):8.1f} clips/s {ratio:6.3f}x of slow_r50")
+    if device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+
+        net, opt = runs["slow_r50_gc"]
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step(net, opt)
+            sync(device)
+        print("\n3. top CUDA kernels of one slow_r50_gc training step")
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=70))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=3, help="steps timed together per round")
+    parser.add_argument("--repeat", type=int, default=10, help="block repetitions timed together")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}")
+    block_table(args, device)
+    network_table(args, device)
+
+
+if __name__ == "__main__":
+    main()
