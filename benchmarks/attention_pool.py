@@ -10,7 +10,7 @@ depends on the device, the dtype and the memory layout. This prints, in one run:
    identity (what a bypassed block costs);
 2. a whole slow_r50_gc training step with each implementation patched in, against
    slow_r50 (interleaved rounds);
-3. on CUDA, the ten CUDA kernels that take the most time in a slow_r50_gc training step.
+3. a profile of one GC block at c3 and c5 (forward + backward): aten ops by device time.
 
     python benchmarks/attention_pool.py [--batch 16 --frames 8 --size 224 --rounds 5]
 """
@@ -69,7 +69,8 @@ def block_table(args, device) -> None:
     for stage, (channels, side) in stages.items():
         block = GlobalContext3d(channels).to(device)
         torch.nn.init.normal_(block.transform[-1].weight, std=0.02)
-        x = torch.randn(args.batch, channels, args.frames, side, side, device=device)
+        # bf16, as a BatchNorm under autocast hands it over
+        x = torch.randn(args.batch, channels, args.frames, side, side, device=device, dtype=torch.bfloat16)
         x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
         grad = torch.randn_like(x)
         row = {}
@@ -126,15 +127,34 @@ def network_table(args, device) -> None:
     for label, ts in times.items():
         ratio = statistics.median(b / t for b, t in zip(base, ts))
         print(f"{label:28s} {args.batch / statistics.median(ts):8.1f} clips/s {ratio:6.3f}x of slow_r50")
-    if device.type == "cuda":
-        from torch.profiler import ProfilerActivity, profile
 
-        net, opt = runs["slow_r50_gc"]
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            step(net, opt)
+
+def profile_table(args, device) -> None:
+    """Where a GC block's time goes: aten ops (with their CUDA time) of one c3 and one c5
+    block, forward + backward, and of one slow_r50_gc training step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    for stage, channels, side in (("c3", 512, args.size // 8), ("c5", 2048, args.size // 32)):
+        block = GlobalContext3d(channels).to(device)
+        # bf16, as a BatchNorm under autocast hands it over
+        x = torch.randn(args.batch, channels, args.frames, side, side, device=device, dtype=torch.bfloat16)
+        x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+        grad = torch.randn_like(x)
+
+        def step():
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                y = block(x)
+            y.backward(grad)
+        step()
+        sync(device)
+        with profile(activities=activities) as prof:
+            for _ in range(args.repeat):
+                step()
             sync(device)
-        print("\n3. top CUDA kernels of one slow_r50_gc training step")
-        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=70))
+        print(f"\n3. aten ops of {args.repeat} GC blocks at {stage} (forward + backward)")
+        print(prof.key_averages().table(sort_by=sort, row_limit=14, max_name_column_width=48))
 
 
 def main() -> None:
@@ -145,13 +165,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="steps timed together per round")
     parser.add_argument("--repeat", type=int, default=10, help="block repetitions timed together")
+    parser.add_argument("--parts", nargs="*", type=int, choices=(1, 2, 3), default=(1, 2, 3))
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}")
-    block_table(args, device)
-    network_table(args, device)
+    for part, table in ((1, block_table), (2, network_table), (3, profile_table)):
+        if part in args.parts:
+            table(args, device)
 
 
 if __name__ == "__main__":

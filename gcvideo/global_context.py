@@ -114,7 +114,9 @@ class GlobalContext3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         context = self.pool(x)                                      # (N, C, 1, 1, 1)
-        delta = self.transform(context)                             # (N, C, 1, 1, 1)
+        # x's dtype: under CUDA autocast the LayerNorm hands the transform fp32, and an fp32
+        # delta would promote the whole activation (and every later one) to fp32
+        delta = self.transform(context).to(x.dtype)                 # (N, C, 1, 1, 1)
         if self.fusion == "add":
             return x + delta
         return x * torch.sigmoid(delta)

@@ -80,7 +80,7 @@ class NonLocal3d(nn.Module):
         if self.capture:
             self.attention = affinity.detach()
         y = y.reshape(n, self.inner_channels, t, h, w)
-        return x + self.norm(self.out(y))
+        return x + self.norm(self.out(y)).to(x.dtype)                # x's dtype under any autocast
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, inner_channels={self.inner_channels}, "

@@ -45,7 +45,7 @@ class Pointwise3d(nn.Module):
         y = torch.matmul(self.weight.view(self.out_channels, self.in_channels).to(x.dtype),
                          x.flatten(2))                                 # (N, C_out, T*H*W)
         if self.bias is not None:
-            y = y + self.bias.to(x.dtype).view(1, -1, 1)
+            y = y + self.bias.to(y.dtype).view(1, -1, 1)   # y's: autocast may have lowered it
         return y.view(n, self.out_channels, t, h, w)
 
     def extra_repr(self) -> str:

@@ -25,7 +25,7 @@ class SimplifiedNonLocal3d(nn.Module):
         self.value.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.value(self.pool(x))                         # broadcast add
+        return x + self.value(self.pool(x)).to(x.dtype)             # broadcast add, in x's dtype
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}"

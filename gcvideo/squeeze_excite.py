@@ -26,7 +26,7 @@ class SqueezeExcite3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         squeeze = x.mean(dim=(2, 3, 4), keepdim=True)                # (N, C, 1, 1, 1)
-        return x * torch.sigmoid(self.transform(squeeze))
+        return x * torch.sigmoid(self.transform(squeeze)).to(x.dtype)   # in x's dtype under autocast
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.reduction}"
