@@ -26,6 +26,24 @@ class GCVideoCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
+        parser.add_argument("--untrained", type=bool, default=False,
+                            help="validate/test: score the network as initialised (or as loaded by "
+                                 "model.pretrained) without --ckpt_path; refused otherwise, so a "
+                                 "forgotten --ckpt_path never reports a random network's numbers")
+
+    def _require_weights(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path") or config.get("untrained") or self.model.hparams.get("pretrained"):
+            return
+        raise ValueError(f"no --ckpt_path: {self.subcommand} would score a randomly initialised network. "
+                         "Give the checkpoint to evaluate (e.g. --ckpt_path runs/NAME/checkpoints/best.ckpt), "
+                         "or --untrained true to evaluate the network as initialised")
+
+    def before_validate(self) -> None:
+        self._require_weights()
+
+    def before_test(self) -> None:
+        self._require_weights()
 
     def instantiate_trainer(self, **kwargs):
         config = self._get(self.config_init, "trainer", default={})

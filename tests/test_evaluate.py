@@ -108,3 +108,15 @@ def test_validate_command_uses_the_multiview_protocol(synth_root, trained, capsy
     assert "val (2x3 views, 4/4 videos readable)" in capsys.readouterr().out
     preds, fails, metrics = read(out / "val_2x3")
     assert len(preds) == 4 and not fails and metrics["videos"] == 4
+
+
+@pytest.mark.parametrize("command", ["test", "validate"])
+def test_evaluation_without_weights_is_refused_unless_asked(synth_root, tmp_path, capsys, command):
+    out = tmp_path / command
+    args = [*tiny_args(synth_root, out), *EVAL]
+    assert main([command, *args]) == 2
+    err = capsys.readouterr().err
+    assert "no --ckpt_path" in err and "--untrained true" in err
+    assert not os.path.exists(out / f"{'val' if command == 'validate' else 'test'}_2x3")   # no report written
+    assert main([command, *args, "--untrained", "true"]) == 0                              # explicit: allowed
+    assert os.path.exists(out / f"{'val' if command == 'validate' else 'test'}_2x3" / "metrics.json")
