@@ -19,11 +19,10 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 import gcvideo.global_context as gc_module
 from gcvideo.global_context import GlobalContext3d
-from gcvideo.models import channels_last_3d, create_model
+from gpu_check import autocast, make_trainee, sync, train_step, training_batch   # benchmarks/ is on sys.path
 
 
 def pool_reduce(x: torch.Tensor, key=None) -> torch.Tensor:
@@ -47,11 +46,6 @@ def pool_einsum(x: torch.Tensor, key=None) -> torch.Tensor:
 POOLS = {"matmul-original": gc_module.pool_positions, "reduce": pool_reduce, "einsum": pool_einsum}
 
 
-def sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def timed(fn, device, repeat: int) -> float:
     fn()
     sync(device)
@@ -62,6 +56,20 @@ def timed(fn, device, repeat: int) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+def block_input(args, channels: int, side: int, device) -> tuple:
+    """A GC block's input at a stage, bf16 as a BatchNorm under autocast hands it over,
+    channels_last_3d, and a gradient for its output."""
+    x = torch.randn(args.batch, channels, args.frames, side, side, device=device, dtype=torch.bfloat16)
+    x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    return x, torch.randn_like(x)
+
+
+def forward_backward(layer, x: torch.Tensor, grad: torch.Tensor) -> None:
+    with autocast(x.device, torch.bfloat16):
+        y = layer(x)
+    y.backward(grad)
+
+
 def block_table(args, device) -> None:
     print(f"\n1. one GC block, forward + backward, batch {args.batch}, bf16 autocast, channels_last_3d (ms)")
     stages = {"c3": (512, args.size // 8), "c4": (1024, args.size // 16), "c5": (2048, args.size // 32)}
@@ -69,26 +77,20 @@ def block_table(args, device) -> None:
     for stage, (channels, side) in stages.items():
         block = GlobalContext3d(channels).to(device)
         torch.nn.init.normal_(block.transform[-1].weight, std=0.02)
-        # bf16, as a BatchNorm under autocast hands it over
-        x = torch.randn(args.batch, channels, args.frames, side, side, device=device, dtype=torch.bfloat16)
-        x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
-        grad = torch.randn_like(x)
+        x, grad = block_input(args, channels, side, device)
         row = {}
         reference = None
         for name, pool in [("identity", None), *POOLS.items()]:
-            def step():
-                with torch.autocast(device.type, dtype=torch.bfloat16):
-                    y = x * 1.0 if pool is None else block(x)
-                y.backward(grad)
+            layer = (lambda v: v * 1.0) if pool is None else block
             if pool is not None:
                 gc_module.pool_positions = pool
-                with torch.autocast(device.type, dtype=torch.bfloat16):
+                with autocast(device, torch.bfloat16):
                     out = block(x).float()
                 if reference is None:
                     reference = out
                 err = (out - reference).abs().max().item()
                 assert err < 0.05 * reference.abs().max().item(), (name, err)
-            row[name] = 1000 * timed(step, device, args.repeat)
+            row[name] = 1000 * timed(lambda: forward_backward(layer, x, grad), device, args.repeat)
             x.grad = None
         gc_module.pool_positions = POOLS["matmul-original"]
         print(f"{stage:6s} {row['identity']:9.2f} " + " ".join(f"{row[n]:16.2f}" for n in POOLS))
@@ -97,23 +99,13 @@ def block_table(args, device) -> None:
 def network_table(args, device) -> None:
     print(f"\n2. training step (SGD), batch {args.batch} x {args.frames}x{args.size}^2, bf16 autocast, "
           f"channels_last_3d, median of {args.rounds} interleaved rounds")
-    clip = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
-    clip = clip.contiguous(memory_format=torch.channels_last_3d)
-    labels = torch.zeros(args.batch, dtype=torch.long, device=device)
-    nets = {"slow_r50": create_model("slow_r50"), "slow_r50_gc": create_model("slow_r50_gc")}
-    runs = {}
-    for name, net in nets.items():
-        net = channels_last_3d(net.to(device).train())
-        runs[name] = (net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9))
+    clip, labels = training_batch(args.batch, args.frames, args.size, device)
+    runs = {name: make_trainee(name, device) for name in ("slow_r50", "slow_r50_gc")}
     variants = [("slow_r50", "slow_r50", None)] + [(f"slow_r50_gc {p}", "slow_r50_gc", p) for p in POOLS]
     times = {label: [] for label, _, _ in variants}
 
     def step(net, opt):
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = F.cross_entropy(net(clip), labels)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        train_step(net, opt, clip, labels, device)
 
     for label, name, pool in variants:      # warm-up
         gc_module.pool_positions = POOLS[pool] if pool else POOLS["matmul-original"]
@@ -131,27 +123,19 @@ def network_table(args, device) -> None:
 
 def profile_table(args, device) -> None:
     """Where a GC block's time goes: aten ops (with their CUDA time) of one c3 and one c5
-    block, forward + backward, and of one slow_r50_gc training step."""
+    block, forward + backward."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     for stage, channels, side in (("c3", 512, args.size // 8), ("c5", 2048, args.size // 32)):
         block = GlobalContext3d(channels).to(device)
-        # bf16, as a BatchNorm under autocast hands it over
-        x = torch.randn(args.batch, channels, args.frames, side, side, device=device, dtype=torch.bfloat16)
-        x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
-        grad = torch.randn_like(x)
-
-        def step():
-            with torch.autocast(device.type, dtype=torch.bfloat16):
-                y = block(x)
-            y.backward(grad)
-        step()
+        x, grad = block_input(args, channels, side, device)
+        forward_backward(block, x, grad)
         sync(device)
         with profile(activities=activities) as prof:
             for _ in range(args.repeat):
-                step()
+                forward_backward(block, x, grad)
             sync(device)
         print(f"\n3. aten ops of {args.repeat} GC blocks at {stage} (forward + backward)")
         print(prof.key_averages().table(sort_by=sort, row_limit=14, max_name_column_width=48))

@@ -103,6 +103,14 @@ def make_trainee(name: str, device: torch.device) -> tuple:
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
+def training_batch(batch: int, frames: int, size: int, device: torch.device) -> tuple:
+    """A channels_last_3d clip batch and its labels, seeded: every model sees the same."""
+    gen = torch.Generator().manual_seed(0)
+    clip = torch.randn(batch, 3, frames, size, size, generator=gen).to(device)
+    labels = torch.randint(0, 400, (batch,), generator=gen).to(device)
+    return clip.contiguous(memory_format=torch.channels_last_3d), labels
+
+
 def train_step(model, opt, clip, labels, device) -> None:
     with autocast(device, torch.bfloat16):
         loss = F.cross_entropy(model(clip), labels)
@@ -113,10 +121,7 @@ def train_step(model, opt, clip, labels, device) -> None:
 
 def time_training(runs: dict, sizes: Sizes, device: torch.device) -> dict:
     """Round-robin timing of ``{name: (model, optimizer)}``; clips/s, ratio, peak memory."""
-    torch.manual_seed(0)
-    clip = torch.randn(sizes.batch, 3, sizes.frames, sizes.size, sizes.size, device=device)
-    clip = clip.contiguous(memory_format=torch.channels_last_3d)
-    labels = torch.randint(0, 400, (sizes.batch,), device=device)
+    clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     times = {name: [] for name in runs}
     peak = {name: 0 for name in runs}
     for r in range(sizes.rounds):
@@ -149,10 +154,9 @@ def time_training(runs: dict, sizes: Sizes, device: torch.device) -> dict:
 
 def step_train(sizes: Sizes, device: torch.device) -> dict:
     runs = {name: make_trainee(name, device) for name in TRAIN_MODELS}
-    clip = torch.randn(sizes.batch, 3, sizes.frames, sizes.size, sizes.size, device=device)
-    labels = torch.zeros(sizes.batch, dtype=torch.long, device=device)
+    clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     for model, opt in runs.values():                   # warm-up (cuDNN algorithm search)
-        train_step(model, opt, clip.contiguous(memory_format=torch.channels_last_3d), labels, device)
+        train_step(model, opt, clip, labels, device)
     sync(device)
     return {"models": time_training(runs, sizes, device),
             "setting": f"batch {sizes.batch} x {sizes.frames}x{sizes.size}^2, bf16 autocast, "
@@ -161,9 +165,7 @@ def step_train(sizes: Sizes, device: torch.device) -> dict:
 
 
 def step_compile(sizes: Sizes, device: torch.device, backend: str) -> dict:
-    clip = torch.randn(sizes.batch, 3, sizes.frames, sizes.size, sizes.size,
-                       device=device).contiguous(memory_format=torch.channels_last_3d)
-    labels = torch.zeros(sizes.batch, dtype=torch.long, device=device)
+    clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     runs, compile_s, skipped = {}, {}, {}
     spent = 0.0
     for name in TRAIN_MODELS:           # baseline and GC first: the pair that matters most

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gcvideo.global_context import unfolded
-from gcvideo.models import channels_last_3d, create_model
+from gcvideo.models import create_model
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "gpu_check.py")
 
@@ -38,15 +38,6 @@ def test_randomize_makes_folding_and_every_branch_count(gpu_check):
     torch.testing.assert_close(folded, reference, rtol=1e-5, atol=1e-5)
     norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
     assert all(m.weight.abs().min() > 0 for m in norms)             # no zero BN scale left
-
-
-def test_channels_last_3d_converts_conv_weights_only():
-    net = channels_last_3d(create_model("slow_r50_gc", depths=(1, 1, 1, 1), width=8))
-    for name, p in net.named_parameters():
-        if p.dim() == 5 and p.shape[2:].numel() > 1 or p.dim() == 5 and p.shape[1] > 1:
-            assert p.is_contiguous(memory_format=torch.channels_last_3d), name
-        elif p.dim() == 4:                                           # GC's LayerNorm weights
-            assert p.is_contiguous(), name
 
 
 def test_cpu_version_runs_every_step(gpu_check, tmp_path):

@@ -113,10 +113,11 @@ def test_validate_command_uses_the_multiview_protocol(synth_root, trained, capsy
 @pytest.mark.parametrize("command", ["test", "validate"])
 def test_evaluation_without_weights_is_refused_unless_asked(synth_root, tmp_path, capsys, command):
     out = tmp_path / command
+    reports = out / f"{'val' if command == 'validate' else 'test'}_2x3"
     args = [*tiny_args(synth_root, out), *EVAL]
     assert main([command, *args]) == 2
     err = capsys.readouterr().err
     assert "no --ckpt_path" in err and "--untrained true" in err
-    assert not os.path.exists(out / f"{'val' if command == 'validate' else 'test'}_2x3")   # no report written
-    assert main([command, *args, "--untrained", "true"]) == 0                              # explicit: allowed
-    assert os.path.exists(out / f"{'val' if command == 'validate' else 'test'}_2x3" / "metrics.json")
+    assert not os.path.exists(reports)                                     # no report written
+    assert main([command, *args, "--untrained", "true"]) == 0             # explicit: allowed
+    assert os.path.exists(reports / "metrics.json")

@@ -3,7 +3,7 @@ import torch
 from pytorchvideo.models.hub.resnet import slow_r50 as ptv_slow_r50
 
 from gcvideo import create_model, list_models
-from gcvideo.models import MODELS
+from gcvideo.models import MODELS, channels_last_3d
 from conftest import TINY, randomize_norms
 
 EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13),
@@ -63,3 +63,12 @@ def test_same_network_as_pytorchvideo_slow_r50():
     with torch.no_grad():
         # adaptive vs fixed 8x7x7 average pooling: same numbers up to summation order
         torch.testing.assert_close(ours(x), theirs(x), rtol=1e-3, atol=1e-3)
+
+
+def test_channels_last_3d_converts_conv_weights_only():
+    net = channels_last_3d(create_model("slow_r50_gc", depths=(1, 1, 1, 1), width=8))
+    for name, p in net.named_parameters():
+        if p.dim() == 5:                                             # conv weights (and GC's key)
+            assert p.is_contiguous(memory_format=torch.channels_last_3d), name
+        elif p.dim() == 4:                                           # GC's LayerNorm weights, untouched
+            assert p.is_contiguous(), name
