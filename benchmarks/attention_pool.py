@@ -20,8 +20,8 @@ import time
 
 import torch
 
-import gcvideo.global_context as gc_module
-from gcvideo.global_context import GlobalContext3d
+import gcvideo.layers.attention_pool as gc_module   # AttentionPool3d reads pool_positions from here
+from gcvideo.layers.global_context import GlobalContext3d
 from gpu_check import autocast, make_trainee, sync, train_step, training_batch   # benchmarks/ is on sys.path
 
 

@@ -9,8 +9,11 @@ the same round, a model and its reference running back to back. Two references:
   few % on these CPUs (memory placement), which is the resolution of this column.
 * ``vs bypassed``: the variant itself with its blocks bypassed (``bypass_blocks``: the
   same instance and weights, i.e. exactly slow_r50's computation) - the blocks' own cost,
-  free of instance effects. slow_r50_gc is also timed unfolded (``unfolded``: the
-  plain block after conv_c + norm_c, as in training) to show what folding saves.
+  free of instance effects.
+
+Every network runs in its inference form (``fold_context_blocks``: GC blocks folded into
+the conv + BN in front of them); slow_r50_gc is also timed unfolded (the network as
+built and trained: the plain block after conv_c + norm_c) to show what folding saves.
 
     python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1]
 """
@@ -19,9 +22,8 @@ import statistics
 
 import torch
 
-from gcvideo.cost import RunUnder, bypassed_name, interleaved_latency, latency_ratio, with_bypassed_twins
-from gcvideo.global_context import unfolded
-from gcvideo.models import MODELS, create_model
+from gcvideo.models.cost import bypassed_name, interleaved_latency, latency_ratio, with_bypassed_twins
+from gcvideo.models import MODELS, create_model, fold_context_blocks
 
 
 def main() -> None:
@@ -35,7 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    nets = {name: create_model(name).eval() for name in args.models}
+    built = {name: create_model(name).eval() for name in args.models}
+    nets = {name: fold_context_blocks(net) for name, net in built.items()}   # explicit inference form
     models, groups = with_bypassed_twins({n: net for n, net in nets.items() if n != "slow_r50"})
     twin = {name: bypassed_name(name) for name in nets if name != "slow_r50"}
     models["slow_r50 (control)"] = create_model("slow_r50").eval()
@@ -43,7 +46,7 @@ def main() -> None:
         models["slow_r50"] = nets["slow_r50"]
         groups.append(["slow_r50", "slow_r50 (control)"])
     if "slow_r50_gc" in nets:
-        models["slow_r50_gc (unfolded)"] = RunUnder(nets["slow_r50_gc"], unfolded)
+        models["slow_r50_gc (unfolded)"] = built["slow_r50_gc"]            # same weights, not folded
         twin["slow_r50_gc (unfolded)"] = bypassed_name("slow_r50_gc")
         next(g for g in groups if g[0] == "slow_r50_gc").append("slow_r50_gc (unfolded)")
     clip = torch.randn(args.batch, 3, args.frames, args.size, args.size)

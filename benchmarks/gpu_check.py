@@ -46,10 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gcvideo.cost import RunUnder, interleaved_latency, latency_ratio
-from gcvideo.global_context import GlobalContext3d, unfolded
-from gcvideo.insert import bypass_blocks
-from gcvideo.models import channels_last_3d, create_model
+from gcvideo.models.cost import RunUnder, interleaved_latency, latency_ratio
+from gcvideo.layers.global_context import GlobalContext3d
+from gcvideo.models.insert import bypass_blocks
+from gcvideo.models import channels_last_3d, create_model, fold_context_blocks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_MODELS = ("slow_r50", "slow_r50_gc", "slow_r50_nl5", "slow_r50_se")
@@ -225,12 +225,13 @@ def randomize(model: nn.Module, seed: int = 0) -> None:
 
 def step_infer(sizes: Sizes, device: torch.device) -> dict:
     torch.manual_seed(0)
-    net = channels_last_3d(create_model("slow_r50_gc").to(device).eval())
-    randomize(net)
+    built = channels_last_3d(create_model("slow_r50_gc").to(device).eval())
+    randomize(built)
+    net = fold_context_blocks(built)                            # the inference form
     views = torch.randn(sizes.views, 3, sizes.frames, sizes.view_size, sizes.view_size,
                         device=device).contiguous(memory_format=torch.channels_last_3d)
     timed = {"folded": Views(net, sizes.view_chunk, torch.bfloat16),
-             "unfolded": Views(RunUnder(net, unfolded), sizes.view_chunk, torch.bfloat16),
+             "unfolded": Views(built, sizes.view_chunk, torch.bfloat16),
              "bypassed": Views(RunUnder(net, bypass_blocks), sizes.view_chunk, torch.bfloat16)}
     times = interleaved_latency(timed, views, sizes.infer_rounds, groups=[list(timed)])
     rows = {name: {"video_s": statistics.median(ts), "videos_per_s": 1 / statistics.median(ts),
@@ -242,14 +243,13 @@ def step_infer(sizes: Sizes, device: torch.device) -> dict:
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
         with torch.inference_mode():
-            with unfolded(net):
-                reference = net(probe).float()                  # the block as defined, fp32
+            reference = built(probe).float()                    # the block as defined, fp32
             logits = {"fp32 folded": net(probe)}
             for label, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
                 with autocast(device, dtype):
                     logits[f"{label} autocast folded"] = net(probe)
-            with unfolded(net), autocast(device, torch.bfloat16):
-                logits["bf16 autocast unfolded"] = net(probe)
+            with autocast(device, torch.bfloat16):
+                logits["bf16 autocast unfolded"] = built(probe)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     scale = reference.abs().max().item()
@@ -276,7 +276,7 @@ def gcvideo(*args: str, log: str) -> float:
 
 
 def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
-    from gcvideo.demo import DEMO_DATA
+    from gcvideo.tools.common import DEMO_DATA
     from gcvideo.data.synth import synthesize
 
     data = os.path.join(work, "demo_data")

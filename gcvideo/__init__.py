@@ -1,12 +1,20 @@
-"""gcvideo: Global Context blocks (GCNet) for video action recognition."""
-from .blocks import make_block
-from .global_context import GlobalContext3d
-from .insert import insert_blocks
-from .models import create_model, list_models
-from .non_local import NonLocal3d
-from .simplified_non_local import SimplifiedNonLocal3d
-from .squeeze_excite import SqueezeExcite3d
+"""gcvideo: Global Context (GCNet) blocks for video action recognition.
+
+The package has five levels, each importing only the ones before it:
+
+* ``gcvideo.layers``  the blocks (GC, SNL, NL, SE) and their pieces; pure PyTorch
+* ``gcvideo.data``    Kinetics-format lists, decoding, clip sampling, transforms
+* ``gcvideo.models``  registry, Slow-only ResNets with blocks built in, insertion into
+                      other networks, the folded inference form, weights, costs
+* ``gcvideo.engine``  Lightning: the training module, schedule, callbacks, reports, CLI
+* ``gcvideo.tools``   one module per command (predict, export, demo, ...); ``gcvideo.cli``
+"""
+from . import _moved
+from .layers import GlobalContext3d, NonLocal3d, SimplifiedNonLocal3d, SqueezeExcite3d, make_block
+from .models import create_model, fold_context_blocks, insert_blocks, list_models
+
+_moved.install()
 
 __all__ = ["GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
-           "make_block", "insert_blocks", "create_model", "list_models"]
+           "make_block", "insert_blocks", "create_model", "list_models", "fold_context_blocks"]
 __version__ = "0.1.0"

@@ -29,31 +29,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cost_table(names: List[str], frames: int, size: int, baseline: str = "slow_r50") -> List[dict]:
-    """Params/GFLOPs of each model and their change relative to ``baseline``, in %."""
-    from .cost import model_cost
-    from .models import create_model
-
-    rows = []
-    base = model_cost(create_model(baseline), frames, size)
-    for name in names:
-        cost = base if name == baseline else model_cost(create_model(name), frames, size)
-        rows.append({"model": name, **cost,
-                     "d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
-                     "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)})
-    return rows
-
-
-def format_cost_table(rows: List[dict]) -> str:
-    lines = [f"{'model':16s} {'params (M)':>11s} {'GFLOPs':>8s} {'Δparams':>9s} {'ΔFLOPs':>9s}"]
-    for r in rows:
-        lines.append(f"{r['model']:16s} {r['params_m']:11.2f} {r['gflops']:8.2f} "
-                     f"{r['d_params_pct']:+8.2f}% {r['d_flops_pct']:+8.3f}%")
-    return "\n".join(lines)
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     from .models import MODELS
+    from .tools.costs import cost_table, format_cost_table
 
     if not args.all and not args.model:
         print("gcvideo info: give a MODEL or --all (see `gcvideo models`)", file=sys.stderr)
@@ -202,37 +180,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import run_predict
+    from .tools.predict import run_predict
 
     return run_predict(args.videos, args.ckpt_path, args.views, args.json)
 
 
 def cmd_report_costs(args: argparse.Namespace) -> int:
-    from .costs_report import run_cost_report
+    from .tools.costs import run_cost_report
 
     return run_cost_report(args.frames, args.size, args.rounds, args.out, args.json)
 
 
 def cmd_nl_stats(args: argparse.Namespace) -> int:
-    from .analysis import run_nl_stats
+    from .tools.analysis import run_nl_stats
 
     return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
 
 
 def cmd_visualize(args: argparse.Namespace) -> int:
-    from .analysis import run_visualize
+    from .tools.analysis import run_visualize
 
     return run_visualize(args.ckpt_path, args.video, args.out, args.blocks)
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from .ablate import run_ablate
+    from .tools.ablate import run_ablate
 
     return run_ablate(args.configs, args.seeds, args.base, args.out, shlex.split(args.extra))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
+    from .tools.export import export_model
 
     result = export_model(args.ckpt_path, args.format, args.out, args.frames, args.size)
     print(f"wrote {result['path']} ({result['format']}, input {result['input']}); "
@@ -241,7 +219,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .tools.demo import run_demo
 
     return run_demo(args.config)
 
@@ -268,7 +246,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _quiet_third_party_warnings()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
-        from .train import run_lightning_cli
+        from .engine.cli import run_lightning_cli
         return run_lightning_cli(argv)
     parser = build_parser()
     args = parser.parse_args(argv)

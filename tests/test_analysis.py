@@ -1,7 +1,7 @@
 import torch
 
-from gcvideo import create_model
-from gcvideo.analysis import capture_attention
+from gcvideo import create_model, fold_context_blocks
+from gcvideo.models.analysis import capture_attention
 from conftest import TINY, perturb
 
 
@@ -41,10 +41,10 @@ def test_nl_stats_of_a_trained_model_match_a_direct_computation(synth_root, tmp_
     import json
     import os
 
-    from gcvideo.analysis import nl_statistics
+    from gcvideo.models.analysis import nl_statistics
     from gcvideo.cli import main
-    from gcvideo.non_local import NonLocal3d
-    from gcvideo.predict import load_classifier
+    from gcvideo.layers.non_local import NonLocal3d
+    from gcvideo.engine.checkpoint import load_classifier
     from test_train import tiny_args
 
     args = tiny_args(synth_root, tmp_path / "nl", epochs=1, model="slow_r50_nl5",
@@ -96,12 +96,15 @@ def test_visualize_writes_grid_and_gifs(synth_root, tmp_path, capsys):
     assert main(["visualize", "--ckpt_path", ckpt, "--video", "/nope.mp4"]) == 2
 
 
-def test_capture_attention_sees_gc_blocks_folded_at_inference():
-    model = create_model("slow_r50_gc", num_classes=3, **TINY).eval()   # after_1x1: folded in eval
+def test_capture_attention_sees_gc_blocks_in_eval_mode():
+    model = create_model("slow_r50_gc", num_classes=3, **TINY).eval()   # after_1x1: foldable, not folded
     for name, m in model.named_modules():
         if name.endswith(".context.pool"):
             perturb(m)
     with capture_attention(model) as maps:
         model(torch.randn(1, 3, 4, 32, 32))
     assert len(maps) == 4 + 6 + 1 and "blocks.2.res_blocks.0.branch2.context" in maps
-    assert all(m.fold for m in model.modules() if hasattr(m, "fold"))   # folding restored
+    fast = fold_context_blocks(model)
+    with capture_attention(fast) as maps:          # the inference form never calls the pools
+        fast(torch.randn(1, 3, 4, 32, 32))
+    assert maps == {}

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from gcvideo.global_context import unfolded
+from gcvideo.models import fold_context_blocks
 from gcvideo.models import create_model
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "gpu_check.py")
@@ -28,12 +28,10 @@ def test_randomize_makes_folding_and_every_branch_count(gpu_check):
     x = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
         plain = net(x)
-        with unfolded(net):   # at init the GC blocks are identities: folded == unfolded exactly
-            assert torch.equal(net(x), plain)
+        assert torch.equal(fold_context_blocks(net)(x), plain)   # at init GC blocks are identities: exact
         gpu_check.randomize(net)
-        folded = net(x)
-        with unfolded(net):
-            reference = net(x)
+        folded = fold_context_blocks(net)(x)
+        reference = net(x)
     assert not torch.allclose(folded, plain, atol=1e-3)            # the blocks act now
     torch.testing.assert_close(folded, reference, rtol=1e-5, atol=1e-5)
     norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]

@@ -1,7 +1,7 @@
 import pytest
 
 from gcvideo import GlobalContext3d, NonLocal3d, SimplifiedNonLocal3d, SqueezeExcite3d, make_block
-from gcvideo.blocks import block_options
+from gcvideo.layers.factory import block_options
 
 
 def test_factory_builds_each_kind_with_paper_defaults():
@@ -28,7 +28,7 @@ def test_factory_errors_name_the_problem():
                                            ("snl", {}), ("nl", {}), ("nl", {"subsample": None}), ("se", {})])
 def test_blocks_script_trace_and_compile(kind, options):
     import torch
-    from gcvideo.blocks import make_block
+    from gcvideo.layers.factory import make_block
 
     block = make_block(kind, 16, **options).eval()
     with torch.no_grad():
@@ -61,7 +61,7 @@ def test_low_precision_activation_stays_low_precision_when_a_layer_runs_in_fp32(
 def test_pointwise_bias_keeps_the_autocast_dtype():
     import torch
 
-    from gcvideo.pointwise import Pointwise3d
+    from gcvideo.layers.pointwise import Pointwise3d
 
     layer = Pointwise3d(8, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):

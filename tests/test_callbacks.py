@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from gcvideo.callbacks import update_bn_stats
+from gcvideo.engine.callbacks import update_bn_stats
 
 
 class Wrapper(nn.Module):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from gcvideo import create_model
-from gcvideo.classifier import VideoClassifier, param_groups
+from gcvideo.engine.module import VideoClassifier, param_groups
 from conftest import TINY
 
 
@@ -33,6 +33,6 @@ def test_view_averaging():
     module = VideoClassifier(model="slow_r50", num_classes=3, model_options=dict(TINY))
     logits = torch.tensor([[[4.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])        # 1 video, 2 views
     expected = (logits.softmax(-1)[0, 0] + logits.softmax(-1)[0, 1]) / 2
-    torch.testing.assert_close(module._average(logits)[0], expected)
+    torch.testing.assert_close(module.average_views(logits)[0], expected)
     module.hparams.view_average = "logits"
-    torch.testing.assert_close(module._average(logits)[0], logits.mean(1).softmax(-1)[0])
+    torch.testing.assert_close(module.average_views(logits)[0], logits.mean(1).softmax(-1)[0])

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from gcvideo import create_model
-from gcvideo.cost import count_flops, count_params, interleaved_latency, latency_ratio, model_cost
+from gcvideo.models.cost import count_flops, count_params, interleaved_latency, latency_ratio, model_cost
 
 from conftest import TINY
 

@@ -5,7 +5,7 @@ from pytorchvideo.models import init_net_weights
 from torch import nn
 
 from gcvideo import GlobalContext3d
-from gcvideo.global_context import AttentionPool3d
+from gcvideo.layers import AttentionPool3d, FoldedGlobalContext3d, SqueezeExcite3d, can_fold
 from conftest import assert_every_parameter_learns, perturb
 
 
@@ -163,34 +163,35 @@ def plain(block, x, conv, norm):
 @pytest.mark.parametrize("variant", ["bn", "bn_no_affine", "conv_bias", "no_norm"])
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("c_in", [8, 160])    # pools the conv's input / its output (weight too big)
-def test_forward_through_equals_block_after_conv_and_norm(pooling, fusion, variant, batch, c_in):
+def test_folded_block_equals_block_after_conv_and_norm(pooling, fusion, variant, batch, c_in):
     block = perturb(GlobalContext3d(16, reduction=4, pooling=pooling, fusion=fusion)).eval()
     conv, norm = conv_and_norm(variant, c_in=c_in)
     x = torch.randn(batch, c_in, 3, 5, 6, generator=torch.Generator().manual_seed(3))
-    assert block.can_fold(conv, norm)
+    assert can_fold(block, conv, norm)
+    folded = FoldedGlobalContext3d(conv, norm, block)
     with torch.no_grad():
         expected = plain(block, x, conv, norm)
         assert expected.sub(norm(conv(x)) if norm else conv(x)).abs().max() > 0.1   # block does work
-        torch.testing.assert_close(block.forward_through(x, conv, norm), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(folded(x), expected, rtol=1e-5, atol=1e-5)
         # channels_last_3d input (N > 1 takes the broadcast path)
         x_cl = x.contiguous(memory_format=torch.channels_last_3d)
-        torch.testing.assert_close(block.forward_through(x_cl, conv, norm), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(folded(x_cl), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_forward_through_is_exactly_conv_and_norm_at_init():
+def test_folded_block_is_exactly_conv_and_norm_at_init():
     block = GlobalContext3d(16, reduction=4).eval()
     conv, norm = conv_and_norm("bn")
     x = torch.randn(3, 8, 3, 5, 6)
     with torch.no_grad():
-        assert torch.equal(block.forward_through(x, conv, norm), norm(conv(x)))
+        assert torch.equal(FoldedGlobalContext3d(conv, norm, block)(x), norm(conv(x)))
 
 
-def test_forward_through_under_autocast():
+def test_folded_block_under_autocast():
     block = perturb(GlobalContext3d(16, reduction=4)).eval()
     conv, norm = conv_and_norm("bn")
     x = torch.randn(2, 8, 3, 5, 6)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        expected, folded = plain(block, x, conv, norm), block.forward_through(x, conv, norm)
+        expected, folded = plain(block, x, conv, norm), FoldedGlobalContext3d(conv, norm, block)(x)
     assert folded.dtype == expected.dtype
     torch.testing.assert_close(folded.float(), expected.float(), rtol=0.05, atol=0.1)
 
@@ -198,15 +199,29 @@ def test_forward_through_under_autocast():
 def test_can_fold_only_what_is_an_affine_map_at_inference():
     block = GlobalContext3d(16, reduction=4).eval()
     conv, norm = conv_and_norm("bn")
-    assert block.can_fold(conv, norm)
-    assert not block.can_fold(nn.Conv3d(8, 16, (1, 3, 3), padding=(0, 1, 1)), norm)   # spatial conv
-    assert not block.can_fold(nn.Conv3d(8, 16, 1, stride=(1, 2, 2)), norm)
-    assert not block.can_fold(nn.Conv3d(8, 32, 1), nn.BatchNorm3d(32).eval())     # wrong channels
-    assert not block.can_fold(conv, norm.train())                                # batch statistics
-    assert not block.can_fold(conv, nn.BatchNorm3d(16, track_running_stats=False).eval())
-    assert not block.can_fold(conv, nn.LayerNorm([16, 1, 1, 1]))
-    norm.eval()
-    block.fold = False
-    assert not block.can_fold(conv, norm)
-    block.fold = True
-    assert not block.train().can_fold(conv, norm)
+    assert can_fold(block, conv, norm) and can_fold(block, conv, None)
+    assert not can_fold(block, nn.Conv3d(8, 16, (1, 3, 3), padding=(0, 1, 1)), norm)   # spatial conv
+    assert not can_fold(block, nn.Conv3d(8, 16, 1, stride=(1, 2, 2)), norm)
+    assert not can_fold(block, nn.Conv3d(8, 32, 1), nn.BatchNorm3d(32).eval())     # wrong channels
+    assert not can_fold(block, conv, nn.BatchNorm3d(16, track_running_stats=False).eval())
+    assert not can_fold(block, conv, nn.LayerNorm([16, 1, 1, 1]))
+    assert not can_fold(SqueezeExcite3d(16), conv, norm)                          # GC blocks only
+    with pytest.raises(ValueError, match="cannot fold"):
+        FoldedGlobalContext3d(nn.Conv3d(8, 32, 1), norm, block)
+
+
+def test_folded_block_is_inference_only_and_the_plain_block_stays_plain():
+    block = perturb(GlobalContext3d(16, reduction=4))
+    conv, norm = conv_and_norm("bn")
+    folded = FoldedGlobalContext3d(conv, norm, block)
+    assert not folded.training and not norm.training
+    with pytest.raises(RuntimeError, match="inference only"):
+        folded.train()
+    calls = []
+    block.pool.register_forward_hook(lambda *a: calls.append(1))
+    x = torch.randn(2, 8, 3, 5, 6)
+    with torch.no_grad():
+        block.eval()(norm(conv(x)))                 # eval mode: still the paper's block
+        assert calls == [1]
+        folded(x)                                   # the folded form never calls the pool
+        assert calls == [1]

@@ -6,9 +6,11 @@ from torch import nn
 from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18
 
 from gcvideo import insert_blocks
-from gcvideo.bottleneck import ContextBottleneckBlock
-from gcvideo.global_context import GlobalContext3d
-from gcvideo.insert import bypass_blocks, residual_blocks, select_targets, stage_name
+from gcvideo.layers import FoldedGlobalContext3d
+from gcvideo.models import fold_context_blocks
+from gcvideo.models.bottleneck import ContextBottleneckBlock
+from gcvideo.layers.global_context import GlobalContext3d
+from gcvideo.models.insert import bypass_blocks, residual_blocks, select_targets, stage_name
 from gcvideo.models import NL5_POSITIONS, slow_resnet
 from conftest import TINY, perturb, randomize_norms
 
@@ -109,12 +111,12 @@ def test_errors_name_the_problem():
 
 
 @pytest.mark.parametrize("options", [{}, {"pooling": "avg", "fusion": "mul"}])
-def test_gc_after_1x1_is_folded_at_inference_with_the_same_outputs(options):
+def test_gc_after_1x1_folds_explicitly_with_the_same_outputs(options):
     model = randomize_norms(tiny_slow())
     plain_keys = set(model.state_dict())
     added = insert_blocks(model, "gc", **options)
     branch = model.blocks[2].res_blocks[0].branch2
-    assert isinstance(branch, ContextBottleneckBlock) and not branch._forward_hooks
+    assert type(branch) is ContextBottleneckBlock and not branch._forward_hooks   # replaced, not patched
     assert set(model.state_dict()) - plain_keys == {k for k in model.state_dict()
                                                     if any(k.startswith(p + ".") for p in added)}
     for name, m in model.named_modules():
@@ -126,21 +128,22 @@ def test_gc_after_1x1_is_folded_at_inference_with_the_same_outputs(options):
     calls = []
     blocks[0].pool.register_forward_hook(lambda *a: calls.append(1))   # the plain path pools
     with torch.no_grad():
-        folded = model(x)
-        assert calls == []
-        for block in blocks:
-            block.fold = False
-        unfolded = model(x)
+        plain = model(x)                            # eval mode alone: the paper's block
         assert calls == [1]
+        fast = fold_context_blocks(model)
+        assert sum(isinstance(m, FoldedGlobalContext3d) for m in fast.modules()) == len(blocks)
+        folded = fast(x)
+        assert calls == [1]                         # folded: no pooling of the block's input
         with bypass_blocks(model):
             assert folded.sub(model(x)).abs().max() > 1e-3                 # the blocks do work
-        torch.testing.assert_close(folded, unfolded, rtol=1e-4, atol=1e-5)
-        clone = copy.deepcopy(model)                # the swapped class survives copies
-        for block in blocks:
-            block.fold = True
-        torch.testing.assert_close(clone(x), unfolded)
+            without = model(x)
+        with bypass_blocks(fast):                   # a folded block gives way to its conv + BN
+            torch.testing.assert_close(fast(x), without)
+        torch.testing.assert_close(folded, plain, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(copy.deepcopy(fast)(x), folded)
+    assert all(isinstance(m, GlobalContext3d) for m in blocks) and model.blocks[2].res_blocks[0].branch2.conv_c is not None
     model.train()
-    model(x).sum().backward()                       # training runs the plain path
+    model(x).sum().backward()                       # the original still trains
     assert all(p.grad.abs().sum() > 0 for p in blocks[0].parameters())
 
 

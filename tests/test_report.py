@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from gcvideo.report import compute_metrics, write_reports
+from gcvideo.engine.report import compute_metrics, write_reports
 
 
 def pred(index, label, scores=None, reason=""):

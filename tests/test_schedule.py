@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from gcvideo.schedule import cosine_lr, lr_at, scaled_lr
+from gcvideo.engine.schedule import cosine_lr, lr_at, scaled_lr
 
 
 def test_slowfast_recipe_values():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gcvideo.cli import main
-from gcvideo.train import latest_metrics
+from gcvideo.engine.cli import latest_metrics
 
 
 def tiny_args(root, run_dir, epochs=2, model="slow_r50_gc", extra=()):

@@ -5,7 +5,7 @@ from torch import nn
 from torchvision.models import resnet50
 
 from gcvideo import create_model
-from gcvideo.weights import _rename_2d, inflate_resnet2d, load_inflated, load_pretrained, read_state_dict
+from gcvideo.models.weights import _rename_2d, inflate_resnet2d, load_inflated, load_pretrained, read_state_dict
 from conftest import TINY, randomize_norms
 
 

@@ -6,7 +6,6 @@ from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tup
 import torch
 from torch import nn
 
-from .global_context import unfolded
 from .insert import bypass_blocks
 
 
@@ -18,8 +17,9 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
     """Multiply-adds of one forward of a (1, 3, frames, size, size) clip, in eval mode.
 
     fvcore counts one fused multiply-add as one FLOP for convs, matmuls and bmm;
-    softmax/elementwise ops are not counted (as in the papers' tables). GC blocks are
-    counted as the paper defines them, not as folded at inference (which needs fewer).
+    softmax/elementwise ops are not counted (as in the papers' tables). Count the
+    network as built (GC blocks as the paper defines them), not ``fold_context_blocks``'s
+    inference form (which needs fewer).
     """
     from fvcore.nn import FlopCountAnalysis
 
@@ -29,10 +29,9 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
     try:
         param = next(model.parameters())
         clip = torch.zeros(1, 3, frames, size, size, device=param.device, dtype=param.dtype)
-        with unfolded(model):
-            analysis = FlopCountAnalysis(model, clip)
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            return int(analysis.total())
+        analysis = FlopCountAnalysis(model, clip)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analysis.total())
     finally:
         model.train(was_training)
 

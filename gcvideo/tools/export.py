@@ -7,29 +7,31 @@ import torch
 
 def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = None,
                  frames: Optional[int] = None, size: Optional[int] = None) -> dict:
-    """Trace the checkpoint's network on a (1, 3, frames, size, size) clip, save it, reload it,
-    and compare its output with eager PyTorch on a fresh batch of 2 clips (the exported
-    network takes any batch size)."""
-    from .predict import load_classifier
+    """Trace the checkpoint's network in its inference form (``fold_context_blocks``) on a
+    (1, 3, frames, size, size) clip, save it, reload it, and compare its output with the
+    eager, unfolded network on a fresh batch of 2 clips (the exported network takes any
+    batch size)."""
+    from ..engine.checkpoint import load_classifier
+    from ..models import fold_context_blocks
 
     if fmt not in ("torchscript", "onnx"):
         raise ValueError(f"--format must be torchscript or onnx, got {fmt!r}")
     module, data = load_classifier(ckpt_path)
-    net = module.model.eval()
+    net = fold_context_blocks(module.model)
     frames = frames or data["num_frames"]
     size = size or data["crop_size"]
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
     check = torch.randn(2, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")
     with torch.no_grad():
-        expected = net(check)
+        expected = module.model.eval()(check)
         if fmt == "torchscript":
             torch.jit.save(torch.jit.trace(net, example), out)
             got = torch.jit.load(out)(check)
         else:
             import onnxruntime
 
-            # dynamic batch and clip size; the TorchScript-based exporter handles the context blocks' hooks
+            # dynamic batch and clip size (TorchScript-based exporter: the dynamo one needs onnxscript)
             axes = {"video": {0: "batch", 2: "frames", 3: "height", 4: "width"}, "logits": {0: "batch"}}
             torch.onnx.export(net, (example,), out, input_names=["video"], output_names=["logits"],
                               dynamic_axes=axes, opset_version=17, dynamo=False)

@@ -9,35 +9,19 @@ import time
 
 import yaml
 
-# The generated dataset of the demo: 6 classes (cyclic colour orders of 4 colours),
-# 150 videos each (90 train / 30 val / 30 test), 2 s at 30 fps, 80x64.
-DEMO_DATA = dict(num_classes=6, videos_per_class=150, seconds=2.0, fps=30, size=(80, 64),
-                 event_frames=4, seed=0)
-
-
-def find_config(name: str) -> str:
-    """``configs/<name>`` in the working directory, else in the source checkout."""
-    for base in (os.getcwd(), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))):
-        path = os.path.join(base, "configs", name)
-        if os.path.exists(path):
-            return path
-    raise FileNotFoundError(f"configs/{name} not found (run from the gcvideo checkout)")
-
-
-def _data_ready(root: str) -> bool:
-    return all(os.path.exists(os.path.join(root, f)) for f in ("train.csv", "val.csv", "test.csv", "classes.txt"))
+from .common import DEMO_DATA, data_ready, find_config
 
 
 def run_demo(config: str = None) -> int:
-    from .data.synth import synthesize
-    from .train import make_cli
+    from ..data.synth import synthesize
+    from ..engine.cli import make_cli
 
     config = config or find_config("demo.yaml")
     with open(config) as f:
         cfg = yaml.safe_load(f)
     data_root, run_dir = cfg["data"]["root"], cfg["trainer"]["default_root_dir"]
     start = time.time()
-    if _data_ready(data_root):
+    if data_ready(data_root):
         print(f"[1/3] reusing generated videos in {data_root}")
     else:
         print(f"[1/3] generating Kinetics-format videos in {data_root}")

@@ -12,7 +12,7 @@ import statistics
 import sys
 from typing import List, Optional
 
-from .demo import DEMO_DATA, _data_ready, find_config
+from .common import DEMO_DATA, data_ready, find_config
 
 
 def _mean_std(values: List[float]) -> str:
@@ -22,7 +22,7 @@ def _mean_std(values: List[float]) -> str:
 
 
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: List[str]) -> dict:
-    from .train import make_cli
+    from ..engine.cli import make_cli
 
     done = os.path.join(run_dir, "ablate_result.json")
     if os.path.exists(done):
@@ -45,8 +45,8 @@ def run_ablate(configs: List[str], seeds: int = 3, base: Optional[str] = None, o
 
     base = base or find_config("demo.yaml")
     data_root = yaml.safe_load(open(base))["data"]["root"]
-    if base.endswith("demo.yaml") and not _data_ready(data_root):
-        from .data.synth import synthesize
+    if base.endswith("demo.yaml") and not data_ready(data_root):
+        from ..data.synth import synthesize
         synthesize(data_root, **DEMO_DATA)
     rows = []
     argv0, sys.argv = sys.argv, sys.argv[:1]

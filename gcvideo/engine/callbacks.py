@@ -57,7 +57,7 @@ class ModelCost(pl.Callback):
     """Print and log the network's parameters and GFLOPs for the data's clip size at fit start."""
 
     def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        from .cost import model_cost
+        from ..models.cost import model_cost
 
         frames, size = 8, 224
         dm = trainer.datamodule

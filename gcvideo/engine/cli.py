@@ -16,8 +16,8 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from .callbacks import ModelCost, Throughput
-from .classifier import VideoClassifier
-from .data.datamodule import KineticsDataModule
+from .module import VideoClassifier
+from ..data.datamodule import KineticsDataModule
 
 DEFAULT_ROOT = os.path.join("runs", "default")
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from .models import channels_last_3d, create_model
+from ..models import channels_last_3d, create_model, fold_context_blocks
 from .schedule import lr_at, scaled_lr
-from .weights import load_inflated
+from ..models.weights import load_inflated
 
 log = logging.getLogger("gcvideo")
 
@@ -98,6 +98,7 @@ class VideoClassifier(pl.LightningModule):
         self.cost: Optional[dict] = None
         self.predictions: List[dict] = []      # video-level results of test / validate
         self.video_metrics: Optional[dict] = None
+        self._folded: Optional[torch.nn.Module] = None   # see infer
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Dropout & co. draw from (step_seed, step, rank) only: a resumed run repeats exactly
@@ -141,9 +142,9 @@ class VideoClassifier(pl.LightningModule):
         ok = batch["ok"]
         self.log(f"{stage}/failed_videos", (~ok).float().sum(), reduce_fx="sum", sync_dist=True,
                  batch_size=len(ok))
-        logits = self(self.batch_video(batch)[ok]) if ok.any() else None
+        logits = self.infer(self.batch_video(batch)[ok]) if ok.any() else None
         if self._video_level(stage):
-            probs = iter(self._average(logits.unsqueeze(1)) if logits is not None else [])
+            probs = iter(self.average_views(logits.unsqueeze(1)) if logits is not None else [])
             for i in range(len(ok)):
                 self.predictions.append({
                     "index": int(batch["index"][i]), "video_id": batch["video_id"][i], "path": batch["path"][i],
@@ -157,20 +158,20 @@ class VideoClassifier(pl.LightningModule):
                  batch_size=len(labels))
         self._update(stage, logits, labels)
 
-    def _average(self, logits: torch.Tensor) -> torch.Tensor:
+    def average_views(self, logits: torch.Tensor) -> torch.Tensor:
         """(videos, views, classes) -> (videos, classes) probabilities, averaged over views."""
         if self.hparams.view_average == "softmax":
             return logits.float().softmax(-1).mean(1)
         return logits.float().mean(1).softmax(-1)
 
     def _multiview_step(self, sample: dict) -> None:
-        from .data.multiview import iter_views
+        from ..data.multiview import iter_views
 
         scores = None
         if sample["ok"]:
-            chunks = [self(self.batch_video({"video": view.to(self.device)})) for view in
+            chunks = [self.infer(self.batch_video({"video": view.to(self.device)})) for view in
                       iter_views(sample["frames"], sample["boxes"], self.hparams.view_batch)]
-            scores = self._average(torch.cat(chunks).unsqueeze(0))[0].tolist()
+            scores = self.average_views(torch.cat(chunks).unsqueeze(0))[0].tolist()
         self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
                                 | {"scores": scores})
 
@@ -180,11 +181,28 @@ class VideoClassifier(pl.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step("test", batch)
 
+    def infer(self, video: torch.Tensor) -> torch.Tensor:
+        """Logits at inference: the folded network (``fold_context_blocks``) during
+        validation and test, the network itself otherwise."""
+        return (self._folded or self.model)(video)
+
+    def _fold(self) -> None:
+        # A folded copy of this epoch's weights, not a submodule (never saved, never trained).
+        object.__setattr__(self, "_folded", fold_context_blocks(self.model))
+
     def on_validation_epoch_start(self) -> None:
         self.predictions = []
+        self._fold()
 
     def on_test_epoch_start(self) -> None:
         self.predictions = []
+        self._fold()
+
+    def on_validation_end(self) -> None:
+        object.__setattr__(self, "_folded", None)
+
+    def on_test_end(self) -> None:
+        object.__setattr__(self, "_folded", None)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.state.fn == "validate":

@@ -1,7 +1,5 @@
 """``make_block``: build a context block by name, so networks take a block *type*."""
 import inspect
-from typing import Dict, Type
-
 from torch import nn
 
 from .global_context import GlobalContext3d
@@ -9,7 +7,7 @@ from .non_local import NonLocal3d
 from .simplified_non_local import SimplifiedNonLocal3d
 from .squeeze_excite import SqueezeExcite3d
 
-BLOCKS: Dict[str, Type[nn.Module]] = {
+BLOCKS: dict[str, type[nn.Module]] = {
     "gc": GlobalContext3d,
     "snl": SimplifiedNonLocal3d,
     "nl": NonLocal3d,
@@ -17,13 +15,13 @@ BLOCKS: Dict[str, Type[nn.Module]] = {
 }
 
 
-def block_options(kind: str) -> Dict[str, object]:
+def block_options(kind: str) -> dict[str, object]:
     """The keyword options of block ``kind`` with their defaults."""
     params = inspect.signature(_block_class(kind)).parameters
     return {k: p.default for k, p in params.items() if k != "channels"}
 
 
-def _block_class(kind: str) -> Type[nn.Module]:
+def _block_class(kind: str) -> type[nn.Module]:
     try:
         return BLOCKS[kind]
     except KeyError:

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from .global_context import AttentionPool3d
+from .attention_pool import AttentionPool3d
 from .pointwise import Pointwise3d
 
 

@@ -15,11 +15,31 @@ from typing import List, Optional
 import torch
 import yaml
 
-from .cost import bypassed_name, interleaved_latency, latency_ratio, model_cost, with_bypassed_twins
-from .demo import find_config
-from .models import create_model
+from ..models.cost import bypassed_name, interleaved_latency, latency_ratio, model_cost, with_bypassed_twins
+from .common import find_config
+from ..models import create_model
 
 ROW_ORDER = ["baseline", "nl5", "snl5", "gc5", "gc_all", "se"]
+
+
+def cost_table(names: list[str], frames: int, size: int, baseline: str = "slow_r50") -> list[dict]:
+    """Params/GFLOPs of each model and their change relative to ``baseline``, in %."""
+    rows = []
+    base = model_cost(create_model(baseline), frames, size)
+    for name in names:
+        cost = base if name == baseline else model_cost(create_model(name), frames, size)
+        rows.append({"model": name, **cost,
+                     "d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
+                     "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)})
+    return rows
+
+
+def format_cost_table(rows: list[dict]) -> str:
+    lines = [f"{'model':16s} {'params (M)':>11s} {'GFLOPs':>8s} {'Δparams':>9s} {'ΔFLOPs':>9s}"]
+    for r in rows:
+        lines.append(f"{r['model']:16s} {r['params_m']:11.2f} {r['gflops']:8.2f} "
+                     f"{r['d_params_pct']:+8.2f}% {r['d_flops_pct']:+8.3f}%")
+    return "\n".join(lines)
 
 
 def config_rows() -> List[dict]:

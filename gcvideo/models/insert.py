@@ -22,17 +22,19 @@ Non-local paper inserts NL blocks. Any other network: pass ``modules=[names]`` a
 block is added on the output of each named module (``dict(model.named_modules())``
 names); its channels are read from the module's last norm/conv layer.
 
-How a block runs: appended to a ``Sequential`` target; a pytorchvideo ``BottleneckBlock``
-becomes a ``gcvideo.bottleneck.ContextBottleneckBlock`` (same parameters; in eval mode
-a GC block is folded into the branch's last conv + BN, see ``forward_through``);
-any other target gets a forward hook that applies ``target.context`` to its output.
+How a block runs (see ``attach``): appended to a ``Sequential`` target; a pytorchvideo
+``BottleneckBlock``/``ResBlock`` is replaced, through its parent, by the
+``ContextBottleneckBlock``/``ContextResBlock`` built from its own layers; only other
+targets (torchvision residual blocks with ``after_add``) fall back to a forward hook.
+gcvideo's own Slow-only models do not need this: they are built with their blocks
+(``gcvideo.models.slow_resnet``).
 """
 import contextlib
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
-from .blocks import make_block
+from ..layers.factory import make_block
 
 STAGES = ("c2", "c3", "c4", "c5")
 POSITIONS = ("after_1x1", "after_add")
@@ -122,22 +124,29 @@ def _apply_context(module: nn.Module, inputs, output):
     return module.context(output)
 
 
-def attach(target: nn.Module, block: nn.Module, name: str = "module") -> None:
-    """Make ``block`` transform ``target``'s output, as ``target.context``."""
+def attach(model: nn.Module, name: str, block: nn.Module) -> None:
+    """Make ``block`` transform the output of ``model``'s module ``name``, as its ``context``.
+
+    A ``Sequential`` gets it as its last child; a pytorchvideo ``BottleneckBlock`` or
+    ``ResBlock`` is replaced in its parent by a ``ContextBottleneckBlock`` /
+    ``ContextResBlock`` built from its own layers; anything else (the last resort, e.g. a
+    torchvision residual block for ``after_add``) gets a forward hook that applies
+    ``target.context`` to its output. Every case adds the same ``<name>.context.*`` keys.
+    """
+    from pytorchvideo.models.resnet import BottleneckBlock, ResBlock
+
+    from .bottleneck import ContextBottleneckBlock, ContextResBlock
+
+    target = model.get_submodule(name)
     if hasattr(target, "context"):
         raise ValueError(f"{name!r} already has a context block")
-    target.add_module("context", block)
-    if isinstance(target, nn.Sequential):       # a Sequential runs its new last child itself
+    replacement = {BottleneckBlock: ContextBottleneckBlock, ResBlock: ContextResBlock}.get(type(target))
+    if replacement is not None and name:
+        parent_name, _, key = name.rpartition(".")
+        model.get_submodule(parent_name)._modules[key] = replacement.extend(target, block)
         return
-    from pytorchvideo.models.resnet import BottleneckBlock
-
-    if type(target) is BottleneckBlock:
-        # Same module, a subclass that calls context itself and, in eval mode, folds a GC
-        # block into conv_c + norm_c (see gcvideo.bottleneck).
-        from .bottleneck import ContextBottleneckBlock
-
-        target.__class__ = ContextBottleneckBlock
-    else:
+    target.add_module("context", block)
+    if not isinstance(target, nn.Sequential):   # a Sequential runs its new last child itself
         target.register_forward_hook(_apply_context)
 
 
@@ -163,7 +172,7 @@ def insert_blocks(model: nn.Module, kind: str, where: Where = ("c3", "c4", "c5")
         param = next(target.parameters(), None)
         if param is not None:  # follow a network that already lives on a GPU / in half
             block.to(device=param.device, dtype=param.dtype)
-        attach(target, block, name)
+        attach(model, name, block)
     return [f"{n}.context" for n in names]
 
 
@@ -171,14 +180,19 @@ def insert_blocks(model: nn.Module, kind: str, where: Where = ("c3", "c4", "c5")
 def bypass_blocks(model: nn.Module) -> Iterator[nn.Module]:
     """Inside the ``with``, every inserted block (each child named ``context``) is an
     identity: the very same network and weights without its context blocks, e.g. to
-    ablate a trained network's blocks or to time them against the network itself.
+    ablate a trained network's blocks or to time them against the network itself. In a
+    ``fold_context_blocks`` network a folded GC block gives way to the conv + BN it folded.
 
     >>> with bypass_blocks(model):
     ...     plain_logits = model(clip)
     """
+    from ..layers.folded import FoldedGlobalContext3d
+
     hosts = [(m, m.context) for m in model.modules() if isinstance(m._modules.get("context"), nn.Module)]
-    for host, _ in hosts:
-        host._modules["context"] = nn.Identity()      # same key: a Sequential keeps its order
+    for host, block in hosts:                         # same key: a Sequential keeps its order
+        # a folded GC block also computes the conv + BN it rides on: keep those
+        host._modules["context"] = nn.Sequential(block.conv, *(m for m in [block.norm] if m is not None)) \
+            if isinstance(block, FoldedGlobalContext3d) else nn.Identity()
     try:
         yield model
     finally:

@@ -1,0 +1,71 @@
+"""Global Context block (GCNet, Cao et al. 2019), for video: pools over T x H x W.
+
+    context  : w = softmax_j(Wk x_j) over all T*H*W positions, ctx = sum_j w_j x_j
+               (Wk has no bias: it would cancel in the softmax)
+    transform: 1x1x1 conv C -> C/r, LayerNorm, ReLU, 1x1x1 conv C/r -> C
+    fusion   : y = x + transform(ctx)          (or x * sigmoid(transform(ctx)))
+
+The last conv of the transform is zero-initialised, so with add fusion a freshly
+inserted block is exactly the identity and a pretrained backbone keeps its outputs.
+
+This module is the paper's block and nothing else: whatever the mode, it computes the
+formulas above. For inference, ``gcvideo.models.fold_context_blocks`` converts a
+network explicitly into a form where each GC block rides on the 1x1x1 conv + BatchNorm
+in front of it (``gcvideo.layers.folded.FoldedGlobalContext3d``).
+"""
+import torch
+from torch import nn
+
+from .attention_pool import AttentionPool3d, GlobalAvgPool3d
+from .pointwise import Pointwise3d
+
+
+class GlobalContext3d(nn.Module):
+    """The GC block of GCNet on (N, C, T, H, W) inputs; paper defaults.
+
+    Args:
+        channels: C, the number of input (and output) channels.
+        reduction: bottleneck ratio r of the transform (C -> C/r -> C); paper: 16.
+        pooling: ``"att"`` (attention pooling, paper) or ``"avg"`` (global average, as SE).
+        fusion: ``"add"`` (paper) or ``"mul"`` (x * sigmoid(transform), as SE).
+        layer_norm: LayerNorm on the C/r bottleneck (paper: True).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16, pooling: str = "att",
+                 fusion: str = "add", layer_norm: bool = True) -> None:
+        super().__init__()
+        if pooling not in ("att", "avg"):
+            raise ValueError(f"pooling must be 'att' or 'avg', got {pooling!r}")
+        if fusion not in ("add", "mul"):
+            raise ValueError(f"fusion must be 'add' or 'mul', got {fusion!r}")
+        if reduction < 1 or channels < 1:
+            raise ValueError(f"channels and reduction must be >= 1, got {channels}, {reduction}")
+        hidden = max(1, channels // reduction)
+        self.channels, self.reduction = channels, reduction
+        self.pooling, self.fusion = pooling, fusion
+        self.pool = AttentionPool3d(channels) if pooling == "att" else GlobalAvgPool3d()
+        self.transform = nn.Sequential(
+            Pointwise3d(channels, hidden),
+            nn.LayerNorm([hidden, 1, 1, 1]) if layer_norm else nn.Identity(),
+            nn.ReLU(inplace=True),
+            Pointwise3d(hidden, channels, zero_init=(fusion == "add")),
+        )
+
+    def reset_parameters(self) -> None:
+        """Re-apply the paper's initialisation (last transform conv zero for add)."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        context = self.pool(x)                                      # (N, C, 1, 1, 1)
+        # x's dtype: under CUDA autocast the LayerNorm hands the transform fp32, and an fp32
+        # delta would promote the whole activation (and every later one) to fp32
+        delta = self.transform(context).to(x.dtype)                 # (N, C, 1, 1, 1)
+        if self.fusion == "add":
+            return x + delta
+        return x * torch.sigmoid(delta)
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, reduction={self.reduction}, "
+                f"pooling={self.pooling!r}, fusion={self.fusion!r}")

@@ -1,0 +1,1 @@
+"""One module per ``gcvideo`` command, each a ``run_*`` function usable from Python."""
