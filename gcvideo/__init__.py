@@ -9,11 +9,20 @@ The package has five levels, each importing only the ones before it:
 * ``gcvideo.engine``  Lightning: the training module, schedule, callbacks, reports, CLI
 * ``gcvideo.tools``   one module per command (predict, export, demo, ...); ``gcvideo.cli``
 """
+import importlib
+
 from . import _moved
 from .layers import GlobalContext3d, NonLocal3d, SimplifiedNonLocal3d, SqueezeExcite3d, make_block
-from .models import create_model, fold_context_blocks, insert_blocks, list_models
 
 _moved.install()
+_FROM_MODELS = ("create_model", "fold_context_blocks", "insert_blocks", "list_models")
+
+
+def __getattr__(name: str):
+    # models need pytorchvideo; loaded on first use so the layers work with torch alone
+    if name in _FROM_MODELS:
+        return getattr(importlib.import_module(".models", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
            "make_block", "insert_blocks", "create_model", "list_models", "fold_context_blocks"]

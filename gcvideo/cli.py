@@ -105,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nl_stats)
 
+    p = analyze_sub.add_parser("lift", help="share of each GC/SNL block's attention on the cues of the relation task",
+                               description="For a checkpoint trained on `gcvideo data synth --task relation` data: for each "
+                               "GC/SNL block, the attention mass on the cue boxes (from the dataset's cues.json), their "
+                               "share of the positions, and the ratio (lift; 1 = no preference), averaged over the centre "
+                               "clips of a split.")
+    p.add_argument("--ckpt_path", required=True)
+    p.add_argument("--data", required=True, help="the generated dataset folder (with cues.json and <split>.csv)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--limit", type=int, default=0, help="only the first N videos (0: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lift)
+
     p = sub.add_parser("visualize", help="GC/SNL attention maps over T x H x W, overlaid on a video",
                        description="Runs a checkpoint on the centre clip of VIDEO and saves each GC/SNL block's "
                        "attention (softmax over all T x H x W positions), upsampled and overlaid on the frames: "
@@ -138,8 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="crop size of the traced input (default: the data's)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="generate videos, train a GC Slow-only model, test it (the README's main job)")
-    p.add_argument("--config", help="demo config (default: configs/demo.yaml)")
+    p = sub.add_parser("demo", help="generate videos, train a GC Slow-only model, test it (the README's main job)",
+                       description="--task order (default): generate the temporal-order task, train a GC Slow-only "
+                       "model, test it with 10x3 views. --task relation (experimental): generate the relation task, "
+                       "train the plain network and the GC network on the same data, budget and seed, test both, "
+                       "print them side by side with the share of GC's attention on the cues.")
+    p.add_argument("--task", choices=["order", "relation"], default="order")
+    p.add_argument("--config", help="demo config (default: configs/demo.yaml, relation: configs/demo_relation.yaml)")
+    p.add_argument("--seed", type=int, help="relation: seed for both networks (default: the config's)")
     p.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="check video collections, generate Kinetics-format data")
@@ -163,18 +181,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = data_sub.add_parser(
         "synth", help="write generated Kinetics-format videos (no download)",
-        description="Generate H.264 videos whose classes differ only in the temporal order of "
-        "events between distant objects, in the Kinetics layout (class folders, "
-        "train/val/test.csv, classes.txt). Deterministic for a seed.")
+        description="Generate H.264 videos in the Kinetics layout (class folders, train/val/test.csv, "
+        "classes.txt), identical for a seed. --task relation (the demo's): same or different colour of "
+        "two discs in opposite corners, one lit at the start of the video, the other at its end; also "
+        "writes cues.json (each cue's box per frame). --task order: classes differ only in the temporal "
+        "order of colour events of one drifting disc.")
     p.add_argument("out", help="output folder")
-    p.add_argument("--classes", type=int, default=6, help="number of classes (default 6)")
+    p.add_argument("--task", choices=["relation", "order"], default="relation")
     p.add_argument("--videos-per-class", type=int, default=20, help="60%% train, 20%% val, 20%% test")
-    p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--fps", type=int, default=30)
-    p.add_argument("--size", default="96x72", help="WIDTHxHEIGHT (default 96x72)")
-    p.add_argument("--event-frames", type=int, default=6,
-                   help="frames each event lasts; keep >= the clip sampling rate (default 6)")
+    p.add_argument("--size", help="WIDTHxHEIGHT (default: relation 32x32, order 96x72)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=int, default=16,
+                   help="relation: video length in frames; = clip frames x sampling rate (default 16 = 8 x 2)")
+    p.add_argument("--colours", type=int, default=2, help="relation: number of cue colours (default 2)")
+    p.add_argument("--cue-frames", type=int, default=4, help="relation: frames each cue is lit (default 4)")
+    p.add_argument("--classes", type=int, default=6, help="order: number of classes (default 6)")
+    p.add_argument("--seconds", type=float, default=2.0, help="order: video length (default 2)")
+    p.add_argument("--event-frames", type=int, default=6,
+                   help="order: frames each event lasts; keep >= the clip sampling rate (default 6)")
     p.set_defaults(func=cmd_data_synth)
     return parser
 
@@ -195,6 +220,12 @@ def cmd_nl_stats(args: argparse.Namespace) -> int:
     from .tools.analysis import run_nl_stats
 
     return run_nl_stats(args.ckpt_path, args.data, args.root, args.clips, args.json)
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    from .tools.analysis import run_lift
+
+    return run_lift(args.ckpt_path, args.data, args.split, args.limit, args.json)
 
 
 def cmd_visualize(args: argparse.Namespace) -> int:
@@ -221,7 +252,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .tools.demo import run_demo
 
-    return run_demo(args.config)
+    return run_demo(args.config, args.seed, args.task)
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -233,11 +264,15 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from .data.synth import parse_size, synthesize
+    from .data.synth import parse_size, synthesize, synthesize_relation
 
-    rows = synthesize(args.out, args.classes, args.videos_per_class, args.seconds, args.fps,
-                      parse_size(args.size), args.event_frames, args.seed)
-    print(f"wrote {sum(map(len, rows.values()))} videos in {args.classes} classes to {args.out} "
+    if args.task == "relation":
+        rows = synthesize_relation(args.out, args.videos_per_class, args.frames, args.fps,
+                                   parse_size(args.size or "32x32"), args.colours, args.cue_frames, args.seed)
+    else:
+        rows = synthesize(args.out, args.classes, args.videos_per_class, args.seconds, args.fps,
+                          parse_size(args.size or "96x72"), args.event_frames, args.seed)
+    print(f"wrote {sum(map(len, rows.values()))} videos ({args.task} task) to {args.out} "
           f"({', '.join(f'{k}: {len(v)}' for k, v in rows.items())})")
     return 0
 

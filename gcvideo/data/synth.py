@@ -1,4 +1,14 @@
-"""Generated Kinetics-format videos whose classes differ only in temporal order.
+"""Generated Kinetics-format videos: two tasks, no download.
+
+``task="relation"`` (``synthesize_relation``, the demo's task): classes are a relation
+between two cues far apart in space AND time - two bright discs in opposite quarters of
+the frame, one shown only at the start of the video, the other only at its end - with
+label ``same_colour`` or ``different_colour``. Every frame shows at most one cue, so no
+frame and no unit whose receptive field holds one cue can tell the classes apart: a
+network must combine evidence from both ends of the clip (global context). Each cue's
+box per frame is written to ``cues.json`` (for ``gcvideo analyze lift``).
+
+``task="order"`` (``synthesize``): classes differ only in temporal order.
 
 Every video shows one bright disc drifting slowly across a random static texture,
 among static dim discs of every colour (distractors). The bright disc changes
@@ -17,6 +27,7 @@ Choose ``event_frames`` >= the clip's sampling rate so a clip sees every colour.
 """
 import csv
 import itertools
+import json
 import math
 import os
 import string
@@ -111,6 +122,75 @@ def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx
             container.mux(packet)
 
 
+RELATION_CLASSES = ("different_colour", "same_colour")
+
+
+def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size: Tuple[int, int] = (32, 32),
+                    colours: int = 2, cue_frames: int = 4, distractors: int = 2) -> Tuple[np.ndarray, List[dict]]:
+    """(frames, H, W, 3) uint8 frames of one relation video, and its cues
+    ``[{"frames": [t, ...], "box": [x0, y0, x1, y1], "colour": key}, ...]`` (pixels, inclusive).
+
+    Cue A is lit during the first ``cue_frames`` frames in one quarter of the frame, cue B
+    during the last ``cue_frames`` in the opposite quarter; both bright and of radius
+    ~H/5; ``distractors`` dim static discs of the same colours sit anywhere.
+    """
+    width, height = size
+    keys = list(COLORS)[:colours]
+    texture = rng.integers(60, 110, size=(height // 4 + 1, width // 4 + 1, 3))
+    background = np.kron(texture, np.ones((4, 4, 1)))[:height, :width].astype(np.float32)
+    yy, xx = np.mgrid[:height, :width]
+    radius = max(2, min(width, height) // 5)
+    for _ in range(distractors):
+        cx, cy = rng.uniform(radius, width - radius), rng.uniform(radius, height - radius)
+        background[(xx - cx) ** 2 + (yy - cy) ** 2 <= (0.6 * radius) ** 2] = \
+            np.array(COLORS[keys[int(rng.integers(colours))]]) * 0.45
+    a = int(rng.integers(colours))
+    b = a if same else (a + int(rng.integers(1, colours))) % colours
+    # A in one quarter, B in the diagonally opposite one (random diagonal and direction)
+    qx, qy = int(rng.integers(2)), int(rng.integers(2))
+    cues = []
+    for key, (fx, fy), times in ((keys[a], (qx, qy), range(cue_frames)),
+                                 (keys[b], (1 - qx, 1 - qy), range(frames - cue_frames, frames))):
+        cx = (fx + rng.uniform(0.3, 0.7)) * width / 2
+        cy = (fy + rng.uniform(0.3, 0.7)) * height / 2
+        cues.append({"colour": key, "frames": list(times), "centre": (cx, cy),
+                     "box": [max(0, int(cx - radius)), max(0, int(cy - radius)),
+                             min(width - 1, int(math.ceil(cx + radius))), min(height - 1, int(math.ceil(cy + radius)))]})
+    video = np.repeat(background[None], frames, axis=0)
+    for cue in cues:
+        cx, cy = cue.pop("centre")
+        disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2
+        for t in cue["frames"]:
+            video[t][disc] = np.minimum(255, np.array(COLORS[cue["colour"]], np.float32) * 1.15 + 20)
+    return video.clip(0, 255).astype(np.uint8), cues
+
+
+def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16, fps: int = 30,
+                        size: Tuple[int, int] = (32, 32), colours: int = 2, cue_frames: int = 4,
+                        seed: int = 0, progress: bool = True) -> Dict[str, List[dict]]:
+    """Write the relation dataset under ``out`` (see the module docstring); returns the CSV
+    rows per split. Choose ``frames`` = clip length x sampling rate (the demo: 8 x 2 = 16)
+    so a clip spans the whole video and holds both cues; ``cue_frames`` >= 2 x sampling
+    rate so each cue is in two of the clip's frames."""
+    if not 2 <= colours <= len(COLORS):
+        raise ValueError(f"colours must be 2..{len(COLORS)}, got {colours}")
+    if not 1 <= cue_frames <= frames // 2 - 1:
+        raise ValueError(f"cue_frames must be 1..{frames // 2 - 1} for {frames} frames (the cues must not meet)")
+    cues = {}
+
+    def render(label, rng):
+        return render_relation(label == "same_colour", rng, frames, size, colours, cue_frames)
+
+    def record(path, boxes):
+        cues[os.path.relpath(path, out)] = boxes
+
+    rows = _write_dataset(out, list(RELATION_CLASSES), videos_per_class, frames / fps, fps, seed, render,
+                          record, progress)
+    with open(os.path.join(out, "cues.json"), "w", encoding="utf-8") as f:
+        json.dump({"size": list(size), "frames": frames, "fps": fps, "videos": cues}, f)
+    return rows
+
+
 def _youtube_id(rng: np.random.Generator) -> str:
     alphabet = string.ascii_letters + string.digits + "-_"
     return "".join(alphabet[i] for i in rng.integers(len(alphabet), size=11))
@@ -124,15 +204,26 @@ def split_counts(videos_per_class: int) -> Dict[str, int]:
 def synthesize(out: str, num_classes: int = 6, videos_per_class: int = 20, seconds: float = 2.0,
                fps: int = 30, size: Tuple[int, int] = (96, 72), event_frames: int = 6, seed: int = 0,
                progress: bool = True) -> Dict[str, List[dict]]:
-    """Write the dataset under ``out``; returns the CSV rows per split."""
+    """Write the temporal-order dataset under ``out``; returns the CSV rows per split."""
+    frames = int(round(seconds * fps))
+    return _write_dataset(out, class_names(num_classes), videos_per_class, seconds, fps, seed,
+                          lambda label, rng: (render_video(label, rng, frames, size, event_frames), None),
+                          None, progress)
+
+
+def _write_dataset(out: str, names: List[str], videos_per_class: int, seconds: float, fps: int, seed: int,
+                   render, record=None, progress: bool = True) -> Dict[str, List[dict]]:
+    """Videos ``render(label, rng) -> (frames, extra)`` in class folders, train/val/test.csv in
+    the official Kinetics columns, classes.txt; ``record(path, extra)`` sees each video.
+    Every video draws from its own ``default_rng([seed, n])``: the output does not depend on
+    how many videos are written before it, only on the seed and its index."""
     if videos_per_class < 3:
         raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
-    names = class_names(num_classes)
     os.makedirs(out, exist_ok=True)
-    frames = int(round(seconds * fps))
     counts = split_counts(videos_per_class)
     rows: Dict[str, List[dict]] = {s: [] for s in SPLITS}
     jobs = [(c, s) for c in names for s in SPLITS for _ in range(counts[s])]
+    end = int(math.ceil(seconds))
     try:
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
@@ -143,9 +234,11 @@ def synthesize(out: str, num_classes: int = 6, videos_per_class: int = 20, secon
         vid = _youtube_id(rng)
         folder = os.path.join(out, label)
         os.makedirs(folder, exist_ok=True)
-        end = int(math.ceil(seconds))
-        write_video(os.path.join(folder, f"{vid}_{0:06d}_{end:06d}.mp4"),
-                    render_video(label, rng, frames, size, event_frames), fps)
+        path = os.path.join(folder, f"{vid}_{0:06d}_{end:06d}.mp4")
+        frames, extra = render(label, rng)
+        write_video(path, frames, fps)
+        if record is not None:
+            record(path, extra)
         rows[split].append({"label": label, "youtube_id": vid, "time_start": 0, "time_end": end, "split": split})
         if bar is not None:
             bar.update()

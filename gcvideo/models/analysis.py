@@ -7,6 +7,7 @@ import contextlib
 from typing import Dict, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..layers.attention_pool import AttentionPool3d
@@ -91,3 +92,16 @@ def collect_nl_statistics(model: nn.Module, clips) -> Dict[str, Dict[str, float]
         for h in handles:
             h.remove()
     return {name: {k: v / max(count, 1) for k, v in stat.items()} for name, stat in sums.items()}
+
+
+def attention_on_regions(attention: torch.Tensor, cover: torch.Tensor) -> Dict[str, float]:
+    """How much of one clip's attention falls on marked regions.
+
+    ``attention``: (T', H', W') softmax weights of a block (sum 1); ``cover``: (T, H, W) in
+    [0, 1], the fraction of each input pixel that belongs to a region (e.g. cue boxes),
+    averaged down to the block's grid. Returns the attention ``mass`` on the regions, their
+    ``area`` share of the positions and ``lift`` = mass / area (1: no preference).
+    """
+    grid = F.adaptive_avg_pool3d(cover[None, None].float(), attention.shape)[0, 0]    # (T', H', W')
+    mass, area = float((attention * grid).sum()), float(grid.mean())
+    return {"mass": mass, "area": area, "lift": mass / area if area > 0 else float("nan")}

@@ -3,8 +3,9 @@ import json
 import os
 
 import torch
+import torch.nn.functional as F
 
-from ..models.analysis import capture_attention, collect_nl_statistics
+from ..models.analysis import attention_on_regions, capture_attention, collect_nl_statistics
 
 
 def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, as_json: bool = False) -> int:
@@ -36,7 +37,6 @@ def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, a
 def run_visualize(ckpt_path: str, video: str, out: str, blocks=None) -> int:
     """``gcvideo visualize``: GC/SNL attention over T x H x W, overlaid on the centre clip."""
     import numpy as np
-    import torch.nn.functional as F
     from matplotlib import colormaps
     from PIL import Image
 
@@ -80,3 +80,79 @@ def run_visualize(ckpt_path: str, video: str, out: str, blocks=None) -> int:
     Image.fromarray(np.concatenate(rows, axis=0)).save(grid)
     print(f"wrote {grid} (rows: blocks, columns: frames) and {len(written)} GIF(s) in {out}")
     return 0
+
+
+def cue_cover(cues: list, frame_indices, source_hw: tuple, box: tuple, crop: int) -> torch.Tensor:
+    """(T, crop, crop) fraction of each pixel of an eval crop inside a cue box, for the clip
+    made of the video's frames ``frame_indices``; ``box`` = (top, left, h, w) of the crop."""
+    height, width = source_hw
+    top, left, h, w = box
+    cover = torch.zeros(len(frame_indices), height, width)
+    for t, index in enumerate(frame_indices):
+        for cue in cues:
+            if index in cue["frames"]:
+                x0, y0, x1, y1 = cue["box"]
+                cover[t, y0:y1 + 1, x0:x1 + 1] = 1.0
+    region = cover[:, top:top + h, left:left + w].unsqueeze(1)                    # (T, 1, h, w)
+    return F.interpolate(region, size=(crop, crop), mode="area")[:, 0]
+
+
+def measure_lift(module, options: dict, root: str, split: str = "test", limit: int = 0,
+                 progress: bool = False) -> dict:
+    """Attention share and lift of every GC/SNL block on the cue boxes of a generated relation
+    dataset (``root/cues.json``), averaged over the centre clips of ``split``'s videos."""
+    import csv
+
+    from ..data import decode, sampling, transforms
+
+    cues_path = os.path.join(root, "cues.json")
+    if not os.path.exists(cues_path):
+        raise FileNotFoundError(f"{cues_path} not found: lift needs a dataset from `gcvideo data synth --task relation`")
+    with open(cues_path, encoding="utf-8") as f:
+        cues = json.load(f)["videos"]
+    with open(os.path.join(root, f"{split}.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[: limit or None]
+    sums: dict = {}
+    net = module.model.eval()
+    for row in rows:
+        rel = f"{row['label']}/{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4"
+        path = os.path.join(root, rel)
+        info = decode.probe(path)
+        times = sampling.uniform_clips(info.duration, info.fps, options["num_frames"], options["sampling_rate"], 1,
+                                       options["target_fps"])[0]
+        frames = decode.decode_at(path, times, options["backend"])
+        crop = options["test_crop_size"] or options["crop_size"]
+        box = transforms.spatial_crop_boxes(info.height, info.width, options["eval_short_side"], crop, 1)[0]
+        clip_u8 = transforms.center_crop(frames, options["eval_short_side"], crop)
+        cover = cue_cover(cues[rel], [int(round(t * info.fps)) for t in times], (info.height, info.width), box, crop)
+        with capture_attention(net) as maps, torch.no_grad():
+            net(transforms.normalize(clip_u8).unsqueeze(0))
+        for name, att in maps.items():
+            stats = attention_on_regions(att[0], cover)
+            acc = sums.setdefault(name, {"mass": 0.0, "area": 0.0, "lift": 0.0})
+            for k in acc:
+                acc[k] += stats[k] / len(rows)
+    if not sums:
+        raise ValueError("the model has no GC or SNL block (attention pooling) to measure")
+    return {"videos": len(rows), "blocks": sums}
+
+
+def run_lift(ckpt_path: str, root: str, split: str = "test", limit: int = 0, as_json: bool = False) -> int:
+    """``gcvideo analyze lift``: where each GC/SNL block's attention goes on the relation task."""
+    from ..engine.checkpoint import load_classifier
+
+    module, options = load_classifier(ckpt_path)
+    result = measure_lift(module, options, root, split, limit)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"attention on the cue boxes, centre clip of {result['videos']} {split} videos:")
+    print(format_lift(result))
+    return 0
+
+
+def format_lift(result: dict) -> str:
+    lines = [f"{'block':44s} {'mass on cues':>13s} {'cue area':>9s} {'lift':>6s}"]
+    for name, s in result["blocks"].items():
+        lines.append(f"{name:44s} {100 * s['mass']:12.1f}% {100 * s['area']:8.1f}% {s['lift']:5.1f}x")
+    return "\n".join(lines)

@@ -5,6 +5,9 @@ import os
 # 150 videos each (90 train / 30 val / 30 test), 2 s at 30 fps, 80x64.
 DEMO_DATA = dict(num_classes=6, videos_per_class=150, seconds=2.0, fps=30, size=(80, 64),
                  event_frames=4, seed=0)
+# ``gcvideo demo --task relation`` (``synthesize_relation``): same_colour / different_colour,
+# 800 videos each (480 train / 160 val / 160 test), 16 frames at 30 fps, 32x32, 2 colours.
+RELATION_DATA = dict(videos_per_class=800, frames=16, fps=30, size=(32, 32), colours=2, cue_frames=4, seed=0)
 
 
 def find_config(name: str) -> str:

@@ -12,7 +12,7 @@ from gcvideo.models.bottleneck import ContextBottleneckBlock
 from gcvideo.layers.global_context import GlobalContext3d
 from gcvideo.models.insert import bypass_blocks, residual_blocks, select_targets, stage_name
 from gcvideo.models import NL5_POSITIONS, slow_resnet
-from conftest import TINY, perturb, randomize_norms
+from helpers import TINY, perturb, randomize_norms
 
 TORCHVISION = {"r3d_18": r3d_18, "mc3_18": mc3_18, "r2plus1d_18": r2plus1d_18}
 

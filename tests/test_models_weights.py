@@ -6,7 +6,7 @@ from torchvision.models import resnet50
 
 from gcvideo import create_model
 from gcvideo.models.weights import _rename_2d, inflate_resnet2d, load_inflated, load_pretrained, read_state_dict
-from conftest import TINY, randomize_norms
+from helpers import TINY, randomize_norms
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from gcvideo.cli import main
 from gcvideo.data.records import load_records
-from test_train import tiny_args
+from helpers import tiny_args
 
 EVAL = ["--data.test_views", "2x3", "--data.test_crop_size", "32"]
 

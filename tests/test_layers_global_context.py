@@ -6,7 +6,7 @@ from torch import nn
 
 from gcvideo import GlobalContext3d
 from gcvideo.layers import AttentionPool3d, FoldedGlobalContext3d, SqueezeExcite3d, can_fold
-from conftest import assert_every_parameter_learns, perturb
+from helpers import assert_every_parameter_learns, perturb
 
 
 def reference_gc(block: GlobalContext3d, x: torch.Tensor) -> torch.Tensor:

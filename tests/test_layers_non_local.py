@@ -3,7 +3,7 @@ import torch
 from pytorchvideo.models import init_net_weights
 
 from gcvideo import NonLocal3d
-from conftest import assert_every_parameter_learns, perturb
+from helpers import assert_every_parameter_learns, perturb
 
 
 def slow_nl(block: NonLocal3d, x: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@ import torch
 
 from gcvideo import create_model
 from gcvideo.engine.module import VideoClassifier, param_groups
-from conftest import TINY
+from helpers import TINY
 
 
 def test_no_decay_groups_find_norms_by_type_and_every_bias():

@@ -2,7 +2,7 @@ import torch
 
 from gcvideo import create_model, fold_context_blocks
 from gcvideo.models.analysis import capture_attention
-from conftest import TINY, perturb
+from helpers import TINY, perturb
 
 
 def test_capture_attention_returns_normalised_maps_per_block():
@@ -45,7 +45,7 @@ def test_nl_stats_of_a_trained_model_match_a_direct_computation(synth_root, tmp_
     from gcvideo.cli import main
     from gcvideo.layers.non_local import NonLocal3d
     from gcvideo.engine.checkpoint import load_classifier
-    from test_train import tiny_args
+    from helpers import tiny_args
 
     args = tiny_args(synth_root, tmp_path / "nl", epochs=1, model="slow_r50_nl5",
                      extra=["--model.model_options", '{"depths": [1, 4, 6, 1], "width": 4}'])
@@ -79,7 +79,7 @@ def test_visualize_writes_grid_and_gifs(synth_root, tmp_path, capsys):
     from PIL import Image
 
     from gcvideo.cli import main
-    from test_train import tiny_args
+    from helpers import tiny_args
 
     assert main(["fit", *tiny_args(synth_root, tmp_path / "gc", epochs=1)]) == 0
     ckpt = str(tmp_path / "gc" / "checkpoints" / "last.ckpt")

@@ -4,7 +4,7 @@ from pytorchvideo.models.hub.resnet import slow_r50 as ptv_slow_r50
 
 from gcvideo import create_model, list_models
 from gcvideo.models import MODELS, channels_last_3d
-from conftest import TINY, randomize_norms
+from helpers import TINY, randomize_norms
 
 EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13),
                    "slow_r50_gc5": ("GlobalContext3d", 5), "slow_r50_snl5": ("SimplifiedNonLocal3d", 5),

@@ -5,7 +5,7 @@ from torch import nn
 from gcvideo import create_model
 from gcvideo.models.cost import count_flops, count_params, interleaved_latency, latency_ratio, model_cost
 
-from conftest import TINY
+from helpers import TINY
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import torch
 from pytorchvideo.models import init_net_weights
 
 from gcvideo import SimplifiedNonLocal3d
-from conftest import assert_every_parameter_learns, perturb
+from helpers import assert_every_parameter_learns, perturb
 
 
 def test_identity_at_init_and_after_model_init(clip):

@@ -102,6 +102,6 @@ def test_data_folder_matches_the_demo_generator():
     assert open(os.path.join(root, "demo_classes.txt")).read().split() == class_names(DEMO_DATA["num_classes"])
     script = open(os.path.join(root, "make_demo_data.sh")).read()
     size = "x".join(map(str, DEMO_DATA["size"]))
-    for flag in (f"--classes {DEMO_DATA['num_classes']}", f"--videos-per-class {DEMO_DATA['videos_per_class']}",
+    for flag in ("--task order", f"--classes {DEMO_DATA['num_classes']}", f"--videos-per-class {DEMO_DATA['videos_per_class']}",
                  f"--size {size}", f"--event-frames {DEMO_DATA['event_frames']}", f"--seed {DEMO_DATA['seed']}"):
         assert flag in script, flag

@@ -1,0 +1,106 @@
+"""The package's levels: layers <- models <- engine <- tools <- cli, data beside layers.
+
+Walks every module's imports (top-level and inside functions) with ``ast``."""
+import ast
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import gcvideo
+
+PACKAGE = os.path.dirname(gcvideo.__file__)
+# what each level may import from gcvideo (itself included)
+ALLOWED = {
+    "layers": {"layers"},
+    "data": {"data"},
+    "models": {"layers", "models"},
+    "engine": {"layers", "data", "models", "engine"},
+    "tools": {"layers", "data", "models", "engine", "tools"},
+}
+THIRD_PARTY_BANNED = {"layers": {"pytorchvideo", "pytorch_lightning", "lightning", "fvcore"},
+                      "models": {"pytorch_lightning", "lightning"}}
+
+
+def module_imports(path: str, package: str):
+    """(gcvideo subpackage or None, top-level module name) of every import in ``path``."""
+    tree = ast.parse(open(path).read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:    # relative: resolve against the module's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names = [".".join(base + ([node.module] if node.module else []))]
+                if not node.module:
+                    names = [f"{names[0]}.{alias.name}" for alias in node.names]
+            else:
+                names = [node.module]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            yield (parts[1] if parts[0] == "gcvideo" and len(parts) > 1 else None), parts[0], node.lineno
+
+
+def test_resolving_relative_imports():
+    # a sanity check of the walker itself: it must see this module-level relative import
+    found = list(module_imports(os.path.join(PACKAGE, "models", "fold.py"), "gcvideo.models"))
+    assert ("layers", "gcvideo", found[[f[0] for f in found].index("layers")][2]) in found
+    assert any(level == "models" for level, _, _ in found)
+
+
+@pytest.mark.parametrize("level", sorted(ALLOWED))
+def test_no_module_imports_from_a_higher_level(level):
+    folder = os.path.join(PACKAGE, level)
+    files = [f for f in sorted(os.listdir(folder)) if f.endswith(".py")]
+    assert files, folder
+    wrong = []
+    for name in files:
+        for target, top, line in module_imports(os.path.join(folder, name), f"gcvideo.{level}"):
+            if target is not None and target not in ALLOWED[level]:
+                wrong.append(f"gcvideo/{level}/{name}:{line} imports gcvideo.{target}")
+            if top in THIRD_PARTY_BANNED.get(level, ()):
+                wrong.append(f"gcvideo/{level}/{name}:{line} imports {top}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_layers_work_without_pytorchvideo_or_lightning():
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('pytorchvideo', 'pytorch_lightning', 'lightning', 'fvcore'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import torch
+from gcvideo.layers import GlobalContext3d, make_block
+block = GlobalContext3d(32)
+x = torch.randn(2, 32, 4, 5, 5)
+assert torch.equal(block(x), x)
+assert type(make_block('nl', 32)).__name__ == 'NonLocal3d'
+assert not any(m.split('.')[0] in ('pytorchvideo', 'pytorch_lightning') for m in sys.modules)
+print('ok')
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("old, new, name", [
+    ("gcvideo.insert", "gcvideo.models.insert", "insert_blocks"),
+    ("gcvideo.analysis", "gcvideo.tools.analysis", "capture_attention"),
+    ("gcvideo.global_context", "gcvideo.layers.global_context", "GlobalContext3d"),
+    ("gcvideo.classifier", "gcvideo.engine.module", "VideoClassifier"),
+])
+def test_old_module_paths_still_import_with_a_deprecation_warning(old, new, name):
+    import importlib
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} moved to {new}"):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from gcvideo import GlobalContext3d, create_model, insert_blocks   # noqa: F401  (no warning)
