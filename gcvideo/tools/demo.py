@@ -38,11 +38,7 @@ def run_order_demo(config: str = None) -> int:
         cfg = yaml.safe_load(f)
     data_root, run_dir = cfg["data"]["root"], cfg["trainer"]["default_root_dir"]
     start = time.time()
-    if data_ready(data_root):
-        print(f"[1/3] reusing generated videos in {data_root}")
-    else:
-        print(f"[1/3] generating Kinetics-format videos in {data_root}")
-        synthesize(data_root, **DEMO_DATA)
+    _generate(data_root, "[1/3]", "Kinetics-format videos", lambda: synthesize(data_root, **DEMO_DATA))
     print(f"[2/3] training ({config})", flush=True)
     argv0, sys.argv = sys.argv, sys.argv[:1]     # LightningCLI reads args, not the demo's argv
     try:
@@ -80,11 +76,7 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
     data_root = cfg["data"]["root"]
     demo_dir = os.path.dirname(cfg["trainer"]["default_root_dir"].rstrip("/")) or "."
     start = time.time()
-    if data_ready(data_root):
-        print(f"[1/4] reusing generated videos in {data_root}")
-    else:
-        print(f"[1/4] generating the relation task in {data_root}")
-        synthesize_relation(data_root, **RELATION_DATA)
+    _generate(data_root, "[1/4]", "the relation task", lambda: synthesize_relation(data_root, **RELATION_DATA))
     results = {}
     argv0, sys.argv = sys.argv, sys.argv[:1]     # LightningCLI reads args, not the demo's argv
     try:
@@ -115,6 +107,14 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
     run_visualize(gc["best"], video, os.path.join(demo_dir, "attention"))
     print(summary(results, lift, cfg, time.time() - start))
     return 0
+
+
+def _generate(root: str, step: str, what: str, make) -> None:
+    if data_ready(root):
+        print(f"{step} reusing generated videos in {root}")
+    else:
+        print(f"{step} generating {what} in {root}")
+        make()
 
 
 def _first_test_video(root: str) -> str:
