@@ -150,12 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="crop size of the traced input (default: the data's)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="generate videos, train a GC Slow-only model, test it (the README's main job)",
-                       description="--task order (default): generate the temporal-order task, train a GC Slow-only "
-                       "model, test it with 10x3 views. --task relation (experimental): generate the relation task, "
-                       "train the plain network and the GC network on the same data, budget and seed, test both, "
-                       "print them side by side with the share of GC's attention on the cues.")
-    p.add_argument("--task", choices=["order", "relation"], default="order")
+    p = sub.add_parser("demo", help="what global context buys: plain vs GC Slow-only network on generated videos "
+                       "(the README's main job)",
+                       description="--task relation (default): generate the relation task (same or different colour "
+                       "of two cues at opposite corners and opposite ends of the clip), train the plain network and "
+                       "the GC network on the same data, budget and seed, test both with 10x3 views, print them side "
+                       "by side with the share of GC's attention on the cues, save an attention picture. "
+                       "--task order: generate the temporal-order task, train a GC Slow-only model, test it.")
+    p.add_argument("--task", choices=["relation", "order"], default="relation")
     p.add_argument("--config", help="demo config (default: configs/demo.yaml, relation: configs/demo_relation.yaml)")
     p.add_argument("--seed", type=int, help="relation: seed for both networks (default: the config's)")
     p.set_defaults(func=cmd_demo)
@@ -192,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--size", help="WIDTHxHEIGHT (default: relation 32x32, order 96x72)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, help="encoding processes (default: one per core, at most 8, for 64+ "
+                   "videos); the files do not depend on it")
     p.add_argument("--frames", type=int, default=16,
                    help="relation: video length in frames; = clip frames x sampling rate (default 16 = 8 x 2)")
     p.add_argument("--colours", type=int, default=2, help="relation: number of cue colours (default 2)")
@@ -268,10 +272,11 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
     if args.task == "relation":
         rows = synthesize_relation(args.out, args.videos_per_class, args.frames, args.fps,
-                                   parse_size(args.size or "32x32"), args.colours, args.cue_frames, args.seed)
+                                   parse_size(args.size or "32x32"), args.colours, args.cue_frames, args.seed,
+                                   workers=args.workers)
     else:
         rows = synthesize(args.out, args.classes, args.videos_per_class, args.seconds, args.fps,
-                          parse_size(args.size or "96x72"), args.event_frames, args.seed)
+                          parse_size(args.size or "96x72"), args.event_frames, args.seed, workers=args.workers)
     print(f"wrote {sum(map(len, rows.values()))} videos ({args.task} task) to {args.out} "
           f"({', '.join(f'{k}: {len(v)}' for k, v in rows.items())})")
     return 0

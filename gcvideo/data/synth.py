@@ -26,6 +26,7 @@ Kinetics columns and ``classes.txt``. Output is deterministic for a seed.
 Choose ``event_frames`` >= the clip's sampling rate so a clip sees every colour.
 """
 import csv
+import functools
 import itertools
 import json
 import math
@@ -105,7 +106,11 @@ def _separated_points(rng, n, width, height, radius) -> List[Tuple[int, int]]:
 def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx264",
                 pix_fmt: str = "yuv420p", options: Optional[Dict[str, str]] = None,
                 container_options: Optional[Dict[str, str]] = None) -> None:
-    """Encode (T, H, W, 3) uint8 RGB frames at a constant ``fps``."""
+    """Encode (T, H, W, 3) uint8 RGB frames at a constant ``fps``.
+
+    libx264 runs single-threaded and without macroblock-tree rate control: with mbtree on,
+    the same frames gave different bytes in 1-10 % of videos when several processes
+    encoded at once (measured; identical input YUV), so a seed would not fix the dataset."""
     import av
 
     height, width = frames.shape[1:3]
@@ -113,7 +118,8 @@ def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if codec == "libx264":
-            stream.options = {"crf": "20", "preset": "veryfast", "threads": "1", **(options or {})}
+            stream.options = {"crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0",
+                              **(options or {})}
             stream.codec_context.thread_count = 1
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
@@ -132,14 +138,14 @@ def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size
 
     Cue A is lit during the first ``cue_frames`` frames in one quarter of the frame, cue B
     during the last ``cue_frames`` in the opposite quarter; both bright and of radius
-    ~H/5; ``distractors`` dim static discs of the same colours sit anywhere.
+    ~H/4; ``distractors`` dim static discs of the same colours sit anywhere.
     """
     width, height = size
     keys = list(COLORS)[:colours]
     texture = rng.integers(60, 110, size=(height // 4 + 1, width // 4 + 1, 3))
     background = np.kron(texture, np.ones((4, 4, 1)))[:height, :width].astype(np.float32)
     yy, xx = np.mgrid[:height, :width]
-    radius = max(2, min(width, height) // 5)
+    radius = max(2, min(width, height) // 4)
     for _ in range(distractors):
         cx, cy = rng.uniform(radius, width - radius), rng.uniform(radius, height - radius)
         background[(xx - cx) ** 2 + (yy - cy) ** 2 <= (0.6 * radius) ** 2] = \
@@ -167,7 +173,7 @@ def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size
 
 def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16, fps: int = 30,
                         size: Tuple[int, int] = (32, 32), colours: int = 2, cue_frames: int = 4,
-                        seed: int = 0, progress: bool = True) -> Dict[str, List[dict]]:
+                        seed: int = 0, progress: bool = True, workers: Optional[int] = None) -> Dict[str, List[dict]]:
     """Write the relation dataset under ``out`` (see the module docstring); returns the CSV
     rows per split. Choose ``frames`` = clip length x sampling rate (the demo: 8 x 2 = 16)
     so a clip spans the whole video and holds both cues; ``cue_frames`` >= 2 x sampling
@@ -176,19 +182,21 @@ def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16,
         raise ValueError(f"colours must be 2..{len(COLORS)}, got {colours}")
     if not 1 <= cue_frames <= frames // 2 - 1:
         raise ValueError(f"cue_frames must be 1..{frames // 2 - 1} for {frames} frames (the cues must not meet)")
-    cues = {}
-
-    def render(label, rng):
-        return render_relation(label == "same_colour", rng, frames, size, colours, cue_frames)
-
-    def record(path, boxes):
-        cues[os.path.relpath(path, out)] = boxes
-
-    rows = _write_dataset(out, list(RELATION_CLASSES), videos_per_class, frames / fps, fps, seed, render,
-                          record, progress)
+    render = functools.partial(_render_relation, frames=frames, size=tuple(size), colours=colours,
+                               cue_frames=cue_frames)
+    rows, cues = _write_dataset(out, list(RELATION_CLASSES), videos_per_class, frames / fps, fps, seed, render,
+                                progress, workers)
     with open(os.path.join(out, "cues.json"), "w", encoding="utf-8") as f:
         json.dump({"size": list(size), "frames": frames, "fps": fps, "videos": cues}, f)
     return rows
+
+
+def _render_relation(label: str, rng: np.random.Generator, **options) -> Tuple[np.ndarray, List[dict]]:
+    return render_relation(label == "same_colour", rng, **options)
+
+
+def _render_order(label: str, rng: np.random.Generator, **options) -> Tuple[np.ndarray, None]:
+    return render_video(label, rng, **options), None
 
 
 def _youtube_id(rng: np.random.Generator) -> str:
@@ -203,47 +211,62 @@ def split_counts(videos_per_class: int) -> Dict[str, int]:
 
 def synthesize(out: str, num_classes: int = 6, videos_per_class: int = 20, seconds: float = 2.0,
                fps: int = 30, size: Tuple[int, int] = (96, 72), event_frames: int = 6, seed: int = 0,
-               progress: bool = True) -> Dict[str, List[dict]]:
+               progress: bool = True, workers: Optional[int] = None) -> Dict[str, List[dict]]:
     """Write the temporal-order dataset under ``out``; returns the CSV rows per split."""
-    frames = int(round(seconds * fps))
-    return _write_dataset(out, class_names(num_classes), videos_per_class, seconds, fps, seed,
-                          lambda label, rng: (render_video(label, rng, frames, size, event_frames), None),
-                          None, progress)
+    render = functools.partial(_render_order, frames=int(round(seconds * fps)), size=tuple(size),
+                               event_frames=event_frames)
+    return _write_dataset(out, class_names(num_classes), videos_per_class, seconds, fps, seed, render,
+                          progress, workers)[0]
+
+
+def _write_one(job: tuple) -> object:
+    """Render and encode one video (runs in a worker process); returns the renderer's extra."""
+    render, path, label, seed, n, fps = job
+    rng = np.random.default_rng([seed, n])
+    _youtube_id(rng)                      # the file name's draws come first (see _write_dataset)
+    frames, extra = render(label, rng)
+    write_video(path, frames, fps)
+    return extra
 
 
 def _write_dataset(out: str, names: List[str], videos_per_class: int, seconds: float, fps: int, seed: int,
-                   render, record=None, progress: bool = True) -> Dict[str, List[dict]]:
+                   render, progress: bool = True, workers: Optional[int] = None) -> Tuple[Dict[str, List[dict]], dict]:
     """Videos ``render(label, rng) -> (frames, extra)`` in class folders, train/val/test.csv in
-    the official Kinetics columns, classes.txt; ``record(path, extra)`` sees each video.
-    Every video draws from its own ``default_rng([seed, n])``: the output does not depend on
-    how many videos are written before it, only on the seed and its index."""
+    the official Kinetics columns, classes.txt. Returns the rows per split and each video's
+    extra by its path under ``out``. Every video draws from its own ``default_rng([seed, n])``,
+    so the output depends only on the seed and its index, not on how many processes
+    (``workers``; default: one per CPU core, at most 8, for 64 videos or more) write it or in which order."""
     if videos_per_class < 3:
         raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
     os.makedirs(out, exist_ok=True)
     counts = split_counts(videos_per_class)
     rows: Dict[str, List[dict]] = {s: [] for s in SPLITS}
-    jobs = [(c, s) for c in names for s in SPLITS for _ in range(counts[s])]
     end = int(math.ceil(seconds))
-    try:
-        from tqdm import tqdm
-        bar = tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
-    except ImportError:  # pragma: no cover
-        bar = None
-    for n, (label, split) in enumerate(jobs):
-        rng = np.random.default_rng([seed, n])
-        vid = _youtube_id(rng)
-        folder = os.path.join(out, label)
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"{vid}_{0:06d}_{end:06d}.mp4")
-        frames, extra = render(label, rng)
-        write_video(path, frames, fps)
-        if record is not None:
-            record(path, extra)
+    jobs, paths = [], []
+    for n, (label, split) in enumerate((c, s) for c in names for s in SPLITS for _ in range(counts[s])):
+        vid = _youtube_id(np.random.default_rng([seed, n]))
+        os.makedirs(os.path.join(out, label), exist_ok=True)
+        paths.append(os.path.join(out, label, f"{vid}_{0:06d}_{end:06d}.mp4"))
+        jobs.append((render, paths[-1], label, seed, n, fps))
         rows[split].append({"label": label, "youtube_id": vid, "time_start": 0, "time_end": end, "split": split})
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
+    if workers is None:                   # processes pay off only for more than a few dozen videos
+        workers = 1 if len(jobs) < 64 else min(8, os.cpu_count() or 1)
+    from tqdm import tqdm
+
+    with tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress) as bar:
+        if workers <= 1:
+            extras = []
+            for job in jobs:
+                extras.append(_write_one(job))
+                bar.update()
+        else:
+            import multiprocessing
+
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                extras = []
+                for extra in pool.imap(_write_one, jobs, chunksize=8):
+                    extras.append(extra)
+                    bar.update()
     for split in SPLITS:
         with open(os.path.join(out, f"{split}.csv"), "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["label", "youtube_id", "time_start", "time_end", "split"])
@@ -251,7 +274,7 @@ def _write_dataset(out: str, names: List[str], videos_per_class: int, seconds: f
             writer.writerows(rows[split])
     with open(os.path.join(out, "classes.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(names) + "\n")
-    return rows
+    return rows, {os.path.relpath(p, out): e for p, e in zip(paths, extras)}
 
 
 def parse_size(text: str) -> Tuple[int, int]:

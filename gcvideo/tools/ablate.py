@@ -1,7 +1,8 @@
 """``gcvideo ablate CONFIG ... --seeds N``: fit + test each config with N seeds, one results table.
 
-Each config is applied on top of ``--base`` (default ``configs/demo.yaml``; on Kinetics,
-``configs/kinetics400/base.yaml``). Runs go to ``<out>/<config>/seed<k>/``; a run whose
+Each config is applied on top of ``--base`` (default ``configs/demo.yaml``; the relation
+task: ``configs/demo_relation.yaml``; on Kinetics, ``configs/kinetics400/base.yaml``); the
+demo configs' videos are generated when missing. Runs go to ``<out>/<config>/seed<k>/``; a run whose
 test results exist is not repeated, so an interrupted ablation resumes where it stopped.
 The table (mean ± std over seeds of 30-view test top-1/top-5, params, GFLOPs) is written
 to ``<out>/results.md`` and ``results.json``.
@@ -12,7 +13,7 @@ import statistics
 import sys
 from typing import List, Optional
 
-from .common import DEMO_DATA, data_ready, find_config
+from .common import data_ready, find_config, generate_demo_data
 
 
 def _mean_std(values: List[float]) -> str:
@@ -45,9 +46,8 @@ def run_ablate(configs: List[str], seeds: int = 3, base: Optional[str] = None, o
 
     base = base or find_config("demo.yaml")
     data_root = yaml.safe_load(open(base))["data"]["root"]
-    if base.endswith("demo.yaml") and not data_ready(data_root):
-        from ..data.synth import synthesize
-        synthesize(data_root, **DEMO_DATA)
+    if not data_ready(data_root):
+        generate_demo_data(base, data_root)
     rows = []
     argv0, sys.argv = sys.argv, sys.argv[:1]
     try:

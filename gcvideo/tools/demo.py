@@ -1,12 +1,12 @@
 """``gcvideo demo``: the README's main job, on generated Kinetics-format videos.
 
-* ``--task order`` (default, ``configs/demo.yaml``): generate the temporal-order task, train
-  a GC Slow-only model, test it with 10 clips x 3 crops. Lands in ``runs/demo``.
-* ``--task relation`` (``configs/demo_relation.yaml``, experimental): generate the relation
+* ``--task relation`` (default, ``configs/demo_relation.yaml``): generate the relation
   task (same or different colour of two cues at opposite corners and opposite ends of the
   clip), train the plain Slow-only network and the same network with GC blocks on the
   same data, budget and seed, test both with 10 x 3 views, and print them side by side with
   the share of GC's attention on the cues. Lands in ``runs/demo_relation``.
+* ``--task order`` (``configs/demo.yaml``): generate the temporal-order task, train a GC
+  Slow-only model, test it with 10 clips x 3 crops. Lands in ``runs/demo``.
 
 Re-running reuses the generated videos; training starts afresh.
 """
@@ -21,7 +21,7 @@ from .common import DEMO_DATA, RELATION_DATA, data_ready, find_config
 NETWORKS = (("plain", "slow_r50"), ("gc", "slow_r50_gc"))
 
 
-def run_demo(config: str = None, seed: int = None, task: str = "order") -> int:
+def run_demo(config: str = None, seed: int = None, task: str = "relation") -> int:
     if task == "relation":
         return run_relation_demo(config, seed)
     if seed is not None:
