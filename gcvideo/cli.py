@@ -9,7 +9,7 @@ import os
 import shlex
 import sys
 import warnings
-from typing import List, Optional
+from typing import Optional
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
@@ -282,7 +282,7 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     _quiet_third_party_warnings()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:

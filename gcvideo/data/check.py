@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import partial
 from multiprocessing import get_context
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from . import decode, sampling
 from .records import VideoRecord, load_records
@@ -53,7 +53,7 @@ def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8
 
 
 def check_videos(records: Sequence[VideoRecord], workers: Optional[int] = None, progress: bool = True,
-                 **options) -> List[CheckResult]:
+                 **options) -> list[CheckResult]:
     """:func:`check_video` (with ``options``) on every record, over ``workers`` processes."""
     from tqdm import tqdm
 

@@ -1,6 +1,6 @@
 """``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -36,7 +36,7 @@ class KineticsDataModule(pl.LightningDataModule):
     def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
                  test: Optional[str] = "test.csv", classes_file: Optional[str] = None,
                  num_frames: int = 8, sampling_rate: int = 8, target_fps: float = 30.0,
-                 train_short_side: Tuple[int, int] = (256, 320), crop_size: int = 224,
+                 train_short_side: tuple[int, int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
                  num_workers: int = 4, seed: int = 0, max_retries: int = 10,
                  test_views: str = "10x3", test_crop_size: int = 256) -> None:
@@ -70,10 +70,10 @@ class KineticsDataModule(pl.LightningDataModule):
                 raise ValueError("data: give at least one of train/val/test, or a classes_file")
             names = sorted({r.label for r in self.records(first, classes=()) if r.label})
         self.class_to_index = class_index([], names)
-        self._datasets: Dict[str, VideoClipDataset] = {}
+        self._datasets: dict[str, VideoClipDataset] = {}
 
     @property
-    def classes(self) -> List[str]:
+    def classes(self) -> list[str]:
         return list(self.class_to_index)
 
     @property

@@ -13,7 +13,7 @@ workers and a resumed run continues exactly where it stopped.
 """
 import logging
 import math
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ log = logging.getLogger("gcvideo.data")
 
 
 class VideoClipDataset(Dataset):
-    def __init__(self, records: Sequence[VideoRecord], class_to_index: Dict[str, int],
+    def __init__(self, records: Sequence[VideoRecord], class_to_index: dict[str, int],
                  mode: str = "train", *, num_frames: int = 8, sampling_rate: int = 8,
                  target_fps: float = 30.0, backend: str = "pyav",
                  train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
@@ -131,7 +131,7 @@ class EpochSampler(Sampler[int]):
             return torch.distributed.get_world_size(), torch.distributed.get_rank()
         return 1, 0
 
-    def indices(self) -> List[int]:
+    def indices(self) -> list[int]:
         order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
                  if self.shuffle else np.arange(self.size))
         replicas, rank = self._world()

@@ -14,7 +14,7 @@ All K*T frames come from ONE decoding pass (``decode_at`` with every requested t
 are resized once on uint8, and the K*C views are cut from that tensor by
 :func:`iter_views` in chunks, so memory stays bounded for long videos.
 """
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from . import decode, sampling, transforms
 from .records import VideoRecord
 
 
-def parse_views(text: str) -> Tuple[int, int]:
+def parse_views(text: str) -> tuple[int, int]:
     """``"10x3"`` -> (10 clips, 3 crops)."""
     try:
         clips, crops = (int(v) for v in str(text).lower().split("x"))
@@ -37,12 +37,12 @@ def parse_views(text: str) -> Tuple[int, int]:
 
 
 def view_times(info: decode.VideoInfo, num_frames: int, sampling_rate: int, clips: int,
-               target_fps: float = 30.0) -> List[np.ndarray]:
+               target_fps: float = 30.0) -> list[np.ndarray]:
     return sampling.uniform_clips(info.duration, info.fps, num_frames, sampling_rate, clips, target_fps)
 
 
 def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, crops: int, short_side: int,
-                 crop: int, target_fps: float = 30.0, backend: str = "pyav") -> Dict[str, object]:
+                 crop: int, target_fps: float = 30.0, backend: str = "pyav") -> dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
     and the crop ``boxes`` (top, left, size, size) in those frames."""
     info = sampling.probe_for_clips(path, num_frames, sampling_rate, target_fps)
@@ -61,7 +61,7 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
     return {"frames": tensor.reshape(clips, num_frames, *tensor.shape[1:]), "boxes": boxes}
 
 
-def iter_views(frames: torch.Tensor, boxes: Sequence[Tuple[int, int, int, int]], chunk: int,
+def iter_views(frames: torch.Tensor, boxes: Sequence[tuple[int, int, int, int]], chunk: int,
                mean=transforms.MEAN, std=transforms.STD) -> Iterator[torch.Tensor]:
     """Normalised views (n, 3, T, crop, crop), at most ``chunk`` at a time, clip-major order.
 
@@ -84,7 +84,7 @@ def iter_views(frames: torch.Tensor, boxes: Sequence[Tuple[int, int, int, int]],
 class MultiViewDataset(Dataset):
     """One item per video: its decoded views (or ``ok=False`` and the reason)."""
 
-    def __init__(self, records: Sequence[VideoRecord], class_to_index: Dict[str, int], *, num_frames: int = 8,
+    def __init__(self, records: Sequence[VideoRecord], class_to_index: dict[str, int], *, num_frames: int = 8,
                  sampling_rate: int = 8, target_fps: float = 30.0, backend: str = "pyav", clips: int = 10,
                  crops: int = 3, short_side: int = 256, crop_size: int = 256) -> None:
         self.records, self.class_to_index = list(records), dict(class_to_index)

@@ -15,7 +15,7 @@ classes file, one name per line), saved with every checkpoint.
 import csv
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Optional, Sequence
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
 _SPLIT_ALIASES = {"validate": "val", "val": "validate"}
@@ -32,7 +32,7 @@ def kinetics_filename(youtube_id: str, start: float, end: float) -> str:
     return f"{youtube_id}_{int(float(start)):06d}_{int(float(end)):06d}"
 
 
-def read_kinetics_csv(csv_path: str, root: str) -> List[VideoRecord]:
+def read_kinetics_csv(csv_path: str, root: str) -> list[VideoRecord]:
     """Rows of an official Kinetics CSV, each matched to its file under ``root``.
 
     The file is looked up as ``root/<label>/<name>.<ext>``, ``root/<name>.<ext>``, then
@@ -59,7 +59,7 @@ def read_kinetics_csv(csv_path: str, root: str) -> List[VideoRecord]:
     return records
 
 
-def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> List[VideoRecord]:
+def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> list[VideoRecord]:
     """``path label`` lines (space or comma separated); integer labels index ``classes``."""
     records = []
     with open(list_path, encoding="utf-8") as f:
@@ -85,7 +85,7 @@ def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[s
     return records
 
 
-def read_class_folders(root: str) -> List[VideoRecord]:
+def read_class_folders(root: str) -> list[VideoRecord]:
     """Every video file in ``root/<class>/`` (the UCF101/HMDB51 layout)."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"video folder not found: {root}")
@@ -100,7 +100,7 @@ def read_class_folders(root: str) -> List[VideoRecord]:
     return records
 
 
-def read_classes_file(path: str) -> List[str]:
+def read_classes_file(path: str) -> list[str]:
     with open(path, encoding="utf-8") as f:
         names = [line.strip() for line in f if line.strip()]
     if len(set(names)) != len(names):
@@ -109,7 +109,7 @@ def read_classes_file(path: str) -> List[str]:
 
 
 def load_records(source: str, root: Optional[str] = None,
-                 classes: Optional[Sequence[str]] = None) -> List[VideoRecord]:
+                 classes: Optional[Sequence[str]] = None) -> list[VideoRecord]:
     """Records of ``source``: a Kinetics .csv, a path-label .txt list, or a class-folder tree.
 
     ``root`` is where the videos are (default: the folder holding the list file).
@@ -127,7 +127,7 @@ def load_records(source: str, root: Optional[str] = None,
     return read_path_label_list(source, root, classes)
 
 
-def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> Dict[str, int]:
+def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> dict[str, int]:
     """name -> index: ``classes`` in their order, else the sorted names seen in ``records``."""
     names = list(classes) if classes is not None else sorted({r.label for r in records if r.label})
     if not names:

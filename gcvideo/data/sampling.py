@@ -7,7 +7,7 @@ A clip is ``num_frames`` frames ``sampling_rate`` frames apart at ``target_fps``
 A video is usable when one clip fits: its last frame starts at ``duration - 1/fps``,
 so the clip's span must be <= ``duration - 1/fps``.
 """
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def random_clip(duration: float, fps: float, num_frames: int, sampling_rate: int
 
 
 def uniform_clips(duration: float, fps: float, num_frames: int, sampling_rate: int,
-                  num_clips: int, target_fps: float = 30.0) -> List[np.ndarray]:
+                  num_clips: int, target_fps: float = 30.0) -> list[np.ndarray]:
     """Testing: ``num_clips`` clips with starts uniformly spaced from the first possible
     to the last possible start (SlowFast's convention); one clip = the centre clip."""
     free = max(0.0, free_span(duration, fps, num_frames, sampling_rate, target_fps))

@@ -32,7 +32,7 @@ import json
 import math
 import os
 import string
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -41,7 +41,7 @@ COLORS = {"r": (220, 40, 40), "g": (40, 200, 60), "b": (50, 80, 230),
 SPLITS = ("train", "val", "test")
 
 
-def class_names(num_classes: int) -> List[str]:
+def class_names(num_classes: int) -> list[str]:
     """The first ``num_classes`` cyclic orders of the fewest discs that give enough."""
     for m in range(3, len(COLORS) + 1):
         if math.factorial(m - 1) >= num_classes:
@@ -52,7 +52,7 @@ def class_names(num_classes: int) -> List[str]:
     raise ValueError(f"at most {math.factorial(len(COLORS) - 1)} classes can be generated, asked for {num_classes}")
 
 
-def render_video(order: str, rng: np.random.Generator, frames: int, size: Tuple[int, int],
+def render_video(order: str, rng: np.random.Generator, frames: int, size: tuple[int, int],
                  event_frames: int) -> np.ndarray:
     """(frames, H, W, 3) uint8 frames of one video of class ``order`` (e.g. 'cycle_rgby')."""
     width, height = size
@@ -86,12 +86,12 @@ def render_video(order: str, rng: np.random.Generator, frames: int, size: Tuple[
     return video
 
 
-def _separated_points(rng, n, width, height, radius) -> List[Tuple[int, int]]:
+def _separated_points(rng, n, width, height, radius) -> list[tuple[int, int]]:
     """Far-apart disc centres inside the central square, so square crops keep every disc."""
     margin = int(1.5 * radius) + 1
     side = min(width, height)
     x0, y0 = (width - side) // 2, (height - side) // 2
-    best: List[Tuple[int, int]] = []
+    best: list[tuple[int, int]] = []
     for _ in range(200):  # rejection sampling; keep the best try
         pts = [(x0 + int(rng.integers(margin, side - margin)), y0 + int(rng.integers(margin, side - margin)))
                for _ in range(n)]
@@ -104,8 +104,8 @@ def _separated_points(rng, n, width, height, radius) -> List[Tuple[int, int]]:
 
 
 def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx264",
-                pix_fmt: str = "yuv420p", options: Optional[Dict[str, str]] = None,
-                container_options: Optional[Dict[str, str]] = None) -> None:
+                pix_fmt: str = "yuv420p", options: Optional[dict[str, str]] = None,
+                container_options: Optional[dict[str, str]] = None) -> None:
     """Encode (T, H, W, 3) uint8 RGB frames at a constant ``fps``.
 
     libx264 runs single-threaded and without macroblock-tree rate control: with mbtree on,
@@ -131,8 +131,8 @@ def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx
 RELATION_CLASSES = ("different_colour", "same_colour")
 
 
-def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size: Tuple[int, int] = (32, 32),
-                    colours: int = 2, cue_frames: int = 4, distractors: int = 2) -> Tuple[np.ndarray, List[dict]]:
+def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size: tuple[int, int] = (32, 32),
+                    colours: int = 2, cue_frames: int = 4, distractors: int = 2) -> tuple[np.ndarray, list[dict]]:
     """(frames, H, W, 3) uint8 frames of one relation video, and its cues
     ``[{"frames": [t, ...], "box": [x0, y0, x1, y1], "colour": key}, ...]`` (pixels, inclusive).
 
@@ -172,8 +172,8 @@ def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size
 
 
 def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16, fps: int = 30,
-                        size: Tuple[int, int] = (32, 32), colours: int = 2, cue_frames: int = 4,
-                        seed: int = 0, progress: bool = True, workers: Optional[int] = None) -> Dict[str, List[dict]]:
+                        size: tuple[int, int] = (32, 32), colours: int = 2, cue_frames: int = 4,
+                        seed: int = 0, progress: bool = True, workers: Optional[int] = None) -> dict[str, list[dict]]:
     """Write the relation dataset under ``out`` (see the module docstring); returns the CSV
     rows per split. Choose ``frames`` = clip length x sampling rate (the demo: 8 x 2 = 16)
     so a clip spans the whole video and holds both cues; ``cue_frames`` >= 2 x sampling
@@ -191,11 +191,11 @@ def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16,
     return rows
 
 
-def _render_relation(label: str, rng: np.random.Generator, **options) -> Tuple[np.ndarray, List[dict]]:
+def _render_relation(label: str, rng: np.random.Generator, **options) -> tuple[np.ndarray, list[dict]]:
     return render_relation(label == "same_colour", rng, **options)
 
 
-def _render_order(label: str, rng: np.random.Generator, **options) -> Tuple[np.ndarray, None]:
+def _render_order(label: str, rng: np.random.Generator, **options) -> tuple[np.ndarray, None]:
     return render_video(label, rng, **options), None
 
 
@@ -204,14 +204,14 @@ def _youtube_id(rng: np.random.Generator) -> str:
     return "".join(alphabet[i] for i in rng.integers(len(alphabet), size=11))
 
 
-def split_counts(videos_per_class: int) -> Dict[str, int]:
+def split_counts(videos_per_class: int) -> dict[str, int]:
     held = max(1, round(0.2 * videos_per_class)) if videos_per_class >= 3 else 0
     return {"train": videos_per_class - 2 * held, "val": held, "test": held}
 
 
 def synthesize(out: str, num_classes: int = 6, videos_per_class: int = 20, seconds: float = 2.0,
-               fps: int = 30, size: Tuple[int, int] = (96, 72), event_frames: int = 6, seed: int = 0,
-               progress: bool = True, workers: Optional[int] = None) -> Dict[str, List[dict]]:
+               fps: int = 30, size: tuple[int, int] = (96, 72), event_frames: int = 6, seed: int = 0,
+               progress: bool = True, workers: Optional[int] = None) -> dict[str, list[dict]]:
     """Write the temporal-order dataset under ``out``; returns the CSV rows per split."""
     render = functools.partial(_render_order, frames=int(round(seconds * fps)), size=tuple(size),
                                event_frames=event_frames)
@@ -229,8 +229,8 @@ def _write_one(job: tuple) -> object:
     return extra
 
 
-def _write_dataset(out: str, names: List[str], videos_per_class: int, seconds: float, fps: int, seed: int,
-                   render, progress: bool = True, workers: Optional[int] = None) -> Tuple[Dict[str, List[dict]], dict]:
+def _write_dataset(out: str, names: list[str], videos_per_class: int, seconds: float, fps: int, seed: int,
+                   render, progress: bool = True, workers: Optional[int] = None) -> tuple[dict[str, list[dict]], dict]:
     """Videos ``render(label, rng) -> (frames, extra)`` in class folders, train/val/test.csv in
     the official Kinetics columns, classes.txt. Returns the rows per split and each video's
     extra by its path under ``out``. Every video draws from its own ``default_rng([seed, n])``,
@@ -240,7 +240,7 @@ def _write_dataset(out: str, names: List[str], videos_per_class: int, seconds: f
         raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
     os.makedirs(out, exist_ok=True)
     counts = split_counts(videos_per_class)
-    rows: Dict[str, List[dict]] = {s: [] for s in SPLITS}
+    rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
     end = int(math.ceil(seconds))
     jobs, paths = [], []
     for n, (label, split) in enumerate((c, s) for c in names for s in SPLITS for _ in range(counts[s])):
@@ -277,7 +277,7 @@ def _write_dataset(out: str, names: List[str], videos_per_class: int, seconds: f
     return rows, {os.path.relpath(p, out): e for p, e in zip(paths, extras)}
 
 
-def parse_size(text: str) -> Tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:

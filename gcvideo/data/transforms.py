@@ -8,7 +8,7 @@ and costs a crop-sized resize instead of a full-frame one.
 Frames come in as (T, H, W, 3) uint8 and leave as (3, T, crop, crop) float32,
 ``(x / 255 - mean) / std`` with the paper's mean 0.45 and std 0.225.
 """
-from typing import List, Sequence, Tuple
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from torchvision.transforms.v2 import functional as TF
 
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
-Box = Tuple[int, int, int, int]  # top, left, height, width in source pixels
+Box = tuple[int, int, int, int]  # top, left, height, width in source pixels
 
 
 def _scale_box(height: int, width: int, short_side: int, top: int, left: int, size: int) -> Box:
@@ -39,7 +39,7 @@ def random_crop_box(height: int, width: int, short_side_range: Sequence[int], cr
     return _scale_box(height, width, short, top, left, crop)
 
 
-def spatial_crop_boxes(height: int, width: int, short_side: int, crop: int, num_crops: int) -> List[Box]:
+def spatial_crop_boxes(height: int, width: int, short_side: int, crop: int, num_crops: int) -> list[Box]:
     """Testing: short side = ``short_side``; ``num_crops`` crops spread along the long side
     (1: centre; 3: left/centre/right for landscape, top/centre/bottom for portrait)."""
     scale = short_side / min(height, width)

@@ -8,7 +8,7 @@ Every run writes to ``trainer.default_root_dir`` (default ``runs/default``):
 """
 import os
 import sys
-from typing import List, Optional
+from typing import Optional
 
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -72,7 +72,7 @@ class GCVideoCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def make_cli(argv: List[str]) -> GCVideoCLI:
+def make_cli(argv: list[str]) -> GCVideoCLI:
     """Run ``gcvideo <subcommand> ...`` in-process; the returned CLI holds the trainer."""
     return GCVideoCLI(VideoClassifier, KineticsDataModule, args=argv, seed_everything_default=0,
                       trainer_defaults={"use_distributed_sampler": False},
@@ -80,7 +80,7 @@ def make_cli(argv: List[str]) -> GCVideoCLI:
                       parser_kwargs={"prog": "gcvideo", "description": __doc__})
 
 
-def run_lightning_cli(argv: List[str]) -> int:
+def run_lightning_cli(argv: list[str]) -> int:
     try:
         make_cli(argv)
     except (ValueError, FileNotFoundError) as err:

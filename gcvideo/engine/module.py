@@ -1,7 +1,7 @@
 """``VideoClassifier``: the LightningModule. It wraps any registered model and owns only
 the training loop: loss, metrics, optimiser and the per-iteration lr schedule."""
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -18,7 +18,7 @@ log = logging.getLogger("gcvideo")
 NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> List[dict]:
+def param_groups(model: torch.nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> list[dict]:
     """SGD/AdamW parameter groups; with ``no_decay_norm_bias`` the weights of norm layers
     (BatchNorm, LayerNorm, GroupNorm — found by type, whatever their shape) and every
     bias get no weight decay."""
@@ -58,8 +58,8 @@ class VideoClassifier(pl.LightningModule):
             every step, so a resumed run continues exactly like an uninterrupted one.
     """
 
-    def __init__(self, model: str = "slow_r50_gc", model_options: Optional[Dict[str, Any]] = None,
-                 num_classes: int = 400, classes: Optional[List[str]] = None,
+    def __init__(self, model: str = "slow_r50_gc", model_options: Optional[dict[str, Any]] = None,
+                 num_classes: int = 400, classes: Optional[list[str]] = None,
                  pretrained: Optional[str] = None, inflate_from: Optional[str] = None,
                  inflate_mode: str = "center", optimizer: str = "sgd", lr: float = 0.1,
                  reference_batch: int = 64,
@@ -96,7 +96,7 @@ class VideoClassifier(pl.LightningModule):
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
             for stage in ("train", "val") for name, top_k in (("top1", 1), ("top5", k))})   # test: per video
         self.cost: Optional[dict] = None
-        self.predictions: List[dict] = []      # video-level results of test / validate
+        self.predictions: list[dict] = []      # video-level results of test / validate
         self.video_metrics: Optional[dict] = None
         self._folded: Optional[torch.nn.Module] = None   # see infer
 

@@ -2,12 +2,12 @@
 import csv
 import json
 import os
-from typing import Dict, List, Sequence
+from typing import Sequence
 
 import numpy as np
 
 
-def compute_metrics(predictions: Sequence[dict], num_classes: int) -> Dict[str, object]:
+def compute_metrics(predictions: Sequence[dict], num_classes: int) -> dict[str, object]:
     """Top-1/top-5 over videos, mean and per-class accuracy, confusion matrix.
 
     ``predictions``: one dict per video with ``label``, ``ok`` and (when ok) ``scores``
@@ -36,7 +36,7 @@ def compute_metrics(predictions: Sequence[dict], num_classes: int) -> Dict[str, 
     }
 
 
-def write_reports(out_dir: str, predictions: Sequence[dict], classes: List[str], metrics: dict) -> Dict[str, str]:
+def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str], metrics: dict) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in
              ("predictions.csv", "failures.csv", "metrics.json", "confusion.png", "per_class_accuracy.png")}
@@ -64,7 +64,7 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: List[str],
     return paths
 
 
-def _plots(paths: dict, metrics: dict, classes: List[str]) -> None:
+def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -19,7 +19,7 @@ Build these with ``gcvideo.models.fold_context_blocks(model)``, which finds ever
 block that follows such a conv + BatchNorm; the modules keep their parameters (the
 conv's, the norm's and the block's), so a folded network has the same weights.
 """
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ class FoldedGlobalContext3d(nn.Module):
 
 
 def _affine(norm: Optional[nn.BatchNorm3d], channels: int,
-            device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+            device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(s, t) with ``norm(z) == s * z + t`` per channel, for an eval-mode BatchNorm."""
     if norm is None:
         return torch.ones(channels, device=device), torch.zeros(channels, device=device)

@@ -1,5 +1,5 @@
 """Non-local block (Wang et al. 2018, "Non-local Neural Networks"), 3D, embedded Gaussian."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,7 @@ class NonLocal3d(nn.Module):
     (N, P, P') for analysis.
     """
 
-    subsample: Optional[Tuple[int, int, int]]
+    subsample: Optional[tuple[int, int, int]]
     attention: Optional[torch.Tensor]
 
     def __init__(self, channels: int, inner_channels: Optional[int] = None,
@@ -61,7 +61,7 @@ class NonLocal3d(nn.Module):
         kernel = [min(sub[0], x.shape[2]), min(sub[1], x.shape[3]), min(sub[2], x.shape[4])]
         return F.max_pool3d(x, kernel, kernel)
 
-    def attend(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The attention maps (N, P, P') of every query position and what they attend to,
         ``sum_j a_ij g_j`` (N, C', P), before the output conv."""
         theta = self.theta(x).flatten(2)                             # (N, C', P)

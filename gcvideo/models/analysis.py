@@ -4,7 +4,7 @@ Capture on the network as built: ``fold_context_blocks``'s inference form comput
 block without calling its pool, so its attention is not recorded there.
 """
 import contextlib
-from typing import Dict, Iterator
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from ..layers.attention_pool import AttentionPool3d
 
 
 @contextlib.contextmanager
-def capture_attention(model: nn.Module) -> Iterator[Dict[str, torch.Tensor]]:
+def capture_attention(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     """Record the attention-pooling weights of every GC/SNL block during forward passes.
 
     >>> with capture_attention(model) as maps:
@@ -24,7 +24,7 @@ def capture_attention(model: nn.Module) -> Iterator[Dict[str, torch.Tensor]]:
     Keys are the blocks' module names; each value is the softmax over all T*H*W positions
     of the last forward, detached and on the CPU.
     """
-    maps: Dict[str, torch.Tensor] = {}
+    maps: dict[str, torch.Tensor] = {}
     handles = []
     for name, module in model.named_modules():
         if isinstance(module, AttentionPool3d):
@@ -51,7 +51,7 @@ def mean_pairwise_cosine_distance(vectors: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def nl_statistics(block: nn.Module, x: torch.Tensor) -> Dict[str, float]:
+def nl_statistics(block: nn.Module, x: torch.Tensor) -> dict[str, float]:
     """GCNet Table 1 for one NonLocal3d on input x (N, C, T, H, W): mean pairwise cosine
     distance between positions of the input features, of the block's output, of the
     attention maps of different query positions, and of what those maps attend to."""
@@ -67,7 +67,7 @@ def nl_statistics(block: nn.Module, x: torch.Tensor) -> Dict[str, float]:
 
 
 @torch.no_grad()
-def collect_nl_statistics(model: nn.Module, clips) -> Dict[str, Dict[str, float]]:
+def collect_nl_statistics(model: nn.Module, clips) -> dict[str, dict[str, float]]:
     """Average :func:`nl_statistics` of every NonLocal3d in ``model`` over ``clips``
     (an iterable of (N, 3, T, H, W) tensors)."""
     from ..layers.non_local import NonLocal3d
@@ -75,10 +75,10 @@ def collect_nl_statistics(model: nn.Module, clips) -> Dict[str, Dict[str, float]
     blocks = {n: m for n, m in model.named_modules() if isinstance(m, NonLocal3d)}
     if not blocks:
         raise ValueError("the model has no non-local blocks (train e.g. slow_r50_nl5)")
-    inputs: Dict[str, torch.Tensor] = {}
+    inputs: dict[str, torch.Tensor] = {}
     handles = [m.register_forward_pre_hook(lambda mod, args, name=n: inputs.__setitem__(name, args[0]))
                for n, m in blocks.items()]
-    sums: Dict[str, Dict[str, float]] = {n: {} for n in blocks}
+    sums: dict[str, dict[str, float]] = {n: {} for n in blocks}
     count = 0
     try:
         model.eval()
@@ -94,7 +94,7 @@ def collect_nl_statistics(model: nn.Module, clips) -> Dict[str, Dict[str, float]
     return {name: {k: v / max(count, 1) for k, v in stat.items()} for name, stat in sums.items()}
 
 
-def attention_on_regions(attention: torch.Tensor, cover: torch.Tensor) -> Dict[str, float]:
+def attention_on_regions(attention: torch.Tensor, cover: torch.Tensor) -> dict[str, float]:
     """How much of one clip's attention falls on marked regions.
 
     ``attention``: (T', H', W') softmax weights of a block (sum 1); ``cover``: (T, H, W) in

@@ -1,7 +1,7 @@
 """Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
 import logging
 import statistics
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, Optional, Sequence
 
 import torch
 from torch import nn
@@ -36,15 +36,15 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
         model.train(was_training)
 
 
-def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> Dict[str, float]:
+def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> dict[str, float]:
     flops = count_flops(model, frames, size)
     return {"params": count_params(model), "params_m": count_params(model) / 1e6,
             "gflops": flops / 1e9, "flops": flops, "frames": frames, "size": size}
 
 
-def interleaved_latency(models: Dict[str, nn.Module], clip: torch.Tensor, rounds: int = 5,
+def interleaved_latency(models: dict[str, nn.Module], clip: torch.Tensor, rounds: int = 5,
                         progress: bool = False, seed: int = 0,
-                        groups: Optional[Sequence[Sequence[str]]] = None) -> Dict[str, list]:
+                        groups: Optional[Sequence[Sequence[str]]] = None) -> dict[str, list]:
     """Forward times (s) of each model, one forward of each per round, after a warm-up.
 
     Timing round-robin makes machine noise hit all models alike: compare them with
@@ -104,7 +104,7 @@ def bypassed_name(name: str) -> str:
     return f"{name} (bypassed)"
 
 
-def with_bypassed_twins(nets: Dict[str, nn.Module]) -> Tuple[Dict[str, nn.Module], List[List[str]]]:
+def with_bypassed_twins(nets: dict[str, nn.Module]) -> tuple[dict[str, nn.Module], list[list[str]]]:
     """``nets`` plus, for each, a twin ``bypassed_name(name)``: the same instance run with
     its blocks bypassed (the plain network's computation on the same weights and memory),
     and the ``[name, twin]`` groups for ``interleaved_latency`` to time back to back."""

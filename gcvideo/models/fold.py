@@ -9,7 +9,7 @@ same outputs (up to float rounding), the block adds no write of its own. GC bloc
 elsewhere (``after_add``) and other blocks stay as they are.
 """
 import copy
-from typing import List
+
 
 from torch import nn
 
@@ -32,7 +32,7 @@ def fold_context_blocks(model: nn.Module, inplace: bool = False) -> nn.Module:
     return model
 
 
-def folded_blocks(model: nn.Module) -> List[str]:
+def folded_blocks(model: nn.Module) -> list[str]:
     """Fold in place (``model`` in eval mode); the names of the folded hosts."""
     done = []
     for name, host in list(model.named_modules()):

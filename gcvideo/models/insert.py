@@ -30,7 +30,7 @@ gcvideo's own Slow-only models do not need this: they are built with their block
 (``gcvideo.models.slow_resnet``).
 """
 import contextlib
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from torch import nn
 
@@ -54,7 +54,7 @@ def stage_name(name: str) -> str:
     return key
 
 
-def residual_blocks(model: nn.Module) -> Dict[str, List[Tuple[str, str]]]:
+def residual_blocks(model: nn.Module) -> dict[str, list[tuple[str, str]]]:
     """Per stage (c2..c5), the (block, branch end) module names of each residual block."""
     from pytorchvideo.models.resnet import ResStage
     from torchvision.models.video.resnet import VideoResNet
@@ -83,7 +83,7 @@ def residual_blocks(model: nn.Module) -> Dict[str, List[Tuple[str, str]]]:
 
 
 def select_targets(model: nn.Module, where: Where = ("c3", "c4", "c5"),
-                   position: str = "after_1x1") -> List[str]:
+                   position: str = "after_1x1") -> list[str]:
     """Names of the modules that get a block for a stage selection and a position.
 
     ``where``: stage names (every residual block of those stages), or a mapping
@@ -152,7 +152,7 @@ def attach(model: nn.Module, name: str, block: nn.Module) -> None:
 
 def insert_blocks(model: nn.Module, kind: str, where: Where = ("c3", "c4", "c5"),
                   position: str = "after_1x1", modules: Optional[Iterable[str]] = None,
-                  **options) -> List[str]:
+                  **options) -> list[str]:
     """Insert ``make_block(kind, C, **options)`` blocks into ``model`` in place.
 
     Defaults are the paper's: every residual block of c3, c4, c5, after the last

@@ -3,12 +3,12 @@
 Nothing here downloads anything; every path is a local file.
 """
 import os
-from typing import Dict, List, Mapping, Union
+from typing import Mapping, Union
 
 import torch
 from torch import nn
 
-StateDict = Dict[str, torch.Tensor]
+StateDict = dict[str, torch.Tensor]
 
 
 def read_state_dict(path: Union[str, os.PathLike]) -> StateDict:
@@ -35,12 +35,12 @@ def read_state_dict(path: Union[str, os.PathLike]) -> StateDict:
     return state
 
 
-def _head_keys(model: nn.Module) -> List[str]:
+def _head_keys(model: nn.Module) -> list[str]:
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     return [f"{linears[-1]}.weight", f"{linears[-1]}.bias"] if linears else []
 
 
-def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]) -> List[str]:
+def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]) -> list[str]:
     """Load a plain network's weights into ``model`` (which may have inserted blocks).
 
     Allowed differences: keys of inserted context blocks (``.context.``) may be
@@ -138,7 +138,7 @@ def inflate_resnet2d(state_2d: Mapping[str, torch.Tensor], model: nn.Module,
     return out
 
 
-def load_inflated(model: nn.Module, path: Union[str, os.PathLike], mode: str = "center") -> List[str]:
+def load_inflated(model: nn.Module, path: Union[str, os.PathLike], mode: str = "center") -> list[str]:
     """Initialise ``model``'s backbone from a local torchvision ResNet-50 2D checkpoint.
 
     Returns the keys left at their initialisation (head, inserted blocks, BN counters).

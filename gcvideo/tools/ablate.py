@@ -11,18 +11,18 @@ import json
 import os
 import statistics
 import sys
-from typing import List, Optional
+from typing import Optional
 
 from .common import data_ready, find_config, generate_demo_data
 
 
-def _mean_std(values: List[float]) -> str:
+def _mean_std(values: list[float]) -> str:
     mean = statistics.mean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
-def run_one(base: str, config: str, seed: int, run_dir: str, extra: List[str]) -> dict:
+def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
     from ..engine.cli import make_cli
 
     done = os.path.join(run_dir, "ablate_result.json")
@@ -40,8 +40,8 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: List[str]) -
     return result
 
 
-def run_ablate(configs: List[str], seeds: int = 3, base: Optional[str] = None, out: str = "runs/ablate",
-               extra: Optional[List[str]] = None) -> int:
+def run_ablate(configs: list[str], seeds: int = 3, base: Optional[str] = None, out: str = "runs/ablate",
+               extra: Optional[list[str]] = None) -> int:
     import yaml
 
     base = base or find_config("demo.yaml")

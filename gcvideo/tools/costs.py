@@ -10,7 +10,7 @@ import glob
 import json
 import os
 import platform
-from typing import List, Optional
+from typing import Optional
 
 import torch
 import yaml
@@ -42,7 +42,7 @@ def format_cost_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def config_rows() -> List[dict]:
+def config_rows() -> list[dict]:
     folder = os.path.dirname(find_config(os.path.join("kinetics400", "base.yaml")))
     rows = []
     for stem in ROW_ORDER:

@@ -5,7 +5,7 @@ come from the checkpoint, so a checkpoint file is all that is needed.
 """
 import json
 import sys
-from typing import List
+
 
 import torch
 
@@ -14,7 +14,7 @@ from ..models import fold_context_blocks
 
 
 @torch.no_grad()
-def predict_videos(paths: List[str], ckpt_path: str, views: str = "10x3", top: int = 5) -> List[dict]:
+def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5) -> list[dict]:
     from ..data.decode import VideoError
     from ..data.multiview import decode_views, iter_views, parse_views
 
@@ -41,7 +41,7 @@ def predict_videos(paths: List[str], ckpt_path: str, views: str = "10x3", top: i
     return results
 
 
-def run_predict(paths: List[str], ckpt_path: str, views: str = "10x3", as_json: bool = False) -> int:
+def run_predict(paths: list[str], ckpt_path: str, views: str = "10x3", as_json: bool = False) -> int:
     results = predict_videos(paths, ckpt_path, views)
     if as_json:
         print(json.dumps(results, indent=2))
