@@ -102,3 +102,15 @@ def test_bf16_channels_last_and_accumulation_scale_the_lr(synth_root, tmp_path):
     assert first_lr == pytest.approx(0.08, rel=1e-3)
     losses = [float(r["train/loss"]) for r in rows if r["train/loss"]]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+def test_in_process_runs_neither_warn_about_nor_print_the_command_line(synth_root, tmp_path, capsys):
+    import warnings
+
+    saved = list(sys.argv)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit):
+        warnings.simplefilter("always")
+        main(["fit", *tiny_args(synth_root, tmp_path / "run"), "--print_config"])
+    assert sys.argv == saved                                   # the caller's command line is restored
+    assert not [w for w in caught if "args" in str(w.message) and "command line" in str(w.message)]
+    assert "sys.argv" not in capsys.readouterr().err

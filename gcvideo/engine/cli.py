@@ -16,6 +16,7 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from .callbacks import ModelCost, Throughput
+from .checkpoint import AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
 from .module import VideoClassifier
 from ..data.datamodule import KineticsDataModule
 
@@ -39,11 +40,40 @@ class GCVideoCLI(LightningCLI):
                          "Give the checkpoint to evaluate (e.g. --ckpt_path runs/NAME/checkpoints/best.ckpt), "
                          "or --untrained true to evaluate the network as initialised")
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the checkpoint's hyperparameters here, before any hook: a truncated
+        # or foreign file must fail as one line naming it, not as torch.load's traceback
+        given = self.config[self.config.subcommand].get("ckpt_path") if self.config.get("subcommand") else None
+        if given and os.path.isfile(given):
+            read_checkpoint(given)
+        super()._parse_ckpt_path()
+
+    def _check_checkpoint(self) -> None:
+        """Read ``--ckpt_path`` before any work starts: one line naming the file if it is
+        unreadable or does not fit the network (for ``last``: also the newest intact epoch)."""
+        given = self.config[self.subcommand].get("ckpt_path")
+        if not given or given in ("best", "hpc", "registry"):
+            return
+        path = os.path.join(self.trainer.default_root_dir, "checkpoints", "last.ckpt") if given == "last" else given
+        if given == "last" and not os.path.isfile(path):
+            return                                  # Lightning says so and starts afresh
+        try:
+            check_fits(read_checkpoint(path), self.model, path)
+        except ValueError as err:
+            intact = newest_intact_checkpoint(os.path.dirname(path)) if given == "last" else None
+            hint = f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
+            raise ValueError(f"{err}{hint}") from None
+
+    def before_fit(self) -> None:
+        self._check_checkpoint()
+
     def before_validate(self) -> None:
         self._require_weights()
+        self._check_checkpoint()
 
     def before_test(self) -> None:
         self._require_weights()
+        self._check_checkpoint()
 
     def instantiate_trainer(self, **kwargs):
         config = self._get(self.config_init, "trainer", default={})
@@ -69,15 +99,28 @@ class GCVideoCLI(LightningCLI):
                                       enable_version_counter=False)]  # a resumed run updates best.ckpt
         given = config.get("callbacks") or []
         kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
+        plugins = config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(hasattr(p, "save_checkpoint") for p in plugins):
+            kwargs["plugins"] = plugins + [AtomicCheckpointIO()]   # a kill mid-save never truncates
         return super().instantiate_trainer(**kwargs)
 
 
 def make_cli(argv: list[str]) -> GCVideoCLI:
-    """Run ``gcvideo <subcommand> ...`` in-process; the returned CLI holds the trainer."""
-    return GCVideoCLI(VideoClassifier, KineticsDataModule, args=argv, seed_everything_default=0,
-                      trainer_defaults={"use_distributed_sampler": False},
-                      save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
-                      parser_kwargs={"prog": "gcvideo", "description": __doc__})
+    """Run ``gcvideo <subcommand> ...`` in-process; the returned CLI holds the trainer.
+
+    The command line is handed over as ``sys.argv`` (restored afterwards), where LightningCLI
+    and DDP's re-launch of each rank read it: given as ``args`` next to another ``sys.argv``
+    (the demo's, a test runner's), LightningCLI warns and prints both."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "gcvideo", *argv]
+    try:
+        return GCVideoCLI(VideoClassifier, KineticsDataModule, seed_everything_default=0,
+                          trainer_defaults={"use_distributed_sampler": False},
+                          save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
+                          parser_kwargs={"prog": "gcvideo", "description": __doc__})
+    finally:
+        sys.argv = saved
 
 
 def run_lightning_cli(argv: list[str]) -> int:

@@ -10,7 +10,6 @@ to ``<out>/results.md`` and ``results.json``.
 import json
 import os
 import statistics
-import sys
 from typing import Optional
 
 from .common import data_ready, find_config, generate_demo_data
@@ -49,16 +48,12 @@ def run_ablate(configs: list[str], seeds: int = 3, base: Optional[str] = None, o
     if not data_ready(data_root):
         generate_demo_data(base, data_root)
     rows = []
-    argv0, sys.argv = sys.argv, sys.argv[:1]
-    try:
-        for config in configs:
-            name = os.path.splitext(os.path.basename(config))[0]
-            runs = [run_one(base, config, seed, os.path.join(out, name, f"seed{seed}"), extra or [])
-                    for seed in range(seeds)]
-            rows.append({"config": name, "runs": runs})
-            print(f"{name}: top-1 {_mean_std([r['top1'] for r in runs])} over {seeds} seed(s)", flush=True)
-    finally:
-        sys.argv = argv0
+    for config in configs:
+        name = os.path.splitext(os.path.basename(config))[0]
+        runs = [run_one(base, config, seed, os.path.join(out, name, f"seed{seed}"), extra or [])
+                for seed in range(seeds)]
+        rows.append({"config": name, "runs": runs})
+        print(f"{name}: top-1 {_mean_std([r['top1'] for r in runs])} over {seeds} seed(s)", flush=True)
     lines = [f"# Ablation results ({seeds} seed(s) each, base {os.path.relpath(base)})", "",
              "| config | test top-1 (%) | test top-5 (%) | params (M) | GFLOPs |", "|---|---:|---:|---:|---:|"]
     for row in rows:

@@ -11,7 +11,6 @@
 Re-running reuses the generated videos; training starts afresh.
 """
 import os
-import sys
 import time
 
 import yaml
@@ -40,15 +39,11 @@ def run_order_demo(config: str = None) -> int:
     start = time.time()
     _generate(data_root, "[1/3]", "Kinetics-format videos", lambda: synthesize(data_root, **DEMO_DATA))
     print(f"[2/3] training ({config})", flush=True)
-    argv0, sys.argv = sys.argv, sys.argv[:1]     # LightningCLI reads args, not the demo's argv
-    try:
-        fit = make_cli(["fit", "--config", config])
-        fit_logs = fit.trainer.log_dir
-        best = os.path.join(run_dir, "checkpoints", "best.ckpt")
-        print(f"[3/3] testing {best}", flush=True)
-        test = make_cli(["test", "--config", config, "--ckpt_path", best])
-    finally:
-        sys.argv = argv0
+    fit = make_cli(["fit", "--config", config])
+    fit_logs = fit.trainer.log_dir
+    best = os.path.join(run_dir, "checkpoints", "best.ckpt")
+    print(f"[3/3] testing {best}", flush=True)
+    test = make_cli(["test", "--config", config, "--ckpt_path", best])
     metrics = test.model.video_metrics
     views = "x".join(map(str, test.datamodule.test_views))
     val_top1 = float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan"))
@@ -78,27 +73,23 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
     start = time.time()
     _generate(data_root, "[1/4]", "the relation task", lambda: synthesize_relation(data_root, **RELATION_DATA))
     results = {}
-    argv0, sys.argv = sys.argv, sys.argv[:1]     # LightningCLI reads args, not the demo's argv
-    try:
-        for k, (name, model) in enumerate(NETWORKS):
-            run_dir = os.path.join(demo_dir, name)
-            common = ["--config", config, "--model.model", model, "--trainer.default_root_dir", run_dir]
-            if seed is not None:
-                common += ["--seed_everything", str(seed)]
-            print(f"[{2 + k}/4] training {name} ({model}, {config})", flush=True)
-            tick = time.time()
-            fit = make_cli(["fit", *common])
-            train_min = (time.time() - tick) / 60
-            best = os.path.join(run_dir, "checkpoints", "best.ckpt")
-            test = make_cli(["test", *common, "--ckpt_path", best])
-            options = cfg["model"].get("model_options") or {}
-            net = test.model.model
-            cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
-            results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
-                             "val_top1": float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan")),
-                             "cost": cost, "best": best, "module": test.model, "options": options}
-    finally:
-        sys.argv = argv0
+    for k, (name, model) in enumerate(NETWORKS):
+        run_dir = os.path.join(demo_dir, name)
+        common = ["--config", config, "--model.model", model, "--trainer.default_root_dir", run_dir]
+        if seed is not None:
+            common += ["--seed_everything", str(seed)]
+        print(f"[{2 + k}/4] training {name} ({model}, {config})", flush=True)
+        tick = time.time()
+        fit = make_cli(["fit", *common])
+        train_min = (time.time() - tick) / 60
+        best = os.path.join(run_dir, "checkpoints", "best.ckpt")
+        test = make_cli(["test", *common, "--ckpt_path", best])
+        options = cfg["model"].get("model_options") or {}
+        net = test.model.model
+        cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
+        results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
+                         "val_top1": float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan")),
+                         "cost": cost, "best": best, "module": test.model, "options": options}
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
     data_options = {**cfg["data"], "target_fps": 30.0, "backend": "pyav"}
