@@ -64,3 +64,33 @@ def test_explicit_class_order_and_errors(tmp_path):
     (tmp_path / "wrong.txt").write_text("a.mp4 0\njustonefield\n")
     with pytest.raises(ValueError, match="wrong.txt:2: expected 'path label'"):
         load_records(str(tmp_path / "wrong.txt"), classes=["x"])
+
+
+def test_nothing_to_read_is_an_error_or_warning_that_names_it(tmp_path, capsys):
+    """Issue 13 item 5: empty lists, a flat folder of videos and empty class folders are never
+    silently '0/0 ok' or a changed class count."""
+    import warnings
+
+    from gcvideo.cli import main
+    from gcvideo.data.records import load_records
+
+    (tmp_path / "empty.txt").write_text("# nothing yet\n")
+    (tmp_path / "empty.csv").write_text("label,youtube_id,time_start,time_end,split\n")
+    for name in ("empty.txt", "empty.csv"):
+        with pytest.raises(ValueError, match=f"{name}: the list holds no videos"):
+            load_records(str(tmp_path / name))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "a.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"1 video\(s\) lie directly in it"):
+        load_records(str(flat))
+    tree = tmp_path / "tree"
+    (tree / "alpha").mkdir(parents=True)
+    (tree / "beta").mkdir()
+    (tree / "alpha" / "a.mp4").write_bytes(b"")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [r.label for r in load_records(str(tree))] == ["alpha"]
+    assert any("beta" in str(w.message) and "hold no videos" in str(w.message) for w in caught)
+    assert main(["data", "check", str(tmp_path / "empty.txt")]) == 2
+    assert "empty.txt: the list holds no videos" in capsys.readouterr().err

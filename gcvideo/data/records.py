@@ -14,6 +14,7 @@ classes file, one name per line), saved with every checkpoint.
 """
 import csv
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -89,14 +90,17 @@ def read_class_folders(root: str) -> list[VideoRecord]:
     """Every video file in ``root/<class>/`` (the UCF101/HMDB51 layout)."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"video folder not found: {root}")
-    records = []
+    records, empty = [], []
     for label in sorted(os.listdir(root)):
         folder = os.path.join(root, label)
         if not os.path.isdir(folder):
             continue
-        for name in sorted(os.listdir(folder)):
-            if name.lower().endswith(VIDEO_EXTENSIONS):
-                records.append(VideoRecord(os.path.join(folder, name), label, os.path.splitext(name)[0]))
+        videos = [name for name in sorted(os.listdir(folder)) if name.lower().endswith(VIDEO_EXTENSIONS)]
+        empty += [] if videos else [label]
+        records += [VideoRecord(os.path.join(folder, name), label, os.path.splitext(name)[0]) for name in videos]
+    if empty:   # a class without videos would silently change the class count
+        warnings.warn(f"{root}: {len(empty)} class folder(s) hold no videos and are not classes: "
+                      f"{', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}", stacklevel=2)
     return records
 
 
@@ -115,16 +119,26 @@ def load_records(source: str, root: Optional[str] = None,
     ``root`` is where the videos are (default: the folder holding the list file).
     """
     if os.path.isdir(source):
-        return read_class_folders(source)
+        records = read_class_folders(source)
+        if not records:
+            loose = [n for n in os.listdir(source) if n.lower().endswith(VIDEO_EXTENSIONS)]
+            raise ValueError(f"{source}: no videos in class folders" + (
+                f" ({len(loose)} video(s) lie directly in it; expected {source}/<class>/<video>)" if loose else ""))
+        return records
     if not os.path.isfile(source):
         raise FileNotFoundError(f"video list not found: {source}")
     root = root if root is not None else os.path.dirname(os.path.abspath(source))
+    records = None
     if source.lower().endswith(".csv"):
         with open(source, encoding="utf-8") as f:
             header = f.readline()
         if "youtube_id" in header:
-            return read_kinetics_csv(source, root)
-    return read_path_label_list(source, root, classes)
+            records = read_kinetics_csv(source, root)
+    if records is None:
+        records = read_path_label_list(source, root, classes)
+    if not records:
+        raise ValueError(f"{source}: the list holds no videos")
+    return records
 
 
 def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> dict[str, int]:
