@@ -68,3 +68,17 @@ def test_fit_and_test_refuse_bad_checkpoints_before_work(synth_root, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "three_classes.ckpt does not fit this network" in err
     assert f"{head} is (3," in err
+
+
+def test_a_fresh_fit_never_mixes_with_an_earlier_run(synth_root, tmp_path, capsys):
+    """Issue 13 item 6: a fresh fit into a folder with checkpoints is refused (it would replace
+    best.ckpt and leave the old last.ckpt); resuming it is how to continue."""
+    run = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
+    before = {f: os.path.getmtime(run / "checkpoints" / f) for f in os.listdir(run / "checkpoints")}
+    capsys.readouterr()
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds another run's checkpoints" in err and "--ckpt_path last" in err
+    assert {f: os.path.getmtime(run / "checkpoints" / f) for f in os.listdir(run / "checkpoints")} == before
+    assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--ckpt_path", "last"]) == 0

@@ -4,8 +4,10 @@ Every run writes to ``trainer.default_root_dir`` (default ``runs/default``):
 ``checkpoints/`` (one per epoch, ``best.ckpt`` by val top-1, ``last.ckpt``),
 ``csv/version_N/`` (``metrics.csv`` and the resolved ``config.yaml``) and
 ``tensorboard/version_N/``: a new version per run, so resuming never overwrites logs.
-``--ckpt_path last`` resumes from ``checkpoints/last.ckpt`` of that folder.
+``--ckpt_path last`` resumes from ``checkpoints/last.ckpt`` of that folder; a fresh ``fit`` into a
+folder that already holds checkpoints is refused (it would mix two runs' files).
 """
+import glob
 import os
 import sys
 from typing import Optional
@@ -66,6 +68,13 @@ class GCVideoCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._check_checkpoint()
+        folder = os.path.join(self.trainer.default_root_dir, "checkpoints")
+        earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
+        if earlier and not self.config["fit"].get("ckpt_path"):
+            # a fresh run would replace best.ckpt while last.ckpt stayed the old run's
+            raise ValueError(f"{folder} already holds another run's checkpoints ({len(earlier)}, e.g. "
+                             f"{os.path.basename(earlier[-1])}): resume it with --ckpt_path last, or train into a "
+                             "new folder with --trainer.default_root_dir runs/NEW")
 
     def before_validate(self) -> None:
         self._require_weights()

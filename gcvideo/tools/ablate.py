@@ -29,7 +29,9 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
         return json.load(open(done))
     common = ["--config", base, "--config", config, "--seed_everything", str(seed), "--model.step_seed", str(seed),
               "--data.seed", str(seed), "--trainer.default_root_dir", run_dir, *extra]
-    fit = make_cli(["fit", *common])
+    # an interrupted run resumes from its last checkpoint
+    resume = ["--ckpt_path", "last"] if os.path.exists(os.path.join(run_dir, "checkpoints", "last.ckpt")) else []
+    fit = make_cli(["fit", *common, *resume])
     test = make_cli(["test", *common, "--ckpt_path", os.path.join(run_dir, "checkpoints", "best.ckpt")])
     metrics = test.model.video_metrics
     result = {"top1": metrics["top1"], "top5": metrics["top5"], "params_m": fit.model.cost["params_m"],

@@ -8,9 +8,11 @@
 * ``--task order`` (``configs/demo.yaml``): generate the temporal-order task, train a GC
   Slow-only model, test it with 10 clips x 3 crops. Lands in ``runs/demo``.
 
-Re-running reuses the generated videos; training starts afresh.
+Re-running reuses the generated videos; training starts afresh (the previous run's
+checkpoints are removed; a plain ``gcvideo fit`` into a used folder is refused instead).
 """
 import os
+import shutil
 import time
 
 import yaml
@@ -38,6 +40,7 @@ def run_order_demo(config: str = None) -> int:
     data_root, run_dir = cfg["data"]["root"], cfg["trainer"]["default_root_dir"]
     start = time.time()
     _generate(data_root, "[1/3]", "Kinetics-format videos", lambda: synthesize(data_root, **DEMO_DATA))
+    _fresh(run_dir)
     print(f"[2/3] training ({config})", flush=True)
     fit = make_cli(["fit", "--config", config])
     fit_logs = fit.trainer.log_dir
@@ -75,6 +78,7 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
     results = {}
     for k, (name, model) in enumerate(NETWORKS):
         run_dir = os.path.join(demo_dir, name)
+        _fresh(run_dir)
         common = ["--config", config, "--model.model", model, "--trainer.default_root_dir", run_dir]
         if seed is not None:
             common += ["--seed_everything", str(seed)]
@@ -106,6 +110,12 @@ def _generate(root: str, step: str, what: str, make) -> None:
     else:
         print(f"{step} generating {what} in {root}")
         make()
+
+
+def _fresh(run_dir: str) -> None:
+    """The demo starts afresh: the checkpoints of its earlier run in ``run_dir`` go (logs are
+    versioned, reports replaced, the generated data stays)."""
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
 
 
 def _first_test_video(root: str) -> str:
