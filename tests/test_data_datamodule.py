@@ -36,3 +36,22 @@ def test_bad_paths_name_the_option(synth_root, tmp_path):
         KineticsDataModule(synth_root, backend="opencv", num_workers=0)
     with pytest.raises(ValueError, match="data.num_frames must be >= 1"):
         KineticsDataModule(synth_root, num_frames=0)
+
+
+def test_a_label_that_is_no_class_is_refused_before_decoding(synth_root, tmp_path):
+    """Issue 13 item 7: it used to be a KeyError in a worker after every other video."""
+    import csv
+    import os
+
+    rows = list(csv.DictReader(open(os.path.join(synth_root, "test.csv"))))
+    rows[0]["label"] = rows[1]["label"] = "zebra crossing"
+    bad = tmp_path / "test.csv"
+    with open(bad, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    dm = KineticsDataModule(synth_root, test=str(bad), num_workers=0, **OPTS)
+    for make in (dm.multiview_dataset, dm.dataset):
+        with pytest.raises(ValueError, match=r"data.test .*test.csv\): 2 video\(s\) have labels that are not "
+                                             r"among the 4 classes: 'zebra crossing' \(2\)"):
+            make("test")

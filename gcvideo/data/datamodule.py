@@ -1,5 +1,6 @@
 """``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
 import os
+from collections import Counter
 from typing import Optional, Sequence
 
 import pytorch_lightning as pl
@@ -92,10 +93,22 @@ class KineticsDataModule(pl.LightningDataModule):
             raise FileNotFoundError(f"data.{split}: list not found: {path}")
         return load_records(path, self.root, self.classes if classes is None else classes or None)
 
+    def known_records(self, split: str):
+        """The split's records, refused before any decoding if a label is not a class (it would
+        be a KeyError in a worker after every other video was decoded)."""
+        records = self.records(split)
+        unknown = Counter(r.label for r in records if r.label and r.label not in self.class_to_index)
+        if unknown:
+            listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(5))
+            raise ValueError(f"data.{split} ({self._path(self.splits[split])}): {sum(unknown.values())} video(s) "
+                             f"have labels that are not among the {self.num_classes} classes: {listed}"
+                             f"{' ...' if len(unknown) > 5 else ''}")
+        return records
+
     def dataset(self, split: str) -> VideoClipDataset:
         if split not in self._datasets:
             mode = "train" if split == "train" else "val"
-            self._datasets[split] = VideoClipDataset(self.records(split), self.class_to_index, mode,
+            self._datasets[split] = VideoClipDataset(self.known_records(split), self.class_to_index, mode,
                                                      **self.clip_options)
         return self._datasets[split]
 
@@ -105,7 +118,7 @@ class KineticsDataModule(pl.LightningDataModule):
             o = self.clip_options
             clips, crops = self.test_views
             self._datasets[key] = MultiViewDataset(
-                self.records(split), self.class_to_index, num_frames=o["num_frames"],
+                self.known_records(split), self.class_to_index, num_frames=o["num_frames"],
                 sampling_rate=o["sampling_rate"], target_fps=o["target_fps"], backend=o["backend"],
                 clips=clips, crops=crops, short_side=o["eval_short_side"], crop_size=self.test_crop_size)
         return self._datasets[key]
