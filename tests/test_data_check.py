@@ -42,3 +42,24 @@ def test_cli_on_generated_kinetics_csv(synth_root, capsys, tmp_path):
     assert "4/4 ok" in text and "too short" in text
     rows = list(csv.DictReader(open(out + ".clean.csv")))
     assert len(rows) == 4 and list(rows[0]) == ["label", "youtube_id", "time_start", "time_end", "split"]
+
+
+def test_clean_list_is_the_inputs_own_ok_rows_for_a_headerless_csv(synth_root, tmp_path, capsys):
+    """Issue 13 item 1: the clean list of a headerless path,label CSV kept missing videos and
+    dropped good ones (its first row was taken for a header)."""
+    import glob
+    import shutil
+
+    videos = sorted(glob.glob(f"{synth_root}/*/*.mp4"))[:3]
+    for name, video in zip("abc", videos):
+        shutil.copy(video, tmp_path / f"{name}.mp4")
+    lines = ["missing1.mp4,alpha\n", "a.mp4,alpha\n", "b.mp4,beta\n", "missing2.mp4,beta\n", "c.mp4,beta\n"]
+    (tmp_path / "list.csv").write_text("".join(lines))
+    assert main(["data", "check", str(tmp_path / "list.csv"), "--num-frames", "4", "--sampling-rate", "2"]) == 1
+    assert (tmp_path / "list.clean.csv").read_text() == "".join(lines[i] for i in (1, 2, 4))
+    bad = [row["path"] for row in csv.DictReader(open(tmp_path / "list.bad.csv"))]
+    assert [p.rsplit("/", 1)[1] for p in bad] == ["missing1.mp4", "missing2.mp4"]
+    capsys.readouterr()
+    # round trip: the clean list checks 100 % ok
+    assert main(["data", "check", str(tmp_path / "list.clean.csv"), "--num-frames", "4", "--sampling-rate", "2"]) == 0
+    assert "3/3 ok" in capsys.readouterr().out

@@ -89,17 +89,25 @@ def summary_table(results: Sequence[CheckResult]) -> str:
 
 
 def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optional[str] = None) -> dict:
-    """Clean list (same format as the input when it is a Kinetics CSV) and a bad-video report."""
+    """Clean list in the input's own format (a list file's ok rows verbatim: the same columns,
+    separators and header) and a bad-video report. ``results`` are in the source's order."""
     stem = out_prefix or (os.path.splitext(source.rstrip("/"))[0])
-    good = {r.path for r in results if r.status == "ok"}
+    ok = [r.status == "ok" for r in results]
     paths = {}
-    if source.lower().endswith(".csv") and os.path.isfile(source):
-        root_rows = list(csv.DictReader(open(source, newline="", encoding="utf-8")))
-        paths["clean"] = f"{stem}.clean.csv"
+    if os.path.isfile(source):
+        with open(source, newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+        kinetics = source.lower().endswith(".csv") and bool(lines) and "youtube_id" in lines[0]
+        header, rows = (lines[:1], lines[1:]) if kinetics else ([], lines)
+        # one record per data row: Kinetics rows after the header; list lines that are not blank or comments
+        rows = [row for row in rows if row.strip() and (kinetics or not row.strip().startswith("#"))]
+        if len(rows) != len(results):
+            raise ValueError(f"{source}: {len(rows)} rows but {len(results)} videos were checked; "
+                             "no clean list written")
+        paths["clean"] = f"{stem}.clean{os.path.splitext(source)[1] or '.txt'}"
         with open(paths["clean"], "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(root_rows[0].keys()) if root_rows else ["label"])
-            writer.writeheader()
-            writer.writerows(row for row, res in zip(root_rows, results) if res.path in good)
+            f.writelines(header + [row if row.endswith(("\n", "\r")) else row + "\n"
+                                   for row, good in zip(rows, ok) if good])
     else:
         paths["clean"] = f"{stem}.clean.txt"
         with open(paths["clean"], "w", encoding="utf-8") as f:
