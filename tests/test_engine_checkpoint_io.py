@@ -82,3 +82,26 @@ def test_a_fresh_fit_never_mixes_with_an_earlier_run(synth_root, tmp_path, capsy
     assert "already holds another run's checkpoints" in err and "--ckpt_path last" in err
     assert {f: os.path.getmtime(run / "checkpoints" / f) for f in os.listdir(run / "checkpoints")} == before
     assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--ckpt_path", "last"]) == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_a_gpu_asked_for_on_a_cpu_machine_is_one_line(synth_root, tmp_path, capsys):
+    """Issue 13 item 11."""
+    args = tiny_args(synth_root, tmp_path / "run", epochs=1)
+    args[args.index("--trainer.accelerator") + 1] = "gpu"
+    assert main(["fit", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no CUDA GPU" in err
+
+
+def test_all_training_videos_missing_is_one_line(synth_root, tmp_path, capsys):
+    """Issue 13 item 11: it was a traceback from a data-loader worker."""
+    import shutil
+
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("train.csv", "val.csv", "test.csv"):
+        shutil.copy(os.path.join(synth_root, name), root / name)      # the lists, not the videos
+    assert main(["fit", *tiny_args(str(root), tmp_path / "run", epochs=1)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "none of its" in err and "videos exist" in err

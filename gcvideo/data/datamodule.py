@@ -97,6 +97,9 @@ class KineticsDataModule(pl.LightningDataModule):
         """The split's records, refused before any decoding if a label is not a class (it would
         be a KeyError in a worker after every other video was decoded)."""
         records = self.records(split)
+        if not any(os.path.exists(r.path) for r in records):
+            raise ValueError(f"data.{split} ({self._path(self.splits[split])}): none of its {len(records)} videos "
+                             f"exist (first: {records[0].path}); check data.root")
         unknown = Counter(r.label for r in records if r.label and r.label not in self.class_to_index)
         if unknown:
             listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(5))

@@ -16,6 +16,7 @@ import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from .callbacks import ModelCost, Throughput
 from .checkpoint import AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
@@ -135,8 +136,12 @@ def make_cli(argv: list[str]) -> GCVideoCLI:
 def run_lightning_cli(argv: list[str]) -> int:
     try:
         make_cli(argv)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"gcvideo {argv[0]}: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, MisconfigurationException) as err:
+        hint = ""
+        if isinstance(err, MisconfigurationException) and "gpu" in str(err).lower():
+            hint = " (this machine has no CUDA GPU: --trainer.accelerator cpu or auto)" \
+                if not torch.cuda.is_available() else ""
+        print(f"gcvideo {argv[0]}: error: {err}{hint}", file=sys.stderr)
         return 2
     return 0
 
