@@ -114,3 +114,14 @@ def test_in_process_runs_neither_warn_about_nor_print_the_command_line(synth_roo
     assert sys.argv == saved                                   # the caller's command line is restored
     assert not [w for w in caught if "args" in str(w.message) and "command line" in str(w.message)]
     assert "sys.argv" not in capsys.readouterr().err
+
+
+def test_whole_number_batch_limits_count_batches(synth_root, tmp_path):
+    """Issue 13 item 12: `--trainer.limit_train_batches 1` reached Lightning as 1.0 (all batches)."""
+    from gcvideo.engine.cli import make_cli
+
+    cli = make_cli(["fit", *tiny_args(synth_root, tmp_path / "run", epochs=1), "--trainer.limit_train_batches", "1",
+                    "--trainer.limit_val_batches", "2"])
+    assert cli.trainer.limit_train_batches == 1 and isinstance(cli.trainer.limit_train_batches, int)
+    assert cli.trainer.limit_val_batches == 2 and isinstance(cli.trainer.limit_val_batches, int)
+    assert cli.trainer.num_training_batches == 1

@@ -43,6 +43,11 @@ class GCVideoCLI(LightningCLI):
                          "Give the checkpoint to evaluate (e.g. --ckpt_path runs/NAME/checkpoints/best.ckpt), "
                          "or --untrained true to evaluate the network as initialised")
 
+    # Trainer options typed int | float that jsonargparse returns as floats (`1` -> 1.0, "100 %"):
+    # whole numbers are batch counts, as Lightning documents for ints
+    COUNT_OR_SHARE = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                      "val_check_interval")
+
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads the checkpoint's hyperparameters here, before any hook: a truncated
         # or foreign file must fail as one line naming it, not as torch.load's traceback
@@ -89,6 +94,10 @@ class GCVideoCLI(LightningCLI):
         config = self._get(self.config_init, "trainer", default={})
         root = config.get("default_root_dir") or DEFAULT_ROOT
         kwargs["default_root_dir"] = root
+        for key in self.COUNT_OR_SHARE:
+            value = config.get(key)
+            if isinstance(value, float) and value >= 1 and value.is_integer():
+                kwargs[key] = int(value)
         if config.get("logger") in (None, True):
             # one version folder per run, so a resumed run never overwrites earlier logs
             # (CSV first: its folder is trainer.log_dir, where config.yaml is saved too)
