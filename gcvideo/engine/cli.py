@@ -52,8 +52,7 @@ class GCVideoCLI(LightningCLI):
         # LightningCLI reads the checkpoint's hyperparameters here, before any hook: a truncated
         # or foreign file must fail as one line naming it, not as torch.load's traceback
         given = self.config[self.config.subcommand].get("ckpt_path") if self.config.get("subcommand") else None
-        if given and os.path.isfile(given):
-            read_checkpoint(given)
+        self._read = (given, read_checkpoint(given)) if given and os.path.isfile(given) else (None, None)
         super()._parse_ckpt_path()
 
     def _check_checkpoint(self) -> None:
@@ -66,7 +65,8 @@ class GCVideoCLI(LightningCLI):
         if given == "last" and not os.path.isfile(path):
             return                                  # Lightning says so and starts afresh
         try:
-            check_fits(read_checkpoint(path), self.model, path)
+            (read_path, checkpoint), self._read = getattr(self, "_read", (None, None)), (None, None)  # read once, not kept
+            check_fits(checkpoint if read_path == path else read_checkpoint(path), self.model, path)
         except ValueError as err:
             intact = newest_intact_checkpoint(os.path.dirname(path)) if given == "last" else None
             hint = f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""

@@ -29,16 +29,14 @@ def _init_parts(module: nn.Module, context: nn.Module, names: tuple, parts: dict
     module.context = context
 
 
-class ContextBottleneckBlock(BottleneckBlock):
-    """``BottleneckBlock`` whose output goes through ``self.context``."""
+class _WithContext:
+    """What both context-carrying blocks add to their pytorchvideo base: ``extend`` builds one
+    around an existing block's parts, and the output goes through ``self.context``."""
 
-    PARTS = ("conv_a", "norm_a", "act_a", "conv_b", "norm_b", "act_b", "conv_c", "norm_c")
-
-    def __init__(self, context: nn.Module, **layers: nn.Module) -> None:
-        _init_parts(self, context, self.PARTS, layers)
+    PARTS: tuple = ()
 
     @classmethod
-    def extend(cls, block: BottleneckBlock, context: nn.Module) -> "ContextBottleneckBlock":
+    def extend(cls, block: nn.Module, context: nn.Module):
         """A new module with ``block``'s layers (shared, not copied) and ``context``."""
         return cls(context, **{k: getattr(block, k) for k in cls.PARTS})
 
@@ -46,7 +44,16 @@ class ContextBottleneckBlock(BottleneckBlock):
         return self.context(super().forward(x))
 
 
-class ContextResBlock(ResBlock):
+class ContextBottleneckBlock(_WithContext, BottleneckBlock):
+    """``BottleneckBlock`` whose output goes through ``self.context``."""
+
+    PARTS = ("conv_a", "norm_a", "act_a", "conv_b", "norm_b", "act_b", "conv_c", "norm_c")
+
+    def __init__(self, context: nn.Module, **layers: nn.Module) -> None:
+        _init_parts(self, context, self.PARTS, layers)
+
+
+class ContextResBlock(_WithContext, ResBlock):
     """``ResBlock`` whose output (after the addition and its activation) goes through
     ``self.context``."""
 
@@ -54,13 +61,6 @@ class ContextResBlock(ResBlock):
 
     def __init__(self, context: nn.Module, **parts) -> None:
         _init_parts(self, context, self.PARTS, parts)
-
-    @classmethod
-    def extend(cls, block: ResBlock, context: nn.Module) -> "ContextResBlock":
-        return cls(context, **{k: getattr(block, k) for k in cls.PARTS})
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.context(super().forward(x))
 
 
 def context_bottleneck(kind: str, **options) -> Callable[..., ContextBottleneckBlock]:
