@@ -63,3 +63,25 @@ def test_clean_list_is_the_inputs_own_ok_rows_for_a_headerless_csv(synth_root, t
     # round trip: the clean list checks 100 % ok
     assert main(["data", "check", str(tmp_path / "list.clean.csv"), "--num-frames", "4", "--sampling-rate", "2"]) == 0
     assert "3/3 ok" in capsys.readouterr().out
+
+
+def test_round_trip_for_paths_and_class_names_with_spaces_and_commas(synth_root, tmp_path, capsys):
+    """Issue 13 items 1 and 4: a class-folder tree whose class names hold spaces gave 0/6 ok on its own
+    clean list, and a path with a comma was reported missing."""
+    import glob
+    import shutil
+
+    videos = sorted(glob.glob(f"{synth_root}/*/*.mp4"))[:4]
+    tree = tmp_path / "tree"
+    for i, video in enumerate(videos):
+        folder = tree / ("playing guitar" if i % 2 else "rock, paper")
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(video, folder / f"clip, {i}.mp4")
+    options = ["--num-frames", "4", "--sampling-rate", "2", "--workers", "1"]
+    assert main(["data", "check", str(tree), "--out", str(tmp_path / "tree"), *options]) == 0
+    assert "4/4 ok" in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path / "tree.clean.txt"), *options, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"] == {"ok": 4}
+    (tmp_path / "rel.txt").write_text("tree/rock, paper/clip, 0.mp4 rock\n")
+    assert main(["data", "check", str(tmp_path / "rel.txt"), *options]) == 0

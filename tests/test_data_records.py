@@ -94,3 +94,49 @@ def test_nothing_to_read_is_an_error_or_warning_that_names_it(tmp_path, capsys):
     assert any("beta" in str(w.message) and "hold no videos" in str(w.message) for w in caught)
     assert main(["data", "check", str(tmp_path / "empty.txt")]) == 2
     assert "empty.txt: the list holds no videos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("a.mp4 run", ("a.mp4", "run")),
+    ("a.mp4,run", ("a.mp4", "run")),
+    ("a.mp4, run\n", ("a.mp4", "run")),
+    ("dir/clip, 0.mp4 beta", ("dir/clip, 0.mp4", "beta")),             # issue 13 item 4
+    ("/d/playing guitar/v 1.MP4 playing guitar", ("/d/playing guitar/v 1.MP4", "playing guitar")),
+    ("/d/a.mp4 x/b.webm\tlabel one", ("/d/a.mp4 x/b.webm", "label one")),
+    ('"dir/a, b.mp4",beta', ("dir/a, b.mp4", "beta")),
+    ("frames/clip_001\tbrush hair", ("frames/clip_001", "brush hair")),
+    ("frames/clip_001 3", ("frames/clip_001", "3")),
+    ("justonefield", None),
+    ('"only one field"', None),
+])
+def test_list_grammar(line, expected):
+    from gcvideo.data.records import split_path_label
+
+    assert split_path_label(line) == expected
+
+
+def test_byte_order_marks_are_ignored_everywhere(tmp_path):
+    """Issue 13 item 4: a BOM made a Kinetics CSV 'not a Kinetics CSV' and the first video of a text
+    list 'missing'."""
+    bom = "\ufeff"
+    (tmp_path / "k.csv").write_text(bom + "label,youtube_id,time_start,time_end,split\nrun,abc,0,10,train\n",
+                                    encoding="utf-8")
+    video = touch(str(tmp_path / "run" / "abc_000000_000010.mp4"))
+    assert [r.path for r in load_records(str(tmp_path / "k.csv"))] == [video]
+    (tmp_path / "l.txt").write_text(bom + "run/abc_000000_000010.mp4 0\n", encoding="utf-8")
+    (tmp_path / "classes.txt").write_text(bom + "run\njump\n", encoding="utf-8")
+    classes = read_classes_file(str(tmp_path / "classes.txt"))
+    assert classes == ["run", "jump"]
+    assert [(r.path, r.label) for r in load_records(str(tmp_path / "l.txt"), classes=classes)] == [(video, "run")]
+
+
+def test_unreadable_kinetics_rows_name_file_and_line(tmp_path):
+    header = "label,youtube_id,time_start,time_end,split\n"
+    (tmp_path / "comma.csv").write_text(header + "run,a,0,10,train\nrock, paper, scissors,b,0,10,train\n")
+    with pytest.raises(ValueError, match=r"comma.csv:3: expected 5 columns .*quote a label"):
+        load_records(str(tmp_path / "comma.csv"))
+    (tmp_path / "time.csv").write_text("label,youtube_id,time_start,time_end\nrun,a,zero,10\n")
+    with pytest.raises(ValueError, match=r"time.csv:2: time_start and time_end must be numbers, got 'zero'"):
+        load_records(str(tmp_path / "time.csv"))
+    (tmp_path / "quoted.csv").write_text(header + '"rock, paper, scissors",b,0,10,train\n')
+    assert load_records(str(tmp_path / "quoted.csv"))[0].label == "rock, paper, scissors"

@@ -14,7 +14,7 @@ from multiprocessing import get_context
 from typing import Optional, Sequence
 
 from . import decode, sampling
-from .records import VideoRecord, load_records
+from .records import VideoRecord, list_rows, load_records
 
 STATUSES = ("ok", "missing", "unreadable", "truncated", "too short")
 
@@ -95,20 +95,15 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
     ok = [r.status == "ok" for r in results]
     paths = {}
     if os.path.isfile(source):
-        with open(source, newline="", encoding="utf-8") as f:
-            lines = f.read().splitlines(keepends=True)
-        kinetics = source.lower().endswith(".csv") and bool(lines) and "youtube_id" in lines[0]
-        header, rows = (lines[:1], lines[1:]) if kinetics else ([], lines)
-        # one record per data row: Kinetics rows after the header; list lines that are not blank or comments
-        rows = [row for row in rows if row.strip() and (kinetics or not row.strip().startswith("#"))]
+        header, rows = list_rows(source)
         if len(rows) != len(results):
             raise ValueError(f"{source}: {len(rows)} rows but {len(results)} videos were checked; "
                              "no clean list written")
         paths["clean"] = f"{stem}.clean{os.path.splitext(source)[1] or '.txt'}"
         with open(paths["clean"], "w", newline="", encoding="utf-8") as f:
             f.writelines(header + [row if row.endswith(("\n", "\r")) else row + "\n"
-                                   for row, good in zip(rows, ok) if good])
-    else:
+                                   for (_, row), good in zip(rows, ok) if good])
+    else:  # a class-folder tree: one "path label" row per video (the list grammar reads it back)
         paths["clean"] = f"{stem}.clean.txt"
         with open(paths["clean"], "w", encoding="utf-8") as f:
             f.writelines(f"{os.path.abspath(r.path)} {r.label}\n" for r in results if r.status == "ok")

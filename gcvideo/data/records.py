@@ -11,14 +11,33 @@ Three layouts, all resolved to a list of :class:`VideoRecord`:
 
 Class indices are the sorted label names of the train split (or an explicit
 classes file, one name per line), saved with every checkpoint.
+
+List grammar (one rule for every reader, and for ``data check``'s clean lists): files are
+UTF-8, a byte-order mark is ignored; blank lines and, in path-label lists, lines starting
+with ``#`` are not rows. A path-label row is ``PATH SEP LABEL`` where SEP is any run of
+spaces, tabs or commas:
+
+1. a row starting with ``"`` is one CSV record (``"dir/a, b.mp4",label``);
+2. otherwise, when PATH ends in a video extension (.mp4 .webm .mkv .avi .mov .m4v), the row
+   splits after the last such extension that is followed by SEP -- so paths and labels may
+   both hold spaces and commas (``dir/clip, 0.mp4 playing guitar``);
+3. otherwise, at the last tab, else at the last SEP (the label then has no spaces).
+
+An integer label indexes the classes file. Any row that cannot be read is an error that
+names the file and line.
 """
 import csv
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+_AFTER_VIDEO = re.compile(r"^(.*\.(?:%s))[\s,]+(\S.*)$" % "|".join(e[1:] for e in VIDEO_EXTENSIONS),
+                          re.IGNORECASE)
+_LAST_SEP = re.compile(r"^(.*?)[\s,]+([^\s,]+)$")
 _SPLIT_ALIASES = {"validate": "val", "val": "validate"}
 
 
@@ -33,6 +52,26 @@ def kinetics_filename(youtube_id: str, start: float, end: float) -> str:
     return f"{youtube_id}_{int(float(start)):06d}_{int(float(end)):06d}"
 
 
+def list_rows(path: str) -> tuple[list[str], list[tuple[int, str]]]:
+    """A list file's header lines and its data rows as (line number, line with its ending).
+
+    The one rule for which lines are rows (see the module's list grammar): a Kinetics CSV
+    (first line names ``youtube_id``) has one header line and every non-blank line after it
+    is a row; in a path-label list every line that is not blank and not a ``#`` comment is.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = f.read().splitlines(keepends=True)
+    kinetics = is_kinetics_header(lines[0]) if lines else False
+    header = lines[:1] if kinetics else []
+    rows = [(n, line) for n, line in enumerate(lines[len(header):], len(header) + 1)
+            if line.strip() and (kinetics or not line.lstrip().startswith("#"))]
+    return header, rows
+
+
+def is_kinetics_header(line: str) -> bool:
+    return "youtube_id" in next(csv.reader([line.lstrip("\ufeff")]), [])
+
+
 def read_kinetics_csv(csv_path: str, root: str) -> list[VideoRecord]:
     """Rows of an official Kinetics CSV, each matched to its file under ``root``.
 
@@ -40,49 +79,68 @@ def read_kinetics_csv(csv_path: str, root: str) -> list[VideoRecord]:
     the same under a folder named after the row's split (``train/``, ``val/`` or
     ``validate/``); a row without a file keeps the class-folder path so reports can name it.
     """
+    header, rows = list_rows(csv_path)
+    columns = next(csv.reader(header), [])
+    if not set(KINETICS_COLUMNS) <= set(columns):
+        raise ValueError(f"{csv_path}: not a Kinetics CSV; expected columns "
+                         f"{','.join(KINETICS_COLUMNS)}[,split], got {columns}")
     records = []
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        need = {"label", "youtube_id", "time_start", "time_end"}
-        if not reader.fieldnames or not need <= set(reader.fieldnames):
-            raise ValueError(f"{csv_path}: not a Kinetics CSV; expected columns "
-                             f"label,youtube_id,time_start,time_end[,split], got {reader.fieldnames}")
-        for row in reader:
+    for lineno, line in rows:
+        fields = next(csv.reader([line]))
+        if len(fields) != len(columns):
+            raise ValueError(f"{csv_path}:{lineno}: expected {len(columns)} columns ({','.join(columns)}), "
+                             f"got {len(fields)}: {line.strip()!r} (quote a label that holds a comma)")
+        row = dict(zip(columns, fields))
+        try:
             name = kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"])
-            label = row.get("label", "") or ""
-            split = row.get("split", "") or ""
-            folders = [os.path.join(root, label), root]
-            for sub in {split, _SPLIT_ALIASES.get(split, split)} - {""}:
-                folders += [os.path.join(root, sub, label), os.path.join(root, sub)]
-            candidates = [os.path.join(folder, name + ext) for folder in folders for ext in VIDEO_EXTENSIONS]
-            path = next((p for p in candidates if os.path.exists(p)), candidates[0])
-            records.append(VideoRecord(path, label, row["youtube_id"]))
+        except ValueError:
+            raise ValueError(f"{csv_path}:{lineno}: time_start and time_end must be numbers, got "
+                             f"{row['time_start']!r} and {row['time_end']!r}") from None
+        label, split = row["label"], row.get("split", "")
+        folders = [os.path.join(root, label), root]
+        for sub in {split, _SPLIT_ALIASES.get(split, split)} - {""}:
+            folders += [os.path.join(root, sub, label), os.path.join(root, sub)]
+        candidates = [os.path.join(folder, name + ext) for folder in folders for ext in VIDEO_EXTENSIONS]
+        path = next((p for p in candidates if os.path.exists(p)), candidates[0])
+        records.append(VideoRecord(path, label, row["youtube_id"]))
     return records
 
 
+def split_path_label(line: str) -> Optional[tuple[str, str]]:
+    """(path, label) of one path-label row by the list grammar, or None when it has no label."""
+    line = line.strip()
+    if line.startswith('"'):
+        fields = [f.strip() for f in next(csv.reader([line], skipinitialspace=True))]
+        return (fields[0], fields[1]) if len(fields) == 2 and all(fields) else None
+    match = _AFTER_VIDEO.match(line)
+    if match:
+        return match.group(1), match.group(2).strip()
+    if "\t" in line:
+        path, label = (part.strip() for part in line.rsplit("\t", 1))
+        return (path, label) if path and label else None
+    match = _LAST_SEP.match(line)
+    return (match.group(1), match.group(2)) if match and match.group(1) else None
+
+
 def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> list[VideoRecord]:
-    """``path label`` lines (space or comma separated); integer labels index ``classes``."""
+    """``path label`` rows (the module's list grammar); integer labels index ``classes``."""
     records = []
-    with open(list_path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.replace(",", " ").rsplit(maxsplit=1)
-            if len(parts) != 2:
-                raise ValueError(f"{list_path}:{lineno}: expected 'path label', got {line!r}")
-            path, label = parts
-            if label.lstrip("-").isdigit():
-                if classes is None:
-                    raise ValueError(f"{list_path}:{lineno}: integer label {label} needs a classes file "
-                                     "(one class name per line, in index order)")
-                index = int(label)
-                if not 0 <= index < len(classes):
-                    raise ValueError(f"{list_path}:{lineno}: label {index} out of range for "
-                                     f"{len(classes)} classes")
-                label = classes[index]
-            full = path if os.path.isabs(path) else os.path.join(root, path)
-            records.append(VideoRecord(full, label, os.path.splitext(os.path.basename(path))[0]))
+    for lineno, line in list_rows(list_path)[1]:
+        parts = split_path_label(line)
+        if parts is None:
+            raise ValueError(f"{list_path}:{lineno}: expected 'path label', got {line.strip()!r}")
+        path, label = parts
+        if label.lstrip("-").isdigit():
+            if classes is None:
+                raise ValueError(f"{list_path}:{lineno}: integer label {label} needs a classes file "
+                                 "(one class name per line, in index order)")
+            index = int(label)
+            if not 0 <= index < len(classes):
+                raise ValueError(f"{list_path}:{lineno}: label {index} out of range for "
+                                 f"{len(classes)} classes")
+            label = classes[index]
+        full = path if os.path.isabs(path) else os.path.join(root, path)
+        records.append(VideoRecord(full, label, os.path.splitext(os.path.basename(path))[0]))
     return records
 
 
@@ -105,7 +163,7 @@ def read_class_folders(root: str) -> list[VideoRecord]:
 
 
 def read_classes_file(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         names = [line.strip() for line in f if line.strip()]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate class names")
@@ -128,14 +186,9 @@ def load_records(source: str, root: Optional[str] = None,
     if not os.path.isfile(source):
         raise FileNotFoundError(f"video list not found: {source}")
     root = root if root is not None else os.path.dirname(os.path.abspath(source))
-    records = None
-    if source.lower().endswith(".csv"):
-        with open(source, encoding="utf-8") as f:
-            header = f.readline()
-        if "youtube_id" in header:
-            records = read_kinetics_csv(source, root)
-    if records is None:
-        records = read_path_label_list(source, root, classes)
+    with open(source, encoding="utf-8-sig") as f:
+        kinetics = is_kinetics_header(f.readline())
+    records = read_kinetics_csv(source, root) if kinetics else read_path_label_list(source, root, classes)
     if not records:
         raise ValueError(f"{source}: the list holds no videos")
     return records
