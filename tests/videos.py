@@ -98,3 +98,24 @@ def make_bad_videos(folder: str) -> dict:
 
 BAD = ("zero_byte", "truncated", "not_video", "audio_only", "too_short", "missing")
 UNUSUAL_GOOD = ("good", "vfr", "odd_size", "gray", "webm")
+
+
+def write_rotated(path: str, frames: np.ndarray, degrees: int) -> None:
+    """H.264 frames with a display matrix that turns them ``degrees`` counter-clockwise (how a phone
+    records a video held upright: the stored frames are landscape, the player shows them turned)."""
+    import av
+
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.set_display_rotation(degrees)
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def write_ntsc(path: str, n: int = 300, height: int = 48, width: int = 64) -> None:
+    """``ramp_frames`` at 30000/1001 fps (frame k starts at k * 1001/30000 s)."""
+    write_video(path, ramp_frames(n, height, width), fps=Fraction(30000, 1001))

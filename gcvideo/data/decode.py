@@ -8,16 +8,34 @@ Only the needed span is decoded: PyAV seeks to the key frame before the first
 requested time and stops after the last. Audio is never decoded, and decord's global
 bridge is never touched.
 
+Frames come out as a player shows them: the display rotation of phone videos (the
+container's display matrix / ``rotate`` tag) is applied, and with ``short_side`` each
+frame is scaled right after decoding, so memory never holds more than one frame at the
+source resolution (a 4K video costs what a small one does).
+
+The backends agree frame for frame. Where decord cannot read a video that PyAV can (it
+fails on frames 16 pixels wide, for instance), that video is decoded with PyAV and the
+reason logged once. decord's frame times are float32, so on videos longer than about
+two minutes a time within a few microseconds of a frame boundary may pick the
+neighbouring frame; PyAV's times are exact.
+
 Every failure is a :class:`VideoError` whose message names the file and the reason.
 """
+import logging
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 BACKENDS = ("pyav", "decord")
-_EPS = 1e-4  # seconds; tolerance for times that land exactly on a frame boundary
+# Seconds: a requested time this close to a frame's start counts as reaching it (times that land on
+# a boundary up to rounding). Well below 1/30000 s, the finest gap between 30 fps sampling times and
+# NTSC (30000/1001) frame starts, so no sampling time is ambiguous between two frames.
+_EPS = 1e-5
+_DECORD_CHUNK = 16   # frames per decord batch: bounds memory at the source resolution
+log = logging.getLogger("gcvideo.data")
+_fallback_logged: set = set()
 
 
 class VideoError(RuntimeError):
@@ -37,7 +55,7 @@ class VideoError(RuntimeError):
 class VideoInfo:
     duration: float            # seconds, as declared by the container/stream
     fps: float                 # average frame rate
-    width: int
+    width: int                 # as stored; a rotated video is shown with width and height swapped
     height: int
     num_frames: int            # declared frame count (0 when the container does not say)
 
@@ -84,19 +102,48 @@ def probe(path: str) -> VideoInfo:
                          int(stream.frames or 0))
 
 
-def decode_at(path: str, times: Sequence[float], backend: str = "pyav") -> np.ndarray:
-    """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time."""
+def decode_at(path: str, times: Sequence[float], backend: str = "pyav",
+              short_side: Optional[int] = None) -> np.ndarray:
+    """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time, display
+    rotation applied; with ``short_side``, each frame scaled so its short side is that size."""
     times = np.asarray(times, dtype=np.float64)
     if len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
         raise ValueError(f"times must be non-empty, non-negative and sorted, got {times}")
     if backend == "pyav":
-        return _decode_pyav(path, times)
+        return _decode_pyav(path, times, short_side)
     if backend == "decord":
-        return _decode_decord(path, times)
+        try:
+            return _decode_decord(path, times, short_side)
+        except _DecordCannot as err:
+            if path not in _fallback_logged:
+                _fallback_logged.add(path)
+                log.warning("decord cannot decode %s (%s); decoding it with pyav", path, err)
+            return _decode_pyav(path, times, short_side)
     raise ValueError(f"unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
 
 
-def _decode_pyav(path: str, times: np.ndarray) -> np.ndarray:
+def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) with the short side ``short_side``, aspect kept."""
+    scale = short_side / min(height, width)
+    return int(round(height * scale)), int(round(width * scale))
+
+
+def _shown(array: np.ndarray, rotation: float, short_side: Optional[int]) -> np.ndarray:
+    """(H, W, 3) frame as displayed: turned by ``rotation`` degrees counter-clockwise, then scaled."""
+    turns = int(round(rotation / 90)) % 4
+    if turns:
+        array = np.rot90(array, turns)
+    array = np.ascontiguousarray(array)
+    if short_side is None or scaled_size(*array.shape[:2], short_side) == array.shape[:2]:
+        return array
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    chw = torch.from_numpy(array).permute(2, 0, 1)
+    return TF.resize(chw, list(scaled_size(*array.shape[:2], short_side)), antialias=True).permute(1, 2, 0).numpy()
+
+
+def _decode_pyav(path: str, times: np.ndarray, short_side: Optional[int] = None) -> np.ndarray:
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -113,7 +160,7 @@ def _decode_pyav(path: str, times: np.ndarray) -> np.ndarray:
                 while k < len(times) and t > times[k] + _EPS:
                     held = held or [t, frame, None]  # a request before the first frame
                     if held[2] is None:              # convert only frames that are used
-                        held[2] = held[1].to_ndarray(format="rgb24")
+                        held[2] = _pyav_rgb(held[1], short_side)
                     out[k] = held[2]
                     k += 1
                 if k == len(times):
@@ -132,35 +179,49 @@ def _decode_pyav(path: str, times: np.ndarray) -> np.ndarray:
             if times[-1] > held[0] + 1.5 / rate:
                 raise VideoError(path, "truncated",
                                  f"frames end at {held[0]:.2f}s, clip needs {times[-1]:.2f}s")
-            last = held[2] if held[2] is not None else held[1].to_ndarray(format="rgb24")
+            last = held[2] if held[2] is not None else _pyav_rgb(held[1], short_side)
             out[k:] = [last] * (len(times) - k)
     return _stack(path, out)
 
 
-def _decode_decord(path: str, times: np.ndarray) -> np.ndarray:
+def _pyav_rgb(frame, short_side: Optional[int]) -> np.ndarray:
+    return _shown(frame.to_ndarray(format="rgb24"), frame.rotation, short_side)
+
+
+class _DecordCannot(Exception):
+    """decord failed on a file that exists; PyAV gets to try it."""
+
+
+def _decode_decord(path: str, times: np.ndarray, short_side: Optional[int] = None) -> np.ndarray:
     import decord
 
     _check_file(path)
     try:
         reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
     except Exception as err:  # noqa: BLE001
-        raise VideoError(path, "unreadable", str(err).splitlines()[0] if str(err) else "") from None
+        raise _DecordCannot(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
     if len(reader) == 0:
-        raise VideoError(path, "unreadable", "no frames")
-    starts = reader.get_frame_timestamp(range(len(reader)))[:, 0]
+        raise _DecordCannot("no frames")
+    starts = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
     starts = starts - starts[0]
     index = np.searchsorted(starts, times + _EPS, side="right") - 1
     frame_duration = 1.0 / (reader.get_avg_fps() or 30.0)
     if times[-1] > starts[-1] + 1.5 * frame_duration:
         raise VideoError(path, "truncated", f"frames end at {starts[-1]:.2f}s, clip needs {times[-1]:.2f}s")
     index = np.clip(index, 0, len(reader) - 1)
-    try:
-        batch = reader.get_batch(index.tolist())
-    except Exception as err:  # noqa: BLE001
-        raise VideoError(path, "unreadable", f"decoding failed: {err}") from None
-    # Another library may have switched decord's global bridge to torch: accept both.
-    frames = batch.asnumpy() if hasattr(batch, "asnumpy") else batch.numpy()
-    return _stack(path, list(frames))
+    unique, where = np.unique(index, return_inverse=True)   # each frame decoded and scaled once
+    frames = []
+    for first in range(0, len(unique), _DECORD_CHUNK):
+        try:
+            batch = reader.get_batch(unique[first:first + _DECORD_CHUNK].tolist())
+        except Exception as err:  # noqa: BLE001
+            raise _DecordCannot(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+        # Another library may have switched decord's global bridge to torch: accept both.
+        batch = batch.asnumpy() if hasattr(batch, "asnumpy") else batch.numpy()
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise _DecordCannot(f"frames of shape {batch.shape[1:]}")
+        frames += [_shown(frame, 0, short_side) for frame in batch]   # decord applies the rotation itself
+    return _stack(path, [frames[i] for i in where.reshape(-1)])
 
 
 def _stack(path: str, frames) -> np.ndarray:

@@ -11,7 +11,7 @@ View positions, for a video of duration D seconds at fps F, clips of T frames ev
   the short side.
 
 All K*T frames come from ONE decoding pass (``decode_at`` with every requested time),
-are resized once on uint8, and the K*C views are cut from that tensor by
+each resized on uint8 as it is decoded, and the K*C views are cut from that tensor by
 :func:`iter_views` in chunks, so memory stays bounded for long videos.
 """
 from typing import Iterator, Sequence
@@ -19,7 +19,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import functional as TF
 
 from . import decode, sampling, transforms
 from .records import VideoRecord
@@ -48,15 +47,12 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
     info = sampling.probe_for_clips(path, num_frames, sampling_rate, target_fps)
     times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
     order = np.argsort(times, kind="stable")                 # clips may overlap in short videos
-    decoded = decode.decode_at(path, times[order], backend)
+    # each frame is scaled as soon as it is decoded: memory does not grow with the source resolution
+    decoded = decode.decode_at(path, times[order], backend, short_side=max(short_side, crop))
     frames = np.empty_like(decoded)
     frames[order] = decoded
-    tensor = transforms.to_tchw(frames)                       # (K*T, 3, H, W) uint8
-    height, width = tensor.shape[-2:]
-    scale = short_side / min(height, width)
-    size = [max(crop, int(round(height * scale))), max(crop, int(round(width * scale)))]
-    if size != [height, width]:
-        tensor = TF.resize(tensor, size, antialias=True)
+    tensor = transforms.to_tchw(frames)                       # (K*T, 3, H', W') uint8
+    size = tensor.shape[-2:]
     boxes = transforms.spatial_crop_boxes(size[0], size[1], min(size), crop, crops)
     return {"frames": tensor.reshape(clips, num_frames, *tensor.shape[1:]), "boxes": boxes}
 
