@@ -297,7 +297,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, VideoError) as err:
+    except (FileNotFoundError, PermissionError, ValueError, VideoError) as err:
         # a bad file, option or video: one line naming it, no traceback
         words = [args.command] + [getattr(args, k) for k in ("data_command", "report_command", "analyze_command")
                                   if getattr(args, k, None)]

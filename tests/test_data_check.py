@@ -85,3 +85,15 @@ def test_round_trip_for_paths_and_class_names_with_spaces_and_commas(synth_root,
     assert report["counts"] == {"ok": 4}
     (tmp_path / "rel.txt").write_text("tree/rock, paper/clip, 0.mp4 rock\n")
     assert main(["data", "check", str(tmp_path / "rel.txt"), *options]) == 0
+
+
+def test_an_unwritable_output_place_is_refused_before_scanning(synth_root, tmp_path, capsys, monkeypatch):
+    """Issue 13 item 8: data check scanned everything, then crashed writing the clean list."""
+    import gcvideo.data.check as check
+
+    monkeypatch.setattr(check, "check_videos", lambda *a, **k: pytest.fail("scanned"))
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "train"
+    assert main(["data", "check", f"{synth_root}/train.csv", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to" in err and str(tmp_path / "a_file") in err and "--out" in err

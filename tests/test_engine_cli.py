@@ -125,3 +125,31 @@ def test_whole_number_batch_limits_count_batches(synth_root, tmp_path):
     assert cli.trainer.limit_train_batches == 1 and isinstance(cli.trainer.limit_train_batches, int)
     assert cli.trainer.limit_val_batches == 2 and isinstance(cli.trainer.limit_val_batches, int)
     assert cli.trainer.num_training_batches == 1
+
+
+@pytest.mark.parametrize("blocked", ["root", "checkpoints"])
+def test_unwritable_output_folders_fail_before_any_work(synth_root, tmp_path, capsys, blocked, monkeypatch):
+    """Issue 13 items 9 and 11: a read-only run folder was a traceback; a read-only checkpoints/ was
+    found out at the first save, after a full epoch. (A folder below a regular file cannot be written
+    by anyone, root included, which is how this sandbox can show it.)"""
+    from gcvideo.data.datamodule import KineticsDataModule
+
+    monkeypatch.setattr(KineticsDataModule, "setup", lambda *a, **k: pytest.fail("data set up"))
+    (tmp_path / "a_file").write_text("")
+    run = tmp_path / "a_file" / "run" if blocked == "root" else tmp_path / "run"
+    if blocked == "checkpoints":
+        run.mkdir()
+        (run / "checkpoints").write_text("")
+    assert main(["fit", *tiny_args(synth_root, run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write to" in err[0] and "--trainer.default_root_dir" in err[0], err
+    assert str(run if blocked == "root" else run / "checkpoints") in err[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_folder_is_named(tmp_path):
+    from gcvideo.data.outputs import check_writable
+
+    tmp_path.joinpath("ro").mkdir(mode=0o555)
+    with pytest.raises(PermissionError, match=r"ro \(Permission denied\); try this"):
+        check_writable(str(tmp_path / "ro"), "output", "try this")

@@ -121,3 +121,32 @@ def test_evaluation_without_weights_is_refused_unless_asked(synth_root, tmp_path
     assert not os.path.exists(reports)                                     # no report written
     assert main([command, *args, "--untrained", "true"]) == 0             # explicit: allowed
     assert os.path.exists(reports / "metrics.json")
+
+
+def test_predict_and_export_name_a_bad_checkpoint_in_one_line(trained, tmp_path, capsys):
+    """Issue 13 item 10: predict/export said "does not fit the network it describes: " with no detail,
+    or gave a traceback."""
+    import torch
+
+    good = torch.load(trained["ckpt"], map_location="cpu", weights_only=False)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(open(trained["ckpt"], "rb").read()[:1000])
+    plain = tmp_path / "plain.pt"
+    torch.save(good["state_dict"], plain)
+    other = tmp_path / "other_classes.ckpt"
+    head = next(k for k in good["state_dict"] if k.endswith("proj.weight"))
+    torch.save({**good, "state_dict": {**good["state_dict"], head: torch.zeros(7, good["state_dict"][head].shape[1])}},
+               other)
+    missing = tmp_path / "missing_key.ckpt"
+    torch.save({**good, "state_dict": {k: v for k, v in good["state_dict"].items() if k != head}}, missing)
+    expected = {truncated: "not a readable checkpoint", plain: "not a Lightning checkpoint",
+                other: f"{head} is (7, ", missing: f"the file lacks {head}"}
+    video = trained["videos"][0]
+    for path, words in expected.items():
+        for argv in (["predict", video, "--ckpt_path", str(path)], ["export", "--ckpt_path", str(path)]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and str(path) in err[0] and words in err[0], (argv, err)
+    (tmp_path / "a_file").write_text("")
+    assert main(["export", "--ckpt_path", trained["ckpt"], "--out", str(tmp_path / "a_file" / "net.ts")]) == 2
+    assert "cannot write to" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from multiprocessing import get_context
 from typing import Optional, Sequence
 
 from . import decode, sampling
+from .outputs import check_writable
 from .records import VideoRecord, list_rows, load_records
 
 STATUSES = ("ok", "missing", "unreadable", "truncated", "too short")
@@ -88,10 +89,15 @@ def summary_table(results: Sequence[CheckResult]) -> str:
     return "\n".join(lines)
 
 
+def output_stem(source: str, out_prefix: Optional[str] = None) -> str:
+    """Where the clean list and the report go: ``out_prefix``, else beside the list (or folder)."""
+    return out_prefix or os.path.splitext(source.rstrip("/"))[0]
+
+
 def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optional[str] = None) -> dict:
     """Clean list in the input's own format (a list file's ok rows verbatim: the same columns,
     separators and header) and a bad-video report. ``results`` are in the source's order."""
-    stem = out_prefix or (os.path.splitext(source.rstrip("/"))[0])
+    stem = output_stem(source, out_prefix)
     ok = [r.status == "ok" for r in results]
     paths = {}
     if os.path.isfile(source):
@@ -118,6 +124,9 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
 def run_check(source: str, root: Optional[str] = None, workers: Optional[int] = None, as_json: bool = False,
               out_prefix: Optional[str] = None, progress: bool = True, **options) -> int:
     records = load_records(source, root)
+    where = os.path.dirname(os.path.abspath(output_stem(source, out_prefix)))
+    check_writable(where, "clean list and report", "name a writable place with --out PREFIX "
+                   "(e.g. --out ~/kinetics_train)" if out_prefix is None else "choose another --out")
     results = check_videos(records, workers, progress=progress, **options)
     paths = write_outputs(source, results, out_prefix)
     bad = [r for r in results if r.status != "ok"]

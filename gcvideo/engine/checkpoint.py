@@ -14,18 +14,23 @@ from .module import VideoClassifier
 
 def load_classifier(ckpt_path: str):
     """The checkpoint's VideoClassifier (eval mode) and its data options: the
-    KineticsDataModule arguments it was trained with, defaults filled in."""
-    if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
+    KineticsDataModule arguments it was trained with, defaults filled in. Anything wrong with
+    the file is one ``ValueError`` line naming it and the first thing that does not fit."""
+    checkpoint = read_checkpoint(ckpt_path)
+    hparams = checkpoint.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "model" not in hparams:
+        raise ValueError(f"{ckpt_path} is a Lightning checkpoint but not a gcvideo one (no model in its "
+                         "hyper_parameters); for plain weights use --model.pretrained in fit")
     # Weights come from the checkpoint: do not re-read the files used to initialise training.
+    known = inspect.signature(VideoClassifier).parameters     # not LightningCLI's _instantiator
     try:
-        module = VideoClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", pretrained=None,
-                                                      inflate_from=None)
-    except RuntimeError as err:
-        lines = str(err).strip().splitlines()
-        raise ValueError(f"{ckpt_path} does not fit the network it describes: "
-                         f"{' '.join(line.strip() for line in lines[1:3])[:400]}") from None
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        module = VideoClassifier(**{**{k: v for k, v in hparams.items() if k in known},
+                                    "pretrained": None, "inflate_from": None})
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{ckpt_path}: its hyper_parameters do not build a network: "
+                         f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    check_fits(checkpoint, module, ckpt_path)
+    module.load_state_dict(checkpoint["state_dict"])
     defaults = {k: p.default for k, p in inspect.signature(KineticsDataModule).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     return module.eval(), {**defaults, **checkpoint.get("datamodule_hyper_parameters", {})}

@@ -22,6 +22,7 @@ from .callbacks import ModelCost, Throughput
 from .checkpoint import AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
 from .module import VideoClassifier
 from ..data.datamodule import KineticsDataModule
+from ..data.outputs import check_writable
 
 DEFAULT_ROOT = os.path.join("runs", "default")
 
@@ -72,7 +73,22 @@ class GCVideoCLI(LightningCLI):
             hint = f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
             raise ValueError(f"{err}{hint}") from None
 
+    def _check_outputs(self) -> None:
+        """Every folder this run will write, writable now (not at the first save, an epoch later)."""
+        root = self.trainer.default_root_dir
+        folders = {root: "--trainer.default_root_dir"}
+        for logger in self.trainer.loggers:
+            folders.setdefault(getattr(logger, "root_dir", None) or logger.save_dir, "the logger's save_dir")
+        if self.subcommand == "fit":
+            for callback in self.trainer.checkpoint_callbacks:
+                folders.setdefault(callback.dirpath or os.path.join(root, "checkpoints"), "checkpoint dirpath")
+        for folder, what in folders.items():
+            if folder:
+                check_writable(folder, f"{self.subcommand} output ({what})",
+                               "run in a writable folder: --trainer.default_root_dir runs/NAME")
+
     def before_fit(self) -> None:
+        self._check_outputs()
         self._check_checkpoint()
         folder = os.path.join(self.trainer.default_root_dir, "checkpoints")
         earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
@@ -84,10 +100,12 @@ class GCVideoCLI(LightningCLI):
 
     def before_validate(self) -> None:
         self._require_weights()
+        self._check_outputs()
         self._check_checkpoint()
 
     def before_test(self) -> None:
         self._require_weights()
+        self._check_outputs()
         self._check_checkpoint()
 
     def instantiate_trainer(self, **kwargs):
@@ -145,7 +163,7 @@ def make_cli(argv: list[str]) -> GCVideoCLI:
 def run_lightning_cli(argv: list[str]) -> int:
     try:
         make_cli(argv)
-    except (ValueError, FileNotFoundError, MisconfigurationException) as err:
+    except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException) as err:
         hint = ""
         if isinstance(err, MisconfigurationException) and "gpu" in str(err).lower():
             hint = " (this machine has no CUDA GPU: --trainer.accelerator cpu or auto)" \

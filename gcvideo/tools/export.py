@@ -11,18 +11,20 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
     (1, 3, frames, size, size) clip, save it, reload it, and compare its output with the
     eager, unfolded network on a fresh batch of 2 clips (the exported network takes any
     batch size)."""
+    from ..data.outputs import check_writable
     from ..engine.checkpoint import load_classifier
     from ..models import fold_context_blocks
 
     if fmt not in ("torchscript", "onnx"):
         raise ValueError(f"--format must be torchscript or onnx, got {fmt!r}")
     module, data = load_classifier(ckpt_path)
+    out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")
+    check_writable(os.path.dirname(os.path.abspath(out)), "export", "choose another place with --out")
     net = fold_context_blocks(module.model)
     frames = frames or data["num_frames"]
     size = size or data["crop_size"]
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
     check = torch.randn(2, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
-    out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")
     with torch.no_grad():
         expected = module.model.eval()(check)
         if fmt == "torchscript":
