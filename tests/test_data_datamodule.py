@@ -55,3 +55,18 @@ def test_a_label_that_is_no_class_is_refused_before_decoding(synth_root, tmp_pat
         with pytest.raises(ValueError, match=r"data.test .*test.csv\): 2 video\(s\) have labels that are not "
                                              r"among the 4 classes: 'zebra crossing' \(2\)"):
             make("test")
+
+
+def test_workers_freeze_what_they_inherit(synth_root):
+    """Issue 14 item 3: a full garbage collection in a worker wrote to every inherited object, copying
+    the parent's pages (130 MB per worker for a 240k index, benchmarks/worker_memory.py)."""
+    import gc
+
+    from torch.utils.data import DataLoader
+
+    dm = KineticsDataModule(synth_root, batch_size=4, num_workers=2, **OPTS)
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        probe = DataLoader(list(range(4)), batch_size=None, num_workers=2, worker_init_fn=loader.worker_init_fn,
+                           collate_fn=lambda _: gc.get_freeze_count())
+        assert min(probe) > 1000
+    assert gc.get_freeze_count() == 0                    # the training process itself is left alone

@@ -153,3 +153,33 @@ def test_a_read_only_folder_is_named(tmp_path):
     tmp_path.joinpath("ro").mkdir(mode=0o555)
     with pytest.raises(PermissionError, match=r"ro \(Permission denied\); try this"):
         check_writable(str(tmp_path / "ro"), "output", "try this")
+
+
+def test_data_bound_training_is_logged_and_hinted(synth_root, tmp_path, capsys, monkeypatch):
+    """Issue 14 item 6: the share of each step spent waiting for data, and one hint per epoch above 20 %."""
+    import time
+
+    from gcvideo.data.dataset import VideoClipDataset
+
+    load = VideoClipDataset.load_clip
+
+    def slow(self, *args, **kwargs):
+        if self.mode == "train":
+            time.sleep(0.2)                  # a slow disk: 0.8 s per batch of 4, steps take ~0.05 s
+        return load(self, *args, **kwargs)
+
+    monkeypatch.setattr(VideoClipDataset, "load_clip", slow)
+    run = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("hint: epoch 0 spent") == 1 and "waiting for data" in out and "data.num_workers, now 0" in out
+    waits = [float(r["train/data_wait"]) for r in csv.DictReader(open(latest_metrics(str(run))))
+             if r.get("train/data_wait")]
+    assert len(waits) == 2 and all(0.5 < w < 1 for w in waits)
+    # compute-bound: the usual data, a slow step
+    from gcvideo.engine.module import VideoClassifier
+
+    monkeypatch.setattr(VideoClipDataset, "load_clip", load)
+    monkeypatch.setattr(VideoClassifier, "forward", lambda self, x: time.sleep(1.0) or self.model(x))
+    assert main(["fit", *tiny_args(synth_root, tmp_path / "compute", epochs=1)]) == 0
+    assert "hint:" not in capsys.readouterr().out

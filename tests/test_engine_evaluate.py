@@ -50,6 +50,44 @@ def test_single_process_reports(synth_root, trained, capsys):
     assert {"top1", "top5", "mean_class_accuracy", "per_class_accuracy", "confusion"} <= set(metrics)
 
 
+def test_fewer_views_and_the_data_fingerprint_come_with_every_test(synth_root, trained, capsys):
+    """Issue 14 items 4 and 5: accuracy for fewer views from the same pass (the full entry is the main
+    result) and which copy of the data produced the number, in metrics.json and printed."""
+    import torch
+
+    out = trained["run"] / "views"
+    assert main(["test", *eval_args(synth_root, trained, out)]) == 0
+    printed = capsys.readouterr().out
+    _, _, metrics = read(out / "test_2x3")
+    assert list(metrics["views"]) == ["1x1", "1x3", "2x3"]
+    assert metrics["views"]["2x3"] == {"top1": metrics["top1"], "top5": metrics["top5"]}
+    assert os.path.getsize(out / "test_2x3" / "views.png") > 0
+    data = metrics["data"]
+    assert (data["rows"], data["present"], data["readable"]) == (5, 4, 4) and len(data["sha256"]) == 16
+    assert f"data: 5 rows, 4 present, 4 readable, sha256 {data['sha256']}" in printed
+    # the checkpoint knows which copy trained it; another copy (one video fewer) has another hash
+    state = torch.load(trained["ckpt"], map_location="cpu", weights_only=False)["KineticsDataModule"]
+    train = state["fingerprints"]["train"]
+    assert train["rows"] == train["present"] == 12
+    from gcvideo.data.records import fingerprint, load_records
+
+    records = load_records(os.path.join(synth_root, "train.csv"), synth_root)
+    assert fingerprint(records) == train
+    records.present[3] = False
+    assert fingerprint(records)["sha256"] != train["sha256"]
+
+
+def test_view_subsets_pick_spread_clips_and_the_centre_crop():
+    from gcvideo.data.multiview import view_subsets
+
+    subsets = view_subsets(10, 3)
+    assert list(subsets) == ["1x1", "1x3", "3x3", "5x3", "10x3"]
+    assert subsets["1x1"] == [5 * 3 + 1] and subsets["1x3"] == [15, 16, 17]
+    assert [i // 3 for i in subsets["3x3"][::3]] == [0, 5, 9]
+    assert [i // 3 for i in subsets["5x3"][::3]] == [0, 2, 5, 7, 9]
+    assert subsets["10x3"] == list(range(30))
+
+
 @pytest.mark.slow
 def test_two_processes_give_the_same_results(synth_root, trained):
     single = trained["run"] / "single" / "test_2x3"

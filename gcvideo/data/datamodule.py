@@ -1,8 +1,10 @@
 """``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
+import gc
 import os
 from collections import Counter
 from typing import Optional, Sequence
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
@@ -10,7 +12,15 @@ from torch.utils.data import DataLoader
 from .dataset import EpochSampler, VideoClipDataset
 from .decode import BACKENDS
 from .multiview import MultiViewDataset, parse_views
-from .records import class_index, load_records, read_classes_file
+from .records import class_index, fingerprint, load_records, read_classes_file
+
+
+def worker_init(_worker_id: int) -> None:
+    """First thing in every DataLoader worker: move everything inherited from the parent into
+    the garbage collector's permanent generation. A full collection writes to every object it
+    tracks, which copies each memory page holding them into the worker (the copy-on-read
+    growth); frozen objects are never visited, so those pages stay shared."""
+    gc.freeze()
 
 
 class KineticsDataModule(pl.LightningDataModule):
@@ -63,13 +73,15 @@ class KineticsDataModule(pl.LightningDataModule):
                                  crop_size=crop_size, eval_short_side=eval_short_side,
                                  max_retries=max_retries, seed=seed)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self._tables: dict = {}
+        self._fingerprints: dict[str, dict] = {}
         if classes_file:
             names = read_classes_file(self._path(classes_file))
         else:
             first = next((k for k in ("train", "val", "test") if self.splits[k]), None)
             if first is None:
                 raise ValueError("data: give at least one of train/val/test, or a classes_file")
-            names = sorted({r.label for r in self.records(first, classes=()) if r.label})
+            names = sorted(n for n in self.records(first, classes=()).label_names if n)
         self.class_to_index = class_index([], names)
         self._datasets: dict[str, VideoClipDataset] = {}
 
@@ -91,16 +103,28 @@ class KineticsDataModule(pl.LightningDataModule):
         path = self._path(source)
         if not os.path.exists(path):
             raise FileNotFoundError(f"data.{split}: list not found: {path}")
-        return load_records(path, self.root, self.classes if classes is None else classes or None)
+        if classes is not None:
+            return load_records(path, self.root, classes or None)
+        if split not in self._tables:
+            self._tables[split] = load_records(path, self.root, self.classes)
+        return self._tables[split]
+
+    def fingerprint(self, split: str) -> dict:
+        """Which copy of the data a split is: rows, videos present, hash of (video id, size)."""
+        if split not in self._fingerprints:
+            self._fingerprints[split] = fingerprint(self.records(split))
+        return self._fingerprints[split]
 
     def known_records(self, split: str):
         """The split's records, refused before any decoding if a label is not a class (it would
         be a KeyError in a worker after every other video was decoded)."""
         records = self.records(split)
-        if not any(os.path.exists(r.path) for r in records):
+        if not records.present.any():
             raise ValueError(f"data.{split} ({self._path(self.splits[split])}): none of its {len(records)} videos "
-                             f"exist (first: {records[0].path}); check data.root")
-        unknown = Counter(r.label for r in records if r.label and r.label not in self.class_to_index)
+                             f"exist (first: {records.path(0)}); check data.root")
+        counts = np.bincount(records.label_codes, minlength=len(records.label_names))
+        unknown = Counter({n: int(c) for n, c in zip(records.label_names, counts)
+                           if n and c and n not in self.class_to_index})
         if unknown:
             listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(5))
             raise ValueError(f"data.{split} ({self._path(self.splits[split])}): {sum(unknown.values())} video(s) "
@@ -140,7 +164,7 @@ class KineticsDataModule(pl.LightningDataModule):
         replicas, rank = self._world()
         sampler = EpochSampler(len(data), shuffle=False, pad=False, num_replicas=replicas, rank=rank)
         return DataLoader(data, batch_size=None, sampler=sampler, num_workers=self.num_workers,
-                          persistent_workers=False)
+                          persistent_workers=False, worker_init_fn=worker_init)
 
     def _loader(self, split: str) -> DataLoader:
         data = self.dataset(split)
@@ -149,7 +173,7 @@ class KineticsDataModule(pl.LightningDataModule):
         sampler = EpochSampler(len(data), shuffle=train, seed=self.seed, pad=train,
                                num_replicas=replicas, rank=rank)
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-                          drop_last=train and len(sampler) >= self.batch_size,
+                          worker_init_fn=worker_init, drop_last=train and len(sampler) >= self.batch_size,
                           pin_memory=torch.cuda.is_available(),
                           # the epoch travels in the sampled keys, so workers can live on
                           persistent_workers=self.num_workers > 0)
@@ -168,7 +192,9 @@ class KineticsDataModule(pl.LightningDataModule):
         return self._protocol_loader("test")
 
     def state_dict(self) -> dict:
-        return {"classes": self.classes}
+        """Saved in every checkpoint: the classes, and which copy of the data trained it."""
+        splits = [s for s in ("train", "val") if self.splits[s]]
+        return {"classes": self.classes, "fingerprints": {s: self.fingerprint(s) for s in splits}}
 
     def load_state_dict(self, state: dict) -> None:
         saved = state.get("classes")

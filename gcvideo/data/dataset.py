@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from . import decode, sampling, transforms
-from .records import VideoRecord
+from .records import RecordTable, VideoRecord, class_targets
 
 log = logging.getLogger("gcvideo.data")
 
@@ -36,11 +36,13 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
         if backend not in decode.BACKENDS:
             raise ValueError(f"unknown video backend {backend!r}; choose one of {list(decode.BACKENDS)}")
-        unknown = sorted({r.label for r in records if r.label and r.label not in class_to_index})
+        self.records = RecordTable.of(records)        # numpy arrays: workers share, not copy, its pages
+        unknown = sorted(n for n in self.records.label_names if n and n not in class_to_index)
         if unknown:
             raise ValueError(f"{len(unknown)} label(s) not among the {len(class_to_index)} classes, "
                              f"e.g. {unknown[:3]}")
-        self.records, self.class_to_index, self.mode = list(records), dict(class_to_index), mode
+        self.targets = class_targets(self.records, class_to_index)
+        self.class_to_index, self.mode = dict(class_to_index), mode
         self.num_frames, self.sampling_rate, self.target_fps = num_frames, sampling_rate, target_fps
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
@@ -51,8 +53,7 @@ class VideoClipDataset(Dataset):
         return len(self.records)
 
     def label_of(self, index: int) -> int:
-        label = self.records[index].label
-        return self.class_to_index[label] if label else -1
+        return int(self.targets[index])
 
     def load_clip(self, index: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
         """(3, T, crop, crop) float clip of video ``index``; raises ``decode.VideoError``."""

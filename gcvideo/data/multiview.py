@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import decode, sampling, transforms
-from .records import VideoRecord
+from .records import RecordTable, VideoRecord, class_targets
 
 
 def parse_views(text: str) -> tuple[int, int]:
@@ -33,6 +33,25 @@ def parse_views(text: str) -> tuple[int, int]:
     if clips < 1 or crops < 1:
         raise ValueError(f"views needs at least 1x1, got {text!r}")
     return clips, crops
+
+
+VIEW_SUBSETS = ((1, 1), (1, 3), (3, 3), (5, 3), (10, 3))
+
+
+def view_subsets(clips: int, crops: int) -> dict[str, list[int]]:
+    """For each smaller protocol of :data:`VIEW_SUBSETS` that fits in ``clips`` x ``crops`` (and the
+    full one): the indices of its views among the decoded ones (clip-major, as :func:`iter_views`).
+    Clips are the evenly spread ones nearest to that protocol's positions (one clip: the middle,
+    ``clips // 2``), crops likewise (one crop: the centre) -- a subset of the views decoded once,
+    so its clip positions differ slightly from a run with that many clips."""
+    def spread(n: int, of: int) -> list[int]:
+        return [of // 2] if n == 1 else [int(np.floor(x + 0.5)) for x in np.linspace(0, of - 1, n)]
+
+    out = {}
+    for k, c in VIEW_SUBSETS + ((clips, crops),):
+        if k <= clips and c <= crops:
+            out[f"{k}x{c}"] = [i * crops + j for i in spread(k, clips) for j in spread(c, crops)]
+    return out
 
 
 def view_times(info: decode.VideoInfo, num_frames: int, sampling_rate: int, clips: int,
@@ -83,7 +102,8 @@ class MultiViewDataset(Dataset):
     def __init__(self, records: Sequence[VideoRecord], class_to_index: dict[str, int], *, num_frames: int = 8,
                  sampling_rate: int = 8, target_fps: float = 30.0, backend: str = "pyav", clips: int = 10,
                  crops: int = 3, short_side: int = 256, crop_size: int = 256) -> None:
-        self.records, self.class_to_index = list(records), dict(class_to_index)
+        self.records, self.class_to_index = RecordTable.of(records), dict(class_to_index)
+        self.targets = class_targets(self.records, class_to_index)
         self.options = dict(num_frames=num_frames, sampling_rate=sampling_rate, clips=clips, crops=crops,
                             short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend)
 
@@ -94,7 +114,7 @@ class MultiViewDataset(Dataset):
         index = int(key) % len(self.records)
         record = self.records[index]
         sample = {"index": index, "video_id": record.video_id, "path": record.path,
-                  "label": self.class_to_index[record.label] if record.label else -1,
+                  "label": int(self.targets[index]),
                   "ok": True, "reason": ""}
         try:
             sample.update(decode_views(record.path, **self.options))

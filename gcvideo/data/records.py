@@ -12,6 +12,11 @@ Three layouts, all resolved to a list of :class:`VideoRecord`:
 Class indices are the sorted label names of the train split (or an explicit
 classes file, one name per line), saved with every checkpoint.
 
+At Kinetics scale (240k-650k rows) the records are built by listing each folder once
+(never a ``stat`` per candidate path) and kept in a :class:`RecordTable`: a few numpy
+arrays instead of one Python object per video, so DataLoader workers share its memory
+pages instead of copying them as reference counts change.
+
 List grammar (one rule for every reader, and for ``data check``'s clean lists): files are
 UTF-8, a byte-order mark is ignored; blank lines and, in path-label lists, lines starting
 with ``#`` are not rows. A path-label row is ``PATH SEP LABEL`` where SEP is any run of
@@ -27,11 +32,15 @@ An integer label indexes the classes file. Any row that cannot be read is an err
 names the file and line.
 """
 import csv
+import hashlib
 import os
 import re
 import warnings
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
@@ -46,6 +55,97 @@ class VideoRecord:
     path: str                  # where the file should be; it may be missing
     label: str                 # class name ("" when unknown, e.g. the Kinetics test split)
     video_id: str              # youtube id / file stem, used in reports
+
+
+class _Strings:
+    """Strings in one byte buffer with offsets: no Python object per string."""
+
+    def __init__(self, strings: Iterable[str]) -> None:
+        encoded = [os.fsencode(text) for text in strings]      # surrogateescape: any file name
+        self.offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum([len(e) for e in encoded], out=self.offsets[1:])
+        self.buffer = np.frombuffer(b"".join(encoded), np.uint8).copy()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return os.fsdecode(self.buffer[self.offsets[i]:self.offsets[i + 1]].tobytes())
+
+
+class RecordTable(SequenceABC):
+    """A sequence of :class:`VideoRecord` stored as numpy arrays (paths and ids in byte
+    buffers, labels as codes into ``label_names``), plus whether each file was present when
+    the table was built. Indexing builds a VideoRecord on demand; a slice gives a list."""
+
+    def __init__(self, paths: Sequence[str], labels: Sequence[str], video_ids: Sequence[str],
+                 present: Optional[Sequence[bool]] = None) -> None:
+        if not len(paths) == len(labels) == len(video_ids):
+            raise ValueError("paths, labels and video_ids differ in length")
+        self._paths, self._ids = _Strings(paths), _Strings(video_ids)
+        self.label_names = tuple(sorted(set(labels)))
+        code = {name: i for i, name in enumerate(self.label_names)}
+        self.label_codes = np.fromiter((code[label] for label in labels), np.int32, len(labels))
+        self.present = (np.asarray(present, bool) if present is not None
+                        else np.fromiter((os.path.exists(p) for p in paths), bool, len(paths)))
+
+    @classmethod
+    def of(cls, records: Union["RecordTable", Sequence[VideoRecord]]) -> "RecordTable":
+        if isinstance(records, cls):
+            return records
+        return cls([r.path for r in records], [r.label for r in records], [r.video_id for r in records])
+
+    def __len__(self) -> int:
+        return len(self.label_codes)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = int(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"record {index} of {len(self)}")
+        index %= len(self)
+        return VideoRecord(self._paths[index], self.label_names[self.label_codes[index]], self._ids[index])
+
+    def path(self, index: int) -> str:
+        return self._paths[index]
+
+    def label(self, index: int) -> str:
+        return self.label_names[self.label_codes[index]]
+
+
+class _Listing:
+    """Each folder's file names, read once (a missing folder lists nothing)."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, frozenset] = {}
+
+    def names(self, folder: str) -> frozenset:
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                names = frozenset()
+            self._names[folder] = names
+        return names
+
+    def exists(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        return name in self.names(folder)
+
+
+def fingerprint(records: RecordTable) -> dict:
+    """Which copy of a collection this is: rows, videos present, and a hash of the sorted
+    (video id, size in bytes) of the present ones -- copies of Kinetics differ by thousands."""
+    lines = []
+    for i in np.flatnonzero(records.present):
+        try:
+            lines.append(f"{records._ids[i]}\t{os.stat(records.path(i)).st_size}\n")
+        except OSError:
+            continue
+    digest = hashlib.sha256("".join(sorted(lines)).encode("utf-8", "surrogateescape")).hexdigest()
+    return {"rows": len(records), "present": len(lines), "sha256": digest[:16]}
 
 
 def kinetics_filename(youtube_id: str, start: float, end: float) -> str:
@@ -72,21 +172,22 @@ def is_kinetics_header(line: str) -> bool:
     return "youtube_id" in next(csv.reader([line.lstrip("\ufeff")]), [])
 
 
-def read_kinetics_csv(csv_path: str, root: str) -> list[VideoRecord]:
+def read_kinetics_csv(csv_path: str, root: str) -> RecordTable:
     """Rows of an official Kinetics CSV, each matched to its file under ``root``.
 
     The file is looked up as ``root/<label>/<name>.<ext>``, ``root/<name>.<ext>``, then
     the same under a folder named after the row's split (``train/``, ``val/`` or
     ``validate/``); a row without a file keeps the class-folder path so reports can name it.
+    Each candidate folder is listed once for the whole CSV.
     """
     header, rows = list_rows(csv_path)
     columns = next(csv.reader(header), [])
     if not set(KINETICS_COLUMNS) <= set(columns):
         raise ValueError(f"{csv_path}: not a Kinetics CSV; expected columns "
                          f"{','.join(KINETICS_COLUMNS)}[,split], got {columns}")
-    records = []
-    for lineno, line in rows:
-        fields = next(csv.reader([line]))
+    listing, candidates = _Listing(), {}
+    paths, labels, ids, present = [], [], [], []
+    for (lineno, line), fields in zip(rows, csv.reader(line for _, line in rows)):
         if len(fields) != len(columns):
             raise ValueError(f"{csv_path}:{lineno}: expected {len(columns)} columns ({','.join(columns)}), "
                              f"got {len(fields)}: {line.strip()!r} (quote a label that holds a comma)")
@@ -97,13 +198,19 @@ def read_kinetics_csv(csv_path: str, root: str) -> list[VideoRecord]:
             raise ValueError(f"{csv_path}:{lineno}: time_start and time_end must be numbers, got "
                              f"{row['time_start']!r} and {row['time_end']!r}") from None
         label, split = row["label"], row.get("split", "")
-        folders = [os.path.join(root, label), root]
-        for sub in {split, _SPLIT_ALIASES.get(split, split)} - {""}:
-            folders += [os.path.join(root, sub, label), os.path.join(root, sub)]
-        candidates = [os.path.join(folder, name + ext) for folder in folders for ext in VIDEO_EXTENSIONS]
-        path = next((p for p in candidates if os.path.exists(p)), candidates[0])
-        records.append(VideoRecord(path, label, row["youtube_id"]))
-    return records
+        folders = candidates.get((label, split))
+        if folders is None:       # in lookup order, each with its listing
+            names = [os.path.join(root, label), root]
+            for sub in sorted({split, _SPLIT_ALIASES.get(split, split)} - {""}):
+                names += [os.path.join(root, sub, label), os.path.join(root, sub)]
+            folders = candidates[(label, split)] = [(folder, listing.names(folder)) for folder in names]
+        found = next((os.path.join(folder, name + ext) for folder, names in folders
+                      for ext in VIDEO_EXTENSIONS if name + ext in names), None)
+        paths.append(found or os.path.join(folders[0][0], name + VIDEO_EXTENSIONS[0]))
+        labels.append(label)
+        ids.append(row["youtube_id"])
+        present.append(found is not None)
+    return RecordTable(paths, labels, ids, present)
 
 
 def split_path_label(line: str) -> Optional[tuple[str, str]]:
@@ -122,7 +229,7 @@ def split_path_label(line: str) -> Optional[tuple[str, str]]:
     return (match.group(1), match.group(2)) if match and match.group(1) else None
 
 
-def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> list[VideoRecord]:
+def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> RecordTable:
     """``path label`` rows (the module's list grammar); integer labels index ``classes``."""
     records = []
     for lineno, line in list_rows(list_path)[1]:
@@ -141,10 +248,12 @@ def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[s
             label = classes[index]
         full = path if os.path.isabs(path) else os.path.join(root, path)
         records.append(VideoRecord(full, label, os.path.splitext(os.path.basename(path))[0]))
-    return records
+    listing = _Listing()
+    return RecordTable([r.path for r in records], [r.label for r in records], [r.video_id for r in records],
+                       [listing.exists(r.path) for r in records])
 
 
-def read_class_folders(root: str) -> list[VideoRecord]:
+def read_class_folders(root: str) -> RecordTable:
     """Every video file in ``root/<class>/`` (the UCF101/HMDB51 layout)."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"video folder not found: {root}")
@@ -159,7 +268,8 @@ def read_class_folders(root: str) -> list[VideoRecord]:
     if empty:   # a class without videos would silently change the class count
         warnings.warn(f"{root}: {len(empty)} class folder(s) hold no videos and are not classes: "
                       f"{', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}", stacklevel=2)
-    return records
+    return RecordTable([r.path for r in records], [r.label for r in records], [r.video_id for r in records],
+                       [True] * len(records))
 
 
 def read_classes_file(path: str) -> list[str]:
@@ -171,7 +281,7 @@ def read_classes_file(path: str) -> list[str]:
 
 
 def load_records(source: str, root: Optional[str] = None,
-                 classes: Optional[Sequence[str]] = None) -> list[VideoRecord]:
+                 classes: Optional[Sequence[str]] = None) -> RecordTable:
     """Records of ``source``: a Kinetics .csv, a path-label .txt list, or a class-folder tree.
 
     ``root`` is where the videos are (default: the folder holding the list file).
@@ -192,6 +302,12 @@ def load_records(source: str, root: Optional[str] = None,
     if not records:
         raise ValueError(f"{source}: the list holds no videos")
     return records
+
+
+def class_targets(records: RecordTable, class_to_index: dict[str, int]) -> np.ndarray:
+    """int64 class index of every record (-1 for an unlabelled one, e.g. the Kinetics test split)."""
+    lookup = np.array([class_to_index[n] if n else -1 for n in records.label_names] or [-1], np.int64)
+    return lookup[records.label_codes]
 
 
 def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> dict[str, int]:

@@ -73,19 +73,45 @@ class ModelCost(pl.Callback):
 
 
 class Throughput(pl.Callback):
-    """Log training clips per second, all ranks together, data loading included
-    (wall time between consecutive batch ends)."""
+    """Log training clips per second, all ranks together, data loading included (wall time
+    between consecutive batch ends), and ``train/data_wait``: the share of each step spent
+    waiting for its batch (from the previous step's end to this step's start). At the end of
+    an epoch whose share exceeds ``hint_above``, one hint says what to do about it."""
 
-    def __init__(self) -> None:
+    def __init__(self, hint_above: float = 0.2) -> None:
+        self.hint_above = hint_above
         self._last: Optional[float] = None
+        self._start: Optional[float] = None
+        self._waited = self._total = 0.0
 
     def on_train_epoch_start(self, trainer, module) -> None:
-        self._last = None
+        self._last, self._start = None, None
+        self._waited = self._total = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
         if self._last is not None:
-            clips = batch["video"].shape[0] * trainer.world_size
-            module.log("train/clips_per_s", clips / (now - self._last), prog_bar=True,
-                       batch_size=batch["video"].shape[0])
+            n = batch["video"].shape[0]
+            module.log("train/clips_per_s", n * trainer.world_size / (now - self._last), prog_bar=True, batch_size=n)
+            if self._start is not None:
+                waited = max(0.0, self._start - self._last)
+                self._waited, self._total = self._waited + waited, self._total + (now - self._last)
+                module.log("train/data_wait", waited / (now - self._last), batch_size=n)
         self._last = now
+
+    @property
+    def epoch_data_wait(self) -> Optional[float]:
+        return self._waited / self._total if self._total > 0 else None
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        share = self.epoch_data_wait
+        if share is not None and share > self.hint_above and trainer.is_global_zero:
+            dm = trainer.datamodule
+            workers = getattr(dm, "num_workers", None)
+            print(f"hint: epoch {trainer.current_epoch} spent {100 * share:.0f} % of its steps waiting for data "
+                  f"(train/data_wait): more loader processes (data.num_workers, now {workers}), a collection "
+                  "re-encoded for training (`gcvideo data prepare`: short side 320, key frame every 16 frames), "
+                  "or a smaller data.train_short_side", flush=True)

@@ -165,15 +165,21 @@ class VideoClassifier(pl.LightningModule):
         return logits.float().mean(1).softmax(-1)
 
     def _multiview_step(self, sample: dict) -> None:
-        from ..data.multiview import iter_views
+        from ..data.multiview import iter_views, view_subsets
 
-        scores = None
+        scores, subsets = None, None
         if sample["ok"]:
             chunks = [self.infer(self.batch_video({"video": view.to(self.device)})) for view in
                       iter_views(sample["frames"], sample["boxes"], self.hparams.view_batch)]
-            scores = self.average_views(torch.cat(chunks).unsqueeze(0))[0].tolist()
+            logits = torch.cat(chunks)                                     # (views, classes)
+            scores = self.average_views(logits.unsqueeze(0))[0].tolist()
+            # fewer views for free: the top-5 classes of each smaller protocol's subset of these views
+            clips, crops = sample["frames"].shape[0], len(sample["boxes"])
+            top = min(5, logits.shape[-1])
+            subsets = {name: self.average_views(logits[index].unsqueeze(0))[0].topk(top).indices.tolist()
+                       for name, index in view_subsets(clips, crops).items()}
         self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
-                                | {"scores": scores})
+                                | {"scores": scores, "subsets": subsets})
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step("val", batch)
@@ -225,10 +231,12 @@ class VideoClassifier(pl.LightningModule):
         by_index = {p["index"]: p for p in predictions}                 # each video exactly once
         predictions = [by_index[i] for i in sorted(by_index)]
         metrics = compute_metrics(predictions, self.hparams.num_classes)
+        dm = self.trainer.datamodule
+        if hasattr(dm, "fingerprint"):      # which copy of the data gave these numbers
+            metrics["data"] = {**dm.fingerprint(stage), "readable": metrics["readable"]}
         for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
             self.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False, batch_size=1)
         if self.trainer.is_global_zero:
-            dm = self.trainer.datamodule
             views = "x".join(map(str, getattr(dm, "test_views", (1, 1))))
             out = os.path.join(self.trainer.default_root_dir, f"{stage}_{views}")
             classes = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
@@ -237,6 +245,13 @@ class VideoClassifier(pl.LightningModule):
                   f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
                   f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}",
                   flush=True)
+            if "views" in metrics:
+                print("  fewer views (subsets of the same pass): " + ", ".join(
+                    f"{name} {100 * m['top1']:.2f} %" for name, m in metrics["views"].items()), flush=True)
+            if "data" in metrics:
+                d = metrics["data"]
+                print(f"  data: {d['rows']} rows, {d['present']} present, {d['readable']} readable, "
+                      f"sha256 {d['sha256']}", flush=True)
         self.video_metrics = metrics
 
     # --- optimisation ---------------------------------------------------------------

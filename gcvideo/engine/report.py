@@ -27,19 +27,26 @@ def compute_metrics(predictions: Sequence[dict], num_classes: int) -> dict[str, 
     per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
     present = confusion.sum(1) > 0
     n = max(len(readable), 1)
+    views = {}
+    for name in (readable[0].get("subsets") or {}) if readable else {}:   # top-5 classes per view subset
+        ranked = [p["subsets"][name] for p in readable]
+        views[name] = {"top1": sum(r[0] == p["label"] for r, p in zip(ranked, readable)) / n,
+                       "top5": sum(p["label"] in r[:k] for r, p in zip(ranked, readable)) / n}
     return {
         "videos": len(predictions), "readable": len(readable), "failed": len(predictions) - len(readable),
         "top1": top1 / n, "top5": top5 / n,
         "top1_all": top1 / max(total, 1), "top5_all": top5 / max(total, 1),
         "mean_class_accuracy": float(per_class[present].mean()) if present.any() else 0.0,
         "per_class_accuracy": per_class.tolist(), "confusion": confusion.tolist(),
+        **({"views": views} if views else {}),
     }
 
 
 def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str], metrics: dict) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in
-             ("predictions.csv", "failures.csv", "metrics.json", "confusion.png", "per_class_accuracy.png")}
+             ("predictions.csv", "failures.csv", "metrics.json", "confusion.png", "per_class_accuracy.png",
+              "views.png")}
     k = min(5, len(classes))
     with open(paths["predictions.csv"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -101,3 +108,15 @@ def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
     fig.tight_layout()
     fig.savefig(paths["per_class_accuracy.png"], dpi=100)
     plt.close(fig)
+    if metrics.get("views"):
+        names = list(metrics["views"])
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for key in ("top1", "top5"):
+            ax.plot(names, [100 * metrics["views"][n][key] for n in names], marker="o", label=key.replace("top", "top-"))
+        ax.set_xlabel("views (clips x crops), subsets of one decoding pass")
+        ax.set_ylabel("%")
+        ax.legend()
+        ax.set_title("accuracy vs number of views")
+        fig.tight_layout()
+        fig.savefig(paths["views.png"], dpi=100)
+        plt.close(fig)
