@@ -8,7 +8,13 @@ torchvision, so its side uses the equivalent tensor ops applied the way
 pytorchvideo's transforms do (float frames, full-frame resize, then crop).
 The two pipelines alternate over several rounds in one run; the ratio is of totals.
 
-    python benchmarks/data_throughput.py [--videos 24 --workers 2 --rounds 2]
+A third loader gives the bound: with the same workers and videos, only seeking and
+decoding the frames each training clip needs (the same random clip times as gcvideo's
+pipeline, no resize, crop or normalisation); the full pipeline's share of it is printed.
+With ``--prepared DIR`` (a copy of the videos written by ``gcvideo data prepare``) the
+gcvideo pipeline also runs on that copy, side by side.
+
+    python benchmarks/data_throughput.py [--videos 24 --workers 2 --rounds 2 --prepared DIR]
 """
 import argparse
 import os
@@ -42,7 +48,33 @@ def stock_transform(sample: dict) -> dict:
     return {"video": video.permute(1, 0, 2, 3), "label": sample["label"]}
 
 
-def make_loaders(root: str, workers: int, batch: int):
+class DecodeOnly(torch.utils.data.Dataset):
+    """The decoding a training clip needs, nothing else: the clip's times drawn as the
+    training dataset draws them (same seed, epoch and index), frames decoded, a number returned."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: int) -> int:
+        import numpy as np
+
+        from gcvideo.data import decode, sampling
+
+        d = self.dataset
+        epoch, index = divmod(int(key), len(d))
+        rng = np.random.default_rng([d.seed, epoch, index])
+
+        def times(info):
+            sampling.require_clip(d.records.path(index), info, d.num_frames, d.sampling_rate, d.target_fps)
+            return sampling.random_clip(info.duration, info.fps, d.num_frames, d.sampling_rate, rng, d.target_fps)
+
+        return int(decode.decode_clip(d.records.path(index), times, d.backend).shape[0])
+
+
+def make_loaders(root: str, workers: int, batch: int, prepared: str = None):
     from pytorchvideo.data import Kinetics, make_clip_sampler
 
     from gcvideo.data import KineticsDataModule
@@ -55,16 +87,28 @@ def make_loaders(root: str, workers: int, batch: int):
             f.write(f"{r.path} {sorted(os.listdir(root)).index(r.label)}\n")
     stock = Kinetics(data_path=listing, clip_sampler=make_clip_sampler("random", 64 / 30),
                      transform=stock_transform, decode_audio=False, decoder="pyav")
-    # a new DataLoader (and new worker processes) per round on both sides
-    return {"gcvideo": ours.train_dataloader,
-            "pytorchvideo": lambda: DataLoader(stock, batch_size=batch, num_workers=workers)}
+    def decode_only():
+        loader = ours.train_dataloader()
+        return DataLoader(DecodeOnly(ours.dataset("train")), batch_size=batch, sampler=loader.sampler,
+                          num_workers=workers, collate_fn=lambda frames: {"clips": len(frames)})
+
+    # a new DataLoader (and new worker processes) per round on every side
+    loaders = {"gcvideo": ours.train_dataloader, "decode only": decode_only,
+               "pytorchvideo": lambda: DataLoader(stock, batch_size=batch, num_workers=workers)}
+    if prepared:
+        loaders["gcvideo prepared"] = KineticsDataModule(prepared, batch_size=batch, num_workers=workers,
+                                                         seed=0).train_dataloader
+    return loaders
 
 
 def run(loader_fn, clips: int) -> tuple:
     start, seen = time.perf_counter(), 0
     for batch in loader_fn():
-        assert batch["video"].shape[1:] == (3, 8, 224, 224), batch["video"].shape
-        seen += batch["video"].shape[0]
+        if "clips" in batch:
+            seen += batch["clips"]
+        else:
+            assert batch["video"].shape[1:] == (3, 8, 224, 224), batch["video"].shape
+            seen += batch["video"].shape[0]
         if seen >= clips:
             break
     return seen, time.perf_counter() - start
@@ -77,6 +121,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--root", help="reuse generated videos here (default: a temp folder)")
+    parser.add_argument("--prepared", help="the same videos after `gcvideo data prepare ROOT PREPARED`")
     args = parser.parse_args()
 
     from gcvideo.data.synth import synthesize
@@ -86,7 +131,7 @@ def main() -> None:
         per_class = max(3, round(args.videos / 0.6 / 4))
         synthesize(root, num_classes=4, videos_per_class=per_class, seconds=10.0, size=(340, 256),
                    event_frames=12, seed=0)
-    loaders = make_loaders(root, args.workers, args.batch)
+    loaders = make_loaders(root, args.workers, args.batch, args.prepared)
     n_train = sum(1 for _ in open(os.path.join(root, "train.csv"))) - 1
     totals = {name: [0, 0.0] for name in loaders}
     for r in range(args.rounds):
@@ -100,6 +145,9 @@ def main() -> None:
     for name, value in rate.items():
         print(f"{name:13s} {value:7.2f} clips/s")
     print(f"ratio gcvideo / pytorchvideo: {rate['gcvideo'] / rate['pytorchvideo']:.2f}x")
+    print(f"gcvideo's share of the decode-only bound: {rate['gcvideo'] / rate['decode only']:.2f}")
+    if "gcvideo prepared" in rate:
+        print(f"prepared copy / original: {rate['gcvideo prepared'] / rate['gcvideo']:.2f}x")
 
 
 if __name__ == "__main__":

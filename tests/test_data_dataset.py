@@ -19,7 +19,7 @@ def test_training_replaces_bad_videos_and_counts_them(bad_videos, caplog):
     data = make(bad_videos, ["good"] + BAD_KINDS, "train")
     for i in range(len(data)):
         sample = data[i]
-        assert sample["ok"] and sample["video"].shape == (3, 4, 32, 32)
+        assert sample["ok"] and sample["video"].shape == (3, 4, 32, 32) and sample["video"].dtype == torch.uint8
         assert torch.isfinite(sample["video"]).all()
         if i == 0:
             assert sample["replaced"] == 0 and sample["index"] == 0
@@ -71,3 +71,20 @@ def test_epoch_sampler_splits_and_pads():
     evals = [EpochSampler(7, False, pad=False, num_replicas=2, rank=r) for r in range(2)]
     assert sorted(evals[0].indices() + evals[1].indices()) == list(range(7))   # each once
     assert [len(e) for e in evals] == [4, 3]
+
+
+@pytest.mark.parametrize("mode", ["train", "val"])
+def test_a_clip_opens_its_file_once(bad_videos, monkeypatch, mode):
+    """Issue 14 item 7: a clip probed the container, then opened it again to decode."""
+    import av
+
+    from gcvideo.data.multiview import decode_views
+
+    opened = []
+    real = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    data = make(bad_videos, ["good", "vfr"], mode)
+    assert data[0]["ok"] and data[1]["ok"]
+    assert opened == [bad_videos["good"], bad_videos["vfr"]]
+    decode_views(bad_videos["good"], num_frames=4, sampling_rate=4, clips=3, crops=3, short_side=48, crop=32)
+    assert opened[2:] == [bad_videos["good"]]

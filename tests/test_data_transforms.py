@@ -58,3 +58,22 @@ def test_flip_is_random_and_horizontal():
         out = train_transform(frames, np.random.default_rng(seed), (64, 64), 64)
         lefts.append(bool(out[0, 0, 32, 5] > 0))
     assert 0 < sum(lefts) < 20
+
+
+def test_clips_travel_as_uint8_and_are_normalised_like_before():
+    """Issue 14 item 7: workers send uint8 clips (4x less to copy between processes, no float passes
+    in the worker); the model normalises the batch: the same numbers as normalising each clip."""
+    import torch
+
+    from gcvideo.data.transforms import normalize_clips, train_clip
+    from gcvideo.engine.module import VideoClassifier
+
+    frames = np.random.default_rng(0).integers(0, 256, (4, 40, 50, 3), dtype=np.uint8)
+    clip = train_clip(frames, np.random.default_rng(1), (32, 40), 32)
+    assert clip.dtype == torch.uint8 and clip.shape == (3, 4, 32, 32) and clip.is_contiguous()
+    assert torch.equal(train_transform(frames, np.random.default_rng(1), (32, 40), 32), normalize_clips(clip))
+    by_hand = (clip.double() / 255 - 0.45) / 0.225
+    assert torch.allclose(normalize_clips(clip).double(), by_hand, atol=1e-5)
+    module = VideoClassifier("slow_r50", {"depths": [1, 1, 1, 1], "width": 4}, num_classes=3)
+    batch = module.batch_video({"video": torch.stack([clip, clip])})
+    assert batch.dtype == torch.float32 and torch.equal(batch[1], normalize_clips(clip))

@@ -56,18 +56,22 @@ class VideoClipDataset(Dataset):
         return int(self.targets[index])
 
     def load_clip(self, index: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
-        """(3, T, crop, crop) float clip of video ``index``; raises ``decode.VideoError``."""
-        record = self.records[index]
-        info = sampling.probe_for_clips(record.path, self.num_frames, self.sampling_rate, self.target_fps)
+        """(3, T, crop, crop) uint8 clip of video ``index`` (normalised on the device by the model:
+        ``transforms.normalize_clips``); raises ``decode.VideoError``."""
+        path = self.records.path(index)
+
+        def times(info: decode.VideoInfo) -> np.ndarray:   # from the headers of the file being decoded
+            sampling.require_clip(path, info, self.num_frames, self.sampling_rate, self.target_fps)
+            if self.mode == "train":
+                return sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
+                                            rng, self.target_fps)
+            return sampling.uniform_clips(info.duration, info.fps, self.num_frames, self.sampling_rate,
+                                          1, self.target_fps)[0]
+
+        frames = decode.decode_clip(path, times, self.backend)
         if self.mode == "train":
-            times = sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
-                                         rng, self.target_fps)
-            frames = decode.decode_at(record.path, times, self.backend)
-            return transforms.train_transform(frames, rng, self.train_short_side, self.crop_size, self.flip)
-        times = sampling.uniform_clips(info.duration, info.fps, self.num_frames, self.sampling_rate,
-                                       1, self.target_fps)[0]
-        frames = decode.decode_at(record.path, times, self.backend)
-        return transforms.eval_transform(frames, self.eval_short_side, self.crop_size)
+            return transforms.train_clip(frames, rng, self.train_short_side, self.crop_size, self.flip)
+        return transforms.to_cthw(transforms.center_crop(frames, self.eval_short_side, self.crop_size))
 
     def __getitem__(self, key: int) -> dict:
         epoch, index = divmod(int(key), len(self.records))
@@ -99,7 +103,7 @@ class VideoClipDataset(Dataset):
         return index
 
     def _blank(self) -> torch.Tensor:
-        return torch.zeros(3, self.num_frames, self.crop_size, self.crop_size)
+        return torch.zeros(3, self.num_frames, self.crop_size, self.crop_size, dtype=torch.uint8)
 
     def _sample(self, index: int, video: torch.Tensor, ok: bool, reason: str = "", replaced: int = 0) -> dict:
         record = self.records[index]

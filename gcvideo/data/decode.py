@@ -24,7 +24,7 @@ Every failure is a :class:`VideoError` whose message names the file and the reas
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -88,27 +88,46 @@ def _open(path: str):
 def probe(path: str) -> VideoInfo:
     """Duration, fps and size from the container headers (nothing is decoded)."""
     with _open(path) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 0)
-        if stream.duration is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1e6
-        else:
-            duration = stream.frames / fps if stream.frames and fps else 0.0
-        if fps <= 0 or duration <= 0:
-            raise VideoError(path, "unreadable", f"no frame rate or duration (fps={fps}, duration={duration})")
-        return VideoInfo(duration, fps, stream.codec_context.width, stream.codec_context.height,
-                         int(stream.frames or 0))
+        return _info(path, container)
+
+
+def _info(path: str, container) -> VideoInfo:
+    stream = container.streams.video[0]
+    fps = float(stream.average_rate or stream.guessed_rate or 0)
+    if stream.duration is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1e6
+    else:
+        duration = stream.frames / fps if stream.frames and fps else 0.0
+    if fps <= 0 or duration <= 0:
+        raise VideoError(path, "unreadable", f"no frame rate or duration (fps={fps}, duration={duration})")
+    return VideoInfo(duration, fps, stream.codec_context.width, stream.codec_context.height, int(stream.frames or 0))
+
+
+def decode_clip(path: str, choose: Callable[[VideoInfo], Sequence[float]], backend: str = "pyav",
+                short_side: Optional[int] = None) -> np.ndarray:
+    """Frames at the times ``choose(info)`` picks from the video's header info, which may raise
+    (too short, ...). With PyAV the file is opened once for both (a clip's probe and decode)."""
+    if backend != "pyav":
+        return decode_at(path, choose(probe(path)), backend, short_side)
+    with _open(path) as container:
+        times = _checked_times(choose(_info(path, container)))
+        return _decode_pyav(path, times, short_side, container)
+
+
+def _checked_times(times: Sequence[float]) -> np.ndarray:
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
+        raise ValueError(f"times must be non-empty, non-negative and sorted, got {times}")
+    return times
 
 
 def decode_at(path: str, times: Sequence[float], backend: str = "pyav",
               short_side: Optional[int] = None) -> np.ndarray:
     """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time, display
     rotation applied; with ``short_side``, each frame scaled so its short side is that size."""
-    times = np.asarray(times, dtype=np.float64)
-    if len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
-        raise ValueError(f"times must be non-empty, non-negative and sorted, got {times}")
+    times = _checked_times(times)
     if backend == "pyav":
         return _decode_pyav(path, times, short_side)
     if backend == "decord":
@@ -143,44 +162,47 @@ def _shown(array: np.ndarray, rotation: float, short_side: Optional[int]) -> np.
     return TF.resize(chw, list(scaled_size(*array.shape[:2], short_side)), antialias=True).permute(1, 2, 0).numpy()
 
 
-def _decode_pyav(path: str, times: np.ndarray, short_side: Optional[int] = None) -> np.ndarray:
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        if times[0] > 1.0:  # seek to the key frame at or before the first request
-            container.seek(int((times[0] + base) / stream.time_base), stream=stream, backward=True)
-        out = [None] * len(times)
-        k, held = 0, None  # held = [time, frame, rgb array or None]: the frame on screen
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * stream.time_base) - base
-                while k < len(times) and t > times[k] + _EPS:
-                    held = held or [t, frame, None]  # a request before the first frame
-                    if held[2] is None:              # convert only frames that are used
-                        held[2] = _pyav_rgb(held[1], short_side)
-                    out[k] = held[2]
-                    k += 1
-                if k == len(times):
-                    break
-                if held is None or held[0] < t:
-                    held = [t, frame, None]
-        except Exception as err:  # noqa: BLE001 - corrupt packets end the decode
-            if held is None:
-                raise VideoError(path, "unreadable", f"decoding failed: {err}") from None
+def _decode_pyav(path: str, times: np.ndarray, short_side: Optional[int] = None, container=None) -> np.ndarray:
+    if container is None:
+        with _open(path) as container:
+            return _decode_pyav(path, times, short_side, container)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    time_base = float(stream.time_base)          # float arithmetic per frame (Fractions cost ~1 ms a clip)
+    base = stream.start_time * time_base if stream.start_time is not None else 0.0
+    if times[0] > 1.0:  # seek to the key frame at or before the first request
+        container.seek(int((times[0] + base) / stream.time_base), stream=stream, backward=True)
+    out = [None] * len(times)
+    k, held = 0, None  # held = [time, frame, rgb array or None]: the frame on screen
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            t = frame.pts * time_base - base
+            while k < len(times) and t > times[k] + _EPS:
+                held = held or [t, frame, None]  # a request before the first frame
+                if held[2] is None:              # convert only frames that are used
+                    held[2] = _pyav_rgb(held[1], short_side)
+                out[k] = held[2]
+                k += 1
+            if k == len(times):
+                break
+            if held is None or held[0] < t:
+                held = [t, frame, None]
+    except Exception as err:  # noqa: BLE001 - corrupt packets end the decode
         if held is None:
-            raise VideoError(path, "unreadable", "no frame could be decoded")
-        if k < len(times):
-            # The stream ended before the last requested times: fine within one frame
-            # of the last frame, otherwise the file is shorter than it claims.
-            rate = float(stream.average_rate or 30)
-            if times[-1] > held[0] + 1.5 / rate:
-                raise VideoError(path, "truncated",
-                                 f"frames end at {held[0]:.2f}s, clip needs {times[-1]:.2f}s")
-            last = held[2] if held[2] is not None else _pyav_rgb(held[1], short_side)
-            out[k:] = [last] * (len(times) - k)
+            raise VideoError(path, "unreadable", f"decoding failed: {err}") from None
+    if held is None:
+        raise VideoError(path, "unreadable", "no frame could be decoded")
+    if k < len(times):
+        # The stream ended before the last requested times: fine within one frame
+        # of the last frame, otherwise the file is shorter than it claims.
+        rate = float(stream.average_rate or 30)
+        if times[-1] > held[0] + 1.5 / rate:
+            raise VideoError(path, "truncated",
+                             f"frames end at {held[0]:.2f}s, clip needs {times[-1]:.2f}s")
+        last = held[2] if held[2] is not None else _pyav_rgb(held[1], short_side)
+        out[k:] = [last] * (len(times) - k)
     return _stack(path, out)
 
 

@@ -63,11 +63,18 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
                  crop: int, target_fps: float = 30.0, backend: str = "pyav") -> dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
     and the crop ``boxes`` (top, left, size, size) in those frames."""
-    info = sampling.probe_for_clips(path, num_frames, sampling_rate, target_fps)
-    times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
-    order = np.argsort(times, kind="stable")                 # clips may overlap in short videos
-    # each frame is scaled as soon as it is decoded: memory does not grow with the source resolution
-    decoded = decode.decode_at(path, times[order], backend, short_side=max(short_side, crop))
+    order = []
+
+    def sorted_times(info: decode.VideoInfo) -> np.ndarray:
+        sampling.require_clip(path, info, num_frames, sampling_rate, target_fps)
+        times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
+        order.append(np.argsort(times, kind="stable"))      # clips may overlap in short videos
+        return times[order[0]]
+
+    # one open file; each frame is scaled as soon as it is decoded (memory does not grow with the
+    # source resolution)
+    decoded = decode.decode_clip(path, sorted_times, backend, short_side=max(short_side, crop))
+    order = order[0]
     frames = np.empty_like(decoded)
     frames[order] = decoded
     tensor = transforms.to_tchw(frames)                       # (K*T, 3, H', W') uint8

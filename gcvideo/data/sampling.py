@@ -55,12 +55,19 @@ def too_short(duration: float, fps: float, num_frames: int, sampling_rate: int,
     return None
 
 
-def probe_for_clips(path: str, num_frames: int, sampling_rate: int, target_fps: float = 30.0):
-    """``decode.probe(path)``, raising ``VideoError(path, "too short")`` when one clip does not fit."""
-    from .decode import VideoError, probe
+def require_clip(path: str, info, num_frames: int, sampling_rate: int, target_fps: float = 30.0) -> None:
+    """``VideoError(path, "too short")`` when one clip does not fit in the video ``info`` describes."""
+    from .decode import VideoError
 
-    info = probe(path)
     short = too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
     if short:
         raise VideoError(path, "too short", short)
+
+
+def probe_for_clips(path: str, num_frames: int, sampling_rate: int, target_fps: float = 30.0):
+    """``decode.probe(path)``, raising ``VideoError(path, "too short")`` when one clip does not fit."""
+    from .decode import probe
+
+    info = probe(path)
+    require_clip(path, info, num_frames, sampling_rate, target_fps)
     return info

@@ -109,7 +109,13 @@ class VideoClassifier(pl.LightningModule):
         return self.model(video)
 
     def batch_video(self, batch: dict) -> torch.Tensor:
+        """The batch's clips as the network takes them: uint8 clips from the loaders are
+        normalised here, on the device; float clips (multi-view, callers' own) pass as they are."""
         video = batch["video"]
+        if video.dtype == torch.uint8:
+            from ..data.transforms import normalize_clips
+
+            video = normalize_clips(video)
         if self.hparams.channels_last:
             video = video.contiguous(memory_format=torch.channels_last_3d)
         return video

@@ -21,7 +21,7 @@ def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, a
                                **{k: options[k] for k in ("num_frames", "sampling_rate", "target_fps", "backend",
                                                           "crop_size", "eval_short_side")})
     samples = (dataset[i] for i in range(len(dataset)))
-    good = (s["video"].unsqueeze(0) for s in samples if s["ok"])
+    good = (module.batch_video({"video": s["video"].unsqueeze(0)}) for s in samples if s["ok"])
     limited = (clip for _, clip in zip(range(clips), good))
     stats = collect_nl_statistics(module.model, limited)
     if as_json:
