@@ -1,0 +1,259 @@
+"""``gcvideo data prepare``: a copy of a video collection re-encoded for training.
+
+Every video of SRC (a class-folder tree, or the videos named by ``--list`` files: Kinetics
+CSVs or path-label lists) is decoded and written under DST at the same relative path,
+as H.264 MP4 (``.mp4``, whatever the source's container): short side ``short_side``
+(aspect kept, both sides even; a smaller video is not upscaled), the display rotation applied (so no player has to),
+optionally resampled to a constant ``fps`` (each output frame is the source frame on
+screen at its time), a key frame every ``gop`` frames (a random clip seeks to at most
+``gop`` frames before it), x264's ``fastdecode`` tuning by default (measured: a training
+clip decodes 1.6x faster than with the default tuning, files ~20 % larger), no audio. Each list is rewritten for DST with the rows whose
+videos were prepared (same columns; a path-label row gets its new ``.mp4`` path).
+
+Nothing is lost or left half-done: a video is written to a hidden temporary name, then
+decoded back (first, middle, last frame; frame count) and only then renamed to its
+final name, so a video under its final name is always complete. A re-run (after a kill,
+or with more sources) skips videos already there. A source that cannot be read is
+reported in ``prepare.bad.csv`` (the ``data check`` report format) and skipped.
+"""
+import csv
+import glob
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from functools import partial
+from multiprocessing import get_context
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import decode
+from .check import CheckResult
+from .outputs import check_writable
+from .records import VideoRecord, is_kinetics_header, list_rows, load_records, split_path_label
+
+
+KEEP_TIME_BASE = Fraction(1, 90000)
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    short_side: int = 320
+    fps: Optional[float] = None       # None: keep the source's frame times
+    gop: int = 16
+    crf: int = 23
+    preset: str = "veryfast"
+    tune: Optional[str] = "fastdecode"   # x264: no CABAC, no deblocking -- decodes ~1.6x faster, ~20 % larger
+
+
+def even_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) with the short side ``short_side`` and both sides even (H.264 4:2:0)."""
+    h, w = decode.scaled_size(height, width, short_side)
+    return max(2, 2 * round(h / 2)), max(2, 2 * round(w / 2))
+
+
+def destination(path: str, src: str, dst: str) -> str:
+    """Where ``path`` (a video under ``src``) goes under ``dst``: same relative path, ``.mp4``."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(src))
+    if rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+        raise ValueError(f"{path} is not under {src}")
+    return os.path.join(dst, os.path.splitext(rel)[0] + ".mp4")
+
+
+def _temporary(target: str) -> str:
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".{name}.tmp-{os.getpid()}")     # hidden, and not a video name
+
+
+def encode(source: str, target: str, options: PrepareOptions) -> dict:
+    """Re-encode ``source`` to ``target`` (via a temporary file, verified, then renamed)."""
+    import av
+
+    container = decode._open(source)
+    for stale in glob.glob(os.path.join(glob.escape(os.path.dirname(target)),
+                                        f".{glob.escape(os.path.basename(target))}.tmp-*")):
+        os.remove(stale)                                             # a killed run's leftover
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    temporary = _temporary(target)
+    written = 0
+    try:
+        with container, av.open(temporary, "w", format="mp4") as out:
+            stream_in = container.streams.video[0]
+            stream_in.thread_type = "AUTO"
+            time_base = float(stream_in.time_base)
+            start = stream_in.start_time * time_base if stream_in.start_time is not None else 0.0
+            stream = None
+            held = None                                              # (time, frame) on screen
+            for frame in container.decode(stream_in):
+                if frame.pts is None:
+                    continue
+                t = frame.pts * time_base - start
+                if stream is None:
+                    stream = _open_output(out, frame, options, stream_in)
+                if options.fps:                                      # constant rate: frames on screen
+                    while held is not None and written / options.fps < t - decode._EPS:
+                        written += _write(out, stream, held[1], written, options)
+                    held = (t, frame)
+                else:
+                    written += _write(out, stream, frame, round(t * KEEP_TIME_BASE.denominator), options,
+                                      KEEP_TIME_BASE)
+            if stream is None:
+                raise decode.VideoError(source, "unreadable", "no frame could be decoded")
+            info = decode._info(source, container)
+            if info.duration - t > 1.5 * info.frame_duration + 0.05:   # the file is shorter than it says
+                raise decode.VideoError(source, "truncated", f"frames end at {t:.2f}s of {info.duration:.2f}s")
+            if options.fps and held is not None:
+                written += _write(out, stream, held[1], written, options)
+            for packet in stream.encode():
+                out.mux(packet)
+        _verify(temporary, written)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return {"frames": written}
+
+
+def _open_output(out, first, options: PrepareOptions, stream_in):
+    turns = int(round(first.rotation / 90)) % 4
+    height, width = (first.height, first.width) if turns % 2 == 0 else (first.width, first.height)
+    rate = Fraction(options.fps).limit_denominator(1001) if options.fps else (stream_in.average_rate or 30)
+    stream = out.add_stream("libx264", rate=rate)
+    # never upscaled: a video already at or below the short side keeps its size (made even)
+    stream.height, stream.width = even_size(height, width, min(options.short_side, height, width))
+    stream.pix_fmt = "yuv420p"
+    if not options.fps:          # keep the source's frame times, on a 1/90000 s clock (MPEG's; exact for
+        stream.time_base = KEEP_TIME_BASE                  # 30, 29.97, 25 fps and millisecond stamps)
+        stream.codec_context.time_base = KEEP_TIME_BASE
+    stream.options = {"crf": str(options.crf), "preset": options.preset, "threads": "1",
+                      "x264-params": f"keyint={options.gop}:min-keyint={options.gop}:scenecut=0:mbtree=0",
+                      **({"tune": options.tune} if options.tune else {})}
+    stream.codec_context.thread_count = 1
+    stream.codec_context.gop_size = options.gop
+    return stream
+
+
+def _write(out, stream, frame, pts: int, options: PrepareOptions, time_base: Optional[Fraction] = None) -> int:
+    """Encode ``frame`` (turned upright, scaled) at ``pts`` in ``time_base`` (default: 1/fps)."""
+    import av
+
+    if frame.rotation:
+        shown = decode._shown(frame.to_ndarray(format="rgb24"), frame.rotation, None)
+        frame = av.VideoFrame.from_ndarray(shown, format="rgb24")
+    frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p", interpolation="AREA")
+    frame.pts = pts
+    frame.time_base = time_base or 1 / Fraction(stream.codec_context.framerate or stream.rate)
+    for packet in stream.encode(frame):
+        out.mux(packet)
+    return 1
+
+
+def _verify(path: str, frames: int) -> None:
+    info = decode.probe(path)
+    with decode._open(path) as container:
+        count = sum(1 for _ in container.demux(container.streams.video[0]) if _.size)
+    if count != frames:
+        raise decode.VideoError(path, "unreadable", f"wrote {frames} frames, reads back {count}")
+    last = max(0.0, info.duration - info.frame_duration)
+    decode.decode_at(path, [0.0, last / 2, last])
+
+
+def prepare_one(job: tuple[VideoRecord, str], options: PrepareOptions) -> dict:
+    """One video: ``{"status": "done" | "exists" | <check status>, ...}``; never raises for a bad video."""
+    record, target = job
+    if os.path.exists(target):
+        return {"status": "exists", "record": record, "target": target}
+    try:
+        info = encode(record.path, target, options)
+        return {"status": "done", "record": record, "target": target, **info}
+    except decode.VideoError as err:
+        return {"status": err.reason if err.reason in ("missing", "truncated") else "unreadable",
+                "reason": err.summary,
+                "record": record, "target": target}
+    except Exception as err:  # noqa: BLE001 - one bad video never stops the run
+        return {"status": "unreadable", "reason": f"{type(err).__name__}: {err}", "record": record,
+                "target": target}
+
+
+def collect(src: str, lists: Sequence[str]) -> tuple[list[VideoRecord], dict[str, list]]:
+    """The videos to prepare (each once) and, per list, its records in row order."""
+    per_list = {path: list(load_records(path, src)) for path in lists} if lists else {}
+    records = [r for rs in per_list.values() for r in rs] if lists else list(load_records(src))
+    unique = list({r.path: r for r in records}.values())
+    return unique, per_list
+
+
+def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str, dst: str) -> str:
+    """``path`` for DST: its header, and its rows whose videos were prepared (path-label rows
+    get the new ``.mp4`` path, relative to DST)."""
+    header, rows = list_rows(path)
+    kinetics = bool(header) and is_kinetics_header(header[0])
+    out_path = os.path.join(dst, os.path.basename(path))
+    lines = list(header)
+    for (_, row), record in zip(rows, records):
+        if record.path not in good:
+            continue
+        if kinetics:
+            lines.append(row if row.endswith(("\n", "\r")) else row + "\n")
+        else:
+            label = split_path_label(row)[1]
+            lines.append(f"{os.path.relpath(destination(record.path, src, dst), dst)} {label}\n")
+    with open(out_path + ".tmp", "w", newline="", encoding="utf-8") as f:
+        f.writelines(lines)
+    os.replace(out_path + ".tmp", out_path)
+    return out_path
+
+
+def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] = None,
+                progress: bool = True, as_json: bool = False, **options) -> int:
+    from tqdm import tqdm
+
+    options = PrepareOptions(**options)
+    if options.short_side < 2 or options.gop < 1 or (options.fps is not None and options.fps <= 0):
+        raise ValueError("--short-side must be >= 2, --gop >= 1 and --fps > 0")
+    if options.tune not in (None, "fastdecode", "film", "animation", "grain", "stillimage", "zerolatency"):
+        raise ValueError(f"--tune: unknown x264 tuning {options.tune!r}")
+    if not os.path.isdir(src):
+        raise FileNotFoundError(f"source folder not found: {src}")
+    if os.path.abspath(dst) == os.path.abspath(src):
+        raise ValueError("DST must differ from SRC (the copy never overwrites its sources)")
+    check_writable(dst, "data prepare output (DST)")
+    records, per_list = collect(src, lists)
+    jobs_list = [(r, destination(r.path, src, dst)) for r in records]
+    work = partial(prepare_one, options=options)
+    jobs = jobs or os.cpu_count() or 1
+    results = []
+    bar = tqdm(total=len(jobs_list), desc="preparing videos", unit="video", disable=not progress)
+    if jobs == 1 or len(jobs_list) < 2:
+        for job in jobs_list:
+            results.append(work(job))
+            bar.update()
+    else:
+        with get_context().Pool(jobs) as pool:
+            for result in pool.imap_unordered(work, jobs_list, chunksize=1):
+                results.append(result)
+                bar.update()
+    bar.close()
+    good = {r["record"].path for r in results if r["status"] in ("done", "exists")}
+    bad = [r for r in results if r["status"] not in ("done", "exists")]
+    order = {r.path: i for i, r in enumerate(records)}
+    bad.sort(key=lambda r: order[r["record"].path])
+    report = os.path.join(dst, "prepare.bad.csv")
+    with open(report, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(CheckResult("", "", "")).keys()))
+        writer.writeheader()
+        writer.writerows(asdict(CheckResult(r["record"].path, r["record"].label, r["status"], r["reason"]))
+                         for r in bad)
+    written = {path: rewrite_list(path, rs, good, src, dst) for path, rs in per_list.items()}
+    counts = Counter(r["status"] for r in results)
+    summary = {"videos": len(results), "done": counts.get("done", 0), "already there": counts.get("exists", 0),
+               "bad": len(bad), "lists": written, "bad_report": report}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['done']} prepared, {summary['already there']} already there, {len(bad)} skipped "
+              f"(unreadable or missing: {report}); lists for {dst}: "
+              f"{', '.join(written.values()) if written else 'none (a class-folder tree)'}")
+    return 1 if bad else 0
