@@ -65,8 +65,8 @@ def to_tchw(frames: np.ndarray) -> torch.Tensor:
 
 
 def to_cthw(frames: torch.Tensor) -> torch.Tensor:
-    """(T, 3, H, W) uint8 -> contiguous (3, T, H, W) uint8, the layout clips travel in."""
-    return frames.permute(1, 0, 2, 3).contiguous()
+    """(T, 3, H, W) -> (3, T, H, W), the layout clips travel in: a view (batching copies it anyway)."""
+    return frames.permute(1, 0, 2, 3)
 
 
 def normalize_clips(video: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> torch.Tensor:
