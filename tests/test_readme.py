@@ -11,7 +11,7 @@ def test_readme_snippet_runs(capsys):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
-    assert "layer3.0.conv2.context" in out and "torch.Size([1, 10])" in out
+    assert "layer3.0.conv2.context" in out and out.count("torch.Size([1, 10])") == 3 and "\n26\n" in out
 
 
 def test_readme_names_the_two_commands_and_ci_runs_the_test_one():

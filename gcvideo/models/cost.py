@@ -13,8 +13,9 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
-    """Multiply-adds of one forward of a (1, 3, frames, size, size) clip, in eval mode.
+def count_flops(model: nn.Module, frames: int = 8, size: int = 224, inputs=None) -> int:
+    """Multiply-adds of one forward of a (1, 3, frames, size, size) clip (or of ``inputs``, e.g. a
+    SlowFast network's [slow, fast] list), in eval mode.
 
     fvcore counts one fused multiply-add as one FLOP for convs, matmuls and bmm;
     softmax/elementwise ops are not counted (as in the papers' tables). Count the
@@ -27,9 +28,10 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224) -> int:
     was_training = model.training
     model.eval()
     try:
-        param = next(model.parameters())
-        clip = torch.zeros(1, 3, frames, size, size, device=param.device, dtype=param.dtype)
-        analysis = FlopCountAnalysis(model, clip)
+        if inputs is None:
+            param = next(model.parameters())
+            inputs = torch.zeros(1, 3, frames, size, size, device=param.device, dtype=param.dtype)
+        analysis = FlopCountAnalysis(model, (inputs,))
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return int(analysis.total())
     finally:

@@ -10,10 +10,27 @@ Where blocks go, for the networks this module knows:
 network                         stages c2..c5          ``after_1x1`` target / ``after_add``
 ==============================  =====================  ==============================
 pytorchvideo ``create_resnet``  the ``ResStage`` s of  ``res_blocks.i.branch2`` (after
-(and gcvideo's slow models)     ``model.blocks``       conv_c + norm_c) / ``res_blocks.i``
+(slow_r50, i3d_r50, c2d_r50,    ``model.blocks``       conv_c + norm_c) / ``res_blocks.i``
+csn_r101, r2plus1d_r50, x3d_*,
+gcvideo's slow models)
+pytorchvideo                    each pathway's         the same, in both pathways
+``create_slowfast``             ``ResStage`` s in      (``where``: ``"c4"`` = both,
+(slowfast_r50, _r101)           ``blocks.1..4``        ``"slow:c4"``, ``"fast"`` =
+                                                       the fast pathway's c3-c5)
 torchvision ``VideoResNet``     ``layer1..layer4``     ``layerK.i.conv2`` (BasicBlock) or
 (r3d_18, mc3_18, r2plus1d_18)                          ``.conv3`` (Bottleneck) / ``layerK.i``
+torchvision ``S3D``             c3: Mixed_3b-3c,       no residual branch: only
+                                c4: Mixed_4b-4f,       ``after_add`` = the inception
+                                c5: Mixed_5b-5c        block's output (its 4 branches
+                                (``features.5..15``)   concatenated); c2 has none
 ==============================  =====================  ==============================
+
+X3D: its SE sits inside every other bottleneck after the depthwise 3x3x3 conv; a GC block
+``after_1x1`` goes after ``conv_c`` + ``norm_c``, i.e. after that SE, at the end of the
+branch. SlowFast: blocks keep each pathway's channels, so the lateral (fast-to-slow)
+connections see the shapes they were built for. Transformers (MViT, Swin3D) are out of
+scope: they have no convolutional stages to host a 3D block, and self-attention already
+pools over all positions -- a GC block there would duplicate what each layer does.
 
 ``after_1x1`` (the paper's default) puts the block after the last conv + BN of the
 residual branch, before the addition with the shortcut; ``after_add`` puts it on the
@@ -24,13 +41,15 @@ names); its channels are read from the module's last norm/conv layer.
 
 How a block runs (see ``attach``): appended to a ``Sequential`` target; a pytorchvideo
 ``BottleneckBlock``/``ResBlock`` is replaced, through its parent, by the
-``ContextBottleneckBlock``/``ContextResBlock`` built from its own layers; only other
-targets (torchvision residual blocks with ``after_add``) fall back to a forward hook.
+``ContextBottleneckBlock``/``ContextResBlock`` built from its own layers; any other target
+(torchvision residual blocks with ``after_add``, S3D's inception blocks, ``modules=[...]``)
+is replaced by a module of a subclass of its own class sharing its layers, whose output
+goes through ``context``. No forward hooks: the networks trace and export.
 gcvideo's own Slow-only models do not need this: they are built with their blocks
 (``gcvideo.models.slow_resnet``).
 """
 import contextlib
-from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 from torch import nn
 
@@ -38,6 +57,9 @@ from ..layers.factory import make_block
 
 STAGES = ("c2", "c3", "c4", "c5")
 POSITIONS = ("after_1x1", "after_add")
+PATHWAYS = ("slow", "fast")
+DEFAULT_STAGES = ("c3", "c4", "c5")
+S3D_STAGES = {"c2": (), "c3": (5, 6), "c4": (8, 9, 10, 11, 12), "c5": (14, 15)}   # torchvision S3D.features
 Where = Union[str, Iterable[str], Mapping[str, Optional[Sequence[int]]]]
 
 
@@ -54,10 +76,18 @@ def stage_name(name: str) -> str:
     return key
 
 
-def residual_blocks(model: nn.Module) -> dict[str, list[tuple[str, str]]]:
-    """Per stage (c2..c5), the (block, branch end) module names of each residual block."""
+class Layout(NamedTuple):
+    family: str                                    # "resnet", "slowfast", "torchvision", "s3d"
+    stages: dict[str, list[tuple[str, str]]]       # stage key -> (block, branch end) per residual block
+
+
+def network_layout(model: nn.Module) -> Layout:
+    """The family of ``model`` and, per stage (``c2``..``c5``; ``slow:c2``.. for SlowFast), the
+    (block, branch end) module names of each residual (or inception) block."""
+    from pytorchvideo.models.net import MultiPathWayWithFuse
     from pytorchvideo.models.resnet import ResStage
     from torchvision.models.video.resnet import VideoResNet
+    from torchvision.models.video.s3d import S3D
 
     for prefix, net in model.named_modules():
         at = f"{prefix}." if prefix else ""
@@ -68,49 +98,100 @@ def residual_blocks(model: nn.Module) -> dict[str, list[tuple[str, str]]]:
                 out[stage] = [(f"{at}layer{k + 1}.{i}",
                                f"{at}layer{k + 1}.{i}.{'conv3' if hasattr(b, 'conv3') else 'conv2'}")
                               for i, b in enumerate(layer)]
-            return out
+            return Layout("torchvision", out)
+        if isinstance(net, S3D):
+            return Layout("s3d", {stage: [(f"{at}features.{i}",) * 2 for i in indices]
+                                  for stage, indices in S3D_STAGES.items()})
         blocks = getattr(net, "blocks", None)
-        if isinstance(blocks, nn.ModuleList) and any(isinstance(b, ResStage) for b in blocks):
-            stages = [i for i, b in enumerate(blocks) if isinstance(b, ResStage)]
-            if len(stages) != len(STAGES):
-                break
-            return {stage: [(f"{at}blocks.{s}.res_blocks.{i}", f"{at}blocks.{s}.res_blocks.{i}.branch2")
-                            for i in range(len(blocks[s].res_blocks))]
-                    for stage, s in zip(STAGES, stages)}
-    raise TypeError(f"{type(model).__name__} is not a 4-stage pytorchvideo ResNet or a torchvision "
-                    "VideoResNet; pass modules=[...] with the names of the modules whose outputs "
-                    "should get a block")
+        if not isinstance(blocks, nn.ModuleList):
+            continue
+        fused = [i for i, b in enumerate(blocks) if isinstance(b, MultiPathWayWithFuse)
+                 and all(isinstance(p, ResStage) for p in b.multipathway_blocks)]
+        if len(fused) == len(STAGES):
+            return Layout("slowfast", {
+                f"{pathway}:{stage}": [(f"{at}blocks.{s}.multipathway_blocks.{p}.res_blocks.{i}",
+                                        f"{at}blocks.{s}.multipathway_blocks.{p}.res_blocks.{i}.branch2")
+                                       for i in range(len(blocks[s].multipathway_blocks[p].res_blocks))]
+                for p, pathway in enumerate(PATHWAYS) for stage, s in zip(STAGES, fused)})
+        stages = [i for i, b in enumerate(blocks) if isinstance(b, ResStage)]
+        if len(stages) == len(STAGES):
+            return Layout("resnet", {stage: [(f"{at}blocks.{s}.res_blocks.{i}", f"{at}blocks.{s}.res_blocks.{i}.branch2")
+                                             for i in range(len(blocks[s].res_blocks))]
+                                     for stage, s in zip(STAGES, stages)})
+        break
+    raise TypeError(f"{type(model).__name__} is not a network insert_blocks knows (a pytorchvideo ResNet, "
+                    "X3D, CSN, R(2+1)D or SlowFast, a torchvision VideoResNet or S3D); pass modules=[...] "
+                    "with the names of the modules whose outputs should get a block")
 
 
-def select_targets(model: nn.Module, where: Where = ("c3", "c4", "c5"),
-                   position: str = "after_1x1") -> list[str]:
+def residual_blocks(model: nn.Module) -> dict[str, list[tuple[str, str]]]:
+    """Per stage, the (block, branch end) module names of each residual block (see ``network_layout``)."""
+    return network_layout(model).stages
+
+
+def stage_keys(layout: Layout, name: str) -> list[str]:
+    """The stage keys of ``layout`` that a ``where`` entry names: ``c4`` (for SlowFast: both
+    pathways), ``slow:c4`` / ``fast:res4``, or a pathway alone (its c3-c5)."""
+    text = str(name).lower()
+    if layout.family == "slowfast":
+        if text in PATHWAYS:
+            return [f"{text}:{stage}" for stage in DEFAULT_STAGES]
+        if ":" in text:
+            pathway, _, stage = text.partition(":")
+            if pathway not in PATHWAYS:
+                raise ValueError(f"unknown pathway {pathway!r} in {name!r}; pathways are {list(PATHWAYS)}")
+            return [f"{pathway}:{stage_name(stage)}"]
+        return [f"{pathway}:{stage_name(text)}" for pathway in PATHWAYS]
+    if ":" in text or text in PATHWAYS:
+        raise ValueError(f"{name!r} names a pathway, but this {layout.family} network has one pathway")
+    return [stage_name(text)]
+
+
+def default_position(model: nn.Module) -> str:
+    """``after_1x1`` (the paper's), or ``after_add`` for networks without a residual branch (S3D)."""
+    return "after_add" if network_layout(model).family == "s3d" else "after_1x1"
+
+
+def select_targets(model: nn.Module, where: Where = DEFAULT_STAGES,
+                   position: Optional[str] = None) -> list[str]:
     """Names of the modules that get a block for a stage selection and a position.
 
     ``where``: stage names (every residual block of those stages), or a mapping
     ``{stage: [block indices]}`` (0-indexed; ``None`` = all), e.g. the 5 NL
-    positions ``{"c3": [1, 3], "c4": [1, 3, 5]}``.
+    positions ``{"c3": [1, 3], "c4": [1, 3, 5]}``; SlowFast also takes ``slow:c4``,
+    ``fast:c3`` and ``slow``/``fast`` (that pathway's c3-c5). ``position`` None: the
+    network's default (:func:`default_position`).
     """
+    layout = network_layout(model)
+    position = position or ("after_add" if layout.family == "s3d" else "after_1x1")
     if position not in POSITIONS:
         raise ValueError(f"position must be one of {list(POSITIONS)}, got {position!r}")
+    if layout.family == "s3d" and position != "after_add":
+        raise ValueError("S3D has no residual branch to end with a 1x1 conv: use position='after_add' "
+                         "(a block on each inception block's output)")
     if isinstance(where, str):
         where = [where]
     selection = where.items() if isinstance(where, Mapping) else ((s, None) for s in where)
-    stages = residual_blocks(model)
     targets = []
     for stage, indices in selection:
-        blocks = stages[stage_name(stage)]
-        chosen = range(len(blocks)) if indices is None else indices
-        for i in chosen:
-            if not 0 <= int(i) < len(blocks):
-                raise ValueError(f"stage {stage} has {len(blocks)} residual blocks; index {i} "
-                                 f"is out of range 0..{len(blocks) - 1}")
-            block, branch_end = blocks[int(i)]
-            targets.append(branch_end if position == "after_1x1" else block)
+        for key in stage_keys(layout, stage):
+            blocks = layout.stages[key]
+            chosen = range(len(blocks)) if indices is None else indices
+            for i in chosen:
+                if not 0 <= int(i) < len(blocks):
+                    raise ValueError(f"stage {key} has {len(blocks)} residual blocks; index {i} is out of range"
+                                     + (f" 0..{len(blocks) - 1}" if blocks else ""))
+                block, branch_end = blocks[int(i)]
+                targets.append(branch_end if position == "after_1x1" else block)
     return targets
 
 
 def output_channels(module: nn.Module, name: str = "module") -> int:
-    """Channels of ``module``'s output, read from its last norm or conv layer."""
+    """Channels of ``module``'s output, read from its last norm or conv layer (an inception
+    block: the sum over its concatenated branches)."""
+    branches = [getattr(module, f"branch{i}", None) for i in range(4)]
+    if all(isinstance(b, nn.Module) for b in branches) and type(module).__name__.endswith("InceptionBlock3D"):
+        return sum(output_channels(b, f"{name}.branch{i}") for i, b in enumerate(branches))
     for m in reversed(list(module.modules())):
         if isinstance(m, nn.modules.batchnorm._NormBase):
             return m.num_features
@@ -124,14 +205,42 @@ def _apply_context(module: nn.Module, inputs, output):
     return module.context(output)
 
 
+class _OutputThroughContext:
+    """Mixed into a subclass of a target's own class: the output goes through ``context``."""
+
+    def forward(self, *args, **kwargs):
+        return self.context(super().forward(*args, **kwargs))
+
+
+_WITH_CONTEXT: dict[type, type] = {}
+
+
+def with_context(target: nn.Module, block: nn.Module) -> nn.Module:
+    """A module of a subclass of ``type(target)`` that shares ``target``'s layers and state
+    (``target`` itself is left as it was) and sends its output through ``block`` (its
+    ``context`` child). Classes are made once per type and named ``<Type>WithContext``."""
+    cls = type(target)
+    sub = _WITH_CONTEXT.get(cls)
+    if sub is None:
+        sub = type(f"{cls.__name__}WithContext", (_OutputThroughContext, cls), {"__module__": __name__})
+        _WITH_CONTEXT[cls] = sub
+        globals()[sub.__name__] = sub              # so pickle finds it
+    module = sub.__new__(sub)
+    module.__dict__.update(target.__dict__)
+    for registry in ("_modules", "_parameters", "_buffers"):
+        module.__dict__[registry] = dict(target.__dict__[registry])      # the new child is ours alone
+    module.add_module("context", block)
+    return module
+
+
 def attach(model: nn.Module, name: str, block: nn.Module) -> None:
     """Make ``block`` transform the output of ``model``'s module ``name``, as its ``context``.
 
     A ``Sequential`` gets it as its last child; a pytorchvideo ``BottleneckBlock`` or
     ``ResBlock`` is replaced in its parent by a ``ContextBottleneckBlock`` /
-    ``ContextResBlock`` built from its own layers; anything else (the last resort, e.g. a
-    torchvision residual block for ``after_add``) gets a forward hook that applies
-    ``target.context`` to its output. Every case adds the same ``<name>.context.*`` keys.
+    ``ContextResBlock`` built from its own layers; any other module by
+    :func:`with_context`'s subclass of its own class. Only the network itself (``name``
+    empty) gets a forward hook, having no parent. Every case adds ``<name>.context.*`` keys.
     """
     from pytorchvideo.models.resnet import BottleneckBlock, ResBlock
 
@@ -140,24 +249,28 @@ def attach(model: nn.Module, name: str, block: nn.Module) -> None:
     target = model.get_submodule(name)
     if hasattr(target, "context"):
         raise ValueError(f"{name!r} already has a context block")
-    replacement = {BottleneckBlock: ContextBottleneckBlock, ResBlock: ContextResBlock}.get(type(target))
-    if replacement is not None and name:
-        parent_name, _, key = name.rpartition(".")
-        model.get_submodule(parent_name)._modules[key] = replacement.extend(target, block)
+    if isinstance(target, nn.Sequential):           # runs its new last child itself
+        target.add_module("context", block)
         return
-    target.add_module("context", block)
-    if not isinstance(target, nn.Sequential):   # a Sequential runs its new last child itself
+    if not name:                                      # the root has no parent to replace it in
+        target.add_module("context", block)
         target.register_forward_hook(_apply_context)
+        return
+    replacement = {BottleneckBlock: ContextBottleneckBlock, ResBlock: ContextResBlock}.get(type(target))
+    parent_name, _, key = name.rpartition(".")
+    parent = model.get_submodule(parent_name)
+    parent._modules[key] = replacement.extend(target, block) if replacement else with_context(target, block)
 
 
-def insert_blocks(model: nn.Module, kind: str, where: Where = ("c3", "c4", "c5"),
-                  position: str = "after_1x1", modules: Optional[Iterable[str]] = None,
+def insert_blocks(model: nn.Module, kind: str, where: Where = DEFAULT_STAGES,
+                  position: Optional[str] = None, modules: Optional[Iterable[str]] = None,
                   **options) -> list[str]:
     """Insert ``make_block(kind, C, **options)`` blocks into ``model`` in place.
 
     Defaults are the paper's: every residual block of c3, c4, c5, after the last
-    1x1 conv + BN of the residual branch. Returns the state_dict prefixes of the new
-    blocks (e.g. ``blocks.2.res_blocks.0.branch2.context``).
+    1x1 conv + BN of the residual branch (S3D: on each inception block's output).
+    Returns the state_dict prefixes of the new blocks (e.g.
+    ``blocks.2.res_blocks.0.branch2.context``).
 
     >>> insert_blocks(model, "gc", where={"c4": [1, 3, 5]}, position="after_add")
     """
