@@ -41,8 +41,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows if args.all else rows[0], indent=2))
     else:
-        print(f"cost at {args.frames}x{args.size}x{args.size} (FLOPs = multiply-adds, fvcore; "
-              "Δ vs slow_r50)")
+        print("cost per clip (FLOPs = multiply-adds, fvcore; Δ vs the plain network of the same family, "
+              "same clip)")
         print(format_cost_table(rows))
     return 0
 
@@ -62,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list registered models")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("info", help="parameters and GFLOPs of a model (or --all, with Δ vs baseline)")
+    p = sub.add_parser("info", help="parameters and GFLOPs of a model (or --all), with Δ vs its plain network")
     p.add_argument("model", nargs="?", help="registered model name (see `gcvideo models`)")
     p.add_argument("--all", action="store_true", help="table of every registered model")
-    p.add_argument("--frames", type=int, default=8, help="clip length T (default 8)")
-    p.add_argument("--size", type=int, default=224, help="crop size H=W (default 224)")
+    p.add_argument("--frames", type=int, help="clip length T (default: the model's recipe, e.g. 8, SlowFast 32)")
+    p.add_argument("--size", type=int, help="crop size H=W (default: the model's recipe, 224)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
 

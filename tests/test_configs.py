@@ -69,3 +69,25 @@ def test_relation_ablation_covers_the_papers_variants():
     names = {os.path.basename(p)[:-5] for p in RELATION}
     assert names == {"plain", "gc", "gc_avg_pool", "gc_mul_fusion", "gc_no_layernorm", "gc_r4", "gc_r64",
                      "gc_c3", "gc_c5", "gc_after_add", "se", "snl", "nl"}
+
+
+NETWORKS = {"slowfast_r50_gc": dict(frames=32, rate=2, epochs=196, wd=1e-4, batch=64),
+            "i3d_r50_gc": dict(frames=8, rate=8, epochs=196, wd=1e-4, batch=64),
+            "x3d_m_gc": dict(frames=16, rate=5, epochs=300, wd=5e-5, batch=128)}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_other_network_configs_follow_slowfasts_recipes(name, capsys):
+    """Issue 15 item 2: SlowFast's configs/Kinetics recipes for SLOWFAST_8x8_R50, I3D_8x8_R50, X3D_M."""
+    path = os.path.join(ROOT, "kinetics400", "networks", f"{name}.yaml")
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", BASE, "--config", path, "--print_config"])
+    assert done.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    want = NETWORKS[name]
+    model, data = printed["model"], printed["data"]
+    assert model["model"] == name and model_spec(name, **(model["model_options"] or {}))["block"] == "gc"
+    assert (data["num_frames"], data["sampling_rate"]) == (want["frames"], want["rate"])
+    assert printed["trainer"]["max_epochs"] == model["max_epochs"] == want["epochs"]
+    assert model["weight_decay"] == want["wd"] and model["lr"] == 0.1
+    assert data["batch_size"] * printed["trainer"]["devices"] == model["reference_batch"] == want["batch"]

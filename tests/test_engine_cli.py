@@ -183,3 +183,17 @@ def test_data_bound_training_is_logged_and_hinted(synth_root, tmp_path, capsys, 
     monkeypatch.setattr(VideoClassifier, "forward", lambda self, x: time.sleep(1.0) or self.model(x))
     assert main(["fit", *tiny_args(synth_root, tmp_path / "compute", epochs=1)]) == 0
     assert "hint:" not in capsys.readouterr().out
+
+
+def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, capsys):
+    """Issue 15 item 2: a registered network of another family runs through fit and the multi-view
+    test with the same data pipeline (one clip in; the slow pathway takes every 4th frame)."""
+    run = tmp_path / "sf"
+    extra = ["--model.model_options", "{}", "--data.num_frames", "8", "--data.sampling_rate", "1",
+             "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1, model="slowfast_r50_gc", extra=extra)]) == 0
+    assert "model slowfast_r50_gc" in capsys.readouterr().out
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert main(["test", *tiny_args(synth_root, run, model="slowfast_r50_gc", extra=extra),
+                 "--data.test_views", "2x1", "--data.test_crop_size", "32", "--ckpt_path", str(ckpt)]) == 0
+    assert "test (2x1 views, 4/4 videos readable)" in capsys.readouterr().out

@@ -138,3 +138,51 @@ def test_networks_with_blocks_export_without_hooks():
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
         assert torch.allclose(exported.module()(x), model(x), atol=1e-5)
+
+
+def test_registered_slowfast_takes_one_clip_and_pytorchvideo_weights(tmp_path):
+    """Issue 15 item 2: slowfast_r50_gc is pytorchvideo's slowfast_r50 with GC in both pathways; the
+    plain network's weights load from a local file with exactly the new keys missing."""
+    from pytorchvideo.models.hub import slowfast_r50
+
+    from gcvideo import create_model
+    from gcvideo.models.families import adaptive_heads
+
+    torch.manual_seed(0)
+    theirs = randomize_norms(adaptive_heads(slowfast_r50(pretrained=False))).eval()
+    torch.save(theirs.state_dict(), tmp_path / "slowfast_r50.pyth")
+    ours = create_model("slowfast_r50_gc", pretrained=str(tmp_path / "slowfast_r50.pyth")).eval()
+    x = torch.randn(1, 3, 16, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs([x[:, :, ::4], x]))       # one clip in; GC is the identity at init
+    new = set(ours.state_dict()) - set(theirs.state_dict())
+    assert new and all(".context." in k for k in new) and set(theirs.state_dict()) <= set(ours.state_dict())
+
+
+@pytest.mark.parametrize("name, hub_name", [("x3d_m_gc", "x3d_m"), ("i3d_r50_gc", "i3d_r50")])
+def test_registered_x3d_and_i3d_load_pytorchvideo_weights(tmp_path, name, hub_name):
+    from pytorchvideo.models import hub
+
+    from gcvideo import create_model
+    from gcvideo.models.families import adaptive_heads
+
+    torch.manual_seed(0)
+    theirs = randomize_norms(adaptive_heads(getattr(hub, hub_name)(pretrained=False))).eval()
+    if hub_name == "x3d_m":
+        theirs.blocks[-1].activation = None                 # gcvideo's heads give logits
+    path = tmp_path / f"{hub_name}.pyth"
+    torch.save({"model_state": theirs.state_dict()}, path)   # SlowFast's checkpoint layout
+    ours = create_model(name, pretrained=str(path)).eval()
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-6)
+
+
+def test_weights_of_another_network_are_refused_naming_a_key(tmp_path):
+    from pytorchvideo.models.hub import i3d_r50
+
+    from gcvideo import create_model
+
+    torch.save(i3d_r50(pretrained=False).state_dict(), tmp_path / "i3d.pyth")
+    with pytest.raises(ValueError, match=r"blocks\.\d"):
+        create_model("slowfast_r50_gc", pretrained=str(tmp_path / "i3d.pyth"))

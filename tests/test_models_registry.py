@@ -8,7 +8,10 @@ from helpers import TINY, randomize_norms
 
 EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13),
                    "slow_r50_gc5": ("GlobalContext3d", 5), "slow_r50_snl5": ("SimplifiedNonLocal3d", 5),
-                   "slow_r50_nl5": ("NonLocal3d", 5), "slow_r50_se": ("SqueezeExcite3d", 13)}
+                   "slow_r50_nl5": ("NonLocal3d", 5), "slow_r50_se": ("SqueezeExcite3d", 13),
+                   "slowfast_r50": (None, 0), "slowfast_r50_gc": ("GlobalContext3d", 26),
+                   "x3d_m": (None, 0), "x3d_m_gc": ("GlobalContext3d", 5 + 11 + 7),
+                   "i3d_r50": (None, 0), "i3d_r50_gc": ("GlobalContext3d", 13)}
 
 
 def context_blocks(model):
@@ -22,8 +25,12 @@ def test_every_registered_model_builds_and_runs(name):
     kind, count = EXPECTED_BLOCKS[name]
     blocks = context_blocks(full)
     assert len(blocks) == count and set(blocks.values()) <= {kind}
-    tiny = create_model(name, num_classes=7, **TINY).eval()
-    assert tiny(torch.randn(2, 3, 4, 48, 64)).shape == (2, 7)
+    if MODELS[name].family == "slow":
+        tiny = create_model(name, num_classes=7, **TINY).eval()
+        assert tiny(torch.randn(2, 3, 4, 48, 64)).shape == (2, 7)
+    else:                       # one clip tensor in, any size (adaptive heads), logits out
+        with torch.no_grad():
+            assert full.eval()(torch.randn(2, 3, 8, 64, 64)).shape == (2, 400)
 
 
 def test_block_positions():

@@ -1,7 +1,8 @@
-"""Slow-only ResNet-50 and its context-block variants, by name.
+"""Slow-only ResNet-50 and its context-block variants -- and SlowFast, X3D, I3D with GC -- by name.
 
-Each registered model is ONE entry: its name, a one-line description and a small dict
-of differences from the plain Slow-only R50. ``create_model(name, **overrides)``
+Each registered model is ONE entry: its name, a one-line description, its family (the
+builder: Slow-only by default), the clip its recipe trains on, and a small dict of
+differences from the family's plain network. ``create_model(name, **overrides)``
 applies further differences, which is how every ablation of the paper is expressed
 (``create_model("slow_r50_gc", reduction=4)``).
 """
@@ -24,16 +25,20 @@ INSERT_OPTIONS = ("block", "where", "position")
 class ModelEntry(NamedTuple):
     description: str
     spec: dict[str, Any]
+    family: str = "slow"                  # "slow" (slow_resnet) or a key of families.BUILDERS
+    clip: tuple[int, int] = (8, 224)      # frames x crop of its recipe's training clip
+    baseline: str = "slow_r50"            # the plain network of its family, for cost deltas
 
 
 MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str, **spec) -> None:
-    """Add ``name`` to the registry: ``spec`` holds its differences from Slow-only R50."""
+def register_model(name: str, description: str, family: str = "slow", clip: tuple[int, int] = (8, 224),
+                   baseline: str = "slow_r50", **spec) -> None:
+    """Add ``name`` to the registry: ``spec`` holds its differences from its family's plain network."""
     if name in MODELS:
         raise ValueError(f"model {name!r} is already registered")
-    MODELS[name] = ModelEntry(description, spec)
+    MODELS[name] = ModelEntry(description, spec, family, tuple(clip), baseline)
 
 
 register_model("slow_r50", "Slow-only ResNet-50, 8x8 (SlowFast paper), the baseline")
@@ -48,6 +53,26 @@ register_model("slow_r50_nl5", "+ 5 non-local blocks (embedded Gaussian) at the 
 register_model("slow_r50_se", "+ SE in every bottleneck of c3-c5",
                block="se", where=ALL_C3_C5, position="after_1x1")
 
+# Other networks (SlowFast's configs/Kinetics recipes), GC by insert_blocks' rule for each family
+_SLOWFAST = dict(family="slowfast", clip=(32, 224), baseline="slowfast_r50")
+register_model("slowfast_r50", "SlowFast R50 8x8 (alpha 4, beta 1/8; 32 frames in, 8 in the slow pathway)",
+               **_SLOWFAST)
+register_model("slowfast_r50_gc", "+ GC in every bottleneck of c3-c5 of both pathways, after the last 1x1 conv+BN",
+               block="gc", where=ALL_C3_C5, position="after_1x1", **_SLOWFAST)
+_X3D = dict(family="x3d", clip=(16, 224), baseline="x3d_m")
+register_model("x3d_m", "X3D-M (16x224, width x2, depth x2.2; SE in alternate blocks)", size="m", **_X3D)
+register_model("x3d_m_gc", "+ GC in every bottleneck of c3-c5, after the last 1x1 conv+BN (behind X3D's SE)",
+               size="m", block="gc", where=ALL_C3_C5, position="after_1x1", **_X3D)
+_I3D = dict(family="i3d", clip=(8, 224), baseline="i3d_r50")
+register_model("i3d_r50", "I3D R50 8x8 (5x7x7 stem, 3x1x1 convs in alternate blocks)", **_I3D)
+register_model("i3d_r50_gc", "+ GC in every bottleneck of c3-c5, after the last 1x1 conv+BN",
+               block="gc", where=ALL_C3_C5, position="after_1x1", **_I3D)
+
+
+def family_options(family: str) -> tuple:
+    from .families import OPTIONS
+    return OPTIONS[family]
+
 
 def list_models() -> dict[str, str]:
     """Registered model names with a one-line description."""
@@ -58,15 +83,17 @@ def model_spec(name: str, **overrides) -> dict[str, Any]:
     """The full option dict of a registered model after ``overrides``; validates names."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered models: {sorted(MODELS)}")
-    spec = {**MODELS[name].spec, **overrides}
+    entry = MODELS[name]
+    spec = {**entry.spec, **overrides}
     kind = spec.get("block")
-    allowed = set(BACKBONE_OPTIONS) | set(INSERT_OPTIONS) | (set(block_options(kind)) if kind else set())
+    backbone = BACKBONE_OPTIONS if entry.family == "slow" else family_options(entry.family)
+    allowed = set(backbone) | set(INSERT_OPTIONS) | (set(block_options(kind)) if kind else set())
     unknown = sorted(set(spec) - allowed)
     if unknown:
         hint = (f"block {kind!r} takes {sorted(block_options(kind))}" if kind
                 else "this model has no context block; add block='gc' (or snl/nl/se) first")
         raise ValueError(f"unknown option(s) {unknown} for model {name!r}: backbone options are "
-                         f"{list(BACKBONE_OPTIONS)}, insertion options {list(INSERT_OPTIONS)}; {hint}")
+                         f"{list(backbone)}, insertion options {list(INSERT_OPTIONS)}; {hint}")
     return spec
 
 
@@ -79,10 +106,17 @@ def create_model(name: str, num_classes: int = 400, pretrained: Optional[str] = 
     >>> create_model("slow_r50_gc", where=("c4", "c5"), position="after_add")
     >>> create_model("slow_r50", block="gc", reduction=8)  # GC added to the baseline
 
-    ``pretrained``: a local file, a pytorchvideo/SlowFast ``slow_r50`` state_dict or a
-    Lightning checkpoint; see :func:`gcvideo.models.weights.load_pretrained`.
+    ``pretrained``: a local file, a pytorchvideo/SlowFast state_dict of the family's plain
+    network (``slow_r50``, ``slowfast_r50``, ``x3d_m``, ``i3d_r50``) or a Lightning checkpoint;
+    see :func:`gcvideo.models.weights.load_pretrained`.
     """
-    model = slow_resnet(num_classes=num_classes, **model_spec(name, **overrides))
+    spec = model_spec(name, **overrides)
+    family = MODELS[name].family
+    if family == "slow":
+        model = slow_resnet(num_classes=num_classes, **spec)
+    else:
+        from .families import BUILDERS
+        model = BUILDERS[family](num_classes=num_classes, **spec)
     if pretrained:
         from .weights import load_pretrained
         load_pretrained(model, pretrained)

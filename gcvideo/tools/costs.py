@@ -22,23 +22,31 @@ from ..models import create_model
 ROW_ORDER = ["baseline", "nl5", "snl5", "gc5", "gc_all", "se"]
 
 
-def cost_table(names: list[str], frames: int, size: int, baseline: str = "slow_r50") -> list[dict]:
-    """Params/GFLOPs of each model and their change relative to ``baseline``, in %."""
-    rows = []
-    base = model_cost(create_model(baseline), frames, size)
+def cost_table(names: list[str], frames: Optional[int] = None, size: Optional[int] = None) -> list[dict]:
+    """Params/GFLOPs of each model at its recipe's clip (or ``frames`` x ``size``) and their change,
+    in %, relative to the plain network of its family (``slow_r50``, ``slowfast_r50``, ...)."""
+    from ..models import MODELS
+
+    rows, bases = [], {}
     for name in names:
-        cost = base if name == baseline else model_cost(create_model(name), frames, size)
-        rows.append({"model": name, **cost,
+        entry = MODELS[name]
+        clip = (frames or entry.clip[0], size or entry.clip[1])
+        key = (entry.baseline, clip)
+        if key not in bases:
+            bases[key] = model_cost(create_model(entry.baseline), *clip)
+        base = bases[key]
+        cost = base if name == entry.baseline else model_cost(create_model(name), *clip)
+        rows.append({"model": name, "baseline": entry.baseline, **cost,
                      "d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
                      "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)})
     return rows
 
 
 def format_cost_table(rows: list[dict]) -> str:
-    lines = [f"{'model':16s} {'params (M)':>11s} {'GFLOPs':>8s} {'Δparams':>9s} {'ΔFLOPs':>9s}"]
+    lines = [f"{'model':16s} {'clip':>7s} {'params (M)':>11s} {'GFLOPs':>8s} {'Δparams':>9s} {'ΔFLOPs':>9s}  vs"]
     for r in rows:
-        lines.append(f"{r['model']:16s} {r['params_m']:11.2f} {r['gflops']:8.2f} "
-                     f"{r['d_params_pct']:+8.2f}% {r['d_flops_pct']:+8.3f}%")
+        lines.append(f"{r['model']:16s} {r['frames']:>3d}x{r['size']:<3d} {r['params_m']:11.2f} {r['gflops']:8.2f} "
+                     f"{r['d_params_pct']:+8.2f}% {r['d_flops_pct']:+8.3f}%  {r['baseline']}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,81 @@
+"""Other video networks with context blocks: SlowFast, X3D, I3D (pytorchvideo's builders,
+random weights), with their blocks inserted by rule (``insert_blocks``).
+
+Each takes one clip tensor (N, 3, T, H, W) like the Slow-only models, so the data
+pipeline, training and the 30-view test need nothing else: a SlowFast network takes
+every ``alpha``-th frame of the clip for its slow pathway and the whole clip for its
+fast one. The heads pool adaptively (pytorchvideo sizes their pools for the training
+clip: the same result there, and any clip size runs, e.g. the 256-pixel test crops).
+State-dict keys are pytorchvideo's, so its checkpoints of the plain networks load
+(``weights.load_pretrained``) with exactly the new blocks' keys missing.
+"""
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .insert import DEFAULT_STAGES, Where, insert_blocks
+
+
+def adaptive_heads(model: nn.Module) -> nn.Module:
+    """Every ``AvgPool3d`` (pytorchvideo uses them only in heads, sized for the training clip)
+    becomes ``AdaptiveAvgPool3d(1)``: equal at that clip, and any clip size runs."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.AvgPool3d):
+            parent, _, key = name.rpartition(".")
+            model.get_submodule(parent)._modules[key] = nn.AdaptiveAvgPool3d(1)
+    return model
+
+
+def _slowfast_forward(self, x):
+    if isinstance(x, torch.Tensor):            # one clip: slow pathway = every alpha-th frame
+        x = [x[:, :, ::self.alpha], x]
+    return type(self).__mro__[1].forward(self, x)
+
+
+def slowfast_resnet(*, num_classes: int = 400, depth: int = 50, alpha: int = 4, dropout: float = 0.5,
+                    block: Optional[str] = None, where: Where = DEFAULT_STAGES, position: Optional[str] = None,
+                    **block_options) -> nn.Module:
+    """SlowFast R50/R101 (SLOWFAST_8x8: alpha 4, beta 1/8, 32 frames in, the slow pathway 8),
+    taking one clip tensor; ``block`` goes into both pathways unless ``where`` names one."""
+    from pytorchvideo.models.slowfast import create_slowfast
+
+    net = adaptive_heads(create_slowfast(model_depth=depth, model_num_class=num_classes, dropout_rate=dropout))
+    cls = type(net)
+    one_clip = type(f"OneClip{cls.__name__}", (cls,), {"forward": _slowfast_forward, "__module__": __name__})
+    globals()[one_clip.__name__] = one_clip
+    model = one_clip.__new__(one_clip)
+    model.__dict__.update(net.__dict__)
+    model.alpha = alpha
+    if block:
+        insert_blocks(model, block, where=where, position=position, **block_options)
+    return model
+
+
+def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block: Optional[str] = None,
+        where: Where = DEFAULT_STAGES, position: Optional[str] = None, **block_options) -> nn.Module:
+    """X3D-S/M/L (X3D_M: 16 frames at 224, width x2, depth x2.2; S: 13 at 160; L: 16 at 312, depth x5)."""
+    from pytorchvideo.models.x3d import create_x3d
+
+    clip, crop, depth = {"s": (13, 160, 2.2), "m": (16, 224, 2.2), "l": (16, 312, 5.0)}[size]
+    model = adaptive_heads(create_x3d(input_clip_length=clip, input_crop_size=crop, depth_factor=depth,
+                                      model_num_class=num_classes, dropout_rate=dropout,
+                                      head_activation=None))   # logits, as every gcvideo model gives
+    if block:
+        insert_blocks(model, block, where=where, position=position, **block_options)
+    return model
+
+
+def i3d_resnet(*, num_classes: int = 400, dropout: float = 0.5, block: Optional[str] = None,
+               where: Where = DEFAULT_STAGES, position: Optional[str] = None, **block_options) -> nn.Module:
+    """I3D R50 8x8 (pytorchvideo's ``i3d_r50``: 5x7x7 stem, 3x1x1 convs in alternate blocks)."""
+    from pytorchvideo.models.hub import i3d_r50
+
+    model = adaptive_heads(i3d_r50(pretrained=False, model_num_class=num_classes, dropout_rate=dropout))
+    if block:
+        insert_blocks(model, block, where=where, position=position, **block_options)
+    return model
+
+
+BUILDERS = {"slowfast": slowfast_resnet, "x3d": x3d, "i3d": i3d_resnet}
+OPTIONS = {"slowfast": ("depth", "alpha", "dropout"), "x3d": ("size", "dropout"), "i3d": ("dropout",)}
