@@ -15,7 +15,11 @@ Every network runs in its inference form (``fold_context_blocks``: GC blocks fol
 the conv + BN in front of them); slow_r50_gc is also timed unfolded (the network as
 built and trained: the plain block after conv_c + norm_c) to show what folding saves.
 
-    python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1]
+Other networks (``--networks``: SlowFast, X3D, I3D with GC) each get their own interleaved
+run at their recipe's clip length (SlowFast 32 frames, X3D-M 16, I3D 8) and ``--size``:
+folded GC vs the same instance bypassed, and unfolded vs bypassed.
+
+    python benchmarks/block_overhead.py [--frames 8 --size 224 --rounds 7 --batch 1 --networks ...]
 """
 import argparse
 import statistics
@@ -32,7 +36,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=[n for n, e in MODELS.items() if e.family == "slow"])
+    parser.add_argument("--networks", nargs="*", default=[n for n, e in MODELS.items()
+                                                          if e.family != "slow" and e.spec.get("block")],
+                        help="GC variants of other families, each timed against itself bypassed")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -64,6 +71,22 @@ def main() -> None:
         vs_base = f"{latency_ratio(ts, base):11.3f}x" if base else "n/a".rjust(12)
         vs_self = f"{latency_ratio(ts, times[twin[name]]):11.3f}x" if name in twin else "".rjust(12)
         print(f"{name:24s} {statistics.median(ts):9.3f} {min(ts):7.3f} {vs_base} {vs_self}")
+    for name in args.networks:
+        other_network(name, args)
+
+
+def other_network(name: str, args) -> None:
+    """One network of another family: folded and unfolded GC, each vs the same instance bypassed."""
+    built = create_model(name).eval()
+    folded = fold_context_blocks(built)
+    models, groups = with_bypassed_twins({name: folded, f"{name} (unfolded)": built})
+    frames = MODELS[name].clip[0]
+    clip = torch.randn(args.batch, 3, frames, args.size, args.size)
+    times = interleaved_latency(models, clip, args.rounds, groups=groups)
+    for label in (name, f"{name} (unfolded)"):
+        ts = times[label]
+        print(f"{label:24s} {statistics.median(ts):9.3f} {min(ts):7.3f} {'':>12s} "
+              f"{latency_ratio(ts, times[bypassed_name(label)]):11.3f}x   ({frames}x{args.size}^2)", flush=True)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,42 @@ def test_clips_travel_as_uint8_and_are_normalised_like_before():
     module = VideoClassifier("slow_r50", {"depths": [1, 1, 1, 1], "width": 4}, num_classes=3)
     batch = module.batch_video({"video": torch.stack([clip, clip])})
     assert batch.dtype == torch.float32 and torch.equal(batch[1], normalize_clips(clip))
+
+
+def test_clip_augmentations_draw_once_for_all_frames_of_a_clip():
+    """Issue 15 item 4: RandAugment and random erasing on uint8 clips, one draw per clip, from the
+    clip's own rng (seed, epoch, index)."""
+    import torch
+
+    from gcvideo.data.transforms import clip_augmentation, train_clip
+
+    frame = np.random.default_rng(0).integers(0, 256, (1, 40, 50, 3), dtype=np.uint8)
+    frames = np.repeat(frame, 6, axis=0)                          # every frame the same picture
+    augment = clip_augmentation(randaugment=2, magnitude=9, erasing=0.5)
+    plain = train_clip(frames, np.random.default_rng(3), (32, 40), 32)
+    changed = 0
+    for seed in range(8):
+        clip = train_clip(frames, np.random.default_rng(seed), (32, 40), 32, augment=augment)
+        assert clip.dtype == torch.uint8 and clip.shape == (3, 6, 32, 32)
+        assert all(torch.equal(clip[:, 0], clip[:, t]) for t in range(6)), "frames drew differently"
+        again = train_clip(frames, np.random.default_rng(seed), (32, 40), 32, augment=augment)
+        assert torch.equal(clip, again)                          # a function of the clip's rng
+        changed += seed == 3 and not torch.equal(clip, plain)
+    assert changed == 1
+    assert clip_augmentation() is None                           # off by default: the paper's recipe
+
+
+def test_mixup_and_cutmix_give_soft_targets_and_one_box_per_clip():
+    import torch
+
+    from gcvideo.engine.module import batch_mixing, mix_batch
+
+    torch.manual_seed(0)
+    video = torch.rand(6, 3, 1, 16, 16).repeat(1, 1, 4, 1, 1)    # each clip: 4 equal frames
+    labels = torch.tensor([0, 1, 2, 3, 4, 0])
+    for mix in (batch_mixing(5, mixup_alpha=0.8), batch_mixing(5, cutmix_alpha=1.0), batch_mixing(5, 0.8, 1.0)):
+        mixed, target = mix_batch(mix, video, labels)
+        assert mixed.shape == video.shape and target.shape == (6, 5)
+        assert torch.allclose(target.sum(-1), torch.ones(6)) and (target >= 0).all()
+        assert all(torch.equal(mixed[:, :, 0], mixed[:, :, t]) for t in range(4))
+    assert batch_mixing(5) is None

@@ -197,3 +197,23 @@ def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, caps
     assert main(["test", *tiny_args(synth_root, run, model="slowfast_r50_gc", extra=extra),
                  "--data.test_views", "2x1", "--data.test_crop_size", "32", "--ckpt_path", str(ckpt)]) == 0
     assert "test (2x1 views, 4/4 videos readable)" in capsys.readouterr().out
+
+
+def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):
+    """Issue 15 item 4: with mixup, cutmix, RandAugment and random erasing on, an interrupted and
+    resumed run ends with the same weights as an uninterrupted one."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    extra = ["--model.model_options", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
+             "--model.max_epochs", "2", "--model.mixup_alpha", "0.8", "--model.cutmix_alpha", "1.0",
+             "--data.randaugment", "2", "--data.random_erasing", "0.25"]
+    assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra)]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra)]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), "--ckpt_path", "last"]) == 0
+    a = final_weights(straight / "checkpoints" / "epoch001.ckpt")
+    b = final_weights(resumed / "checkpoints" / "epoch001.ckpt")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    plain = tmp_path / "plain"
+    assert main(["fit", *tiny_args(synth_root, plain, 2, extra=extra[:4])]) == 0
+    c = final_weights(plain / "checkpoints" / "epoch001.ckpt")
+    assert any(not torch.equal(a[k], c[k]) for k in a)            # the options did change training

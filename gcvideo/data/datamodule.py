@@ -13,6 +13,7 @@ from .dataset import EpochSampler, VideoClipDataset
 from .decode import BACKENDS
 from .multiview import MultiViewDataset, parse_views
 from .records import class_index, fingerprint, load_records, read_classes_file
+from .transforms import clip_augmentation
 
 
 def worker_init(_worker_id: int) -> None:
@@ -42,6 +43,10 @@ class KineticsDataModule(pl.LightningDataModule):
             (paper: 10x3; 1x1 = the single centre view). Validation during ``fit`` is
             always single-view.
         test_crop_size: crop of each test view (paper: 256, at short side ``eval_short_side``).
+        randaugment, randaugment_magnitude, random_erasing: modern-recipe training augmentations,
+            off by default (the paper's recipe has none): RandAugment with that many ops at that
+            magnitude, random erasing with that probability; torchvision.transforms.v2 on each
+            uint8 clip, one draw for all its frames, drawn from (seed, epoch, video).
     """
 
     def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
@@ -50,7 +55,8 @@ class KineticsDataModule(pl.LightningDataModule):
                  train_short_side: tuple[int, int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
                  num_workers: int = 4, seed: int = 0, max_retries: int = 10,
-                 test_views: str = "10x3", test_crop_size: int = 256) -> None:
+                 test_views: str = "10x3", test_crop_size: int = 256, randaugment: int = 0,
+                 randaugment_magnitude: int = 9, random_erasing: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
@@ -60,6 +66,9 @@ class KineticsDataModule(pl.LightningDataModule):
                             ("test_crop_size", test_crop_size)]:
             if value < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if randaugment < 0 or not 0 <= random_erasing <= 1:
+            raise ValueError(f"data.randaugment must be >= 0 and data.random_erasing in [0, 1], got "
+                             f"{randaugment}, {random_erasing}")
         if num_workers < 0 or target_fps <= 0:
             raise ValueError(f"data.num_workers must be >= 0 and data.target_fps > 0, got {num_workers}, {target_fps}")
         self.test_views = parse_views(test_views)
@@ -71,7 +80,8 @@ class KineticsDataModule(pl.LightningDataModule):
         self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
                                  backend=backend, train_short_side=tuple(train_short_side),
                                  crop_size=crop_size, eval_short_side=eval_short_side,
-                                 max_retries=max_retries, seed=seed)
+                                 max_retries=max_retries, seed=seed,
+                                 augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self._tables: dict = {}
         self._fingerprints: dict[str, dict] = {}

@@ -31,7 +31,7 @@ class VideoClipDataset(Dataset):
                  target_fps: float = 30.0, backend: str = "pyav",
                  train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, flip: bool = True, max_retries: int = 10,
-                 seed: int = 0) -> None:
+                 seed: int = 0, augment=None) -> None:
         if mode not in ("train", "val"):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
         if backend not in decode.BACKENDS:
@@ -47,6 +47,7 @@ class VideoClipDataset(Dataset):
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
         self.max_retries, self.seed = max_retries, seed
+        self.augment = augment if mode == "train" else None     # transforms.clip_augmentation
         self._bad: set = set()  # indices known bad (per worker process)
 
     def __len__(self) -> int:
@@ -70,7 +71,8 @@ class VideoClipDataset(Dataset):
 
         frames = decode.decode_clip(path, times, self.backend)
         if self.mode == "train":
-            return transforms.train_clip(frames, rng, self.train_short_side, self.crop_size, self.flip)
+            return transforms.train_clip(frames, rng, self.train_short_side, self.crop_size, self.flip,
+                                         self.augment)
         return transforms.to_cthw(transforms.center_crop(frames, self.eval_short_side, self.crop_size))
 
     def __getitem__(self, key: int) -> dict:

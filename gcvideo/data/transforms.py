@@ -84,14 +84,38 @@ def normalize(frames: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[
     return normalize_clips(to_cthw(frames), mean, std)
 
 
+def clip_augmentation(randaugment: int = 0, magnitude: int = 9, erasing: float = 0.0):
+    """Modern-recipe augmentations of a uint8 clip (torchvision.transforms.v2 on a ``Video``: one
+    draw for all its frames), or None when all are off (the paper's recipe): ``randaugment`` ops
+    of RandAugment at ``magnitude``, then random erasing with probability ``erasing``."""
+    from torchvision.transforms import v2
+
+    ops = ([v2.RandAugment(num_ops=randaugment, magnitude=magnitude)] if randaugment > 0 else []) + \
+        ([v2.RandomErasing(p=erasing, value=0)] if erasing > 0 else [])
+    return v2.Compose(ops) if ops else None
+
+
+def augment_clip(clip: torch.Tensor, augment, rng: np.random.Generator) -> torch.Tensor:
+    """``augment`` on a (T, 3, H, W) uint8 clip, its randomness drawn from ``rng`` (so a clip's
+    augmentation is a function of (seed, epoch, index), resumed runs included)."""
+    from torchvision import tv_tensors
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2 ** 62)))
+        return augment(tv_tensors.Video(clip)).as_subclass(torch.Tensor)
+
+
 def train_clip(frames: np.ndarray, rng: np.random.Generator, short_side_range=(256, 320),
-               crop: int = 224, flip: bool = True) -> torch.Tensor:
-    """Training view, uint8 (3, T, crop, crop): short side random in the range, random crop, flip."""
+               crop: int = 224, flip: bool = True, augment=None) -> torch.Tensor:
+    """Training view, uint8 (3, T, crop, crop): short side random in the range, random crop, flip,
+    then ``augment`` (:func:`clip_augmentation`) if given."""
     clip = to_tchw(frames)
     box = random_crop_box(clip.shape[2], clip.shape[3], short_side_range, crop, rng)
     clip = crop_resize(clip, box, crop)
     if flip and rng.random() < 0.5:
         clip = clip.flip(-1)
+    if augment is not None:
+        clip = augment_clip(clip, augment, rng)
     return to_cthw(clip)
 
 

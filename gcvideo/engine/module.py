@@ -35,6 +35,24 @@ def param_groups(model: torch.nn.Module, weight_decay: float, no_decay_norm_bias
     return groups
 
 
+def batch_mixing(num_classes: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0):
+    """torchvision v2 MixUp and/or CutMix (one per batch when both), or None when both are 0."""
+    from torchvision.transforms import v2
+
+    mixers = ([v2.MixUp(alpha=mixup_alpha, num_classes=num_classes)] if mixup_alpha > 0 else []) + \
+        ([v2.CutMix(alpha=cutmix_alpha, num_classes=num_classes)] if cutmix_alpha > 0 else [])
+    return None if not mixers else mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
+
+
+def mix_batch(mix, video: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix a (N, 3, T, H, W) batch (the same box / weight for every frame of a clip): the mixed
+    clips and their soft targets (N, classes)."""
+    from torchvision import tv_tensors
+
+    mixed, target = mix(tv_tensors.Video(video.transpose(1, 2)), labels)
+    return mixed.as_subclass(torch.Tensor).transpose(1, 2), target
+
+
 class VideoClassifier(pl.LightningModule):
     """Args:
         model: a registered model name (``gcvideo models``).
@@ -56,6 +74,11 @@ class VideoClassifier(pl.LightningModule):
         view_average: average the views' ``softmax`` scores (paper) or their ``logits``.
         step_seed: the global RNG (dropout, ...) is reseeded from (step_seed, step, rank) before
             every step, so a resumed run continues exactly like an uninterrupted one.
+        mixup_alpha, cutmix_alpha: modern-recipe batch mixing, off by default (0; the paper's
+            recipe has none): torchvision.transforms.v2 MixUp / CutMix (one of them per batch when
+            both are on) with soft-target cross-entropy; train top-1/top-5 count the class with the
+            larger share of each mixed clip. Draws come from the per-step seed, so resumed runs
+            repeat them.
     """
 
     def __init__(self, model: str = "slow_r50_gc", model_options: Optional[dict[str, Any]] = None,
@@ -67,7 +90,7 @@ class VideoClassifier(pl.LightningModule):
                  warmup_start_lr: float = 0.01, max_epochs: Optional[int] = None, final_lr: float = 0.0,
                  no_decay_norm_bias: bool = False, label_smoothing: float = 0.0,
                  channels_last: bool = False, view_batch: int = 30, view_average: str = "softmax",
-                 step_seed: int = 0) -> None:
+                 step_seed: int = 0, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0) -> None:
         super().__init__()
         for name, value in [("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs),
                             ("warmup_start_lr", warmup_start_lr), ("momentum", momentum)]:
@@ -83,6 +106,8 @@ class VideoClassifier(pl.LightningModule):
             raise ValueError(f"model.view_average must be 'softmax' or 'logits', got {view_average!r}")
         if view_batch < 1:
             raise ValueError(f"model.view_batch must be >= 1, got {view_batch}")
+        if mixup_alpha < 0 or cutmix_alpha < 0:
+            raise ValueError(f"model.mixup_alpha and model.cutmix_alpha must be >= 0, got {mixup_alpha}, {cutmix_alpha}")
         if classes is not None and len(classes) != num_classes:
             raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
         self.save_hyperparameters()
@@ -99,6 +124,7 @@ class VideoClassifier(pl.LightningModule):
         self.predictions: list[dict] = []      # video-level results of test / validate
         self.video_metrics: Optional[dict] = None
         self._folded: Optional[torch.nn.Module] = None   # see infer
+        self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Dropout & co. draw from (step_seed, step, rank) only: a resumed run repeats exactly
@@ -121,9 +147,12 @@ class VideoClassifier(pl.LightningModule):
         return video
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(self.batch_video(batch))
-        loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
-        self._update("train", logits, batch["label"])
+        video, target = self.batch_video(batch), batch["label"]
+        if self.mix is not None:
+            video, target = mix_batch(self.mix, video, target)       # soft targets, rows sum to 1
+        logits = self(video)
+        loss = F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+        self._update("train", logits, target if target.dim() == 1 else target.argmax(-1))
         n = len(batch["label"])
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=False, batch_size=n)
