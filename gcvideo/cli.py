@@ -79,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("features", help="one feature vector per video (view-averaged), in shards with an index",
+                       description="Decode each video of --data once, run its views through the checkpoint's "
+                       "network (folded inference form) and write the view-averaged pre-logits (or c5 features "
+                       "averaged over T x H x W) to OUT/features-NNNNN.npy with OUT/index.csv (video_id, path, "
+                       "label, shard, row, status, reason). Unreadable videos are listed, not dropped. Resumable "
+                       "(run it again); under torchrun every video goes to exactly one rank.")
+    p.add_argument("--ckpt_path", required=True, help="a gcvideo checkpoint")
+    p.add_argument("--data", required=True, help="Kinetics CSV, 'path label' list or class-folder tree")
+    p.add_argument("--root", help="video folder (default: the list's folder)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--views", default="1x1", help="CLIPSxCROPS averaged per video (1x1, or 10x3 as in test)")
+    p.add_argument("--layer", choices=["pre_logits", "c5"], default="pre_logits")
+    p.add_argument("--shard-size", type=int, default=1000, help="vectors per .npy shard (1000)")
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (0: in this process)")
+    p.set_defaults(func=cmd_features)
+
     report = sub.add_parser("report", help="generated result tables")
     report_sub = report.add_subparsers(dest="report_command", metavar="TABLE", required=True)
     p = report_sub.add_parser("costs", help="params, GFLOPs, Δ%% and CPU latency (vs blocks bypassed) of every table row and ablation",
@@ -235,6 +251,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .tools.predict import run_predict
 
     return run_predict(args.videos, args.ckpt_path, args.views, args.json)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .tools.features import run_features
+
+    return run_features(args.ckpt_path, args.data, args.out, args.root, args.views, args.layer,
+                        args.shard_size, args.workers)
 
 
 def cmd_report_costs(args: argparse.Namespace) -> int:

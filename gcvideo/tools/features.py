@@ -1,0 +1,210 @@
+"""``gcvideo features``: one feature vector per video from a trained checkpoint.
+
+Each video is decoded once and its views (``--views``, the checkpoint's clip options) go
+through the network in its inference form; the vector is the average over the views of
+
+* ``pre_logits``: the classifier's input (the pooled features after dropout, which is off
+  at inference), or
+* ``c5``: the last residual stage's output averaged over T x H x W (SlowFast: both
+  pathways, concatenated).
+
+Vectors are written in shards (``features-NNNNN.npy``, float32, ``--shard-size`` rows) with
+an index (``index.csv``: video_id, path, label, shard, row, status, reason); a video that
+cannot be read is listed with its reason and no row, never dropped. Shards and the index
+are written atomically, so an interrupted run resumes where its last shard ended. Under
+torch.distributed (``torchrun``) every video is handled by exactly one rank (the ``test``
+rule), each rank writes its own shards, and rank 0 merges the index in list order.
+"""
+import csv
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+LAYERS = ("pre_logits", "c5")
+INDEX_FIELDS = ["video_id", "path", "label", "shard", "row", "status", "reason"]
+
+
+def layer_modules(model: nn.Module, layer: str) -> list[nn.Module]:
+    """The module(s) whose input (``pre_logits``: the last Linear) or output (``c5``) is read."""
+    from ..models.insert import network_layout
+
+    if layer == "pre_logits":
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise ValueError("the network has no Linear classifier to read pre-logits from")
+        return [linears[-1]]
+    if layer != "c5":
+        raise ValueError(f"--layer must be one of {list(LAYERS)}, got {layer!r}")
+    layout = network_layout(model)
+    keys = [k for k in layout.stages if k.endswith("c5")]
+    names = [layout.stages[k][-1][0] for k in keys]          # the last block of each c5 stage
+    return [model.get_submodule(n) for n in names]
+
+
+class FeatureReader:
+    """Reads the chosen layer's features of each forward through temporary hooks."""
+
+    def __init__(self, model: nn.Module, layer: str) -> None:
+        self.model, self.layer, self.parts = model, layer, []
+        modules = layer_modules(model, layer)
+        if layer == "pre_logits":
+            self.handles = [modules[0].register_forward_pre_hook(self._pre)]
+        else:
+            self.handles = [m.register_forward_hook(self._post) for m in modules]
+
+    def _pre(self, module, inputs):
+        x = inputs[0]
+        self.parts.append(x.reshape(x.shape[0], -1, x.shape[-1]).mean(1))        # (N, ..., C) -> (N, C)
+
+    def _post(self, module, inputs, output):
+        self.parts.append(output.flatten(2).mean(-1))                            # (N, C, T, H, W) -> (N, C)
+
+    @torch.no_grad()
+    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+        self.parts = []
+        self.model(views)
+        return torch.cat(self.parts, dim=1)
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _world() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _read_index(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_index(path: str, rows: list[dict]) -> None:
+    with open(path + ".tmp", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(path + ".tmp", path)
+
+
+def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
+                     layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0,
+                     progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from ..data.multiview import MultiViewDataset, iter_views, parse_views
+    from ..data.outputs import check_writable
+    from ..data.records import RecordTable, load_records
+    from ..engine.checkpoint import load_classifier
+    from ..models import fold_context_blocks
+
+    clips, crops = parse_views(views)
+    if layer not in LAYERS:
+        raise ValueError(f"--layer must be one of {list(LAYERS)}, got {layer!r}")
+    if shard_size < 1:
+        raise ValueError("--shard-size must be >= 1")
+    check_writable(out, "features output (--out)")
+    module, options = load_classifier(ckpt_path)
+    classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+    records = load_records(data, root, classes)
+    known = {name: i for i, name in enumerate(classes)}
+    labelled = RecordTable([records.path(i) for i in range(len(records))],
+                           [r if r in known else "" for r in (records.label(i) for i in range(len(records)))],
+                           [r.video_id for r in records], records.present)       # unknown labels: no target
+    dataset = MultiViewDataset(labelled, known, num_frames=options["num_frames"],
+                               sampling_rate=options["sampling_rate"], target_fps=options["target_fps"],
+                               backend=options["backend"], clips=clips, crops=crops,
+                               short_side=options["eval_short_side"], crop_size=options["test_crop_size"])
+    world, rank = _world()
+    index_path = os.path.join(out, "index.csv" if world == 1 else f"index-rank{rank}.csv")
+    done_rows = _read_index(index_path)                      # a resumed run: what its shards hold
+    done = _done_indices(done_rows, records)
+    mine = [i for i in range(rank, len(records), world) if i not in done]
+    prefix = "features" if world == 1 else f"features-rank{rank}"
+    shard = len({r["shard"] for r in done_rows if r["shard"]})
+    net = fold_context_blocks(module.model)
+    reader = FeatureReader(net, layer)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, mine), batch_size=None,
+                                         num_workers=workers)
+    vectors, pending = [], []
+    bar = tqdm(total=len(mine), desc=f"features ({views} views, {layer})", unit="video", disable=not progress)
+
+    def flush():
+        nonlocal shard, vectors, pending
+        if vectors:
+            name = f"{prefix}-{shard:05d}.npy"
+            np.save(os.path.join(out, name + ".tmp.npy"), np.stack(vectors).astype(np.float32))
+            os.replace(os.path.join(out, name + ".tmp.npy"), os.path.join(out, name))
+            for row, entry in enumerate(e for e in pending if e["status"] == "ok"):
+                entry.update(shard=name, row=row)
+            shard += 1
+        done_rows.extend(pending)
+        _write_index(index_path, done_rows)
+        vectors, pending = [], []
+
+    for sample in loader:
+        record = labelled[sample["index"]]
+        entry = {"video_id": record.video_id, "path": record.path, "label": records.label(sample["index"]),
+                 "shard": "", "row": "", "status": "ok" if sample["ok"] else "failed", "reason": sample["reason"]}
+        if sample["ok"]:
+            feats = torch.cat([reader(v) for v in iter_views(sample["frames"], sample["boxes"],
+                                                             module.hparams.view_batch)])
+            vectors.append(feats.mean(0).numpy())
+        pending.append(entry)
+        bar.update()
+        if len(vectors) >= shard_size:
+            flush()
+    flush()
+    bar.close()
+    reader.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        if rank == 0:
+            merged = [r for k in range(world) for r in _read_index(os.path.join(out, f"index-rank{k}.csv"))]
+            order = {p: i for i, p in enumerate(records.path(i) for i in range(len(records)))}
+            _write_index(os.path.join(out, "index.csv"), sorted(merged, key=lambda r: order[r["path"]]))
+        dist.barrier()
+    rows = _read_index(os.path.join(out, "index.csv"))          # every rank reports the whole run
+    return {"videos": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
+            "failed": sum(r["status"] != "ok" for r in rows), "index": os.path.join(out, "index.csv")}
+
+
+def _done_indices(rows: list[dict], records) -> set:
+    where = {records.path(i): i for i in range(len(records))}
+    return {where[r["path"]] for r in rows if r["path"] in where}
+
+
+def load_features(out: str) -> tuple[list[dict], np.ndarray]:
+    """The index rows and a (videos, C) array of the ok ones' vectors, in index order."""
+    rows = _read_index(os.path.join(out, "index.csv"))
+    shards = {}
+    vectors = []
+    for r in rows:
+        if r["status"] == "ok":
+            if r["shard"] not in shards:
+                shards[r["shard"]] = np.load(os.path.join(out, r["shard"]))
+            vectors.append(shards[r["shard"]][int(r["row"])])
+    return rows, np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
+
+
+def run_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
+                 layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0) -> int:
+    summary = extract_features(ckpt_path, data, out, root, views, layer, shard_size, workers)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"{summary['ok']} feature vectors, {summary['failed']} videos failed (listed with reasons); "
+              f"index: {summary['index']}")
+    return 1 if summary["failed"] else 0
