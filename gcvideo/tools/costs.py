@@ -25,10 +25,11 @@ ROW_ORDER = ["baseline", "nl5", "snl5", "gc5", "gc_all", "se"]
 def cost_table(names: list[str], frames: Optional[int] = None, size: Optional[int] = None) -> list[dict]:
     """Params/GFLOPs of each model at its recipe's clip (or ``frames`` x ``size``) and their change,
     in %, relative to the plain network of its family (``slow_r50``, ``slowfast_r50``, ...)."""
-    from ..models import MODELS
+    from ..models import MODELS, model_spec
 
     rows, bases = [], {}
     for name in names:
+        model_spec(name)                      # an unknown name: the registry's one-line error
         entry = MODELS[name]
         clip = (frames or entry.clip[0], size or entry.clip[1])
         key = (entry.baseline, clip)
