@@ -156,12 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. --extra '--trainer.max_epochs 5'")
     p.set_defaults(func=cmd_ablate)
 
-    p = sub.add_parser("export", help="a checkpoint's network as TorchScript or ONNX, checked against eager",
-                       description="Trace the network of a gcvideo checkpoint, save it, reload it and print the "
-                       "largest absolute difference from eager PyTorch on a random clip.")
+    p = sub.add_parser("export", help="a checkpoint's network as TorchScript, ONNX or torch.export, checked "
+                       "against eager",
+                       description="Trace the network of a gcvideo checkpoint (folded inference form), save it, "
+                       "reload it and print the largest absolute difference from eager PyTorch on a random clip. "
+                       "export = torch.export (dynamo) program, .pt2, dynamic batch size (>= 2).")
     p.add_argument("--ckpt_path", required=True)
-    p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
-    p.add_argument("--out", help="output file (default: next to the checkpoint, .ts or .onnx)")
+    p.add_argument("--format", choices=["torchscript", "onnx", "export"], default="torchscript")
+    p.add_argument("--out", help="output file (default: next to the checkpoint, .ts, .onnx or .pt2)")
     p.add_argument("--frames", type=int, help="clip length of the traced input (default: the data's)")
     p.add_argument("--size", type=int, help="crop size of the traced input (default: the data's)")
     p.set_defaults(func=cmd_export)

@@ -129,7 +129,7 @@ def test_predict_prints_top_classes(synth_root, trained, capsys):
     assert "missing" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx", "export"])
 def test_export_matches_eager(trained, tmp_path, capsys, fmt):
     out = str(tmp_path / f"net.{fmt}")
     assert main(["export", "--ckpt_path", trained["ckpt"], "--format", fmt, "--out", out]) == 0

@@ -68,7 +68,9 @@ class FoldedGlobalContext3d(nn.Module):
         c_in, positions = x.shape[1], x.shape[2:].numel()
         # Pool the conv's input when reading it (C_in wide) and the conv weight (C x C_in,
         # twice) is cheaper than reading the output twice: c3/c4 of a bottleneck, not c5.
-        if c_in * (c + positions * n) < c * positions * n:
+        # Judged for one clip, so the path never depends on the batch size (a larger batch only
+        # spreads the weight's cost further) and exports with a dynamic batch trace one graph.
+        if c_in * (c + positions) < c * positions:
             weight = conv.weight.view(c, c_in)
             pooled = pool_positions(x, None if key is None else torch.matmul(key, weight))
             pooled = torch.matmul(weight.to(pooled.dtype), pooled)            # (N, C, 1) = conv

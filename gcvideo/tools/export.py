@@ -1,8 +1,17 @@
-"""``gcvideo export``: a trained network as TorchScript or ONNX, checked against eager."""
+"""``gcvideo export``: a trained network as TorchScript, ONNX or a torch.export program, checked
+against eager.
+
+``export`` (``torch.export``, saved as ``.pt2``) traces with dynamo: possible since context blocks
+are modules of the network (no forward hooks), with a dynamic batch size. ONNX still goes through
+the TorchScript-based exporter (``dynamo=False``): torch's dynamo-based ONNX exporter needs the
+``onnxscript`` package, which gcvideo does not depend on."""
 import os
 from typing import Optional
 
 import torch
+
+
+FORMATS = {"torchscript": ".ts", "onnx": ".onnx", "export": ".pt2"}
 
 
 def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = None,
@@ -15,10 +24,10 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
     from ..engine.checkpoint import load_classifier
     from ..models import fold_context_blocks
 
-    if fmt not in ("torchscript", "onnx"):
-        raise ValueError(f"--format must be torchscript or onnx, got {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     module, data = load_classifier(ckpt_path)
-    out = out or os.path.splitext(ckpt_path)[0] + (".ts" if fmt == "torchscript" else ".onnx")
+    out = out or os.path.splitext(ckpt_path)[0] + FORMATS[fmt]
     check_writable(os.path.dirname(os.path.abspath(out)), "export", "choose another place with --out")
     net = fold_context_blocks(module.model)
     frames = frames or data["num_frames"]
@@ -30,6 +39,11 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
         if fmt == "torchscript":
             torch.jit.save(torch.jit.trace(net, example), out)
             got = torch.jit.load(out)(check)
+        elif fmt == "export":
+            batch = torch.export.Dim("batch", min=2, max=4096)   # traced on 2 clips: any batch >= 2
+            program = torch.export.export(net, (check,), dynamic_shapes=({0: batch},))
+            torch.export.save(program, out)
+            got = torch.export.load(out).module()(torch.cat([check, check]))[:2]
         else:
             import onnxruntime
 
