@@ -21,6 +21,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from .callbacks import ModelCost, Throughput
 from .checkpoint import AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
 from .module import VideoClassifier
+from .report import VideoReports
 from ..data.datamodule import KineticsDataModule
 from ..data.outputs import check_writable
 
@@ -126,7 +127,7 @@ class GCVideoCLI(LightningCLI):
             if config.get("sync_batchnorm"):
                 raise ValueError("trainer.sync_batchnorm needs GPUs (SyncBatchNorm has no CPU kernel); "
                                  "set it to false for CPU runs")
-        extra = [ModelCost(), Throughput(), LearningRateMonitor(logging_interval="step")]
+        extra = [ModelCost(), Throughput(), LearningRateMonitor(logging_interval="step"), VideoReports()]
         if config.get("enable_checkpointing", True) is not False:
             ckpt_dir = os.path.join(root, "checkpoints")
             extra += [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,

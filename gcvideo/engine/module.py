@@ -121,8 +121,8 @@ class VideoClassifier(pl.LightningModule):
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
             for stage in ("train", "val") for name, top_k in (("top1", 1), ("top5", k))})   # test: per video
         self.cost: Optional[dict] = None
-        self.predictions: list[dict] = []      # video-level results of test / validate
-        self.video_metrics: Optional[dict] = None
+        self.predictions: list[dict] = []      # video-level results of test / validate (this rank)
+        self.video_metrics: Optional[dict] = None  # set by the VideoReports callback
         self._folded: Optional[torch.nn.Module] = None   # see infer
         self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)
 
@@ -244,50 +244,6 @@ class VideoClassifier(pl.LightningModule):
 
     def on_test_end(self) -> None:
         object.__setattr__(self, "_folded", None)
-
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.state.fn == "validate":
-            self._report("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._report("test")
-
-    def _report(self, stage: str) -> None:
-        """Gather every rank's videos, then metrics and report files (rank 0 writes)."""
-        import os
-
-        from .report import compute_metrics, write_reports
-
-        predictions = self.predictions
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, predictions)
-            predictions = [p for part in gathered for p in part]
-        by_index = {p["index"]: p for p in predictions}                 # each video exactly once
-        predictions = [by_index[i] for i in sorted(by_index)]
-        metrics = compute_metrics(predictions, self.hparams.num_classes)
-        dm = self.trainer.datamodule
-        if hasattr(dm, "fingerprint"):      # which copy of the data gave these numbers
-            metrics["data"] = {**dm.fingerprint(stage), "readable": metrics["readable"]}
-        for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
-            self.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False, batch_size=1)
-        if self.trainer.is_global_zero:
-            views = "x".join(map(str, getattr(dm, "test_views", (1, 1))))
-            out = os.path.join(self.trainer.default_root_dir, f"{stage}_{views}")
-            classes = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
-            write_reports(out, predictions, classes, metrics)
-            print(f"{stage} ({views} views, {metrics['readable']}/{metrics['videos']} videos readable): "
-                  f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
-                  f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}",
-                  flush=True)
-            if "views" in metrics:
-                print("  fewer views (subsets of the same pass): " + ", ".join(
-                    f"{name} {100 * m['top1']:.2f} %" for name, m in metrics["views"].items()), flush=True)
-            if "data" in metrics:
-                d = metrics["data"]
-                print(f"  data: {d['rows']} rows, {d['present']} present, {d['readable']} readable, "
-                      f"sha256 {d['sha256']}", flush=True)
-        self.video_metrics = metrics
 
     # --- optimisation ---------------------------------------------------------------
     def total_batch(self) -> int:

@@ -1,10 +1,70 @@
-"""Video-level evaluation results: metrics, predictions.csv, failures.csv, metrics.json, plots."""
+"""Video-level evaluation results: metrics, predictions.csv, failures.csv, metrics.json, plots --
+and :class:`VideoReports`, the callback that makes them at the end of ``test`` and ``validate``."""
 import csv
 import json
 import os
 from typing import Sequence
 
 import numpy as np
+import pytorch_lightning as pl
+import torch
+
+
+class VideoReports(pl.Callback):
+    """At the end of ``test`` and of the ``validate`` command (not fit-time validation): gathers
+    every rank's video-level predictions (``module.predictions``; each video exactly once),
+    computes and logs the metrics, and on rank 0 writes the reports to
+    ``<default_root_dir>/<stage>_<views>/`` and prints the summary (top-1, fewer views, the data
+    fingerprint). The metrics are left in ``module.video_metrics`` for callers (demo, ablate)."""
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.state.fn == "validate":
+            self.report(trainer, module, "val")
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.report(trainer, module, "test")
+
+    def report(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> dict:
+        predictions = gather_predictions(module.predictions)
+        metrics = compute_metrics(predictions, module.hparams.num_classes)
+        dm = trainer.datamodule
+        if hasattr(dm, "fingerprint"):      # which copy of the data gave these numbers
+            metrics["data"] = {**dm.fingerprint(stage), "readable": metrics["readable"]}
+        for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
+            module.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False,
+                       batch_size=1)
+        if trainer.is_global_zero:
+            views = "x".join(map(str, getattr(dm, "test_views", (1, 1))))
+            out = os.path.join(trainer.default_root_dir, f"{stage}_{views}")
+            classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+            write_reports(out, predictions, classes, metrics)
+            print(summary_lines(stage, views, metrics, out), flush=True)
+        module.video_metrics = metrics
+        return metrics
+
+
+def gather_predictions(predictions: list[dict]) -> list[dict]:
+    """Every rank's predictions (under torch.distributed), one per video, in video order."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        gathered = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, predictions)
+        predictions = [p for part in gathered for p in part]
+    by_index = {p["index"]: p for p in predictions}
+    return [by_index[i] for i in sorted(by_index)]
+
+
+def summary_lines(stage: str, views: str, metrics: dict, out: str) -> str:
+    lines = [f"{stage} ({views} views, {metrics['readable']}/{metrics['videos']} videos readable): "
+             f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
+             f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}"]
+    if "views" in metrics:
+        lines.append("  fewer views (subsets of the same pass): " + ", ".join(
+            f"{name} {100 * m['top1']:.2f} %" for name, m in metrics["views"].items()))
+    if "data" in metrics:
+        d = metrics["data"]
+        lines.append(f"  data: {d['rows']} rows, {d['present']} present, {d['readable']} readable, "
+                     f"sha256 {d['sha256']}")
+    return "\n".join(lines)
 
 
 def compute_metrics(predictions: Sequence[dict], num_classes: int) -> dict[str, object]:
