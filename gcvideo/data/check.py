@@ -10,11 +10,11 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import partial
-from multiprocessing import get_context
 from typing import Optional, Sequence
 
 from . import decode, sampling
 from .outputs import check_writable
+from .parallel import parallel_map
 from .records import VideoRecord, list_rows, load_records
 
 STATUSES = ("ok", "missing", "unreadable", "truncated", "too short")
@@ -56,23 +56,8 @@ def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8
 def check_videos(records: Sequence[VideoRecord], workers: Optional[int] = None, progress: bool = True,
                  **options) -> list[CheckResult]:
     """:func:`check_video` (with ``options``) on every record, over ``workers`` processes."""
-    from tqdm import tqdm
-
-    workers = workers or os.cpu_count() or 1
-    check = partial(check_video, **options)
-    bar = tqdm(total=len(records), desc="checking videos", unit="video", disable=not progress)
-    results = []
-    if workers == 1 or len(records) < 2:
-        for record in records:
-            results.append(check(record))
-            bar.update()
-    else:
-        with get_context().Pool(workers) as pool:
-            for res in pool.imap(check, records, chunksize=4):
-                results.append(res)
-                bar.update()
-    bar.close()
-    return results
+    return parallel_map(partial(check_video, **options), records, workers, "checking videos", progress,
+                        chunksize=4)
 
 
 def summary_table(results: Sequence[CheckResult]) -> str:

@@ -24,7 +24,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import partial
-from multiprocessing import get_context
 from typing import Optional, Sequence
 
 import numpy as np
@@ -32,6 +31,7 @@ import numpy as np
 from . import decode
 from .check import CheckResult
 from .outputs import check_writable
+from .parallel import parallel_map
 from .records import VideoRecord, is_kinetics_header, list_rows, load_records, split_path_label
 
 
@@ -208,8 +208,6 @@ def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str,
 
 def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] = None,
                 progress: bool = True, as_json: bool = False, **options) -> int:
-    from tqdm import tqdm
-
     options = PrepareOptions(**options)
     if options.short_side < 2 or options.gop < 1 or (options.fps is not None and options.fps <= 0):
         raise ValueError("--short-side must be >= 2, --gop >= 1 and --fps > 0")
@@ -222,20 +220,8 @@ def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[in
     check_writable(dst, "data prepare output (DST)")
     records, per_list = collect(src, lists)
     jobs_list = [(r, destination(r.path, src, dst)) for r in records]
-    work = partial(prepare_one, options=options)
-    jobs = jobs or os.cpu_count() or 1
-    results = []
-    bar = tqdm(total=len(jobs_list), desc="preparing videos", unit="video", disable=not progress)
-    if jobs == 1 or len(jobs_list) < 2:
-        for job in jobs_list:
-            results.append(work(job))
-            bar.update()
-    else:
-        with get_context().Pool(jobs) as pool:
-            for result in pool.imap_unordered(work, jobs_list, chunksize=1):
-                results.append(result)
-                bar.update()
-    bar.close()
+    results = parallel_map(partial(prepare_one, options=options), jobs_list, jobs, "preparing videos", progress,
+                           ordered=False)
     good = {r["record"].path for r in results if r["status"] in ("done", "exists")}
     bad = [r for r in results if r["status"] not in ("done", "exists")]
     order = {r.path: i for i, r in enumerate(records)}

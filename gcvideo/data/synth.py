@@ -36,6 +36,8 @@ from typing import Optional
 
 import numpy as np
 
+from .parallel import parallel_map
+
 COLORS = {"r": (220, 40, 40), "g": (40, 200, 60), "b": (50, 80, 230),
           "y": (230, 210, 40), "m": (210, 50, 210), "c": (40, 210, 210)}
 SPLITS = ("train", "val", "test")
@@ -251,22 +253,7 @@ def _write_dataset(out: str, names: list[str], videos_per_class: int, seconds: f
         rows[split].append({"label": label, "youtube_id": vid, "time_start": 0, "time_end": end, "split": split})
     if workers is None:                   # processes pay off only for more than a few dozen videos
         workers = 1 if len(jobs) < 64 else min(8, os.cpu_count() or 1)
-    from tqdm import tqdm
-
-    with tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress) as bar:
-        if workers <= 1:
-            extras = []
-            for job in jobs:
-                extras.append(_write_one(job))
-                bar.update()
-        else:
-            import multiprocessing
-
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                extras = []
-                for extra in pool.imap(_write_one, jobs, chunksize=8):
-                    extras.append(extra)
-                    bar.update()
+    extras = parallel_map(_write_one, jobs, workers, "synth videos", progress, chunksize=8, start_method="spawn")
     for split in SPLITS:
         with open(os.path.join(out, f"{split}.csv"), "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["label", "youtube_id", "time_start", "time_end", "split"])

@@ -1,0 +1,33 @@
+"""One way to run a function over many videos on all cores with a progress bar (data check,
+data prepare, data synth)."""
+import os
+from multiprocessing import get_context
+from typing import Callable, Iterable, Optional, Sequence
+
+
+def parallel_map(fn: Callable, items: Sequence, workers: Optional[int] = None, desc: str = "videos",
+                 progress: bool = True, ordered: bool = True, chunksize: int = 1,
+                 start_method: Optional[str] = None) -> list:
+    """``[fn(x) for x in items]`` over ``workers`` processes (default: one per core; one or a
+    single item: in this process), with a tqdm bar (ETA included). ``ordered=False`` returns
+    results as they finish (for callers that sort them themselves). ``fn`` must pickle."""
+    from tqdm import tqdm
+
+    workers = workers or os.cpu_count() or 1
+    results = []
+    with tqdm(total=len(items), desc=desc, unit="video", disable=not progress) as bar:
+        if workers == 1 or len(items) < 2:
+            iterator: Iterable = map(fn, items)
+            pool = None
+        else:
+            pool = get_context(start_method).Pool(workers)
+            iterator = (pool.imap if ordered else pool.imap_unordered)(fn, items, chunksize=chunksize)
+        try:
+            for result in iterator:
+                results.append(result)
+                bar.update()
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+    return results
