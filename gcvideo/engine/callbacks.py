@@ -76,13 +76,15 @@ class Throughput(pl.Callback):
     """Log training clips per second, all ranks together, data loading included (wall time
     between consecutive batch ends), and ``train/data_wait``: the share of each step spent
     waiting for its batch (from the previous step's end to this step's start). At the end of
-    an epoch whose share exceeds ``hint_above``, one hint says what to do about it."""
+    the first epoch whose share exceeds ``hint_above``, one hint says what to do about it (once
+    per run: the logged value tells the rest)."""
 
     def __init__(self, hint_above: float = 0.2) -> None:
         self.hint_above = hint_above
         self._last: Optional[float] = None
         self._start: Optional[float] = None
         self._waited = self._total = 0.0
+        self._hinted = False
 
     def on_train_epoch_start(self, trainer, module) -> None:
         self._last, self._start = None, None
@@ -108,7 +110,8 @@ class Throughput(pl.Callback):
 
     def on_train_epoch_end(self, trainer, module) -> None:
         share = self.epoch_data_wait
-        if share is not None and share > self.hint_above and trainer.is_global_zero:
+        if share is not None and share > self.hint_above and trainer.is_global_zero and not self._hinted:
+            self._hinted = True
             dm = trainer.datamodule
             workers = getattr(dm, "num_workers", None)
             print(f"hint: epoch {trainer.current_epoch} spent {100 * share:.0f} % of its steps waiting for data "
