@@ -47,6 +47,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+LIST_HELP = "Kinetics CSV, 'path label' list or class-folder tree"
+
+
+def _checkpoint_command(sub, name: str, help: str, description: str, data_help: str) -> argparse.ArgumentParser:
+    """A subcommand that reads a checkpoint and a data source (``--ckpt_path``, ``--data``)."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("--ckpt_path", required=True, help="a gcvideo checkpoint")
+    p.add_argument("--data", required=True, help=data_help)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gcvideo",
@@ -79,14 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("features", help="one feature vector per video (view-averaged), in shards with an index",
-                       description="Decode each video of --data once, run its views through the checkpoint's "
-                       "network (folded inference form) and write the view-averaged pre-logits (or c5 features "
-                       "averaged over T x H x W) to OUT/features-NNNNN.npy with OUT/index.csv (video_id, path, "
-                       "label, shard, row, status, reason). Unreadable videos are listed, not dropped. Resumable "
-                       "(run it again); under torchrun every video goes to exactly one rank.")
-    p.add_argument("--ckpt_path", required=True, help="a gcvideo checkpoint")
-    p.add_argument("--data", required=True, help="Kinetics CSV, 'path label' list or class-folder tree")
+    p = _checkpoint_command(
+        sub, "features", "one feature vector per video (view-averaged), in shards with an index",
+        "Decode each video of --data once, run its views through the checkpoint's network (folded inference "
+        "form) and write the view-averaged pre-logits (or c5 features averaged over T x H x W) to "
+        "OUT/features-NNNNN.npy with OUT/index.csv (video_id, path, label, shard, row, status, reason). "
+        "Unreadable videos are listed, not dropped. Resumable (run it again); under torchrun every video goes "
+        "to exactly one rank.", LIST_HELP)
     p.add_argument("--root", help="video folder (default: the list's folder)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--views", default="1x1", help="CLIPSxCROPS averaged per video (1x1, or 10x3 as in test)")
@@ -109,25 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="statistics of trained networks")
     analyze_sub = analyze.add_subparsers(dest="analyze_command", metavar="WHAT", required=True)
-    p = analyze_sub.add_parser("nl-stats", help="GCNet Table 1: cosine distances inside every NL block",
-                               description="For every non-local block of a trained checkpoint, on real clips: the "
-                               "mean pairwise cosine distance between positions of the block's input, of its "
-                               "output, of the attention maps of different query positions, and of what those "
-                               "maps attend to. Small attention-map distances mean query-independent attention.")
-    p.add_argument("--ckpt_path", required=True)
-    p.add_argument("--data", required=True, help="Kinetics CSV, 'path label' list or class-folder tree")
+    p = _checkpoint_command(
+        analyze_sub, "nl-stats", "GCNet Table 1: cosine distances inside every NL block",
+        "For every non-local block of a trained checkpoint, on real clips: the mean pairwise cosine distance "
+        "between positions of the block's input, of its output, of the attention maps of different query "
+        "positions, and of what those maps attend to. Small attention-map distances mean query-independent "
+        "attention.", LIST_HELP)
     p.add_argument("--root", help="video folder (default: the list's folder)")
     p.add_argument("--clips", type=int, default=32, help="videos to average over (centre clip each)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nl_stats)
 
-    p = analyze_sub.add_parser("lift", help="share of each GC/SNL block's attention on the cues of the relation task",
-                               description="For a checkpoint trained on `gcvideo data synth --task relation` data: for each "
-                               "GC/SNL block, the attention mass on the cue boxes (from the dataset's cues.json), their "
-                               "share of the positions, and the ratio (lift; 1 = no preference), averaged over the centre "
-                               "clips of a split.")
-    p.add_argument("--ckpt_path", required=True)
-    p.add_argument("--data", required=True, help="the generated dataset folder (with cues.json and <split>.csv)")
+    p = _checkpoint_command(
+        analyze_sub, "lift", "share of each GC/SNL block's attention on the cues of the relation task",
+        "For a checkpoint trained on `gcvideo data synth --task relation` data: for each GC/SNL block, the "
+        "attention mass on the cue boxes (from the dataset's cues.json), their share of the positions, and the "
+        "ratio (lift; 1 = no preference), averaged over the centre clips of a split.",
+        "the generated dataset folder (with cues.json and <split>.csv)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--limit", type=int, default=0, help="only the first N videos (0: all)")
     p.add_argument("--json", action="store_true")
