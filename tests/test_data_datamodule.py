@@ -70,3 +70,22 @@ def test_workers_freeze_what_they_inherit(synth_root):
                            collate_fn=lambda _: gc.get_freeze_count())
         assert min(probe) > 1000
     assert gc.get_freeze_count() == 0                    # the training process itself is left alone
+
+
+def test_resuming_on_another_copy_of_the_data_warns(synth_root, tmp_path):
+    """Issue 14 item 4: the checkpoint knows which copy trained it; another copy is named on resume."""
+    import shutil
+    import warnings
+
+    root = tmp_path / "copy"
+    shutil.copytree(synth_root, root)
+    state = KineticsDataModule(str(root), num_workers=0, **OPTS).state_dict()
+    assert set(state["fingerprints"]) == {"train", "val"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KineticsDataModule(str(root), num_workers=0, **OPTS).load_state_dict(state)        # same copy: silent
+    video = next(p for p in sorted(root.rglob("*.mp4")) if p.stem.split("_")[0] in (root / "train.csv").read_text())
+    video.unlink()
+    with pytest.warns(UserWarning, match=r"data.train is not the copy this checkpoint was trained on: 12 rows, "
+                                         r"12 present, .* 12 rows, 11 present"):
+        KineticsDataModule(str(root), num_workers=0, **OPTS).load_state_dict(state)

@@ -1,6 +1,7 @@
 """``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
 import gc
 import os
+import warnings
 from collections import Counter
 from typing import Optional, Sequence
 
@@ -212,3 +213,9 @@ class KineticsDataModule(pl.LightningDataModule):
             raise ValueError(f"the checkpoint was trained on {len(saved)} classes that differ from this "
                              f"data's {self.num_classes} (first difference at "
                              f"{next((i for i, (a, b) in enumerate(zip(saved, self.classes)) if a != b), min(len(saved), self.num_classes))})")
+        for split, before in (state.get("fingerprints") or {}).items():
+            if self.splits.get(split) and before != self.fingerprint(split):
+                now = self.fingerprint(split)
+                warnings.warn(f"data.{split} is not the copy this checkpoint was trained on: {before['rows']} rows, "
+                              f"{before['present']} present, sha256 {before['sha256']} then; {now['rows']} rows, "
+                              f"{now['present']} present, sha256 {now['sha256']} now", stacklevel=2)
