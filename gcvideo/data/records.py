@@ -113,6 +113,9 @@ class RecordTable(SequenceABC):
     def label(self, index: int) -> str:
         return self.label_names[self.label_codes[index]]
 
+    def video_id(self, index: int) -> str:
+        return self._ids[index]
+
 
 class _Listing:
     """Each folder's file names, read once (a missing folder lists nothing)."""
@@ -141,7 +144,7 @@ def fingerprint(records: RecordTable) -> dict:
     lines = []
     for i in np.flatnonzero(records.present):
         try:
-            lines.append(f"{records._ids[i]}\t{os.stat(records.path(i)).st_size}\n")
+            lines.append(f"{records.video_id(i)}\t{os.stat(records.path(i)).st_size}\n")
         except OSError:
             continue
     digest = hashlib.sha256("".join(sorted(lines)).encode("utf-8", "surrogateescape")).hexdigest()

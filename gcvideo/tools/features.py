@@ -119,9 +119,10 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
     records = load_records(data, root, classes)
     known = {name: i for i, name in enumerate(classes)}
-    labelled = RecordTable([records.path(i) for i in range(len(records))],
-                           [r if r in known else "" for r in (records.label(i) for i in range(len(records)))],
-                           [r.video_id for r in records], records.present)       # unknown labels: no target
+    every = range(len(records))
+    labelled = RecordTable([records.path(i) for i in every],
+                           [records.label(i) if records.label(i) in known else "" for i in every],  # unknown: no target
+                           [records.video_id(i) for i in every], records.present)
     dataset = MultiViewDataset(labelled, known, num_frames=options["num_frames"],
                                sampling_rate=options["sampling_rate"], target_fps=options["target_fps"],
                                backend=options["backend"], clips=clips, crops=crops,
