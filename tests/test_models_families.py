@@ -12,18 +12,10 @@ from torch import nn
 from gcvideo import insert_blocks
 from gcvideo.models import fold_context_blocks
 from gcvideo.models.cost import count_flops
+from gcvideo.models.families import adaptive_heads
 from gcvideo.models.insert import bypass_blocks, network_layout, select_targets
 from helpers import perturb, randomize_norms
 from test_models_insert import check_insert_dont_rename
-
-
-def adaptive_heads(model: nn.Module) -> nn.Module:
-    """Fixed-size AvgPool3d (sized for 224 crops) -> AdaptiveAvgPool3d(1): any clip size runs."""
-    for name, module in list(model.named_modules()):
-        if isinstance(module, nn.AvgPool3d):
-            parent, _, key = name.rpartition(".")
-            model.get_submodule(parent)._modules[key] = nn.AdaptiveAvgPool3d(1)
-    return model
 
 
 def build(family: str) -> nn.Module:
@@ -146,7 +138,6 @@ def test_registered_slowfast_takes_one_clip_and_pytorchvideo_weights(tmp_path):
     from pytorchvideo.models.hub import slowfast_r50
 
     from gcvideo import create_model
-    from gcvideo.models.families import adaptive_heads
 
     torch.manual_seed(0)
     theirs = randomize_norms(adaptive_heads(slowfast_r50(pretrained=False))).eval()
@@ -164,7 +155,6 @@ def test_registered_x3d_and_i3d_load_pytorchvideo_weights(tmp_path, name, hub_na
     from pytorchvideo.models import hub
 
     from gcvideo import create_model
-    from gcvideo.models.families import adaptive_heads
 
     torch.manual_seed(0)
     theirs = randomize_norms(adaptive_heads(getattr(hub, hub_name)(pretrained=False))).eval()

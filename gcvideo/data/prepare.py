@@ -151,9 +151,9 @@ def _write(out, stream, frame, pts: int, options: PrepareOptions, time_base: Opt
 
 
 def _verify(path: str, frames: int) -> None:
-    info = decode.probe(path)
-    with decode._open(path) as container:
-        count = sum(1 for _ in container.demux(container.streams.video[0]) if _.size)
+    with decode._open(path) as container:                      # headers and frame count: one open
+        info = decode._info(path, container)
+        count = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
     if count != frames:
         raise decode.VideoError(path, "unreadable", f"wrote {frames} frames, reads back {count}")
     last = max(0.0, info.duration - info.frame_duration)
