@@ -92,7 +92,10 @@ class KineticsDataModule(pl.LightningDataModule):
             first = next((k for k in ("train", "val", "test") if self.splits[k]), None)
             if first is None:
                 raise ValueError("data: give at least one of train/val/test, or a classes_file")
-            names = sorted(n for n in self.records(first, classes=()).label_names if n)
+            # without a classes file every label is a name (an integer one is an error), so this table
+            # is the split's records as-is: keep it instead of indexing the list a second time
+            self._tables[first] = self.records(first, classes=())
+            names = sorted(n for n in self._tables[first].label_names if n)
         self.class_to_index = class_index([], names)
         self._datasets: dict[str, VideoClipDataset] = {}
 
