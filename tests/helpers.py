@@ -66,7 +66,7 @@ def tiny_args(root, run_dir, epochs=2, model="slow_r50_gc", extra=()):
     return ["--trainer.default_root_dir", str(run_dir), "--trainer.max_epochs", str(epochs),
             "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.enable_progress_bar", "false",
             "--trainer.log_every_n_steps", "1", "--trainer.num_sanity_val_steps", "0",
-            "--model.model", model, "--model.model_options", '{"depths": [1, 1, 1, 1], "width": 4}',
+            "--model.model", model, "--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4}',
             "--model.warmup_epochs", "1", "--model.lr", "0.1",
             "--data.root", root, "--data.num_frames", "4", "--data.sampling_rate", "2",
             "--data.train_short_side", "[32, 40]", "--data.crop_size", "32", "--data.eval_short_side", "32",

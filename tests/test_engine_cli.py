@@ -40,7 +40,7 @@ def test_fit_writes_checkpoints_logs_and_config(synth_root, tmp_path, capsys):
 def test_resume_is_exact(synth_root, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     # the schedule spans 2 epochs in all runs; the first resumed run stops after one
-    extra = ["--model.model_options", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
+    extra = ["--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
              "--model.max_epochs", "2"]
     assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra)]) == 0
     assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra)]) == 0
@@ -58,7 +58,7 @@ def test_resume_is_exact(synth_root, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--model.model", "slow_r99"], "unknown model 'slow_r99'"),
-    (["--model.model_options", '{"where": ["c9"]}'], "unknown stage 'c9'"),
+    (["--model.blocks.where", '["c9"]'], "unknown stage 'c9'"),
     (["--model.lr", "-0.1"], "model.lr must be >= 0"),
     (["--data.root", "/nonexistent/kinetics"], "data.root"),
     (["--trainer.sync_batchnorm", "true"], "sync_batchnorm needs GPUs"),
@@ -190,7 +190,8 @@ def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, caps
     """Issue 15 item 2: a registered network of another family runs through fit and the multi-view
     test with the same data pipeline (one clip in; the slow pathway takes every 4th frame)."""
     run = tmp_path / "sf"
-    extra = ["--model.model_options", "{}", "--data.num_frames", "8", "--data.sampling_rate", "1",
+    extra = ["--model.backbone.depths", "null", "--model.backbone.width", "null",   # not SlowFast options
+             "--data.num_frames", "8", "--data.sampling_rate", "1",
              "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     assert main(["fit", *tiny_args(synth_root, run, epochs=1, model="slowfast_r50_gc", extra=extra)]) == 0
     assert "model slowfast_r50_gc" in capsys.readouterr().out
@@ -204,7 +205,7 @@ def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):
     """Issue 15 item 4: with mixup, cutmix, RandAugment and random erasing on, an interrupted and
     resumed run ends with the same weights as an uninterrupted one."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    extra = ["--model.model_options", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
+    extra = ["--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
              "--model.max_epochs", "2", "--model.mixup_alpha", "0.8", "--model.cutmix_alpha", "1.0",
              "--data.randaugment", "2", "--data.random_erasing", "0.25"]
     assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra)]) == 0

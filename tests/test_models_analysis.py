@@ -48,7 +48,7 @@ def test_nl_stats_of_a_trained_model_match_a_direct_computation(synth_root, tmp_
     from helpers import tiny_args
 
     args = tiny_args(synth_root, tmp_path / "nl", epochs=1, model="slow_r50_nl5",
-                     extra=["--model.model_options", '{"depths": [1, 4, 6, 1], "width": 4}'])
+                     extra=["--model.backbone", '{"depths": [1, 4, 6, 1], "width": 4}'])
     assert main(["fit", *args]) == 0
     ckpt = str(tmp_path / "nl" / "checkpoints" / "last.ckpt")
     capsys.readouterr()

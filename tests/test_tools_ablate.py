@@ -15,7 +15,7 @@ def test_ablate_runs_every_config_and_seed_and_resumes(synth_root, tmp_path, cap
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     for name, model in [("plain", "slow_r50"), ("gc", "slow_r50_gc")]:
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(
-            {"model": {"model": model, "model_options": {"depths": [1, 1, 1, 1], "width": 4}}}))
+            {"model": {"model": model, "backbone": {"depths": [1, 1, 1, 1], "width": 4}}}))
     out = tmp_path / "out"
     args = ["ablate", str(tmp_path / "plain.yaml"), str(tmp_path / "gc.yaml"), "--seeds", "2",
             "--base", str(tmp_path / "base.yaml"), "--out", str(out)]

@@ -10,7 +10,7 @@ from gcvideo.tools.common import find_config
 
 
 def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeypatch, capsys):
-    cfg = yaml.safe_load(open(find_config("demo_relation.yaml")))
+    cfg = yaml.safe_load(open(find_config("demo/relation.yaml")))
     cfg["trainer"].update(default_root_dir=str(tmp_path / "demo" / "gc"), max_epochs=1, limit_train_batches=2,
                           limit_val_batches=1, enable_progress_bar=False, log_every_n_steps=1)
     cfg["model"]["warmup_epochs"] = 0

@@ -5,10 +5,11 @@ Builds on ``gcvideo.layers`` and pytorchvideo; never imports the engine or tools
 """
 from .fold import fold_context_blocks
 from .insert import bypass_blocks, insert_blocks
+from .options import BackboneOptions, BlockOptions
 from .registry import (ALL_C3_C5, MODELS, NL5_POSITIONS, create_model, list_models, model_spec,
                        register_model)
 from .slow_resnet import channels_last_3d, slow_resnet
 
 __all__ = ["create_model", "list_models", "model_spec", "register_model", "MODELS", "NL5_POSITIONS",
            "ALL_C3_C5", "slow_resnet", "channels_last_3d", "insert_blocks", "bypass_blocks",
-           "fold_context_blocks"]
+           "fold_context_blocks", "BackboneOptions", "BlockOptions"]

@@ -1,7 +1,7 @@
 """``gcvideo ablate CONFIG ... --seeds N``: fit + test each config with N seeds, one results table.
 
-Each config is applied on top of ``--base`` (default ``configs/demo.yaml``; the relation
-task: ``configs/demo_relation.yaml``; on Kinetics, ``configs/kinetics400/base.yaml``); the
+Each config is applied on top of ``--base`` (default ``configs/demo/order.yaml``; the relation
+task: ``configs/demo/relation.yaml``; on Kinetics, ``configs/kinetics400/base.yaml``); the
 demo configs' videos are generated when missing. Runs go to ``<out>/<config>/seed<k>/``; a run whose
 test results exist is not repeated, so an interrupted ablation resumes where it stopped.
 The table (mean ± std over seeds of 30-view test top-1/top-5, params, GFLOPs) is written
@@ -45,7 +45,7 @@ def run_ablate(configs: list[str], seeds: int = 3, base: Optional[str] = None, o
                extra: Optional[list[str]] = None) -> int:
     import yaml
 
-    base = base or find_config("demo.yaml")
+    base = base or find_config("demo/order.yaml")
     data_root = yaml.safe_load(open(base))["data"]["root"]
     if not data_ready(data_root):
         generate_demo_data(base, data_root)

@@ -24,13 +24,15 @@ def data_ready(root: str) -> bool:
 
 
 def generate_demo_data(config: str, root: str) -> None:
-    """Generate the videos that the demo config ``config`` (``demo.yaml``: the order task,
-    ``demo_relation.yaml``: the relation task) reads from ``root``; other configs (real
-    data) are left to the data module, which names what is missing."""
+    """Generate the videos that a demo config (``configs/demo/order.yaml``: the order task,
+    ``configs/demo/relation.yaml``: the relation task) reads from ``root``; other configs
+    (real data) are left to the data module, which names what is missing."""
     from ..data.synth import synthesize, synthesize_relation
 
-    name = os.path.basename(config)
-    if name == "demo.yaml":
+    folder, name = os.path.split(os.path.abspath(config))
+    if os.path.basename(folder) != "demo":
+        return
+    if name == "order.yaml":
         synthesize(root, **DEMO_DATA)
-    elif name == "demo_relation.yaml":
+    elif name == "relation.yaml":
         synthesize_relation(root, **RELATION_DATA)

@@ -15,9 +15,10 @@ from typing import Optional
 import torch
 import yaml
 
-from ..models.cost import bypassed_name, interleaved_latency, latency_ratio, model_cost, with_bypassed_twins
-from .common import find_config
 from ..models import create_model
+from ..models.cost import bypassed_name, interleaved_latency, latency_ratio, model_cost, with_bypassed_twins
+from ..models.options import BackboneOptions, BlockOptions
+from .common import find_config
 
 ROW_ORDER = ["baseline", "nl5", "snl5", "gc5", "gc_all", "se"]
 
@@ -56,13 +57,18 @@ def config_rows() -> list[dict]:
     rows = []
     for stem in ROW_ORDER:
         model = yaml.safe_load(open(os.path.join(folder, f"{stem}.yaml")))["model"]
-        rows.append({"row": stem, "model": model["model"], "options": model.get("model_options") or {}})
+        rows.append({"row": stem, "model": model["model"], "options": _row_options(model)})
     for path in sorted(glob.glob(os.path.join(folder, "ablations", "*.yaml"))):
         model = yaml.safe_load(open(path))["model"]
-        options = {k: v for k, v in (model.get("model_options") or {}).items() if k != "dropout"}
         rows.append({"row": "ablation " + os.path.splitext(os.path.basename(path))[0],
-                     "model": model["model"], "options": options})
+                     "model": model["model"], "options": _row_options(model)})
     return rows
+
+
+def _row_options(model: dict) -> dict:
+    """What a row's config changes in its model (base.yaml's backbone is every row's)."""
+    return {**BackboneOptions.of(model.get("backbone")).overrides(),
+            **BlockOptions.of(model.get("blocks")).overrides()}
 
 
 def cost_report(frames: int = 8, size: int = 224, rounds: int = 3, progress: bool = True) -> dict:

@@ -1,11 +1,11 @@
 """``gcvideo demo``: the README's main job, on generated Kinetics-format videos.
 
-* ``--task relation`` (default, ``configs/demo_relation.yaml``): generate the relation
+* ``--task relation`` (default, ``configs/demo/relation.yaml``): generate the relation
   task (same or different colour of two cues at opposite corners and opposite ends of the
   clip), train the plain Slow-only network and the same network with GC blocks on the
   same data, budget and seed, test both with 10 x 3 views, and print them side by side with
   the share of GC's attention on the cues. Lands in ``runs/demo_relation``.
-* ``--task order`` (``configs/demo.yaml``): generate the temporal-order task, train a GC
+* ``--task order`` (``configs/demo/order.yaml``): generate the temporal-order task, train a GC
   Slow-only model, test it with 10 clips x 3 crops. Lands in ``runs/demo``.
 
 Re-running reuses the generated videos; training starts afresh (the previous run's
@@ -34,7 +34,7 @@ def run_order_demo(config: str = None) -> int:
     from ..data.synth import synthesize
     from ..engine.cli import make_cli
 
-    config = config or find_config("demo.yaml")
+    config = config or find_config("demo/order.yaml")
     with open(config) as f:
         cfg = yaml.safe_load(f)
     data_root, run_dir = cfg["data"]["root"], cfg["trainer"]["default_root_dir"]
@@ -68,7 +68,7 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
     from ..models.cost import model_cost
     from .analysis import measure_lift, run_visualize
 
-    config = config or find_config("demo_relation.yaml")
+    config = config or find_config("demo/relation.yaml")
     with open(config) as f:
         cfg = yaml.safe_load(f)
     data_root = cfg["data"]["root"]
@@ -88,12 +88,11 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
         train_min = (time.time() - tick) / 60
         best = os.path.join(run_dir, "checkpoints", "best.ckpt")
         test = make_cli(["test", *common, "--ckpt_path", best])
-        options = cfg["model"].get("model_options") or {}
         net = test.model.model
         cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
         results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
                          "val_top1": float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan")),
-                         "cost": cost, "best": best, "module": test.model, "options": options}
+                         "cost": cost, "best": best, "module": test.model}
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
     data_options = {**cfg["data"], "target_fps": 30.0, "backend": "pyav"}
