@@ -33,3 +33,140 @@ def test_info_compares_other_networks_with_their_own_plain_network_at_their_reci
     assert main(["info", "slowfast_r50", "--size", "64", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert (row["baseline"], row["frames"], row["d_flops_pct"]) == ("slowfast_r50", 32, 0.0)
+
+
+# --- the command mechanism (gcvideo.tools.commands): signatures and docstrings are the CLI ---
+
+import inspect
+import os
+import re
+import shlex
+import subprocess
+import sys
+import typing
+from typing import Literal, Optional
+
+import docstring_parser
+import pytest
+
+from gcvideo.cli import COMMANDS, _function, build_parser
+from gcvideo.tools.commands import add_command, call
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def _sample(source: str, more: list[str] = (), /, *, num_frames: int = 8, rate: float = 30.0,
+            backend: Literal["pyav", "decord"] = "pyav", root: Optional[str] = None, list_: list[str] = (),
+            ckpt_path: str, json: bool = False) -> int:
+    """one line
+
+    Longer text, 100% of it.
+
+    Args:
+        source: the source
+        more: more sources
+        num_frames: frames
+        rate: a rate
+        backend: decoder
+        root: a folder
+        list_: lists
+        ckpt_path: a checkpoint
+        json: print JSON
+    """
+    return {"source": source, "more": more, "num_frames": num_frames, "rate": rate, "backend": backend,
+            "root": root, "list_": list_, "ckpt_path": ckpt_path, "json": json}
+
+
+def _parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="x")
+    add_command(parser.add_subparsers(dest="command"), "sample", _sample)
+    return parser
+
+
+def test_a_signature_becomes_a_command_line():
+    parser = _parser()
+    args = parser.parse_args(["sample", "a.csv", "b.csv", "c.csv", "--num-frames", "4", "--rate", "25",
+                              "--backend", "decord", "--list", "x", "y", "--list", "z", "--ckpt_path", "m.ckpt",
+                              "--json"])
+    assert call(_sample, args) == {"source": "a.csv", "more": ["b.csv", "c.csv"], "num_frames": 4, "rate": 25.0,
+                                   "backend": "decord", "root": None, "list_": ["x", "y", "z"],
+                                   "ckpt_path": "m.ckpt", "json": True}
+    # both spellings of an option; defaults from the signature
+    args = parser.parse_args(["sample", "a.csv", "--num_frames", "2", "--ckpt-path", "m.ckpt"])
+    assert call(_sample, args) == {"source": "a.csv", "more": [], "num_frames": 2, "rate": 30.0, "backend": "pyav",
+                                   "root": None, "list_": [], "ckpt_path": "m.ckpt", "json": False}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "a.csv"], "the following arguments are required: --ckpt-path"),
+    (["sample", "a.csv", "--ckpt_path", "m", "--backend", "ffmpeg"], "invalid choice: 'ffmpeg'"),
+    (["sample", "a.csv", "--ckpt_path", "m", "--num-frames", "many"], "invalid int value: 'many'"),
+    (["sample", "a.csv", "--ckpt_path", "m", "--json", "true"], "unrecognized arguments: true"),
+])
+def test_bad_command_lines_are_argparse_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as done:
+        _parser().parse_args(argv)
+    assert done.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_help_comes_from_the_docstring_and_the_signature(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["sample", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "one line Longer text, 100% of it." in out
+    assert "--num-frames NUM_FRAMES, --num_frames NUM_FRAMES frames (default: 8)" in out
+    assert "--list LIST [LIST ...] lists" in out and "--json print JSON" in out
+    assert "--root ROOT a folder --list" in out          # None defaults are not printed
+
+
+@pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
+def test_every_tool_documents_every_argument(words, capsys):
+    """One source of help: each run_* function's docstring has a summary and a line per parameter."""
+    func = _function(COMMANDS[words])
+    doc = docstring_parser.parse(inspect.getdoc(func))
+    assert doc.short_description, words
+    documented = {p.arg_name for p in doc.params}
+    assert documented == set(inspect.signature(func).parameters), words
+    typing.get_type_hints(func)                              # every annotation resolves
+    with pytest.raises(SystemExit) as done:
+        main([*words, "--help"])
+    assert done.value.code == 0 and doc.short_description.split()[0] in capsys.readouterr().out
+
+
+def test_a_command_imports_only_its_own_tool():
+    code = ("import sys; from gcvideo.cli import build_parser; build_parser(('models',)).parse_args(['models']); "
+            "print(sorted(m for m in sys.modules if m.startswith('gcvideo.tools.') and m != 'gcvideo.tools.commands'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['gcvideo.tools.info']"
+
+
+def _readme_tool_lines() -> list[str]:
+    text = open(README, encoding="utf-8").read()
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#")[0].strip()
+            if line.startswith("gcvideo ") and line.split()[1] not in ("fit", "validate", "test"):
+                lines.append(line)
+    # the command table and inline mentions with arguments (placeholders such as OUT, CKPT or N become a value;
+    # a bare `gcvideo predict` names the command)
+    for span in re.findall(r"`(gcvideo [^`]+)`", text):
+        if span.split()[1] not in ("fit", "validate", "test") and not re.search(r"\.\.\.|\[|\|", span) \
+                and tuple(span.split()[1:]) not in COMMANDS:
+            lines.append(re.sub(r"\b[A-Z]+\b", "1", span))
+    return lines
+
+
+def test_every_documented_tool_command_line_parses():
+    lines = _readme_tool_lines()
+    assert len(lines) > 10
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        chosen = next(words for words in COMMANDS if tuple(argv[:len(words)]) == words)
+        try:
+            args = build_parser(chosen).parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"README: {line!r} does not parse")
+        assert args.func is _function(COMMANDS[chosen])

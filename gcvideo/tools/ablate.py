@@ -41,8 +41,22 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
     return result
 
 
-def run_ablate(configs: list[str], seeds: int = 3, base: Optional[str] = None, out: str = "runs/ablate",
-               extra: Optional[list[str]] = None) -> int:
+def run_ablate(configs: list[str], /, *, seeds: int = 3, base: Optional[str] = None, out: str = "runs/ablate",
+               extra: str = "") -> int:
+    """fit + test several configs with several seeds, one results table
+
+    For each config (applied on top of --base) and each seed: fit, then the multi-view test of
+    the best checkpoint. Writes OUT/results.md and results.json; finished runs are reused.
+
+    Args:
+        configs: config files, e.g. configs/demo/ablations/relation/*.yaml
+        seeds: seeds 0..N-1 for every config
+        base: base config (default configs/demo/order.yaml; its generated data is made when missing)
+        out: output folder
+        extra: more LightningCLI options for every run, quoted, e.g. --extra '--trainer.max_epochs 5'
+    """
+    import shlex
+
     import yaml
 
     base = base or find_config("demo/order.yaml")
@@ -52,7 +66,7 @@ def run_ablate(configs: list[str], seeds: int = 3, base: Optional[str] = None, o
     rows = []
     for config in configs:
         name = os.path.splitext(os.path.basename(config))[0]
-        runs = [run_one(base, config, seed, os.path.join(out, name, f"seed{seed}"), extra or [])
+        runs = [run_one(base, config, seed, os.path.join(out, name, f"seed{seed}"), shlex.split(extra))
                 for seed in range(seeds)]
         rows.append({"config": name, "runs": runs})
         print(f"{name}: top-1 {_mean_std([r['top1'] for r in runs])} over {seeds} seed(s)", flush=True)

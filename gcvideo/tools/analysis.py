@@ -1,6 +1,7 @@
-"""``gcvideo analyze nl-stats`` and ``gcvideo visualize``: look inside a trained checkpoint."""
-import json
+"""``gcvideo analyze nl-stats``, ``analyze lift`` and ``visualize``: look inside a trained checkpoint."""
+import json as jsonlib
 import os
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -8,8 +9,22 @@ import torch.nn.functional as F
 from ..models.analysis import attention_on_regions, capture_attention, collect_nl_statistics
 
 
-def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, as_json: bool = False) -> int:
-    """``gcvideo analyze nl-stats``: the paper's Table 1 for every NL block of a checkpoint."""
+def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips: int = 32,
+                 json: bool = False) -> int:
+    """GCNet Table 1: cosine distances inside every NL block
+
+    For every non-local block of a trained checkpoint, on real clips: the mean pairwise cosine
+    distance between positions of the block's input, of its output, of the attention maps of
+    different query positions, and of what those maps attend to. Small attention-map distances
+    mean query-independent attention.
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        data: Kinetics CSV, 'path label' list or class-folder tree
+        root: video folder (default: the list's folder)
+        clips: videos to average over (centre clip each)
+        json: print JSON
+    """
     from ..data.dataset import VideoClipDataset
     from ..data.records import load_records
     from ..engine.checkpoint import load_classifier
@@ -24,8 +39,8 @@ def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, a
     good = (module.batch_video({"video": s["video"].unsqueeze(0)}) for s in samples if s["ok"])
     limited = (clip for _, clip in zip(range(clips), good))
     stats = collect_nl_statistics(module.model, limited)
-    if as_json:
-        print(json.dumps(stats, indent=2))
+    if json:
+        print(jsonlib.dumps(stats, indent=2))
         return 0
     print("mean pairwise cosine distance between positions (GCNet Table 1):")
     print(f"{'NL block':40s} {'input':>8s} {'output':>8s} {'att map':>8s} {'att out':>8s}")
@@ -34,8 +49,20 @@ def run_nl_stats(ckpt_path: str, data: str, root: str = None, clips: int = 32, a
     return 0
 
 
-def run_visualize(ckpt_path: str, video: str, out: str, blocks=None) -> int:
-    """``gcvideo visualize``: GC/SNL attention over T x H x W, overlaid on the centre clip."""
+def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: str = "attention") -> int:
+    """GC/SNL attention maps over T x H x W, overlaid on a video
+
+    Runs a checkpoint on the centre clip of VIDEO and saves each GC/SNL block's attention
+    (softmax over all T x H x W positions), upsampled and overlaid on the frames: a PNG grid
+    (rows: blocks, columns: frames) and one animated GIF per block. For your own plots use
+    gcvideo.models.analysis.capture_attention(model).
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        video: a video file
+        blocks: only blocks whose names contain one of these strings
+        out: output folder
+    """
     import numpy as np
     from matplotlib import colormaps
     from PIL import Image
@@ -109,7 +136,7 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
     if not os.path.exists(cues_path):
         raise FileNotFoundError(f"{cues_path} not found: lift needs a dataset from `gcvideo data synth --task relation`")
     with open(cues_path, encoding="utf-8") as f:
-        cues = json.load(f)["videos"]
+        cues = jsonlib.load(f)["videos"]
     with open(os.path.join(root, f"{split}.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))[: limit or None]
     sums: dict = {}
@@ -137,14 +164,27 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
     return {"videos": len(rows), "blocks": sums}
 
 
-def run_lift(ckpt_path: str, root: str, split: str = "test", limit: int = 0, as_json: bool = False) -> int:
-    """``gcvideo analyze lift``: where each GC/SNL block's attention goes on the relation task."""
+def run_lift(*, ckpt_path: str, data: str, split: Literal["train", "val", "test"] = "test", limit: int = 0,
+             json: bool = False) -> int:
+    """share of each GC/SNL block's attention on the cues of the relation task
+
+    For a checkpoint trained on `gcvideo data synth --task relation` data: for each GC/SNL block,
+    the attention mass on the cue boxes (from the dataset's cues.json), their share of the
+    positions, and the ratio (lift; 1 = no preference), averaged over the centre clips of a split.
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        data: the generated dataset folder (with cues.json and <split>.csv)
+        split: which split's videos
+        limit: only the first N videos (0: all)
+        json: print JSON
+    """
     from ..engine.checkpoint import load_classifier
 
     module, options = load_classifier(ckpt_path)
-    result = measure_lift(module, options, root, split, limit)
-    if as_json:
-        print(json.dumps(result, indent=2))
+    result = measure_lift(module, options, data, split, limit)
+    if json:
+        print(jsonlib.dumps(result, indent=2))
         return 0
     print(f"attention on the cue boxes, centre clip of {result['videos']} {split} videos:")
     print(format_lift(result))

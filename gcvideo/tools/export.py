@@ -6,7 +6,7 @@ are modules of the network (no forward hooks), with a dynamic batch size. ONNX s
 the TorchScript-based exporter (``dynamo=False``): torch's dynamo-based ONNX exporter needs the
 ``onnxscript`` package, which gcvideo does not depend on."""
 import os
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 
@@ -55,3 +55,24 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
             got = torch.from_numpy(session.run(None, {"video": check.numpy()})[0])
     diff = float((got - expected).abs().max())
     return {"path": out, "format": fmt, "max_abs_diff": diff, "input": [1, 3, frames, size, size]}
+
+
+def run_export(*, ckpt_path: str, format: Literal["torchscript", "onnx", "export"] = "torchscript",
+               out: Optional[str] = None, frames: Optional[int] = None, size: Optional[int] = None) -> int:
+    """a checkpoint's network as TorchScript, ONNX or torch.export, checked against eager
+
+    Trace the network of a gcvideo checkpoint (folded inference form), save it, reload it and print
+    the largest absolute difference from eager PyTorch on a random clip (exit 1 above 1e-3).
+    export = torch.export (dynamo) program, .pt2, dynamic batch size (>= 2).
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        format: output format
+        out: output file (default: next to the checkpoint, .ts, .onnx or .pt2)
+        frames: clip length of the traced input (default: the data's)
+        size: crop size of the traced input (default: the data's)
+    """
+    result = export_model(ckpt_path, format, out, frames, size)
+    print(f"wrote {result['path']} ({result['format']}, input {result['input']}); "
+          f"max abs diff vs eager: {result['max_abs_diff']:.3g}")
+    return 0 if result["max_abs_diff"] < 1e-3 else 1

@@ -17,7 +17,7 @@ rule), each rank writes its own shards, and rank 0 merges the index in list orde
 """
 import csv
 import os
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -202,8 +202,27 @@ def load_features(out: str) -> tuple[list[dict], np.ndarray]:
     return rows, np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
 
 
-def run_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
-                 layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0) -> int:
+def run_features(*, ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
+                 layer: Literal["pre_logits", "c5"] = "pre_logits", shard_size: int = 1000,
+                 workers: int = 0) -> int:
+    """one feature vector per video (view-averaged), in shards with an index
+
+    Decode each video of --data once, run its views through the checkpoint's network (folded
+    inference form) and write the view-averaged pre-logits (or c5 features averaged over
+    T x H x W) to OUT/features-NNNNN.npy with OUT/index.csv (video_id, path, label, shard, row,
+    status, reason). Unreadable videos are listed, not dropped. Resumable (run it again); under
+    torchrun every video goes to exactly one rank. Exits 1 when any video failed.
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        data: Kinetics CSV, 'path label' list or class-folder tree
+        out: output folder
+        root: video folder (default: the list's folder)
+        views: CLIPSxCROPS averaged per video (1x1, or 10x3 as in test)
+        layer: pre_logits (the classifier's input) or c5 (last stage, pooled)
+        shard_size: vectors per .npy shard
+        workers: decoding processes (0: in this process)
+    """
     summary = extract_features(ckpt_path, data, out, root, views, layer, shard_size, workers)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{summary['ok']} feature vectors, {summary['failed']} videos failed (listed with reasons); "

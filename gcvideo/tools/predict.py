@@ -3,7 +3,7 @@
 The label names and the clip options (frames, sampling rate, test scale and crop)
 come from the checkpoint, so a checkpoint file is all that is needed.
 """
-import json
+import json as jsonlib
 import sys
 
 
@@ -41,10 +41,21 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
     return results
 
 
-def run_predict(paths: list[str], ckpt_path: str, views: str = "10x3", as_json: bool = False) -> int:
-    results = predict_videos(paths, ckpt_path, views)
-    if as_json:
-        print(json.dumps(results, indent=2))
+def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", json: bool = False) -> int:
+    """top-5 classes of videos with a trained checkpoint (multi-view)
+
+    Multi-view prediction for any video (any length, size, fps). Class names and clip options are
+    read from the checkpoint. Exits 1 when a video cannot be read (its reason is printed).
+
+    Args:
+        videos: video files
+        ckpt_path: a gcvideo checkpoint (e.g. runs/demo_relation/gc/checkpoints/best.ckpt)
+        views: CLIPSxCROPS (10x3: the paper's 30 views)
+        json: print JSON
+    """
+    results = predict_videos(videos, ckpt_path, views)
+    if json:
+        print(jsonlib.dumps(results, indent=2))
     else:
         for r in results:
             if not r["ok"]:

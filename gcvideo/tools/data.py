@@ -1,0 +1,101 @@
+"""``gcvideo data check|prepare|synth``: the command-line faces of ``gcvideo.data``'s scanning,
+re-encoding and generation (the work, its reports and files stay in the data package, usable
+without the command line)."""
+from typing import Literal, Optional
+
+
+def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
+                   target_fps: float = 30.0, backend: Literal["pyav", "decord"] = "pyav",
+                   workers: Optional[int] = None, out: Optional[str] = None, json: bool = False) -> int:
+    """scan every video, report bad ones, write a clean list
+
+    Probe and decode every video of a Kinetics CSV, a 'path label' list or a class-folder tree in
+    parallel; print ok / missing / unreadable / truncated / too short counts with reasons; write
+    <list>.clean.csv|txt (good videos) and <list>.bad.csv. Exits 1 when any video is bad.
+
+    Args:
+        source: Kinetics CSV, 'path label' list or class-folder tree
+        root: video folder (default: the list's folder)
+        num_frames: clip length for the too-short test
+        sampling_rate: frame stride at --target-fps
+        target_fps: frame rate the clips are sampled at
+        backend: decoder
+        workers: processes (default: all cores)
+        out: prefix of the output lists (default: next to the input)
+        json: print a JSON report
+    """
+    from ..data.check import run_check
+
+    return run_check(source, root=root, workers=workers, as_json=json, out_prefix=out, progress=not json,
+                     num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend)
+
+
+def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side: int = 320,
+                     fps: Optional[float] = None, gop: int = 16, crf: int = 23, tune: str = "fastdecode",
+                     jobs: Optional[int] = None, json: bool = False) -> int:
+    """re-encode a collection for training: short side, key frames, H.264
+
+    Write every video of SRC (a class-folder tree, or the videos of the --list files: Kinetics CSVs
+    or 'path label' lists) to DST at the same relative path as H.264 MP4: short side --short-side
+    (aspect kept, even sides), display rotation applied, a key frame every --gop frames (random
+    clips seek fast), no audio, optionally a constant --fps. Each list is rewritten for DST with
+    the prepared videos. Runs on all cores with a progress bar; every output is decoded back before
+    it gets its final name, so an interrupted run resumes where it stopped (run it again).
+    Unreadable sources are listed in DST/prepare.bad.csv and skipped. Exits 1 when any was skipped.
+
+    Args:
+        src: folder holding the videos (a class-folder tree without --list)
+        dst: output folder (created)
+        list_: Kinetics CSVs or 'path label' lists of videos under SRC (one per split; repeat --list or give several)
+        short_side: short side in pixels
+        fps: constant output frame rate (default: keep the source's frame times)
+        gop: frames between key frames
+        crf: x264 quality, lower is better
+        tune: x264 tuning (fastdecode: ~1.6x faster decoding, ~20% larger files; 'none' for x264's default)
+        jobs: processes (default: all cores)
+        json: print a JSON summary
+    """
+    from ..data.prepare import run_prepare
+
+    return run_prepare(src, dst, list_, jobs=jobs, progress=not json, as_json=json, short_side=short_side,
+                       fps=fps, gop=gop, crf=crf, tune=None if tune == "none" else tune)
+
+
+def run_data_synth(out: str, /, *, task: Literal["relation", "order"] = "relation", videos_per_class: int = 20,
+                   fps: int = 30, size: Optional[str] = None, seed: int = 0, workers: Optional[int] = None,
+                   frames: int = 16, colours: int = 2, cue_frames: int = 4, classes: int = 6,
+                   seconds: float = 2.0, event_frames: int = 6) -> int:
+    """write generated Kinetics-format videos (no download)
+
+    Generate H.264 videos in the Kinetics layout (class folders, train/val/test.csv, classes.txt),
+    identical for a seed. --task relation (the demo's): same or different colour of two discs in
+    opposite corners, one lit at the start of the video, the other at its end; also writes
+    cues.json (each cue's box per frame). --task order: classes differ only in the temporal order
+    of colour events of one drifting disc.
+
+    Args:
+        out: output folder
+        task: which task
+        videos_per_class: 60% train, 20% val, 20% test
+        fps: frame rate of the videos
+        size: WIDTHxHEIGHT (default: relation 32x32, order 96x72)
+        seed: the same seed gives the same videos
+        workers: encoding processes (default: one per core, at most 8, for 64+ videos); the files do not depend on it
+        frames: relation: video length in frames; = clip frames x sampling rate (16 = 8 x 2)
+        colours: relation: number of cue colours
+        cue_frames: relation: frames each cue is lit
+        classes: order: number of classes
+        seconds: order: video length
+        event_frames: order: frames each event lasts; keep >= the clip sampling rate
+    """
+    from ..data.synth import parse_size, synthesize, synthesize_relation
+
+    if task == "relation":
+        rows = synthesize_relation(out, videos_per_class, frames, fps, parse_size(size or "32x32"), colours,
+                                   cue_frames, seed, workers=workers)
+    else:
+        rows = synthesize(out, classes, videos_per_class, seconds, fps, parse_size(size or "96x72"), event_frames,
+                          seed, workers=workers)
+    print(f"wrote {sum(map(len, rows.values()))} videos ({task} task) to {out} "
+          f"({', '.join(f'{k}: {len(v)}' for k, v in rows.items())})")
+    return 0
