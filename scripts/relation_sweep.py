@@ -8,7 +8,7 @@ the first frames, B in the last ones, class = same colour; dim distractors); eac
 one thing of the base recipe.  Results: one JSON line per run, accuracy on 1024 held-out clips
 at 1/5 .. 5/5 of the steps.
 """
-import argparse, json, os, sys, time
+import argparse, json, time
 import concurrent.futures as cf
 import multiprocessing as mp
 

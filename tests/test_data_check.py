@@ -1,6 +1,8 @@
 import csv
 import json
 
+import pytest
+
 from gcvideo.cli import main
 from gcvideo.data.check import check_videos
 from gcvideo.data.records import VideoRecord

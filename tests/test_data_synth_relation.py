@@ -1,7 +1,6 @@
 """The relation task: its cues, its sidecar boxes, byte-identical output, and proof that
 evidence added up per cue (what a network without global context can do) cannot solve it."""
 import csv
-import hashlib
 import json
 import os
 import subprocess

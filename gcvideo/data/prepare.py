@@ -26,8 +26,6 @@ from fractions import Fraction
 from functools import partial
 from typing import Optional, Sequence
 
-import numpy as np
-
 from . import decode
 from .check import CheckResult
 from .outputs import check_writable

@@ -1,6 +1,8 @@
 """Parameter and FLOP counts (multiply-adds, the GCNet/SlowFast convention) with fvcore."""
 import logging
+import random
 import statistics
+import time
 from typing import Callable, ContextManager, Optional, Sequence
 
 import torch
@@ -55,9 +57,6 @@ def interleaved_latency(models: dict[str, nn.Module], clip: torch.Tensor, rounds
     ratio sees the machine in the same state; groups and the order inside each are
     shuffled every round. Default: every model is its own group.
     """
-    import random
-    import time
-
     groups = [list(g) for g in groups] if groups is not None else []
     grouped = {name for g in groups for name in g}
     groups += [[name] for name in models if name not in grouped]

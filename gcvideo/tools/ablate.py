@@ -9,6 +9,7 @@ to ``<out>/results.md`` and ``results.json``.
 """
 import json
 import os
+import shlex
 import statistics
 from typing import Optional
 
@@ -55,8 +56,6 @@ def run_ablate(configs: list[str], /, *, seeds: int = 3, base: Optional[str] = N
         out: output folder
         extra: more LightningCLI options for every run, quoted, e.g. --extra '--trainer.max_epochs 5'
     """
-    import shlex
-
     import yaml
 
     base = base or find_config("demo/order.yaml")

@@ -1,4 +1,5 @@
 """``gcvideo analyze nl-stats``, ``analyze lift`` and ``visualize``: look inside a trained checkpoint."""
+import csv
 import json as jsonlib
 import os
 from typing import Literal, Optional
@@ -128,8 +129,6 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
                  progress: bool = False) -> dict:
     """Attention share and lift of every GC/SNL block on the cue boxes of a generated relation
     dataset (``root/cues.json``), averaged over the centre clips of ``split``'s videos."""
-    import csv
-
     from ..data import decode, sampling, transforms
 
     cues_path = os.path.join(root, "cues.json")

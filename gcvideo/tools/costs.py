@@ -38,10 +38,14 @@ def cost_table(names: list[str], frames: Optional[int] = None, size: Optional[in
             bases[key] = model_cost(create_model(entry.baseline), *clip)
         base = bases[key]
         cost = base if name == entry.baseline else model_cost(create_model(name), *clip)
-        rows.append({"model": name, "baseline": entry.baseline, **cost,
-                     "d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
-                     "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)})
+        rows.append({"model": name, "baseline": entry.baseline, **cost, **cost_change(cost, base)})
     return rows
+
+
+def cost_change(cost: dict, base: dict) -> dict:
+    """Δparams and ΔFLOPs of ``cost`` relative to ``base``, in % (the one place they are computed)."""
+    return {"d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
+            "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)}
 
 
 def format_cost_table(rows: list[dict]) -> str:
@@ -85,8 +89,7 @@ def cost_report(frames: int = 8, size: int = 224, rounds: int = 3, progress: boo
     times = interleaved_latency(timed, clip, rounds, progress=progress, groups=pairs) if rounds > 0 else {}
     base = rows[0]
     for r in rows:
-        r["d_params_pct"] = 100 * (r["params"] / base["params"] - 1)
-        r["d_flops_pct"] = 100 * (r["flops"] / base["flops"] - 1)
+        r.update(cost_change(r, base))
         if times:
             name = r["row"]
             r["latency_ratio"] = 1.0 if r is base else latency_ratio(times[name], times[bypassed_name(name)])

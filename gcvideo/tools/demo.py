@@ -11,6 +11,7 @@
 Re-running reuses the generated videos; training starts afresh (the previous run's
 checkpoints are removed; a plain ``gcvideo fit`` into a used folder is refused instead).
 """
+import csv
 import os
 import shutil
 import time
@@ -133,8 +134,6 @@ def _fresh(run_dir: str) -> None:
 
 
 def _first_test_video(root: str) -> str:
-    import csv
-
     with open(os.path.join(root, "test.csv"), newline="", encoding="utf-8") as f:
         row = next(csv.DictReader(f))
     return os.path.join(root, row["label"], f"{row['youtube_id']}_{int(row['time_start']):06d}_"
@@ -143,6 +142,7 @@ def _first_test_video(root: str) -> str:
 
 def summary(results: dict, lift: dict, cfg: dict, seconds: float) -> str:
     from .analysis import format_lift
+    from .costs import cost_change
 
     base = results["plain"]["cost"]
     views = cfg["data"].get("test_views", "10x3")
@@ -153,7 +153,7 @@ def summary(results: dict, lift: dict, cfg: dict, seconds: float) -> str:
         m, c = r["metrics"], r["cost"]
         lines.append(f"{name + ' (' + r['model'] + ')':22s} {100 * m['top1']:9.1f}% {100 * r['val_top1']:9.1f}% "
                      f"{c['params'] / 1e3:8.1f}k {c['flops'] / 1e6:8.2f} "
-                     f"{100 * (c['flops'] / base['flops'] - 1):+7.2f}% {r['train_min']:5.1f}min")
+                     f"{cost_change(c, base)['d_flops_pct']:+7.2f}% {r['train_min']:5.1f}min")
     m = results["gc"]["metrics"]
     lines += [f"test: {views} views, {m['readable']}/{m['videos']} videos, 2 classes (chance 50 %)",
               "", "GC attention on the cue boxes (centre clip of every test video):", format_lift(lift),
