@@ -107,3 +107,12 @@ def test_other_network_configs_follow_slowfasts_recipes(name, capsys):
     assert printed["trainer"]["max_epochs"] == model["max_epochs"] == want["epochs"]
     assert model["weight_decay"] == want["wd"] and model["lr"] == 0.1
     assert data["batch_size"] * printed["trainer"]["devices"] == model["reference_batch"] == want["batch"]
+
+
+def test_a_typed_option_with_a_bad_value_is_refused_while_parsing(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", os.path.join(DEMO, "relation.yaml"), "--model.blocks.pooling", "max",
+              "--print_config"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Parser key "model.blocks.pooling"' in err and "'att', 'avg'" in err and "max" in err

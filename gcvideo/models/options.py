@@ -7,7 +7,7 @@ free dict, so that config files merge field by field.
 model's own value, so a field is an override only where a config gives it.
 """
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 
 @dataclass
@@ -51,7 +51,7 @@ class BackboneOptions(_Overrides):
     dropout: Optional[float] = None
     depth: Optional[int] = None
     alpha: Optional[int] = None
-    size: Optional[str] = None
+    size: Optional[Literal["s", "m", "l"]] = None
 
 
 @dataclass
@@ -71,15 +71,15 @@ class BlockOptions(_Overrides):
         instantiation: NL: ``softmax`` (embedded Gaussian) or ``dot_product``.
         subsample: NL: max-pool of keys/values (T, H, W).
     """
-    block: Optional[str] = None
+    block: Optional[Literal["gc", "snl", "nl", "se"]] = None
     where: Optional[Union[list[str], dict[str, Optional[list[int]]]]] = None
-    position: Optional[str] = None
+    position: Optional[Literal["after_1x1", "after_add"]] = None
     reduction: Optional[int] = None
-    pooling: Optional[str] = None
-    fusion: Optional[str] = None
+    pooling: Optional[Literal["att", "avg"]] = None
+    fusion: Optional[Literal["add", "mul"]] = None
     layer_norm: Optional[bool] = None
     inner_channels: Optional[int] = None
-    instantiation: Optional[str] = None
+    instantiation: Optional[Literal["softmax", "dot_product"]] = None
     subsample: Optional[list[int]] = None
 
 
