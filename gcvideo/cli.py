@@ -39,7 +39,8 @@ Tools (`gcvideo COMMAND --help`):
   gcvideo predict video.mp4 --ckpt_path runs/.../best.ckpt"""
 
 
-def _function(spec: str):
+def tool_function(spec: str):
+    """The ``run_*`` function that ``spec`` (``"module:function"`` of ``COMMANDS``) names."""
     module, name = spec.split(":")
     return getattr(importlib.import_module(f"gcvideo.tools.{module}"), name)
 
@@ -56,7 +57,7 @@ def build_parser(only: Optional[tuple] = None) -> argparse.ArgumentParser:
                 dest=f"{group[0]}_command", metavar="ACTION", required=True)
         if only is None or only == words:
             from .tools.commands import add_command
-            add_command(levels[group], words[-1], _function(spec))
+            add_command(levels[group], words[-1], tool_function(spec))
         else:
             levels[group].add_parser(words[-1])
     return parser

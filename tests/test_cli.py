@@ -1,6 +1,21 @@
+"""The command line: tool commands built from typed run_* functions, and what they print."""
+import inspect
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import typing
+from typing import Literal, Optional
 
-from gcvideo.cli import main
+import docstring_parser
+import pytest
+
+from gcvideo.cli import COMMANDS, build_parser, main, tool_function
+from gcvideo.tools.commands import add_command, call
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
 def test_models_lists_the_registry(capsys):
@@ -35,24 +50,8 @@ def test_info_compares_other_networks_with_their_own_plain_network_at_their_reci
     assert (row["baseline"], row["frames"], row["d_flops_pct"]) == ("slowfast_r50", 32, 0.0)
 
 
+
 # --- the command mechanism (gcvideo.tools.commands): signatures and docstrings are the CLI ---
-
-import inspect
-import os
-import re
-import shlex
-import subprocess
-import sys
-import typing
-from typing import Literal, Optional
-
-import docstring_parser
-import pytest
-
-from gcvideo.cli import COMMANDS, _function, build_parser
-from gcvideo.tools.commands import add_command, call
-
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
 def _sample(source: str, more: list[str] = (), /, *, num_frames: int = 8, rate: float = 30.0,
@@ -124,7 +123,7 @@ def test_help_comes_from_the_docstring_and_the_signature(capsys):
 @pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
 def test_every_tool_documents_every_argument(words, capsys):
     """One source of help: each run_* function's docstring has a summary and a line per parameter."""
-    func = _function(COMMANDS[words])
+    func = tool_function(COMMANDS[words])
     doc = docstring_parser.parse(inspect.getdoc(func))
     assert doc.short_description, words
     documented = {p.arg_name for p in doc.params}
@@ -169,4 +168,4 @@ def test_every_documented_tool_command_line_parses():
             args = build_parser(chosen).parse_args(argv)
         except SystemExit:
             pytest.fail(f"README: {line!r} does not parse")
-        assert args.func is _function(COMMANDS[chosen])
+        assert args.func is tool_function(COMMANDS[chosen])

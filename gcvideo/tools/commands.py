@@ -24,12 +24,12 @@ from typing import Any, Callable, Literal, Union
 import docstring_parser
 
 
-def _unwrap(hint: Any) -> tuple[Any, bool]:
-    """(the type inside ``Optional[...]``, whether ``None`` is allowed)."""
+def _unwrap(hint: Any) -> Any:
+    """The type inside ``Optional[...]`` (an option left out is ``None``)."""
     if typing.get_origin(hint) is Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return (args[0] if len(args) == 1 else hint), len(args) < len(typing.get_args(hint))
-    return hint, False
+        return args[0] if len(args) == 1 else hint
+    return hint
 
 
 def _escape(text: str) -> str:
@@ -38,7 +38,7 @@ def _escape(text: str) -> str:
 
 def _argument(param: inspect.Parameter, hint: Any, help_text: str) -> tuple[list[str], dict]:
     """argparse ``add_argument`` names and keywords for one parameter."""
-    hint, _ = _unwrap(hint)
+    hint = _unwrap(hint)
     positional = param.kind is inspect.Parameter.POSITIONAL_ONLY
     has_default = param.default is not inspect.Parameter.empty
     default = list(param.default) if isinstance(param.default, (tuple, list)) else param.default
