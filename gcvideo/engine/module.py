@@ -11,8 +11,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ..models import channels_last_3d, create_model, fold_context_blocks
 from ..models.options import BackboneOptions, BlockOptions, split_options
-from .schedule import lr_at, scaled_lr
 from ..models.weights import load_inflated
+from .schedule import lr_at, scaled_lr
 
 log = logging.getLogger("gcvideo")
 
