@@ -79,3 +79,17 @@ def test_channels_last_3d_converts_conv_weights_only():
             assert p.is_contiguous(memory_format=torch.channels_last_3d), name
         elif p.dim() == 4:                                           # GC's LayerNorm weights, untouched
             assert p.is_contiguous(), name
+
+
+def test_typed_options_name_exactly_the_options_the_registry_accepts():
+    """BackboneOptions / BlockOptions (what configs take) and the registry's per-family option
+    lists and block signatures are kept apart; neither may drift from the other."""
+    from dataclasses import fields
+
+    from gcvideo.layers.factory import BLOCKS, block_options
+    from gcvideo.models.families import OPTIONS
+    from gcvideo.models.options import BackboneOptions, BlockOptions
+    from gcvideo.models.registry import BACKBONE_OPTIONS, INSERT_OPTIONS
+
+    assert {f.name for f in fields(BackboneOptions)} == set(BACKBONE_OPTIONS).union(*OPTIONS.values())
+    assert {f.name for f in fields(BlockOptions)} == set(INSERT_OPTIONS).union(*(block_options(k) for k in BLOCKS))

@@ -43,8 +43,7 @@ def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8
         if short:
             result.status, result.reason = "too short", short
             return result
-        last = max(0.0, info.duration - info.frame_duration)
-        decode.decode_at(record.path, [0.0, last / 2, last], backend)
+        decode.decode_ends(record.path, info, backend)
     except decode.VideoError as err:
         result.status = err.reason if err.reason in STATUSES else "unreadable"
         result.reason = err.summary

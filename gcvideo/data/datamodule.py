@@ -217,8 +217,8 @@ class KineticsDataModule(pl.LightningDataModule):
                              f"data's {self.num_classes} (first difference at "
                              f"{next((i for i, (a, b) in enumerate(zip(saved, self.classes)) if a != b), min(len(saved), self.num_classes))})")
         for split, before in (state.get("fingerprints") or {}).items():
-            if self.splits.get(split) and before != self.fingerprint(split):
-                now = self.fingerprint(split)
+            now = self.fingerprint(split) if self.splits.get(split) else before
+            if before != now:
                 warnings.warn(f"data.{split} is not the copy this checkpoint was trained on: {before['rows']} rows, "
                               f"{before['present']} present, sha256 {before['sha256']} then; {now['rows']} rows, "
                               f"{now['present']} present, sha256 {now['sha256']} now", stacklevel=2)

@@ -116,6 +116,13 @@ def decode_clip(path: str, choose: Callable[[VideoInfo], Sequence[float]], backe
         return _decode_pyav(path, times, short_side, container)
 
 
+def decode_ends(path: str, info: VideoInfo, backend: str = "pyav") -> None:
+    """Decode the first, middle and last frame that ``info`` declares: a corrupt or truncated
+    stream raises :class:`VideoError` here (``data check``, and ``data prepare``'s read-back)."""
+    last = max(0.0, info.duration - info.frame_duration)
+    decode_at(path, [0.0, last / 2, last], backend)
+
+
 def _checked_times(times: Sequence[float]) -> np.ndarray:
     times = np.asarray(times, dtype=np.float64)
     if len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:

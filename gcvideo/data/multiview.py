@@ -10,7 +10,7 @@ View positions, for a video of duration D seconds at fps F, clips of T frames ev
   centre, right for landscape videos; top, centre, bottom for portrait), centred on
   the short side.
 
-All K*T frames come from ONE decoding pass (``decode_at`` with every requested time),
+All K*T frames come from ONE decoding pass (``decode_clip`` with every requested time),
 each resized on uint8 as it is decoded, and the K*C views are cut from that tensor by
 :func:`iter_views` in chunks, so memory stays bounded for long videos.
 """
@@ -63,18 +63,18 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
                  crop: int, target_fps: float = 30.0, backend: str = "pyav") -> dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
     and the crop ``boxes`` (top, left, size, size) in those frames."""
-    order = []
+    order = None
 
     def sorted_times(info: decode.VideoInfo) -> np.ndarray:
+        nonlocal order
         sampling.require_clip(path, info, num_frames, sampling_rate, target_fps)
         times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
-        order.append(np.argsort(times, kind="stable"))      # clips may overlap in short videos
-        return times[order[0]]
+        order = np.argsort(times, kind="stable")              # clips may overlap in short videos
+        return times[order]
 
     # one open file; each frame is scaled as soon as it is decoded (memory does not grow with the
     # source resolution)
     decoded = decode.decode_clip(path, sorted_times, backend, short_side=max(short_side, crop))
-    order = order[0]
     frames = np.empty_like(decoded)
     frames[order] = decoded
     tensor = transforms.to_tchw(frames)                       # (K*T, 3, H', W') uint8

@@ -154,8 +154,7 @@ def _verify(path: str, frames: int) -> None:
         count = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
     if count != frames:
         raise decode.VideoError(path, "unreadable", f"wrote {frames} frames, reads back {count}")
-    last = max(0.0, info.duration - info.frame_duration)
-    decode.decode_at(path, [0.0, last / 2, last])
+    decode.decode_ends(path, info)
 
 
 def prepare_one(job: tuple[VideoRecord, str], options: PrepareOptions) -> dict:

@@ -90,10 +90,12 @@ class RecordTable(SequenceABC):
                         else np.fromiter((os.path.exists(p) for p in paths), bool, len(paths)))
 
     @classmethod
-    def of(cls, records: Union["RecordTable", Sequence[VideoRecord]]) -> "RecordTable":
+    def of(cls, records: Union["RecordTable", Sequence[VideoRecord]],
+           present: Optional[Sequence[bool]] = None) -> "RecordTable":
+        """``records`` as a table (a table as it is); ``present`` as in the constructor."""
         if isinstance(records, cls):
             return records
-        return cls([r.path for r in records], [r.label for r in records], [r.video_id for r in records])
+        return cls([r.path for r in records], [r.label for r in records], [r.video_id for r in records], present)
 
     def __len__(self) -> int:
         return len(self.label_codes)
@@ -252,8 +254,7 @@ def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[s
         full = path if os.path.isabs(path) else os.path.join(root, path)
         records.append(VideoRecord(full, label, os.path.splitext(os.path.basename(path))[0]))
     listing = _Listing()
-    return RecordTable([r.path for r in records], [r.label for r in records], [r.video_id for r in records],
-                       [listing.exists(r.path) for r in records])
+    return RecordTable.of(records, [listing.exists(r.path) for r in records])
 
 
 def read_class_folders(root: str) -> RecordTable:
@@ -271,8 +272,7 @@ def read_class_folders(root: str) -> RecordTable:
     if empty:   # a class without videos would silently change the class count
         warnings.warn(f"{root}: {len(empty)} class folder(s) hold no videos and are not classes: "
                       f"{', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}", stacklevel=2)
-    return RecordTable([r.path for r in records], [r.label for r in records], [r.video_id for r in records],
-                       [True] * len(records))
+    return RecordTable.of(records, [True] * len(records))
 
 
 def read_classes_file(path: str) -> list[str]:

@@ -212,6 +212,11 @@ class VideoClassifier(pl.LightningModule):
                  batch_size=len(labels))
         self._update(stage, logits, labels)
 
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in index order (the checkpoint's; "0", "1", ... when it has none)."""
+        return list(self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)])
+
     def average_views(self, logits: torch.Tensor) -> torch.Tensor:
         """(videos, views, classes) -> (videos, classes) probabilities, averaged over views."""
         if self.hparams.view_average == "softmax":

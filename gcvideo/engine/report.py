@@ -36,7 +36,7 @@ class VideoReports(pl.Callback):
         if trainer.is_global_zero:
             views = "x".join(map(str, getattr(dm, "test_views", (1, 1))))
             out = os.path.join(trainer.default_root_dir, f"{stage}_{views}")
-            classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+            classes = module.class_names
             write_reports(out, predictions, classes, metrics)
             print(summary_lines(stage, views, metrics, out), flush=True)
         module.video_metrics = metrics

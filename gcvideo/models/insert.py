@@ -147,9 +147,9 @@ def stage_keys(layout: Layout, name: str) -> list[str]:
     return [stage_name(text)]
 
 
-def default_position(model: nn.Module) -> str:
+def default_position(model: nn.Module, layout: Optional[Layout] = None) -> str:
     """``after_1x1`` (the paper's), or ``after_add`` for networks without a residual branch (S3D)."""
-    return "after_add" if network_layout(model).family == "s3d" else "after_1x1"
+    return "after_add" if (layout or network_layout(model)).family == "s3d" else "after_1x1"
 
 
 def select_targets(model: nn.Module, where: Where = DEFAULT_STAGES,
@@ -163,7 +163,7 @@ def select_targets(model: nn.Module, where: Where = DEFAULT_STAGES,
     network's default (:func:`default_position`).
     """
     layout = network_layout(model)
-    position = position or ("after_add" if layout.family == "s3d" else "after_1x1")
+    position = position or default_position(model, layout)
     if position not in POSITIONS:
         raise ValueError(f"position must be one of {list(POSITIONS)}, got {position!r}")
     if layout.family == "s3d" and position != "after_add":

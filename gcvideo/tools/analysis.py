@@ -31,7 +31,7 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
     from ..engine.checkpoint import load_classifier
 
     module, options = load_classifier(ckpt_path)
-    classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+    classes = module.class_names
     records = load_records(data, root, classes)
     dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val",
                                **{k: options[k] for k in ("num_frames", "sampling_rate", "target_fps", "backend",

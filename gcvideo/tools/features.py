@@ -116,7 +116,7 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
         raise ValueError("--shard-size must be >= 1")
     check_writable(out, "features output (--out)")
     module, options = load_classifier(ckpt_path)
-    classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+    classes = module.class_names
     records = load_records(data, root, classes)
     known = {name: i for i, name in enumerate(classes)}
     every = range(len(records))

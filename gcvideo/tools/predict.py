@@ -20,7 +20,7 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
 
     module, data = load_classifier(ckpt_path)
     clips, crops = parse_views(views)
-    classes = module.hparams.classes or [str(i) for i in range(module.hparams.num_classes)]
+    classes = module.class_names
     options = dict(num_frames=data["num_frames"], sampling_rate=data["sampling_rate"],
                    target_fps=data["target_fps"], short_side=data["eval_short_side"],
                    crop=data["test_crop_size"], backend=data["backend"])
