@@ -78,11 +78,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 0
     from .data.decode import VideoError
+    from .data.outputs import Diverged, FolderInUse, Terminated
     from .tools.commands import call
 
     try:
         return call(args.func, args)
-    except (FileNotFoundError, PermissionError, ValueError, VideoError) as err:
+    except Terminated as err:
+        print(f"gcvideo {' '.join(chosen)}: {err}", file=sys.stderr)   # pre-empted: rerun to resume
+        return 143
+    except Diverged as err:
+        print(f"gcvideo {' '.join(chosen)}: error: {err}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, PermissionError, ValueError, VideoError, FolderInUse) as err:
         print(f"gcvideo {' '.join(chosen)}: {err}", file=sys.stderr)   # a bad file, option or video
         return 2
 

@@ -1,5 +1,6 @@
 """Output places checked before work starts, so a read-only folder is found out in a second,
-not after a full scan or a full epoch."""
+not after a full scan or a full epoch; one run per folder (:class:`FolderLock`); and the ways a
+run stops early that every command reports in one line (:class:`Terminated`, :class:`Diverged`)."""
 import os
 import tempfile
 
@@ -17,3 +18,53 @@ def check_writable(folder: str, what: str, hint: str = "") -> str:
         raise PermissionError(f"{what}: cannot write to {folder} ({reason})" + (f"; {hint}" if hint else "")) \
             from None
     return folder
+
+
+class FolderInUse(RuntimeError):
+    """Another run holds the folder's lock."""
+
+
+class Terminated(RuntimeError):
+    """A run stopped by SIGTERM (pre-emption): the command exits 128 + 15, never 0."""
+
+
+class Diverged(RuntimeError):
+    """Training produced a NaN or infinite loss: the command exits 1."""
+
+
+class FolderLock:
+    """An exclusive lock on ``folder`` for one run (``fcntl.flock`` on ``folder/.gcvideo.lock``,
+    released when the run ends or its process dies, so a crash never leaves a stale lock). A
+    second run into the same folder gets a :class:`FolderInUse` naming the first's pid and command."""
+
+    NAME = ".gcvideo.lock"
+
+    def __init__(self, folder: str, what: str) -> None:
+        self.folder, self.what, self._file = folder, what, None
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+        import sys
+
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, self.NAME)
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise FolderInUse(f"{self.folder} is in use by another run ({holder}): wait for it to finish, or "
+                               f"give this {self.what} another folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}: {' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200]}")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()                    # closing the file releases the lock
+            self._file = None

@@ -1,11 +1,15 @@
-"""Lightning callbacks: precise BN statistics, the model's cost at start, throughput."""
+"""Lightning callbacks: precise BN statistics, the model's cost at start, throughput, a stop on
+divergence, and the checkpoint callbacks of a run (best, every N epochs, last)."""
 import logging
 import time
 from typing import Optional
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import nn
+
+from ..data.outputs import Diverged
 
 log = logging.getLogger("gcvideo")
 
@@ -118,3 +122,65 @@ class Throughput(pl.Callback):
                   f"(train/data_wait): more loader processes (data.num_workers, now {workers}), a collection "
                   "re-encoded for training (`gcvideo data prepare`: short side 320, key frame every 16 frames), "
                   "or a smaller data.train_short_side", flush=True)
+
+
+class StopOnNonFinite(pl.Callback):
+    """Stop training when the loss is NaN or infinite, before any checkpoint of the diverged
+    weights is written. The check costs no host sync per step: a flag accumulates on the
+    device and is read on logging steps, on an epoch's last batch and before validation
+    (checkpoints are written after validation), agreed by all ranks."""
+
+    def __init__(self) -> None:
+        self._bad: Optional[torch.Tensor] = None
+        self._first: Optional[tuple[int, int]] = None
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._bad = bad if self._bad is None else self._bad | bad
+        every = max(1, trainer.log_every_n_steps)
+        if trainer.global_step % every == 0 or trainer.is_last_batch:
+            self.check(trainer)
+
+    def on_validation_start(self, trainer, module) -> None:
+        if trainer.training:
+            self.check(trainer)
+
+    def check(self, trainer) -> None:
+        bad = bool(self._bad) if self._bad is not None else False
+        if not trainer.strategy.reduce_boolean_decision(bad, all=False):
+            self._bad = None
+            return
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        raise Diverged(f"the training loss became NaN or infinite by epoch {trainer.current_epoch}, step "
+                       f"{trainer.global_step} (lr {lr:.4g}); stopped, no checkpoint of the diverged weights was "
+                       "written (the earlier ones are kept). Try a lower --model.lr, a longer "
+                       "--model.warmup_epochs, or --trainer.gradient_clip_val 1.0")
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` after every epoch (overwritten; Lightning's ``save_last`` writes it only
+    when another checkpoint was written in the same step). Its own state key, so it never
+    collides with an every-epoch ModelCheckpoint's."""
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__(dirpath=dirpath, filename="last", save_top_k=1, every_n_epochs=1,
+                         enable_version_counter=False)
+
+    @property
+    def state_key(self) -> str:
+        return "LastCheckpoint"
+
+
+def run_checkpoints(dirpath: str, every_n_epochs: int) -> list[ModelCheckpoint]:
+    """The checkpoint callbacks of a run, in the order they must save: ``best.ckpt`` (by val
+    top-1) first, so that the state saved into the other two files already holds this epoch's
+    best score (a resumed run then never replaces ``best.ckpt`` with a worse model);
+    ``epochNNN.ckpt`` every ``every_n_epochs`` epochs (0: none); ``last.ckpt`` every epoch."""
+    best = ModelCheckpoint(dirpath=dirpath, filename="best", monitor="val/top1", mode="max", save_top_k=1,
+                           auto_insert_metric_name=False, enable_version_counter=False)
+    epochs = [ModelCheckpoint(dirpath=dirpath, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                              every_n_epochs=every_n_epochs, save_top_k=-1)] if every_n_epochs > 0 else []
+    return [best, *epochs, LastCheckpoint(dirpath)]

@@ -1,8 +1,18 @@
 """Reading and writing gcvideo checkpoints: the network and the data options a checkpoint was
-trained with, one-line errors for unreadable or foreign files, atomic saves."""
+trained with, one-line errors for unreadable or foreign files, atomic saves.
+
+Loading never executes code: every read goes through :func:`read_checkpoint`, which unpickles
+with ``torch.load(weights_only=True)``. gcvideo's checkpoints hold only tensors, containers,
+numbers and strings (the types ``weights_only`` allows by default), so ``SAFE_GLOBALS`` is
+empty; a file that needs any other type is refused in one line naming it. ``trust=True``
+(``--trust_checkpoint`` on the command line) loads such a file anyway, with full pickle:
+only for files from a source you trust.
+"""
 import glob
 import inspect
 import os
+import pickle
+import re
 from typing import Optional
 
 import torch
@@ -12,11 +22,23 @@ from ..data.datamodule import KineticsDataModule
 from .module import VideoClassifier
 
 
-def load_classifier(ckpt_path: str):
+# Types allowed beyond weights_only's defaults: none (tests/test_engine_checkpoint_trust.py
+# checks that a trained checkpoint holds nothing else). Add a type here only with a test.
+SAFE_GLOBALS: list = []
+TRUST_OPTION = "--trust_checkpoint"
+
+
+class UnsafeCheckpoint(ValueError):
+    """A checkpoint that needs a type outside the allow-list (its unpickling could run code)."""
+
+
+def load_classifier(ckpt_path: str, trust: bool = False):
     """The checkpoint's VideoClassifier (eval mode) and its data options: the
     KineticsDataModule arguments it was trained with, defaults filled in. Anything wrong with
-    the file is one ``ValueError`` line naming it and the first thing that does not fit."""
-    checkpoint = read_checkpoint(ckpt_path)
+    the file is one ``ValueError`` line naming it and the first thing that does not fit;
+    non-finite weights (a diverged run) are refused too. ``trust``: see :func:`read_checkpoint`."""
+    checkpoint = read_checkpoint(ckpt_path, trust)
+    check_finite(checkpoint, ckpt_path)
     hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict) or "model" not in hparams:
         raise ValueError(f"{ckpt_path} is a Lightning checkpoint but not a gcvideo one (no model in its "
@@ -36,20 +58,46 @@ def load_classifier(ckpt_path: str):
     return module.eval(), {**defaults, **checkpoint.get("datamodule_hyper_parameters", {})}
 
 
-def read_checkpoint(path: str) -> dict:
+def read_checkpoint(path: str, trust: bool = False) -> dict:
     """The checkpoint dict in ``path``, or a one-line ``ValueError`` that names the file and
-    what is wrong with it (truncated, not a PyTorch file, not a Lightning checkpoint)."""
+    what is wrong with it (truncated, not a PyTorch file, not a Lightning checkpoint, or an
+    :class:`UnsafeCheckpoint`: it holds a type outside ``SAFE_GLOBALS``). Unpickling runs no
+    code unless ``trust`` is true (then any pickled object is rebuilt: trusted files only)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by cause
-        detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:
+            raise UnsafeCheckpoint(
+                f"{path} holds a {found.group(1)} object, which gcvideo checkpoints never hold: refused, "
+                f"because loading it could run code (if you trust its source: {TRUST_OPTION})") from None
+        raise ValueError(f"{path} is not a readable checkpoint (truncated by a crash, or not a PyTorch file, "
+                         f"e.g. a plain pickle?): {_first_line(err)}") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, ... by cause
         raise ValueError(f"{path} is not a readable checkpoint (truncated by a crash, or not a PyTorch "
-                         f"file?): {detail}") from None
+                         f"file?): {_first_line(err)}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    # torch's weights_only errors start with a paragraph of advice: keep the line that names the cause
+    cause = next((line for line in lines if "Unsupported" in line or "error" in line.lower()), None)
+    return (cause or (lines[0] if lines else type(err).__name__)).strip()[:200]
+
+
+def check_finite(checkpoint: dict, path: str) -> None:
+    """``ValueError`` naming the first weight with a NaN or infinite value: a diverged run's
+    checkpoint would score every video with NaN."""
+    for key, value in checkpoint["state_dict"].items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"{path} holds non-finite weights ({key} has NaN or inf values): the run that wrote "
+                             "it diverged; evaluate an earlier checkpoint of that run (e.g. its best.ckpt)")
 
 
 def newest_intact_checkpoint(folder: str) -> Optional[str]:
@@ -82,7 +130,16 @@ def check_fits(checkpoint: dict, model: torch.nn.Module, path: str) -> None:
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Saves to a temporary file beside the target and renames it over the target, so a run
-    killed during a save leaves the previous checkpoint intact, never a truncated one."""
+    killed during a save leaves the previous checkpoint intact, never a truncated one. Loads
+    through :func:`read_checkpoint` (no code runs unless ``trust``), whatever ``weights_only``
+    Lightning passes."""
+
+    def __init__(self, trust: bool = False) -> None:
+        super().__init__()
+        self.trust = trust
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return read_checkpoint(os.fspath(path), self.trust)
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = os.fspath(path)

@@ -6,6 +6,13 @@ Every run writes to ``trainer.default_root_dir`` (default ``runs/default``):
 ``tensorboard/version_N/``: a new version per run, so resuming never overwrites logs.
 ``--ckpt_path last`` resumes from ``checkpoints/last.ckpt`` of that folder; a fresh ``fit`` into a
 folder that already holds checkpoints is refused (it would mix two runs' files).
+
+With ``--ckpt_path``, the model options come from the command line and config files where they
+are given, else from the checkpoint: evaluation options (``view_average``, ``view_batch``) follow
+the command line, and a given option that changes what the network is (``model``, ``backbone``,
+``blocks``) but differs from the checkpoint's is refused in one line naming both values.
+Checkpoints are read without running code (``gcvideo.engine.checkpoint``); ``--trust_checkpoint``
+loads one that needs other types, for files from a trusted source.
 """
 import glob
 import os
@@ -13,25 +20,83 @@ import sys
 from typing import Optional
 
 import torch
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from .callbacks import ModelCost, Throughput
-from .checkpoint import AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
+from .callbacks import ModelCost, StopOnNonFinite, Throughput, run_checkpoints
+from .checkpoint import TRUST_OPTION, AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
 from .module import VideoClassifier
 from .report import VideoReports
 from ..data.datamodule import KineticsDataModule
-from ..data.outputs import check_writable
+from ..data.outputs import Diverged, FolderInUse, FolderLock, Terminated, check_writable
 
 DEFAULT_ROOT = os.path.join("runs", "default")
+# epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (Slow-only R50 with SGD
+# state: ~260 MB each; a 196-epoch Kinetics run keeps 9 + 2 files, ~2.9 GB)
+DEFAULT_CHECKPOINT_EVERY = 20
+# model options that define the network's weights: a checkpoint and the command line must agree
+NETWORK_OPTIONS = ("model", "backbone", "blocks", "model_options")
+
+
+def _plain(value):
+    """Namespaces, tuples and dataclasses as the dicts and lists a checkpoint stores."""
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    if hasattr(value, "overrides"):
+        value = value.overrides()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def merge_checkpoint_options(saved: dict, given: dict) -> tuple[dict, Optional[str]]:
+    """The model options to take from a checkpoint's ``saved`` hyper-parameters where the user
+    ``given`` (command line and config files, no defaults) has none, field by field for
+    ``backbone`` and ``blocks``; and the first conflict in what the network is, as text."""
+    taken = {}
+    for key, value in saved.items():
+        if key.startswith("_"):
+            continue                                   # Lightning's _instantiator, _class_path
+        mine = given.get(key)
+        if key in ("backbone", "blocks") and isinstance(value, dict):
+            theirs, mine = _plain(value), _plain(mine) or {}
+            for field in sorted(set(mine) & set(theirs)):
+                if mine[field] != theirs[field]:
+                    return {}, f"model.{key}.{field} is {mine[field]} here but {theirs[field]} in the checkpoint"
+            for field in sorted(set(mine) - set(theirs)):
+                return {}, f"model.{key}.{field} is {mine[field]} here but unset (the model's own) in the checkpoint"
+            taken[key] = {f: v for f, v in theirs.items() if f not in mine}
+        elif key not in given:
+            taken[key] = value
+        elif key in NETWORK_OPTIONS and value is not None and _plain(mine) != _plain(value):
+            return {}, f"model.{key} is {_plain(mine)} here but {_plain(value)} in the checkpoint"
+    return taken, None
+
+
+def _launch_rank() -> int:
+    """This process's rank as the launcher set it (0 before DDP starts, or without DDP)."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 class GCVideoCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
+        parser.add_argument("--trust_checkpoint", type=bool, default=False, nargs="?", const=True,
+                            help="load a --ckpt_path that holds objects other than tensors, numbers, "
+                                 "strings and containers with full pickle, which can run code: only "
+                                 "for files from a source you trust (refused otherwise)")
+        parser.add_argument("--checkpoint_every_n_epochs", type=int, default=DEFAULT_CHECKPOINT_EVERY,
+                            help="fit: keep checkpoints/epochNNN.ckpt every N epochs (0: none) beside best.ckpt "
+                                 "(best val top-1) and last.ckpt (every epoch). Slow-only R50 with SGD state is "
+                                 "~260 MB per file: 196 Kinetics epochs keep ~2.9 GB at 20")
         parser.add_argument("--untrained", type=bool, default=False,
                             help="validate/test: score the network as initialised (or as loaded by "
                                  "model.pretrained) without --ckpt_path; refused otherwise, so a "
@@ -50,17 +115,42 @@ class GCVideoCLI(LightningCLI):
     COUNT_OR_SHARE = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
                       "val_check_interval")
 
+    def parse_arguments(self, parser, args) -> None:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
+
     def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads the checkpoint's hyperparameters here, before any hook: a truncated
-        # or foreign file must fail as one line naming it, not as torch.load's traceback
-        given = self.config[self.config.subcommand].get("ckpt_path") if self.config.get("subcommand") else None
-        self._read = (given, read_checkpoint(given)) if given and os.path.isfile(given) else (None, None)
-        super()._parse_ckpt_path()
+        """Replaces LightningCLI's (the checkpoint's hyper-parameters over the whole command
+        line): read the file once, safely, and take from it only the model options not given
+        (see the module docstring); a truncated or foreign file fails as one line naming it."""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else {}
+        given = config.get("ckpt_path")
+        self._read = (None, None)
+        if not given or not os.path.isfile(given):
+            return
+        checkpoint = read_checkpoint(given, bool(config.get("trust_checkpoint")))
+        self._read = (given, checkpoint)
+        saved = checkpoint.get("hyper_parameters")
+        if not isinstance(saved, dict) or "model" not in saved:
+            return                                     # _check_checkpoint says what does not fit
+        explicit = self.parser.parse_args(self._argv, defaults=False)[subcommand].get("model") or {}
+        taken, conflict = merge_checkpoint_options(saved, _plain(explicit))
+        if conflict:
+            raise ValueError(f"{given} does not hold the network asked for: {conflict}; drop the option "
+                             "(the checkpoint's network is then used) or give a checkpoint of this network")
+        known = set(config["model"].keys()) if config.get("model") is not None else set()
+        taken = {k: v for k, v in taken.items() if k in known}
+        self.config = self.parser.parse_object({subcommand: {"model": taken}}, self.config)
 
     def _check_checkpoint(self) -> None:
         """Read ``--ckpt_path`` before any work starts: one line naming the file if it is
         unreadable or does not fit the network (for ``last``: also the newest intact epoch)."""
-        given = self.config[self.subcommand].get("ckpt_path")
+        config = self.config[self.subcommand]
+        if config.get("weights_only") is False and not config.get("trust_checkpoint"):
+            raise ValueError(f"--weights_only false would unpickle --ckpt_path with full pickle, which can run "
+                             f"code: for a checkpoint from a trusted source say so with {TRUST_OPTION}")
+        given = config.get("ckpt_path")
         if not given or given in ("best", "hpc", "registry"):
             return
         path = os.path.join(self.trainer.default_root_dir, "checkpoints", "last.ckpt") if given == "last" else given
@@ -68,7 +158,8 @@ class GCVideoCLI(LightningCLI):
             return                                  # Lightning says so and starts afresh
         try:
             (read_path, checkpoint), self._read = getattr(self, "_read", (None, None)), (None, None)  # read once, not kept
-            check_fits(checkpoint if read_path == path else read_checkpoint(path), self.model, path)
+            trust = bool(self.config[self.subcommand].get("trust_checkpoint"))
+            check_fits(checkpoint if read_path == path else read_checkpoint(path, trust), self.model, path)
         except ValueError as err:
             intact = newest_intact_checkpoint(os.path.dirname(path)) if given == "last" else None
             hint = f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
@@ -87,6 +178,31 @@ class GCVideoCLI(LightningCLI):
             if folder:
                 check_writable(folder, f"{self.subcommand} output ({what})",
                                "run in a writable folder: --trainer.default_root_dir runs/NAME")
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """The subcommand with the run folder locked (one run per folder; rank 0 holds the
+        lock for all ranks), and SIGTERM turned into :class:`Terminated` (Lightning stops at
+        the next step and raises a SystemExit that would exit 0)."""
+        root = self.trainer.default_root_dir
+        lock = FolderLock(root, f"{subcommand} (--trainer.default_root_dir)") if _launch_rank() == 0 else None
+        try:
+            if lock:
+                lock.__enter__()
+            super()._run_subcommand(subcommand)
+        except SIGTERMException:
+            last = os.path.join(root, "checkpoints", "last.ckpt")
+            if subcommand != "fit":
+                raise Terminated(f"{subcommand} stopped by SIGTERM before it finished: no report was written; "
+                                 "run the same command again") from None
+            done = self.trainer.current_epoch
+            resume = (f"resume with the same command and --ckpt_path last ({last}: the end of the last finished "
+                      "epoch; the steps since are trained again, exactly as before)") if os.path.isfile(last) \
+                else "no epoch had finished, so nothing was saved: start the run again"
+            raise Terminated(f"fit stopped by SIGTERM during epoch {done}, step {self.trainer.global_step}; "
+                             f"{resume}") from None
+        finally:
+            if lock:
+                lock.__exit__()
 
     def before_fit(self) -> None:
         self._check_outputs()
@@ -127,20 +243,22 @@ class GCVideoCLI(LightningCLI):
             if config.get("sync_batchnorm"):
                 raise ValueError("trainer.sync_batchnorm needs GPUs (SyncBatchNorm has no CPU kernel); "
                                  "set it to false for CPU runs")
-        extra = [ModelCost(), Throughput(), LearningRateMonitor(logging_interval="step"), VideoReports()]
+        extra = [ModelCost(), Throughput(), LearningRateMonitor(logging_interval="step"), VideoReports(),
+                 StopOnNonFinite()]
         if config.get("enable_checkpointing", True) is not False:
-            ckpt_dir = os.path.join(root, "checkpoints")
-            extra += [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                      every_n_epochs=1, save_top_k=-1, save_last=True),
-                      ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/top1", mode="max",
-                                      save_top_k=1, auto_insert_metric_name=False,
-                                      enable_version_counter=False)]  # a resumed run updates best.ckpt
+            every = self._get(self.config, "checkpoint_every_n_epochs", default=DEFAULT_CHECKPOINT_EVERY)
+            if every is None or every < 0:
+                raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
+            extra += run_checkpoints(os.path.join(root, "checkpoints"), every)
         given = config.get("callbacks") or []
         kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
         plugins = config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(hasattr(p, "save_checkpoint") for p in plugins):
-            kwargs["plugins"] = plugins + [AtomicCheckpointIO()]   # a kill mid-save never truncates
+            # a kill mid-save never truncates; loading never runs code (unless trusted)
+            trust = bool(self._get(self.config, "trust_checkpoint", default=False))
+            kwargs["plugins"] = plugins + [AtomicCheckpointIO(trust=trust)]
+
         return super().instantiate_trainer(**kwargs)
 
 
@@ -164,7 +282,13 @@ def make_cli(argv: list[str]) -> GCVideoCLI:
 def run_lightning_cli(argv: list[str]) -> int:
     try:
         make_cli(argv)
-    except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException) as err:
+    except Terminated as err:
+        print(f"gcvideo {argv[0]}: {err}", file=sys.stderr)
+        return 143
+    except Diverged as err:
+        print(f"gcvideo {argv[0]}: error: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException, FolderInUse) as err:
         hint = ""
         if isinstance(err, MisconfigurationException) and "gpu" in str(err).lower():
             hint = " (this machine has no CUDA GPU: --trainer.accelerator cpu or auto)" \

@@ -11,7 +11,7 @@ from ..models.analysis import attention_on_regions, capture_attention, collect_n
 
 
 def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips: int = 32,
-                 json: bool = False) -> int:
+                 json: bool = False, trust_checkpoint: bool = False) -> int:
     """GCNet Table 1: cosine distances inside every NL block
 
     For every non-local block of a trained checkpoint, on real clips: the mean pairwise cosine
@@ -25,12 +25,14 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
         root: video folder (default: the list's folder)
         clips: videos to average over (centre clip each)
         json: print JSON
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
     """
     from ..data.dataset import VideoClipDataset
     from ..data.records import load_records
     from ..engine.checkpoint import load_classifier
 
-    module, options = load_classifier(ckpt_path)
+    module, options = load_classifier(ckpt_path, trust_checkpoint)
     classes = module.class_names
     records = load_records(data, root, classes)
     dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val",
@@ -50,7 +52,8 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
     return 0
 
 
-def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: str = "attention") -> int:
+def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: str = "attention",
+                  trust_checkpoint: bool = False) -> int:
     """GC/SNL attention maps over T x H x W, overlaid on a video
 
     Runs a checkpoint on the centre clip of VIDEO and saves each GC/SNL block's attention
@@ -63,6 +66,8 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
         video: a video file
         blocks: only blocks whose names contain one of these strings
         out: output folder
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
     """
     import numpy as np
     from matplotlib import colormaps
@@ -71,7 +76,7 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
     from ..data import decode, sampling, transforms
     from ..engine.checkpoint import load_classifier
 
-    module, options = load_classifier(ckpt_path)
+    module, options = load_classifier(ckpt_path, trust_checkpoint)
     crop = options["crop_size"]
     info = decode.probe(video)
     times = sampling.uniform_clips(info.duration, info.fps, options["num_frames"], options["sampling_rate"], 1,
@@ -164,7 +169,7 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
 
 
 def run_lift(*, ckpt_path: str, data: str, split: Literal["train", "val", "test"] = "test", limit: int = 0,
-             json: bool = False) -> int:
+             json: bool = False, trust_checkpoint: bool = False) -> int:
     """share of each GC/SNL block's attention on the cues of the relation task
 
     For a checkpoint trained on `gcvideo data synth --task relation` data: for each GC/SNL block,
@@ -177,10 +182,12 @@ def run_lift(*, ckpt_path: str, data: str, split: Literal["train", "val", "test"
         split: which split's videos
         limit: only the first N videos (0: all)
         json: print JSON
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
     """
     from ..engine.checkpoint import load_classifier
 
-    module, options = load_classifier(ckpt_path)
+    module, options = load_classifier(ckpt_path, trust_checkpoint)
     result = measure_lift(module, options, data, split, limit)
     if json:
         print(jsonlib.dumps(result, indent=2))

@@ -10,8 +10,12 @@ through the network in its inference form; the vector is the average over the vi
 
 Vectors are written in shards (``features-NNNNN.npy``, float32, ``--shard-size`` rows) with
 an index (``index.csv``: video_id, path, label, shard, row, status, reason); a video that
-cannot be read is listed with its reason and no row, never dropped. Shards and the index
-are written atomically, so an interrupted run resumes where its last shard ended. Under
+cannot be read is listed with its reason and no row, never dropped; a path listed twice is
+one video. Shards and the index are written atomically, so an interrupted run resumes where
+its last shard ended, retrying the videos that failed. A run resumes only what it would
+compute itself: ``features.json`` in the output folder records everything a vector depends on
+(the checkpoint's content hash, layer, views, the list's rows); a rerun with any of them
+changed is refused in one line naming what differs (use another ``--out``). Under
 torch.distributed (``torchrun``) every video is handled by exactly one rank (the ``test``
 rule), each rank writes its own shards, and rank 0 merges the index in list order.
 """
@@ -25,6 +29,7 @@ from torch import nn
 
 LAYERS = ("pre_logits", "c5")
 INDEX_FIELDS = ["video_id", "path", "label", "shard", "row", "status", "reason"]
+RUN_FILE = "features.json"
 
 
 def layer_modules(model: nn.Module, layer: str) -> list[nn.Module]:
@@ -100,7 +105,7 @@ def _write_index(path: str, rows: list[dict]) -> None:
 
 def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
                      layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, trust: bool = False) -> dict:
     from tqdm import tqdm
 
     from ..data.multiview import MultiViewDataset, iter_views, parse_views
@@ -115,9 +120,16 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     if shard_size < 1:
         raise ValueError("--shard-size must be >= 1")
     check_writable(out, "features output (--out)")
-    module, options = load_classifier(ckpt_path)
+    module, options = load_classifier(ckpt_path, trust)
     classes = module.class_names
-    records = load_records(data, root, classes)
+    listed = load_records(data, root, classes)
+    first = {}
+    for i in range(len(listed)):
+        first.setdefault(listed.path(i), i)                 # a path listed twice is one video
+    unique = sorted(first.values())
+    records = RecordTable([listed.path(i) for i in unique], [listed.label(i) for i in unique],
+                          [listed.video_id(i) for i in unique], listed.present[unique])
+    claim_folder(out, run_key(ckpt_path, layer, views, records))
     known = {name: i for i, name in enumerate(classes)}
     every = range(len(records))
     labelled = RecordTable([records.path(i) for i in every],
@@ -129,7 +141,8 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
                                short_side=options["eval_short_side"], crop_size=options["test_crop_size"])
     world, rank = _world()
     index_path = os.path.join(out, "index.csv" if world == 1 else f"index-rank{rank}.csv")
-    done_rows = _read_index(index_path)                      # a resumed run: what its shards hold
+    # a resumed run: what its shards hold; failed videos are tried again
+    done_rows = [r for r in _read_index(index_path) if r["status"] == "ok"]
     done = _done_indices(done_rows, records)
     mine = [i for i in range(rank, len(records), world) if i not in done]
     prefix = "features" if world == 1 else f"features-rank{rank}"
@@ -170,6 +183,8 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     flush()
     bar.close()
     reader.close()
+    order = {records.path(i): i for i in range(len(records))}
+    _write_index(index_path, sorted(done_rows, key=lambda r: order.get(r["path"], len(order))))   # list order
     if world > 1:
         import torch.distributed as dist
 
@@ -189,6 +204,52 @@ def _done_indices(rows: list[dict], records) -> set:
     return {where[r["path"]] for r in rows if r["path"] in where}
 
 
+def file_sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_key(ckpt_path: str, layer: str, views: str, records) -> dict:
+    """Everything a folder's vectors depend on: the checkpoint's content (not its name), the
+    layer, the views and the list's rows (paths and labels, in order)."""
+    import hashlib
+
+    rows = hashlib.sha256()
+    for i in range(len(records)):
+        rows.update(f"{records.path(i)}\t{records.label(i)}\n".encode("utf-8", "surrogateescape"))
+    return {"checkpoint_sha256": file_sha256(ckpt_path), "layer": layer, "views": views,
+            "rows": len(records), "rows_sha256": rows.hexdigest()}
+
+
+def claim_folder(out: str, key: dict) -> None:
+    """Record ``key`` in ``out`` (a new folder), or check that the run there had the same key:
+    a ``ValueError`` naming what differs otherwise (its vectors are not this run's)."""
+    import json
+
+    path = os.path.join(out, RUN_FILE)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            earlier = json.load(f)
+        differ = [k for k in key if earlier.get(k) != key[k]]
+        if differ:
+            what = ", ".join(f"{k} {earlier.get(k)!r:.24} there vs {key[k]!r:.24} now" for k in differ)
+            raise ValueError(f"{out} holds features of another run ({what}): its vectors are not this run's; "
+                             "write to another --out (or delete that folder)")
+        return
+    if _read_index(os.path.join(out, "index.csv")):
+        raise ValueError(f"{out} holds features without {RUN_FILE} (written by an older gcvideo): what they were "
+                         "computed with is unknown; write to another --out")
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(key, f, indent=1)
+    os.replace(temporary, path)
+
+
 def load_features(out: str) -> tuple[list[dict], np.ndarray]:
     """The index rows and a (videos, C) array of the ok ones' vectors, in index order."""
     rows = _read_index(os.path.join(out, "index.csv"))
@@ -204,14 +265,16 @@ def load_features(out: str) -> tuple[list[dict], np.ndarray]:
 
 def run_features(*, ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
                  layer: Literal["pre_logits", "c5"] = "pre_logits", shard_size: int = 1000,
-                 workers: int = 0) -> int:
+                 workers: int = 0, trust_checkpoint: bool = False) -> int:
     """one feature vector per video (view-averaged), in shards with an index
 
     Decode each video of --data once, run its views through the checkpoint's network (folded
     inference form) and write the view-averaged pre-logits (or c5 features averaged over
     T x H x W) to OUT/features-NNNNN.npy with OUT/index.csv (video_id, path, label, shard, row,
-    status, reason). Unreadable videos are listed, not dropped. Resumable (run it again); under
-    torchrun every video goes to exactly one rank. Exits 1 when any video failed.
+    status, reason). Unreadable videos are listed, not dropped; a path listed twice is one video.
+    Resumable (run it again: failed videos are retried); a rerun into an OUT written with another
+    checkpoint, layer, views or list is refused (OUT/features.json records them). Under torchrun
+    every video goes to exactly one rank. Exits 1 when any video failed.
 
     Args:
         ckpt_path: a gcvideo checkpoint
@@ -222,8 +285,11 @@ def run_features(*, ckpt_path: str, data: str, out: str, root: Optional[str] = N
         layer: pre_logits (the classifier's input) or c5 (last stage, pooled)
         shard_size: vectors per .npy shard
         workers: decoding processes (0: in this process)
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
     """
-    summary = extract_features(ckpt_path, data, out, root, views, layer, shard_size, workers)
+    summary = extract_features(ckpt_path, data, out, root, views, layer, shard_size, workers,
+                               trust=trust_checkpoint)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{summary['ok']} feature vectors, {summary['failed']} videos failed (listed with reasons); "
               f"index: {summary['index']}")

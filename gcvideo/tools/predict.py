@@ -14,11 +14,12 @@ from ..models import fold_context_blocks
 
 
 @torch.no_grad()
-def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5) -> list[dict]:
+def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5,
+                   trust: bool = False) -> list[dict]:
     from ..data.decode import VideoError
     from ..data.multiview import decode_views, iter_views, parse_views
 
-    module, data = load_classifier(ckpt_path)
+    module, data = load_classifier(ckpt_path, trust)
     clips, crops = parse_views(views)
     classes = module.class_names
     options = dict(num_frames=data["num_frames"], sampling_rate=data["sampling_rate"],
@@ -41,7 +42,8 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
     return results
 
 
-def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", json: bool = False) -> int:
+def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", json: bool = False,
+                trust_checkpoint: bool = False) -> int:
     """top-5 classes of videos with a trained checkpoint (multi-view)
 
     Multi-view prediction for any video (any length, size, fps). Class names and clip options are
@@ -52,8 +54,10 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
         ckpt_path: a gcvideo checkpoint (e.g. runs/demo_relation/gc/checkpoints/best.ckpt)
         views: CLIPSxCROPS (10x3: the paper's 30 views)
         json: print JSON
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
     """
-    results = predict_videos(videos, ckpt_path, views)
+    results = predict_videos(videos, ckpt_path, views, trust=trust_checkpoint)
     if json:
         print(jsonlib.dumps(results, indent=2))
     else:
