@@ -71,3 +71,37 @@ def tiny_args(root, run_dir, epochs=2, model="slow_r50_gc", extra=()):
             "--data.root", root, "--data.num_frames", "4", "--data.sampling_rate", "2",
             "--data.train_short_side", "[32, 40]", "--data.crop_size", "32", "--data.eval_short_side", "32",
             "--data.batch_size", "4", "--data.num_workers", "0", *extra]
+
+
+class TerminateAt(pl.Callback):
+    """Send this process SIGTERM (what SLURM and Kubernetes send on pre-emption) at the first
+    training batch of ``epoch``, or at the first test batch."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+    def _terminate(self) -> None:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == 0:
+            self._terminate()
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self._terminate()
+
+
+class PoisonAt(pl.Callback):
+    """Put a NaN into the classifier's weights at the start of ``epoch`` (a run that diverges)."""
+
+    def __init__(self, epoch: int = 1) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        if trainer.current_epoch == self.epoch:
+            linear = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+            with torch.no_grad():
+                linear.weight[0, 0] = float("nan")

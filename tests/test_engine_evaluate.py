@@ -221,7 +221,7 @@ def test_features_match_a_direct_forward_list_failures_and_resume(synth_root, tr
     assert "4 feature vectors, 1 videos failed" in capsys.readouterr().out
     rows, vectors = load_features(str(out))
     assert [r["status"] for r in rows] == ["ok"] * 4 + ["failed"] and rows[-1]["reason"] == "missing"
-    assert sorted(os.listdir(out)) == ["features-00000.npy", "features-00001.npy", "index.csv"]
+    assert sorted(os.listdir(out)) == ["features-00000.npy", "features-00001.npy", "features.json", "index.csv"]
     for row, vector in zip(rows, vectors):
         assert np.allclose(vector, direct_features(trained, row["path"], "pre_logits"), atol=1e-4)
     # interrupted before the second shard: the re-run writes exactly what is missing

@@ -26,7 +26,8 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from .callbacks import ModelCost, StopOnNonFinite, Throughput, run_checkpoints
-from .checkpoint import TRUST_OPTION, AtomicCheckpointIO, check_fits, newest_intact_checkpoint, read_checkpoint
+from .checkpoint import (TRUST_OPTION, AtomicCheckpointIO, check_finite, check_fits, newest_intact_checkpoint,
+                         read_checkpoint)
 from .module import VideoClassifier
 from .report import VideoReports
 from ..data.datamodule import KineticsDataModule
@@ -38,6 +39,10 @@ DEFAULT_ROOT = os.path.join("runs", "default")
 DEFAULT_CHECKPOINT_EVERY = 20
 # model options that define the network's weights: a checkpoint and the command line must agree
 NETWORK_OPTIONS = ("model", "backbone", "blocks", "model_options")
+# what may differ when fit resumes: evaluation and memory layout, and what is not read on resume
+# (initial weights; classes are linked from the data and checked against the checkpoint's)
+RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
+                       "num_classes", "classes")
 
 
 def _plain(value):
@@ -53,10 +58,11 @@ def _plain(value):
     return value
 
 
-def merge_checkpoint_options(saved: dict, given: dict) -> tuple[dict, Optional[str]]:
+def merge_checkpoint_options(saved: dict, given: dict, resume: bool = False) -> tuple[dict, Optional[str]]:
     """The model options to take from a checkpoint's ``saved`` hyper-parameters where the user
     ``given`` (command line and config files, no defaults) has none, field by field for
-    ``backbone`` and ``blocks``; and the first conflict in what the network is, as text."""
+    ``backbone`` and ``blocks``; and the first conflict in what the network is (with ``resume``:
+    also in how it trains, which the checkpoint's optimiser and schedule state fix), as text."""
     taken = {}
     for key, value in saved.items():
         if key.startswith("_"):
@@ -72,7 +78,8 @@ def merge_checkpoint_options(saved: dict, given: dict) -> tuple[dict, Optional[s
             taken[key] = {f: v for f, v in theirs.items() if f not in mine}
         elif key not in given:
             taken[key] = value
-        elif key in NETWORK_OPTIONS and value is not None and _plain(mine) != _plain(value):
+        elif (key in NETWORK_OPTIONS or (resume and key not in RESUME_FREE_OPTIONS)) and value is not None \
+                and _plain(mine) != _plain(value):
             return {}, f"model.{key} is {_plain(mine)} here but {_plain(value)} in the checkpoint"
     return taken, None
 
@@ -127,6 +134,9 @@ class GCVideoCLI(LightningCLI):
         config = self.config[subcommand] if subcommand else {}
         given = config.get("ckpt_path")
         self._read = (None, None)
+        if given == "last":
+            root = (config.get("trainer") or {}).get("default_root_dir") or DEFAULT_ROOT
+            given = os.path.join(root, "checkpoints", "last.ckpt")
         if not given or not os.path.isfile(given):
             return
         checkpoint = read_checkpoint(given, bool(config.get("trust_checkpoint")))
@@ -135,7 +145,10 @@ class GCVideoCLI(LightningCLI):
         if not isinstance(saved, dict) or "model" not in saved:
             return                                     # _check_checkpoint says what does not fit
         explicit = self.parser.parse_args(self._argv, defaults=False)[subcommand].get("model") or {}
-        taken, conflict = merge_checkpoint_options(saved, _plain(explicit))
+        taken, conflict = merge_checkpoint_options(saved, _plain(explicit), resume=subcommand == "fit")
+        if conflict and subcommand == "fit":
+            raise ValueError(f"{given}: resuming continues the checkpoint's network, optimiser and lr schedule, "
+                             f"but {conflict}; drop the option, or start a new run in another folder")
         if conflict:
             raise ValueError(f"{given} does not hold the network asked for: {conflict}; drop the option "
                              "(the checkpoint's network is then used) or give a checkpoint of this network")
@@ -159,7 +172,9 @@ class GCVideoCLI(LightningCLI):
         try:
             (read_path, checkpoint), self._read = getattr(self, "_read", (None, None)), (None, None)  # read once, not kept
             trust = bool(self.config[self.subcommand].get("trust_checkpoint"))
-            check_fits(checkpoint if read_path == path else read_checkpoint(path, trust), self.model, path)
+            checkpoint = checkpoint if read_path == path else read_checkpoint(path, trust)
+            check_fits(checkpoint, self.model, path)
+            check_finite(checkpoint, path)
         except ValueError as err:
             intact = newest_intact_checkpoint(os.path.dirname(path)) if given == "last" else None
             hint = f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""

@@ -2,11 +2,16 @@
 
 Each config is applied on top of ``--base`` (default ``configs/demo/order.yaml``; the relation
 task: ``configs/demo/relation.yaml``; on Kinetics, ``configs/kinetics400/base.yaml``); the
-demo configs' videos are generated when missing. Runs go to ``<out>/<config>/seed<k>/``; a run whose
-test results exist is not repeated, so an interrupted ablation resumes where it stopped.
+demo configs' videos are generated when missing. Each run is keyed by what determines it: the
+content of the base and the config (parsed YAML, so comments and layout do not matter), the
+extra options and the seed; it goes to ``<out>/<label>/seed<k>-<key>/``, where ``label`` is the
+config's name (its path below the configs' common folder when two names clash). A run whose
+test results exist under its key is not repeated, so an interrupted ablation resumes where it
+stopped, and an edited config runs afresh beside the old one.
 The table (mean ± std over seeds of 30-view test top-1/top-5, params, GFLOPs) is written
 to ``<out>/results.md`` and ``results.json``.
 """
+import hashlib
 import json
 import os
 import shlex
@@ -22,12 +27,40 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
+def config_labels(configs: list[str]) -> list[str]:
+    """A unique name per config: its base name, or its path (no extension) below the common
+    folder of the configs sharing that base name."""
+    names = [os.path.splitext(os.path.basename(c))[0] for c in configs]
+    labels = []
+    for config, name in zip(configs, names):
+        clash = [os.path.abspath(c) for c, n in zip(configs, names) if n == name]
+        if len(clash) > 1:
+            name = os.path.splitext(os.path.relpath(os.path.abspath(config), os.path.commonpath(clash)))[0]
+        labels.append(name)
+    return labels
+
+
+def run_key(base: str, config: str, extra: list[str], seed: int) -> str:
+    """12 hex digits of the sha256 of everything a run depends on: both files' parsed content,
+    the extra options and the seed."""
+    import yaml
+
+    def content(path):
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+
+    text = json.dumps({"base": content(base), "config": content(config), "extra": extra, "seed": seed},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
     from ..engine.cli import make_cli
 
     done = os.path.join(run_dir, "ablate_result.json")
     if os.path.exists(done):
-        return json.load(open(done))
+        with open(done, encoding="utf-8") as f:
+            return json.load(f)
     common = ["--config", base, "--config", config, "--seed_everything", str(seed), "--model.step_seed", str(seed),
               "--data.seed", str(seed), "--trainer.default_root_dir", run_dir, *extra]
     # an interrupted run resumes from its last checkpoint
@@ -37,8 +70,10 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
     metrics = test.model.video_metrics
     result = {"top1": metrics["top1"], "top5": metrics["top5"], "params_m": fit.model.cost["params_m"],
               "gflops": fit.model.cost["gflops"]}
-    with open(done, "w") as f:
+    temporary = f"{done}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as f:
         json.dump(result, f)
+    os.replace(temporary, done)
     return result
 
 
@@ -62,12 +97,17 @@ def run_ablate(configs: list[str], /, *, seeds: int = 3, base: Optional[str] = N
     data_root = yaml.safe_load(open(base))["data"]["root"]
     if not data_ready(data_root):
         generate_demo_data(base, data_root)
+    if len({os.path.realpath(c) for c in configs}) != len(configs):
+        raise ValueError("a config is listed twice: each config once (--seeds N repeats runs)")
     rows = []
-    for config in configs:
-        name = os.path.splitext(os.path.basename(config))[0]
-        runs = [run_one(base, config, seed, os.path.join(out, name, f"seed{seed}"), shlex.split(extra))
-                for seed in range(seeds)]
-        rows.append({"config": name, "runs": runs})
+    options = shlex.split(extra)
+    for config, name in zip(configs, config_labels(configs)):
+        runs = []
+        for seed in range(seeds):
+            key = run_key(base, config, options, seed)
+            runs.append(run_one(base, config, seed, os.path.join(out, name, f"seed{seed}-{key}"), options)
+                        | {"key": key})
+        rows.append({"config": name, "path": config, "runs": runs})
         print(f"{name}: top-1 {_mean_std([r['top1'] for r in runs])} over {seeds} seed(s)", flush=True)
     lines = [f"# Ablation results ({seeds} seed(s) each, base {os.path.relpath(base)})", "",
              "| config | test top-1 (%) | test top-5 (%) | params (M) | GFLOPs |", "|---|---:|---:|---:|---:|"]

@@ -1,0 +1,246 @@
+"""Issue 23: a checkpoint you can open, a number you can publish. Each test failed before its fix."""
+import json
+import os
+
+import pytest
+import torch
+
+from gcvideo.cli import main
+from gcvideo.data.outputs import FolderLock
+from helpers import tiny_args
+
+EVAL = ["--data.test_views", "1x1", "--data.test_crop_size", "32"]
+
+
+@pytest.fixture(scope="module")
+def run(synth_root, tmp_path_factory):
+    """A tiny GC network trained 2 epochs with default retention."""
+    folder = tmp_path_factory.mktemp("trust") / "run"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=2), *EVAL]) == 0
+    return folder
+
+
+def payload(path, marker):
+    """A checkpoint whose unpickling runs ``touch marker`` (the issue's reproduction)."""
+    evil = type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})
+    torch.save({"state_dict": {}, "x": evil()}, path)
+    return str(path)
+
+
+def videos_of(synth_root) -> list:
+    from gcvideo.data.records import load_records
+
+    return list(load_records(os.path.join(synth_root, "test.csv"), synth_root))
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_no_command_runs_a_checkpoints_code(synth_root, run, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = payload(tmp_path / "evil.ckpt", marker)
+    video = videos_of(synth_root)[0].path
+    commands = [["predict", video, "--ckpt_path", evil], ["export", "--ckpt_path", evil],
+                ["features", "--ckpt_path", evil, "--data", synth_root, "--out", str(tmp_path / "f")],
+                ["visualize", "--ckpt_path", evil, "--video", video, "--out", str(tmp_path / "v")],
+                ["analyze", "nl-stats", "--ckpt_path", evil, "--data", synth_root],
+                ["analyze", "lift", "--ckpt_path", evil, "--data", synth_root]]
+    commands += [[command, *tiny_args(synth_root, tmp_path / command, epochs=1), *EVAL, "--ckpt_path", evil]
+                 for command in ("fit", "validate", "test")]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        line = one_line(capsys)
+        assert evil in line and "posix.system" in line and "--trust_checkpoint" in line, (argv, line)
+        assert not marker.exists(), argv
+    from gcvideo.engine.checkpoint import load_classifier, read_checkpoint
+
+    with pytest.raises(ValueError, match="refused"):
+        load_classifier(evil)
+    # a raw pickle named .ckpt is refused too, as not a checkpoint
+    import pickle
+
+    raw = tmp_path / "raw.ckpt"
+    raw.write_bytes(pickle.dumps({"state_dict": {}, "x": type("E2", (), {"__reduce__": lambda s: (
+        os.system, (f"touch {marker}",))})()}))
+    assert main(["predict", video, "--ckpt_path", str(raw)]) == 2
+    assert "not a readable checkpoint" in one_line(capsys) and not marker.exists()
+    # the documented opt-in loads it anyway (and so runs it)
+    read_checkpoint(evil, trust=True)
+    assert marker.exists()
+
+
+def test_a_trained_checkpoint_holds_only_plain_types(run):
+    """Why the allow-list is empty: everything gcvideo saves loads with weights_only=True."""
+    for name in ("best.ckpt", "last.ckpt"):
+        checkpoint = torch.load(run / "checkpoints" / name, weights_only=True)
+        assert checkpoint["hyper_parameters"]["model"] == "slow_r50_gc"
+
+
+def test_resume_keeps_the_best_score(run):
+    """last.ckpt was saved before the best-checkpoint callback recorded the epoch: a resumed
+    run had no best score and replaced best.ckpt with whatever came next."""
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    states = {k: v for k, v in last["callbacks"].items() if "'monitor': 'val/top1'" in k}
+    (state,) = states.values()
+    assert state["best_model_score"] is not None and state["best_model_path"].endswith("best.ckpt")
+    assert float(state["best_model_score"]) == max(
+        float(v["best_model_score"]) for k, v in best["callbacks"].items() if "val/top1" in k)
+
+
+def test_retention_keeps_best_last_and_every_nth_epoch(synth_root, tmp_path, run):
+    assert sorted(os.listdir(run / "checkpoints")) == ["best.ckpt", "last.ckpt"]     # default: every 20
+    folder = tmp_path / "every2"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL, "--checkpoint_every_n_epochs", "2"]) == 0
+    assert sorted(os.listdir(folder / "checkpoints")) == ["best.ckpt", "epoch001.ckpt", "last.ckpt"]
+
+
+def test_evaluation_options_follow_the_command_line_and_network_conflicts_are_refused(
+        synth_root, run, tmp_path, capsys):
+    ckpt = str(run / "checkpoints" / "best.ckpt")
+    out = tmp_path / "test"
+    assert main(["test", *tiny_args(synth_root, out), *EVAL, "--ckpt_path", ckpt, "--model.view_batch", "7",
+                 "--model.view_average", "logits"]) == 0
+    import yaml
+
+    saved = yaml.safe_load(open(next(out.glob("csv/version_*/config.yaml"))))["model"]
+    assert saved["view_batch"] == 7 and saved["view_average"] == "logits"
+    capsys.readouterr()
+    for option, value, words in (("--model.model", "slow_r50", "model.model is slow_r50 here but slow_r50_gc"),
+                                 ("--model.blocks.where", "[c3]", "model.blocks.where is ['c3'] here but unset"),
+                                 ("--model.backbone.width", "8", "model.backbone.width is 8 here but 4")):
+        assert main(["test", *tiny_args(synth_root, out), *EVAL, "--ckpt_path", ckpt, option, value]) == 2
+        line = one_line(capsys)
+        assert ckpt in line and words in line, line
+    # the default model (slow_r50_gc) given explicitly against a plain checkpoint: refused as well
+    plain = torch.load(ckpt, weights_only=True)
+    plain["hyper_parameters"]["model"] = "slow_r50"
+    torch.save(plain, tmp_path / "plain.ckpt")
+    assert main(["test", *tiny_args(synth_root, out), *EVAL, "--ckpt_path", str(tmp_path / "plain.ckpt")]) == 2
+    assert "model.model is slow_r50_gc here but slow_r50" in one_line(capsys)
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(synth_root, run, tmp_path, capsys):
+    """It trained on with val/loss nan and saved best.ckpt, rc 0."""
+    folder = tmp_path / "diverge"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL, "--model.lr", "1e6",
+                 "--model.warmup_epochs", "0"]) == 1
+    line = one_line(capsys)
+    assert "NaN or infinite by epoch 0" in line and "--model.lr" in line, line
+    assert not (folder / "checkpoints").exists() or not os.listdir(folder / "checkpoints")
+    # diverging in epoch 1: epoch 0's checkpoints stay as they were
+    folder = tmp_path / "later"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL,
+                 "--trainer.callbacks+=helpers.PoisonAt"]) == 1
+    assert "by epoch 1" in one_line(capsys)
+    last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and all(torch.isfinite(v).all() for v in last["state_dict"].values()
+                                      if v.is_floating_point())
+    assert sorted(os.listdir(folder / "checkpoints")) == ["best.ckpt", "last.ckpt"]
+    # resuming with another lr is refused: the checkpoint's optimiser state would silently keep the old one
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL, "--model.lr", "0.05",
+                 "--ckpt_path", "last"]) == 2
+    assert "model.lr is 0.05 here but 0.1 in the checkpoint" in one_line(capsys)
+    # a checkpoint with non-finite weights is refused for evaluation
+    checkpoint = torch.load(folder / "checkpoints" / "best.ckpt", weights_only=True)
+    key = next(k for k in checkpoint["state_dict"] if k.endswith("proj.weight"))
+    checkpoint["state_dict"][key][0, 0] = float("nan")
+    torch.save(checkpoint, tmp_path / "nan.ckpt")
+    video = videos_of(synth_root)[0].path
+    assert main(["predict", video, "--ckpt_path", str(tmp_path / "nan.ckpt")]) == 2
+    assert "non-finite weights" in one_line(capsys)
+    assert main(["test", *tiny_args(synth_root, tmp_path / "t"), *EVAL, "--ckpt_path",
+                 str(tmp_path / "nan.ckpt")]) == 2
+    assert "non-finite weights" in one_line(capsys)
+
+
+def test_sigterm_is_not_success(synth_root, run, tmp_path, capsys):
+    """Lightning turns SIGTERM into a SystemExit without a code: fit and test exited 0."""
+    folder = tmp_path / "term"
+    argv = [*tiny_args(synth_root, folder, epochs=3), *EVAL, "--trainer.callbacks+=helpers.TerminateAt",
+            "--trainer.callbacks.epoch", "1"]
+    assert main(["fit", *argv]) == 143
+    line = one_line(capsys)
+    assert "SIGTERM during epoch 1" in line and "--ckpt_path last" in line, line
+    last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0                                   # the end of the last finished epoch
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL, "--ckpt_path", "last"]) == 0
+    # multi-view test: one video per batch, stopped after the first
+    assert main(["test", *tiny_args(synth_root, tmp_path / "t"), *EVAL, "--data.test_views", "2x1", "--ckpt_path",
+                 str(run / "checkpoints" / "best.ckpt"), "--trainer.callbacks+=helpers.TerminateAt"]) == 143
+    assert "test stopped by SIGTERM" in one_line(capsys)
+    assert not list((tmp_path / "t").glob("test_*/metrics.json"))         # no report of a partial test
+
+
+def test_a_second_run_into_a_busy_folder_is_refused(synth_root, tmp_path, capsys):
+    folder = tmp_path / "busy"
+    with FolderLock(str(folder), "test"):
+        assert main(["fit", *tiny_args(synth_root, folder, epochs=1), *EVAL]) == 2
+        line = one_line(capsys)
+        assert f"{folder} is in use by another run (pid {os.getpid()}" in line, line
+    assert not (folder / "checkpoints").exists()
+
+
+def test_features_rerun_only_what_matches(synth_root, run, tmp_path, capsys):
+    from gcvideo.tools.features import load_features
+
+    ckpt = str(run / "checkpoints" / "best.ckpt")
+    records = videos_of(synth_root)
+    paths = [r.path for r in records]
+    listing = tmp_path / "list.txt"
+    # a duplicate row, and a video that is missing now and appears later
+    listing.write_text("\n".join([f"{r.path} {r.label}" for r in records] + [f"{paths[0]} {records[0].label}",
+                                                                         f"{tmp_path}/late.mp4 {records[0].label}"]) + "\n")
+    out = tmp_path / "features"
+    args = ["features", "--ckpt_path", ckpt, "--data", str(listing), "--out", str(out), "--root", synth_root]
+    assert main(args) == 1
+    got, vectors = load_features(str(out))
+    assert len(got) == len(paths) + 1 and len(vectors) == len(paths)     # the duplicate is one video
+    assert main(args) == 1
+    assert len(load_features(str(out))[0]) == len(paths) + 1             # a rerun adds nothing
+    os.link(paths[0], tmp_path / "late.mp4")                              # the failure is retried
+    assert main(args) == 0
+    assert [r["status"] for r in load_features(str(out))[0]] == ["ok"] * (len(paths) + 1)
+    other = torch.load(ckpt, weights_only=True)
+    other["state_dict"] = {k: v * 1.01 if v.is_floating_point() else v for k, v in other["state_dict"].items()}
+    torch.save(other, tmp_path / "other.ckpt")
+    capsys.readouterr()
+    for changed, words in ((["--layer", "c5"], "layer 'pre_logits' there vs 'c5' now"),
+                           (["--views", "2x1"], "views '1x1' there vs '2x1' now"),
+                           (["--ckpt_path", str(tmp_path / "other.ckpt")], "checkpoint_sha256")):
+        assert main([*args, *changed]) == 2, changed
+        line = one_line(capsys)
+        assert "holds features of another run" in line and words in line, line
+    listing.write_text(f"{paths[1]} {records[1].label}\n")
+    assert main(args) == 2 and "rows" in one_line(capsys)
+
+
+def test_ablate_keys_runs_by_content_and_labels_them_uniquely(tmp_path, monkeypatch, capsys):
+    from gcvideo.tools import ablate
+
+    seen = []
+    monkeypatch.setattr(ablate, "run_one", lambda base, config, seed, run_dir, extra: seen.append(run_dir) or {
+        "top1": len(seen) / 10, "top5": 1.0, "params_m": 1.0, "gflops": 1.0})
+    base = tmp_path / "base.yaml"
+    base.write_text("data:\n  root: " + str(tmp_path) + "\n")
+    (tmp_path / "train.csv").write_text("")
+    monkeypatch.setattr(ablate, "data_ready", lambda root: True)
+    for folder, where in (("x", "[c3]"), ("y", "[c4]")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "gc.yaml").write_text(f"model:\n  blocks:\n    where: {where}\n")
+    configs = [str(tmp_path / "x" / "gc.yaml"), str(tmp_path / "y" / "gc.yaml")]
+    out = tmp_path / "out"
+    assert ablate.run_ablate(configs, seeds=1, base=str(base), out=str(out)) == 0
+    rows = json.load(open(out / "results.json"))
+    assert [r["config"] for r in rows] == ["x/gc", "y/gc"] and rows[0]["runs"][0]["top1"] != rows[1]["runs"][0]["top1"]
+    assert len(set(seen)) == 2
+    # an edited config is another run; an unchanged one (comments aside) the same
+    (tmp_path / "x" / "gc.yaml").write_text("# note\nmodel:\n  blocks:\n    where: [c3]\n")
+    assert ablate.run_key(str(base), configs[0], [], 0) == rows[0]["runs"][0]["key"]
+    (tmp_path / "x" / "gc.yaml").write_text("model:\n  blocks:\n    where: [c5]\n")
+    assert ablate.run_key(str(base), configs[0], [], 0) != rows[0]["runs"][0]["key"]
+    with pytest.raises(ValueError, match="listed twice"):
+        ablate.run_ablate([configs[0], configs[0]], seeds=1, base=str(base), out=str(out))
