@@ -68,6 +68,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):       # a file name that is not UTF-8 prints, escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from .engine.cli import run_lightning_cli
         return run_lightning_cli(argv)
@@ -78,7 +81,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 0
     from .data.decode import VideoError
-    from .data.outputs import Diverged, FolderInUse, Terminated
+    from .data.outputs import Diverged, FolderInUse, Terminated, WriteFailed
     from .tools.commands import call
 
     try:
@@ -89,9 +92,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Diverged as err:
         print(f"gcvideo {' '.join(chosen)}: error: {err}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, PermissionError, ValueError, VideoError, FolderInUse) as err:
+    except (FileNotFoundError, PermissionError, ValueError, VideoError, FolderInUse, WriteFailed) as err:
         print(f"gcvideo {' '.join(chosen)}: {err}", file=sys.stderr)   # a bad file, option or video
         return 2
+    except KeyboardInterrupt:
+        print(f"gcvideo {' '.join(chosen)}: interrupted; what was finished is kept: run the same command again "
+              "to continue", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the start, middle and last usable time (which catches truncated files whose head
 promise more than they hold), and its duration compared to one clip.
 """
 import csv
+import io
 import json
 import os
 from collections import Counter
@@ -13,7 +14,7 @@ from functools import partial
 from typing import Optional, Sequence
 
 from . import decode, sampling
-from .outputs import check_writable
+from .outputs import check_writable, write_atomic
 from .parallel import parallel_map
 from .records import VideoRecord, list_rows, load_records
 
@@ -90,24 +91,24 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
             raise ValueError(f"{source}: {len(rows)} rows but {len(results)} videos were checked; "
                              "no clean list written")
         paths["clean"] = f"{stem}.clean{os.path.splitext(source)[1] or '.txt'}"
-        with open(paths["clean"], "w", newline="", encoding="utf-8") as f:
-            f.writelines(header + [row if row.endswith(("\n", "\r")) else row + "\n"
-                                   for (_, row), good in zip(rows, ok) if good])
+        lines = header + [row if row.endswith(("\n", "\r")) else row + "\n" for (_, row), good in zip(rows, ok) if good]
     else:  # a class-folder tree: one "path label" row per video (the list grammar reads it back)
         paths["clean"] = f"{stem}.clean.txt"
-        with open(paths["clean"], "w", encoding="utf-8") as f:
-            f.writelines(f"{os.path.abspath(r.path)} {r.label}\n" for r in results if r.status == "ok")
+        lines = [f"{os.path.abspath(r.path)} {r.label}\n" for r in results if r.status == "ok"]
+    report = io.StringIO(newline="")
+    writer = csv.DictWriter(report, fieldnames=list(asdict(results[0]).keys()) if results else ["path"])
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in results if r.status != "ok")
     paths["bad"] = f"{stem}.bad.csv"
-    with open(paths["bad"], "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(asdict(results[0]).keys()) if results else ["path"])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in results if r.status != "ok")
+    # file names that are not UTF-8 (latin-1 bytes, ...) keep their bytes; both files complete or absent
+    write_atomic(paths["clean"], "".join(lines).encode("utf-8", "surrogateescape"))
+    write_atomic(paths["bad"], report.getvalue().encode("utf-8", "surrogateescape"))
     return paths
 
 
 def run_check(source: str, root: Optional[str] = None, workers: Optional[int] = None, as_json: bool = False,
-              out_prefix: Optional[str] = None, progress: bool = True, **options) -> int:
-    records = load_records(source, root)
+              out_prefix: Optional[str] = None, progress: bool = True, classes=None, **options) -> int:
+    records = load_records(source, root, classes)
     where = os.path.dirname(os.path.abspath(output_stem(source, out_prefix)))
     check_writable(where, "clean list and report", "name a writable place with --out PREFIX "
                    "(e.g. --out ~/kinetics_train)" if out_prefix is None else "choose another --out")

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from .dataset import EpochSampler, VideoClipDataset
 from .decode import BACKENDS
 from .multiview import MultiViewDataset, parse_views
-from .records import class_index, fingerprint, load_records, read_classes_file
+from .records import class_index, fingerprint, load_records, read_classes_file, sort_class_names
 from .transforms import clip_augmentation
 
 
@@ -92,10 +92,10 @@ class KineticsDataModule(pl.LightningDataModule):
             first = next((k for k in ("train", "val", "test") if self.splits[k]), None)
             if first is None:
                 raise ValueError("data: give at least one of train/val/test, or a classes_file")
-            # without a classes file every label is a name (an integer one is an error), so this table
-            # is the split's records as-is: keep it instead of indexing the list a second time
+            # without a classes file every label is a name (integers too), so this table is the split's
+            # records as-is: keep it instead of indexing the list a second time
             self._tables[first] = self.records(first, classes=())
-            names = sorted(n for n in self._tables[first].label_names if n)
+            names = sort_class_names(n for n in self._tables[first].label_names if n)
         self.class_to_index = class_index([], names)
         self._datasets: dict[str, VideoClipDataset] = {}
 

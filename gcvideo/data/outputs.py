@@ -20,6 +20,42 @@ def check_writable(folder: str, what: str, hint: str = "") -> str:
     return folder
 
 
+class WriteFailed(OSError):
+    """Writing an output failed (a full disk, a read-only or vanished folder): one line naming
+    the file or folder; what was written before is complete."""
+
+
+def write_atomic(path: str, data: bytes) -> str:
+    """``data`` under ``path`` via a temporary file beside it and a rename: ``path`` is either
+    complete or as it was. A failure is a :class:`WriteFailed` naming the path, the reason and
+    the space there."""
+    import shutil
+
+    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except OSError as err:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        folder = os.path.dirname(os.path.abspath(path))
+        free = shutil.disk_usage(folder).free if os.path.isdir(folder) else 0
+        raise WriteFailed(f"cannot write {path} ({err.strerror or err}): {len(data) / 1e6:.1f} MB needed, "
+                          f"{free / 1e6:.1f} MB free in {folder}") from None
+    return path
+
+
+def check_space(folder: str, needed: int, what: str) -> None:
+    """:class:`WriteFailed` before any work when ``folder`` has less than ``needed`` bytes free."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise WriteFailed(f"{what}: {folder} has {free / 1e6:.1f} MB free, and one file needs about "
+                          f"{needed / 1e6:.1f} MB: free space or choose another folder")
+
+
 class FolderInUse(RuntimeError):
     """Another run holds the folder's lock."""
 

@@ -1,8 +1,24 @@
 """One way to run a function over many videos on all cores with a progress bar (data check,
 data prepare, data synth)."""
 import os
+import signal
+import sys
 from multiprocessing import get_context
 from typing import Callable, Iterable, Optional, Sequence
+
+
+def _worker_init() -> None:
+    """Ctrl-C is the parent's to handle (it stops the pool: one message, not one traceback per
+    worker), and a worker dies with its parent (Linux: a killed parent leaves no worker
+    writing on)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def parallel_map(fn: Callable, items: Sequence, workers: Optional[int] = None, desc: str = "videos",
@@ -20,7 +36,7 @@ def parallel_map(fn: Callable, items: Sequence, workers: Optional[int] = None, d
             iterator: Iterable = map(fn, items)
             pool = None
         else:
-            pool = get_context(start_method).Pool(workers)
+            pool = get_context(start_method).Pool(workers, initializer=_worker_init)
             iterator = (pool.imap if ordered else pool.imap_unordered)(fn, items, chunksize=chunksize)
         try:
             for result in iterator:

@@ -13,9 +13,14 @@ videos were prepared (same columns; a path-label row gets its new ``.mp4`` path)
 Nothing is lost or left half-done: a video is written to a hidden temporary name, then
 decoded back (first, middle, last frame; frame count) and only then renamed to its
 final name, so a video under its final name is always complete. A re-run (after a kill,
-or with more sources) skips videos already there. A source that cannot be read is
-reported in ``prepare.bad.csv`` (the ``data check`` report format) and skipped.
+or with more sources) skips videos already there. A source that cannot be decoded is
+reported in ``prepare.bad.csv`` (the ``data check`` report format) and skipped; a failure
+to write DST (a full disk, a read-only or vanished folder) stops the run in one line, with
+every video written so far complete. Sources that would share a target (``a/clip.mp4`` and
+``a/clip.mkv``) and lists of one base name (their rewritten copies would overwrite each other)
+are refused before any work, and DST is locked for the run (a second run into it is refused).
 """
+import errno
 import csv
 import glob
 import json
@@ -28,7 +33,7 @@ from typing import Optional, Sequence
 
 from . import decode
 from .check import CheckResult
-from .outputs import check_writable
+from .outputs import FolderLock, WriteFailed, check_writable
 from .parallel import parallel_map
 from .records import VideoRecord, is_kinetics_header, list_rows, load_records, split_path_label
 
@@ -157,14 +162,29 @@ def _verify(path: str, frames: int) -> None:
     decode.decode_ends(path, info)
 
 
+OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
+def _is_output_error(err: OSError, target: str) -> bool:
+    named = [os.path.abspath(os.fspath(f)) for f in (err.filename, getattr(err, "filename2", None)) if f]
+    ours = os.path.abspath(os.path.dirname(target))
+    return err.errno in OUTPUT_ERRNOS or any(os.path.dirname(f) == ours for f in named)
+
+
 def prepare_one(job: tuple[VideoRecord, str], options: PrepareOptions) -> dict:
-    """One video: ``{"status": "done" | "exists" | <check status>, ...}``; never raises for a bad video."""
+    """One video: ``{"status": "done" | "exists" | <check status>, ...}``; never raises for a bad
+    video; raises :class:`WriteFailed` when DST cannot be written."""
     record, target = job
     if os.path.exists(target):
         return {"status": "exists", "record": record, "target": target}
     try:
         info = encode(record.path, target, options)
         return {"status": "done", "record": record, "target": target, **info}
+    except OSError as err:
+        if _is_output_error(err, target):
+            raise WriteFailed(f"writing {target} failed: {err.strerror or err}") from None
+        return {"status": "unreadable", "reason": f"{type(err).__name__}: {err}", "record": record,
+                "target": target}
     except decode.VideoError as err:
         return {"status": err.reason if err.reason in ("missing", "truncated") else "unreadable",
                 "reason": err.summary,
@@ -174,12 +194,28 @@ def prepare_one(job: tuple[VideoRecord, str], options: PrepareOptions) -> dict:
                 "target": target}
 
 
-def collect(src: str, lists: Sequence[str]) -> tuple[list[VideoRecord], dict[str, list]]:
+def collect(src: str, lists: Sequence[str], classes=None) -> tuple[list[VideoRecord], dict[str, list]]:
     """The videos to prepare (each once) and, per list, its records in row order."""
-    per_list = {path: list(load_records(path, src)) for path in lists} if lists else {}
+    names = {}
+    for path in lists:
+        other = names.setdefault(os.path.basename(path), path)
+        if other != path:
+            raise ValueError(f"--list {other} and {path} share the name {os.path.basename(path)}: their rewritten "
+                             "copies in DST would overwrite each other; rename one")
+    per_list = {path: list(load_records(path, src, classes)) for path in lists} if lists else {}
     records = [r for rs in per_list.values() for r in rs] if lists else list(load_records(src))
     unique = list({r.path: r for r in records}.values())
     return unique, per_list
+
+
+def check_targets(jobs: Sequence[tuple[VideoRecord, str]]) -> None:
+    """``ValueError`` naming two sources that would be written to the same target."""
+    seen = {}
+    for record, target in jobs:
+        other = seen.setdefault(target, record.path)
+        if other != record.path:
+            raise ValueError(f"{other} and {record.path} would both be written to {target} (sources that differ "
+                             "only in extension): rename one of them")
 
 
 def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str, dst: str) -> str:
@@ -197,14 +233,14 @@ def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str,
         else:
             label = split_path_label(row)[1]
             lines.append(f"{os.path.relpath(destination(record.path, src, dst), dst)} {label}\n")
-    with open(out_path + ".tmp", "w", newline="", encoding="utf-8") as f:
+    with open(out_path + ".tmp", "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         f.writelines(lines)
     os.replace(out_path + ".tmp", out_path)
     return out_path
 
 
 def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] = None,
-                progress: bool = True, as_json: bool = False, **options) -> int:
+                progress: bool = True, as_json: bool = False, classes=None, **options) -> int:
     options = PrepareOptions(**options)
     if options.short_side < 2 or options.gop < 1 or (options.fps is not None and options.fps <= 0):
         raise ValueError("--short-side must be >= 2, --gop >= 1 and --fps > 0")
@@ -215,16 +251,26 @@ def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[in
     if os.path.abspath(dst) == os.path.abspath(src):
         raise ValueError("DST must differ from SRC (the copy never overwrites its sources)")
     check_writable(dst, "data prepare output (DST)")
-    records, per_list = collect(src, lists)
+    records, per_list = collect(src, lists, classes)
     jobs_list = [(r, destination(r.path, src, dst)) for r in records]
-    results = parallel_map(partial(prepare_one, options=options), jobs_list, jobs, "preparing videos", progress,
-                           ordered=False)
+    check_targets(jobs_list)
+    with FolderLock(dst, "data prepare (DST)"):
+        try:
+            results = parallel_map(partial(prepare_one, options=options), jobs_list, jobs, "preparing videos",
+                                   progress, ordered=False)
+        except WriteFailed as err:
+            raise WriteFailed(f"data prepare stopped: {err}; every video already in {dst} is complete: free space "
+                              "(or fix the folder) and run the same command again to continue") from None
+        return _finish(results, records, per_list, src, dst, as_json)
+
+
+def _finish(results: list, records: list, per_list: dict, src: str, dst: str, as_json: bool) -> int:
     good = {r["record"].path for r in results if r["status"] in ("done", "exists")}
     bad = [r for r in results if r["status"] not in ("done", "exists")]
     order = {r.path: i for i, r in enumerate(records)}
     bad.sort(key=lambda r: order[r["record"].path])
     report = os.path.join(dst, "prepare.bad.csv")
-    with open(report, "w", newline="", encoding="utf-8") as f:
+    with open(report, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.DictWriter(f, fieldnames=list(asdict(CheckResult("", "", "")).keys()))
         writer.writeheader()
         writer.writerows(asdict(CheckResult(r["record"].path, r["record"].label, r["status"], r["reason"]))

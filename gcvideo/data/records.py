@@ -28,7 +28,7 @@ spaces, tabs or commas:
    both hold spaces and commas (``dir/clip, 0.mp4 playing guitar``);
 3. otherwise, at the last tab, else at the last SEP (the label then has no spaces).
 
-An integer label indexes the classes file. Any row that cannot be read is an error that
+An integer label indexes the classes file when one is given, else it is the class's name. Any row that cannot be read is an error that
 names the file and line.
 """
 import csv
@@ -164,7 +164,7 @@ def list_rows(path: str) -> tuple[list[str], list[tuple[int, str]]]:
     (first line names ``youtube_id``) has one header line and every non-blank line after it
     is a row; in a path-label list every line that is not blank and not a ``#`` comment is.
     """
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         lines = f.read().splitlines(keepends=True)
     kinetics = is_kinetics_header(lines[0]) if lines else False
     header = lines[:1] if kinetics else []
@@ -235,17 +235,16 @@ def split_path_label(line: str) -> Optional[tuple[str, str]]:
 
 
 def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[str]] = None) -> RecordTable:
-    """``path label`` rows (the module's list grammar); integer labels index ``classes``."""
+    """``path label`` rows (the module's list grammar); integer labels index ``classes`` when a
+    classes file gives them, else they are class names ("0", "1", ...; ordered by value, see
+    :func:`sort_class_names`), as in SlowFast's ``path int`` lists."""
     records = []
     for lineno, line in list_rows(list_path)[1]:
         parts = split_path_label(line)
         if parts is None:
             raise ValueError(f"{list_path}:{lineno}: expected 'path label', got {line.strip()!r}")
         path, label = parts
-        if label.lstrip("-").isdigit():
-            if classes is None:
-                raise ValueError(f"{list_path}:{lineno}: integer label {label} needs a classes file "
-                                 "(one class name per line, in index order)")
+        if label.lstrip("-").isdigit() and classes:
             index = int(label)
             if not 0 <= index < len(classes):
                 raise ValueError(f"{list_path}:{lineno}: label {index} out of range for "
@@ -299,7 +298,7 @@ def load_records(source: str, root: Optional[str] = None,
     if not os.path.isfile(source):
         raise FileNotFoundError(f"video list not found: {source}")
     root = root if root is not None else os.path.dirname(os.path.abspath(source))
-    with open(source, encoding="utf-8-sig") as f:
+    with open(source, encoding="utf-8-sig", errors="surrogateescape") as f:
         kinetics = is_kinetics_header(f.readline())
     records = read_kinetics_csv(source, root) if kinetics else read_path_label_list(source, root, classes)
     if not records:
@@ -313,9 +312,18 @@ def class_targets(records: RecordTable, class_to_index: dict[str, int]) -> np.nd
     return lookup[records.label_codes]
 
 
+def sort_class_names(names) -> list[str]:
+    """Class names in index order without a classes file: sorted, and by value when every name is
+    an integer (so ``0 .. K-1`` labels keep their index, and "10" comes after "9")."""
+    names = set(names)
+    if names and all(n.lstrip("-").isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
 def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> dict[str, int]:
     """name -> index: ``classes`` in their order, else the sorted names seen in ``records``."""
-    names = list(classes) if classes is not None else sorted({r.label for r in records if r.label})
+    names = list(classes) if classes is not None else sort_class_names({r.label for r in records if r.label})
     if not names:
         raise ValueError("no class names: the training list has no labels and no classes file was given")
     return {name: i for i, name in enumerate(names)}

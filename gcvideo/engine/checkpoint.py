@@ -19,6 +19,7 @@ import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from ..data.datamodule import KineticsDataModule
+from ..data.outputs import WriteFailed
 from .module import VideoClassifier
 
 
@@ -147,6 +148,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             super().save_checkpoint(checkpoint, temporary, storage_options)
             os.replace(temporary, path)
+        except (OSError, RuntimeError) as err:           # torch reports a full disk as RuntimeError
+            if isinstance(err, RuntimeError) and "write" not in str(err).lower():
+                raise
+            import shutil
+
+            folder = os.path.dirname(os.path.abspath(path))
+            raise WriteFailed(f"cannot save {path} ({_first_line(err)}); {shutil.disk_usage(folder).free / 1e6:.1f} "
+                              f"MB free in {folder}; the checkpoints saved before are intact: free space and resume "
+                              "with --ckpt_path last") from None
         finally:
             if os.path.exists(temporary):
                 os.remove(temporary)
+
+
+def checkpoint_bytes(module: torch.nn.Module, optimizer: str) -> int:
+    """About the size of one training checkpoint of ``module``: its weights and buffers, the
+    optimiser's state per parameter (SGD momentum: 1 copy, AdamW: 2), 1 MB for the rest."""
+    weights = sum(t.numel() * t.element_size() for t in module.state_dict().values() if torch.is_tensor(t))
+    params = sum(p.numel() * p.element_size() for p in module.parameters())
+    return weights + params * (2 if optimizer == "adamw" else 1) + 2 ** 20

@@ -26,12 +26,12 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from .callbacks import ModelCost, StopOnNonFinite, Throughput, run_checkpoints
-from .checkpoint import (TRUST_OPTION, AtomicCheckpointIO, check_finite, check_fits, newest_intact_checkpoint,
-                         read_checkpoint)
+from .checkpoint import (TRUST_OPTION, AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
+                         newest_intact_checkpoint, read_checkpoint)
 from .module import VideoClassifier
 from .report import VideoReports
 from ..data.datamodule import KineticsDataModule
-from ..data.outputs import Diverged, FolderInUse, FolderLock, Terminated, check_writable
+from ..data.outputs import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
 
 DEFAULT_ROOT = os.path.join("runs", "default")
 # epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (Slow-only R50 with SGD
@@ -221,6 +221,11 @@ class GCVideoCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._check_outputs()
+        if self.trainer.checkpoint_callbacks and self.trainer.is_global_zero:
+            folder = self.trainer.checkpoint_callbacks[0].dirpath or os.path.join(self.trainer.default_root_dir,
+                                                                                 "checkpoints")
+            check_space(folder, checkpoint_bytes(self.model, self.model.hparams.optimizer),
+                        "fit cannot save a checkpoint")
         self._check_checkpoint()
         folder = os.path.join(self.trainer.default_root_dir, "checkpoints")
         earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
@@ -303,7 +308,8 @@ def run_lightning_cli(argv: list[str]) -> int:
     except Diverged as err:
         print(f"gcvideo {argv[0]}: error: {err}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException, FolderInUse) as err:
+    except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException, FolderInUse,
+            WriteFailed) as err:
         hint = ""
         if isinstance(err, MisconfigurationException) and "gpu" in str(err).lower():
             hint = " (this machine has no CUDA GPU: --trainer.accelerator cpu or auto)" \

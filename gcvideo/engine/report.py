@@ -108,7 +108,7 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
              ("predictions.csv", "failures.csv", "metrics.json", "confusion.png", "per_class_accuracy.png",
               "views.png")}
     k = min(5, len(classes))
-    with open(paths["predictions.csv"], "w", newline="", encoding="utf-8") as f:
+    with open(paths["predictions.csv"], "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["video_id", "path", "label"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")])
         for p in sorted(predictions, key=lambda p: p["index"]):
@@ -119,7 +119,7 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
             for c in ranked:
                 row += [classes[c], f"{p['scores'][c]:.6f}"]
             writer.writerow(row)
-    with open(paths["failures.csv"], "w", newline="", encoding="utf-8") as f:
+    with open(paths["failures.csv"], "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["video_id", "path", "label", "reason"])
         for p in sorted(predictions, key=lambda p: p["index"]):

@@ -6,7 +6,8 @@ from typing import Literal, Optional
 
 def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
                    target_fps: float = 30.0, backend: Literal["pyav", "decord"] = "pyav",
-                   workers: Optional[int] = None, out: Optional[str] = None, json: bool = False) -> int:
+                   workers: Optional[int] = None, out: Optional[str] = None, json: bool = False,
+                   classes_file: Optional[str] = None) -> int:
     """scan every video, report bad ones, write a clean list
 
     Probe and decode every video of a Kinetics CSV, a 'path label' list or a class-folder tree in
@@ -23,16 +24,21 @@ def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: in
         workers: processes (default: all cores)
         out: prefix of the output lists (default: next to the input)
         json: print a JSON report
+        classes_file: class names in index order, one per line: integer labels ('path 3') index it
+            (without it an integer label is the class's name)
     """
     from ..data.check import run_check
+    from ..data.records import read_classes_file
 
+    classes = read_classes_file(classes_file) if classes_file else None
     return run_check(source, root=root, workers=workers, as_json=json, out_prefix=out, progress=not json,
+                     classes=classes,
                      num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend)
 
 
 def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side: int = 320,
                      fps: Optional[float] = None, gop: int = 16, crf: int = 23, tune: str = "fastdecode",
-                     jobs: Optional[int] = None, json: bool = False) -> int:
+                     jobs: Optional[int] = None, json: bool = False, classes_file: Optional[str] = None) -> int:
     """re-encode a collection for training: short side, key frames, H.264
 
     Write every video of SRC (a class-folder tree, or the videos of the --list files: Kinetics CSVs
@@ -54,10 +60,14 @@ def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side
         tune: x264 tuning (fastdecode: ~1.6x faster decoding, ~20% larger files; 'none' for x264's default)
         jobs: processes (default: all cores)
         json: print a JSON summary
+        classes_file: class names in index order: integer labels of the lists index it (the
+            rewritten lists keep the integers)
     """
     from ..data.prepare import run_prepare
+    from ..data.records import read_classes_file
 
-    return run_prepare(src, dst, list_, jobs=jobs, progress=not json, as_json=json, short_side=short_side,
+    classes = read_classes_file(classes_file) if classes_file else None
+    return run_prepare(src, dst, list_, jobs=jobs, classes=classes, progress=not json, as_json=json, short_side=short_side,
                        fps=fps, gop=gop, crf=crf, tune=None if tune == "none" else tune)
 
 

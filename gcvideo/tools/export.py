@@ -20,7 +20,9 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
     (1, 3, frames, size, size) clip, save it, reload it, and compare its output with the
     eager, unfolded network on a fresh batch of 2 clips (the exported network takes any
     batch size)."""
-    from ..data.outputs import check_writable
+    import io
+
+    from ..data.outputs import check_space, check_writable, write_atomic
     from ..engine.checkpoint import load_classifier
     from ..models import fold_context_blocks
 
@@ -29,28 +31,36 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
     module, data = load_classifier(ckpt_path, trust)
     out = out or os.path.splitext(ckpt_path)[0] + FORMATS[fmt]
     check_writable(os.path.dirname(os.path.abspath(out)), "export", "choose another place with --out")
+    check_space(os.path.dirname(os.path.abspath(out)),
+                sum(t.numel() * t.element_size() for t in module.state_dict().values()) + 2 ** 20, "export")
     net = fold_context_blocks(module.model)
+    if (frames is not None and frames < 1) or (size is not None and size < 1):
+        raise ValueError(f"--frames and --size must be >= 1, got {frames} and {size}")
     frames = frames or data["num_frames"]
     size = size or data["crop_size"]
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
     check = torch.randn(2, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = module.model.eval()(check)
+        buffer = io.BytesIO()           # serialised in memory, written atomically: a full disk is one line
         if fmt == "torchscript":
-            torch.jit.save(torch.jit.trace(net, example), out)
+            torch.jit.save(torch.jit.trace(net, example), buffer)
+            write_atomic(out, buffer.getvalue())
             got = torch.jit.load(out)(check)
         elif fmt == "export":
             batch = torch.export.Dim("batch", min=2, max=4096)   # traced on 2 clips: any batch >= 2
             program = torch.export.export(net, (check,), dynamic_shapes=({0: batch},))
-            torch.export.save(program, out)
+            torch.export.save(program, buffer)
+            write_atomic(out, buffer.getvalue())
             got = torch.export.load(out).module()(torch.cat([check, check]))[:2]
         else:
             import onnxruntime
 
             # dynamic batch and clip size (TorchScript-based exporter: the dynamo one needs onnxscript)
             axes = {"video": {0: "batch", 2: "frames", 3: "height", 4: "width"}, "logits": {0: "batch"}}
-            torch.onnx.export(net, (example,), out, input_names=["video"], output_names=["logits"],
+            torch.onnx.export(net, (example,), buffer, input_names=["video"], output_names=["logits"],
                               dynamic_axes=axes, opset_version=17, dynamo=False)
+            write_atomic(out, buffer.getvalue())
             session = onnxruntime.InferenceSession(out, providers=["CPUExecutionProvider"])
             got = torch.from_numpy(session.run(None, {"video": check.numpy()})[0])
     diff = float((got - expected).abs().max())

@@ -20,6 +20,7 @@ torch.distributed (``torchrun``) every video is handled by exactly one rank (the
 rule), each rank writes its own shards, and rank 0 merges the index in list order.
 """
 import csv
+import io
 import os
 from typing import Literal, Optional
 
@@ -96,11 +97,13 @@ def _read_index(path: str) -> list[dict]:
 
 
 def _write_index(path: str, rows: list[dict]) -> None:
-    with open(path + ".tmp", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(path + ".tmp", path)
+    from ..data.outputs import write_atomic
+
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=INDEX_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
@@ -109,7 +112,7 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     from tqdm import tqdm
 
     from ..data.multiview import MultiViewDataset, iter_views, parse_views
-    from ..data.outputs import check_writable
+    from ..data.outputs import check_writable, write_atomic
     from ..data.records import RecordTable, load_records
     from ..engine.checkpoint import load_classifier
     from ..models import fold_context_blocks
@@ -159,8 +162,9 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
         nonlocal shard, vectors, pending
         if vectors:
             name = f"{prefix}-{shard:05d}.npy"
-            np.save(os.path.join(out, name + ".tmp.npy"), np.stack(vectors).astype(np.float32))
-            os.replace(os.path.join(out, name + ".tmp.npy"), os.path.join(out, name))
+            buffer = io.BytesIO()
+            np.save(buffer, np.stack(vectors).astype(np.float32))
+            write_atomic(os.path.join(out, name), buffer.getvalue())      # a full disk: one line, no partial file
             for row, entry in enumerate(e for e in pending if e["status"] == "ok"):
                 entry.update(shard=name, row=row)
             shard += 1

@@ -1,0 +1,149 @@
+"""Issue 23 items 7, 8, 9, 11 and 14 on the data side: prepare never drops a good video without
+saying so, integer labels round-trip, non-UTF-8 names are read like any other, a full disk is one
+line. Each test failed before its fix."""
+import errno
+import os
+import shutil
+
+import pytest
+
+from gcvideo.cli import main
+from gcvideo.data.records import load_records
+
+
+def first_videos(synth_root, n=2):
+    return [r.path for r in load_records(os.path.join(synth_root, "train.csv"), synth_root)][:n]
+
+
+def test_prepare_refuses_collisions_before_work(synth_root, tmp_path, capsys):
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    one, two = first_videos(synth_root)
+    shutil.copy(one, src / "a" / "clip.mp4")
+    shutil.copy(two, src / "a" / "clip.mkv")
+    assert main(["data", "prepare", str(src), str(tmp_path / "dst")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "clip.mp4" in err[0] and "clip.mkv" in err[0] and "would both be written" in err[0]
+    assert not list((tmp_path / "dst").rglob("*.mp4"))                     # nothing was written
+    os.remove(src / "a" / "clip.mkv")
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.txt").write_text("a/clip.mp4 c0\n")
+    assert main(["data", "prepare", str(src), str(tmp_path / "dst"), "--list", str(tmp_path / "x" / "train.txt"),
+                 "--list", str(tmp_path / "y" / "train.txt")]) == 2
+    assert "share the name train.txt" in capsys.readouterr().err
+
+
+def test_prepare_stops_on_a_write_failure_and_keeps_the_source(synth_root, tmp_path, capsys, monkeypatch):
+    """A full disk was reported as 'unreadable' and the good source dropped from the lists."""
+    from gcvideo.data import prepare
+
+    src = tmp_path / "src"
+    (src / "c0").mkdir(parents=True)
+    shutil.copy(first_videos(synth_root)[0], src / "c0" / "v.mp4")
+    (src / "list.txt").write_text("c0/v.mp4 c0\n")
+    real = prepare._verify
+
+    def disk_full(path, frames):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(prepare, "_verify", disk_full)
+    dst = tmp_path / "dst"
+    assert main(["data", "prepare", str(src), str(dst), "--list", str(src / "list.txt"), "--jobs", "1"]) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "preparing videos" not in line]
+    assert len(err) == 1 and "No space left on device" in err[0] and "run the same command again" in err[0]
+    assert not (dst / "prepare.bad.csv").exists() and not list(dst.rglob("*.mp4"))
+    monkeypatch.setattr(prepare, "_verify", real)
+    assert main(["data", "prepare", str(src), str(dst), "--list", str(src / "list.txt"), "--jobs", "1"]) == 0
+    assert (dst / "list.txt").read_text() == "c0/v.mp4 c0\n"
+
+
+def test_integer_labels_round_trip(synth_root, tmp_path, capsys):
+    """Class folders 0/ .. 10/: data check's clean list was refused by fit and by data check itself."""
+    from gcvideo.data.records import class_index
+
+    tree = tmp_path / "tree"
+    videos = first_videos(synth_root, 3)
+    for label, video in zip(("0", "2", "10"), videos):
+        (tree / label).mkdir(parents=True)
+        shutil.copy(video, tree / label / "v.mp4")
+    args = ["--num-frames", "4", "--sampling-rate", "2", "--workers", "1"]
+    assert main(["data", "check", str(tree), *args, "--out", str(tmp_path / "tree")]) == 0
+    clean = tmp_path / "tree.clean.txt"
+    assert main(["data", "check", str(clean), *args]) == 0                  # its own output reads back
+    records = load_records(str(clean))
+    assert class_index(records) == {"0": 0, "2": 1, "10": 2}                # by value, not "10" < "2"
+    # SlowFast-style 'path int' lists with a classes file: the integer indexes it
+    (tmp_path / "classes.txt").write_text("zero\none\ntwo\n")
+    listing = tmp_path / "ints.txt"
+    listing.write_text("tree/0/v.mp4 2\ntree/2/v.mp4 0\n")
+    capsys.readouterr()
+    assert main(["data", "check", str(listing), *args, "--classes-file", str(tmp_path / "classes.txt"),
+                 "--json"]) == 0
+    assert [r.label for r in load_records(str(listing), classes=["zero", "one", "two"])] == ["two", "zero"]
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path), str(tmp_path / "prepared"), "--list", str(listing),
+                 "--classes-file", str(tmp_path / "classes.txt"), "--short-side", "32", "--jobs", "1"]) == 0
+    assert [line.split()[-1] for line in (tmp_path / "prepared" / "ints.txt").read_text().splitlines()] == ["2", "0"]
+
+
+def test_a_name_that_is_not_utf8_is_read_like_any_other(synth_root, tmp_path, capsys):
+    """caf\\xe9.mp4 in latin-1 bytes: data check crashed after the scan with a 0-byte clean list."""
+    tree = tmp_path / "tree"
+    (tree / "c0").mkdir(parents=True)
+    name = os.fsdecode(b"caf\xe9.mp4")
+    shutil.copy(first_videos(synth_root)[0], os.path.join(tree, "c0", name))
+    shutil.copy(first_videos(synth_root)[1], tree / "c0" / "plain.mp4")
+    assert main(["data", "check", str(tree), "--num-frames", "4", "--sampling-rate", "2", "--workers", "1",
+                 "--out", str(tmp_path / "tree")]) == 0
+    clean = (tmp_path / "tree.clean.txt").read_bytes()
+    assert b"caf\xe9.mp4 c0\n" in clean and b"plain.mp4 c0\n" in clean
+    assert sorted(os.path.basename(r.path) for r in load_records(str(tmp_path / "tree.clean.txt"))) == \
+        sorted([name, "plain.mp4"])
+    # the multi-view test report holds it too
+    from helpers import tiny_args
+
+    label = load_records(os.path.join(synth_root, "train.csv"), synth_root)[0].label
+    rows = "".join(f"{p} {label}\n" for p in (os.path.join(tree, "c0", name), str(tree / "c0" / "plain.mp4")))
+    (tmp_path / "test.txt").write_bytes(os.fsencode(rows))
+    folder = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=1)]) == 0
+    assert main(["test", *tiny_args(synth_root, folder, epochs=1), "--data.test", str(tmp_path / "test.txt"),
+                 "--data.test_views", "1x1", "--data.test_crop_size", "32",
+                 "--ckpt_path", str(folder / "checkpoints" / "last.ckpt")]) == 0
+    predictions = next(folder.glob("test_*/predictions.csv")).read_bytes()
+    assert b"caf\xe9" in predictions and predictions.count(b"\n") == 3
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(synth_root, tmp_path, capsys, monkeypatch):
+    from gcvideo.data import outputs
+    from helpers import tiny_args
+
+    class Tiny:
+        free = 3_000_000
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: Tiny)
+    folder = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=1, extra=(
+        "--model.backbone", '{"depths": [1, 1, 1, 1], "width": 32}'))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fit cannot save a checkpoint" in err[0] and "3.0 MB free" in err[0], err
+    assert not (folder / "checkpoints").exists() or not os.listdir(folder / "checkpoints")
+    monkeypatch.undo()
+
+    # a write that fails part-way: the target is absent (or as it was), never truncated
+    real_open = open
+
+    def failing_open(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        if "w" in mode and ".tmp-" in os.fspath(path):
+            handle.write = lambda data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+        return handle
+
+    target = tmp_path / "out.bin"
+    monkeypatch.setattr("builtins.open", failing_open)
+    with pytest.raises(outputs.WriteFailed, match="No space left on device"):
+        outputs.write_atomic(str(target), b"x" * 1000)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["run"] or not target.exists()
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
