@@ -147,3 +147,45 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(synth_root, tmp_path
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["run"] or not target.exists()
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+
+
+def _children(pid: int) -> set:
+    found = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found |= {int(c) for c in f.read().split()}
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads child processes from /proc (Linux)")
+def test_ctrl_c_is_one_line_and_a_killed_parent_leaves_no_worker(synth_root, tmp_path):
+    """Ctrl-C in data prepare printed 82 lines of tracebacks; synth workers wrote on after kill -9."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def start(*argv):
+        proc = subprocess.Popen([sys.executable, "-m", "gcvideo.cli", *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.time() + 60
+        while len(_children(proc.pid)) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        return proc
+
+    proc = start("data", "prepare", synth_root, str(tmp_path / "dst"), "--jobs", "2", "--short-side", "32")
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.strip().splitlines() if "preparing videos" not in line]
+    assert proc.returncode == 130 and len(lines) == 1 and "interrupted" in lines[0], err[-2000:]
+    proc = start("data", "synth", str(tmp_path / "synth"), "--videos-per-class", "200", "--workers", "2")
+    workers = _children(proc.pid)
+    assert workers
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while any(os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]
+              for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert time.time() < deadline, "synth workers outlived their parent"

@@ -122,4 +122,11 @@ def run_check(source: str, root: Optional[str] = None, workers: Optional[int] = 
         print(summary_table(results))
         print(f"{len(results) - len(bad)}/{len(results)} ok; clean list: {paths['clean']}; "
               f"bad-video report: {paths['bad']}")
+        if results and all(r.status == "too short" for r in results):
+            span = options.get("num_frames", 8) * options.get("sampling_rate", 8) / options.get("target_fps", 30.0)
+            longest = max(r.duration for r in results)
+            print(f"hint: every video is shorter than the clip asked for ({options.get('num_frames', 8)} frames x "
+                  f"{options.get('sampling_rate', 8)} at {options.get('target_fps', 30.0):g} fps = {span:.2f} s; the "
+                  f"longest video is {longest:.2f} s): pass the clip options you train with "
+                  "(--num-frames, --sampling-rate, --target-fps; the demo's: --num-frames 8 --sampling-rate 2)")
     return 1 if bad else 0

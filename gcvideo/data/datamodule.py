@@ -70,6 +70,12 @@ class KineticsDataModule(pl.LightningDataModule):
         if randaugment < 0 or not 0 <= random_erasing <= 1:
             raise ValueError(f"data.randaugment must be >= 0 and data.random_erasing in [0, 1], got "
                              f"{randaugment}, {random_erasing}")
+        low, high = train_short_side
+        if not 1 <= low <= high:
+            raise ValueError(f"data.train_short_side is [min, max] with 1 <= min <= max, got {list(train_short_side)}")
+        if crop_size > low:
+            raise ValueError(f"data.crop_size {crop_size} is larger than the smallest training short side {low} "
+                             "(data.train_short_side): the crop would not fit")
         if num_workers < 0 or target_fps <= 0:
             raise ValueError(f"data.num_workers must be >= 0 and data.target_fps > 0, got {num_workers}, {target_fps}")
         self.test_views = parse_views(test_views)

@@ -124,6 +124,16 @@ class GCVideoCLI(LightningCLI):
 
     def parse_arguments(self, parser, args) -> None:
         self._argv = list(sys.argv[1:] if args is None else args)
+        for i, arg in enumerate(self._argv):
+            path = arg.split("=", 1)[1] if arg.startswith("--config=") else \
+                self._argv[i + 1] if arg == "--config" and i + 1 < len(self._argv) else None
+            if path and os.path.isfile(path):
+                import yaml
+
+                with open(path, encoding="utf-8") as f:
+                    if yaml.safe_load(f) is None:
+                        raise ValueError(f"--config {path} is empty: it sets no options (a config is YAML, "
+                                         "e.g. {trainer: {max_epochs: 10}})")
         super().parse_arguments(parser, args)
 
     def _parse_ckpt_path(self) -> None:
@@ -244,6 +254,20 @@ class GCVideoCLI(LightningCLI):
         self._require_weights()
         self._check_outputs()
         self._check_checkpoint()
+
+    def before_instantiate_classes(self) -> None:
+        """Options refused before anything is built, each in one line naming it."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for name in ("optimizer", "lr_scheduler"):
+            if config.get(name) is not None:
+                raise ValueError(f"--{name}: gcvideo's VideoClassifier sets its own optimiser and lr schedule, which "
+                                 f"--{name} would silently replace; use --model.optimizer (sgd or adamw), --model.lr, "
+                                 "--model.warmup_epochs and --model.final_lr")
+        trainer = config.get("trainer") or {}
+        if trainer.get("accumulate_grad_batches") is not None and trainer["accumulate_grad_batches"] < 1:
+            raise ValueError(f"--trainer.accumulate_grad_batches must be >= 1, got {trainer['accumulate_grad_batches']}")
+        if self.subcommand == "fit" and trainer.get("max_epochs") is not None and trainer["max_epochs"] == 0:
+            raise ValueError("--trainer.max_epochs 0 trains nothing: give the number of epochs to train (>= 1)")
 
     def instantiate_trainer(self, **kwargs):
         config = self._get(self.config_init, "trainer", default={})

@@ -100,6 +100,16 @@ def run_data_synth(out: str, /, *, task: Literal["relation", "order"] = "relatio
     """
     from ..data.synth import parse_size, synthesize, synthesize_relation
 
+    if fps < 1 or videos_per_class < 1 or frames < 1 or classes < 1 or seconds <= 0:
+        raise ValueError(f"--fps, --videos-per-class, --frames and --classes must be >= 1 and --seconds > 0, got "
+                         f"{fps}, {videos_per_class}, {frames}, {classes}, {seconds}")
+    ignored = {"relation": {"--classes": (classes, 6), "--seconds": (seconds, 2.0), "--event-frames": (event_frames, 6)},
+               "order": {"--frames": (frames, 16), "--colours": (colours, 2), "--cue-frames": (cue_frames, 4)}}[task]
+    given = [name for name, (value, default) in ignored.items() if value != default]
+    if given:
+        raise ValueError(f"{', '.join(given)} do(es) not apply to --task {task}: "
+                         + ("the relation task has 2 classes per colour pair and --frames frames per video"
+                            if task == "relation" else "the order task's videos last --seconds"))
     if task == "relation":
         rows = synthesize_relation(out, videos_per_class, frames, fps, parse_size(size or "32x32"), colours,
                                    cue_frames, seed, workers=workers)
