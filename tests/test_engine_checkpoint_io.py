@@ -42,7 +42,7 @@ def test_unreadable_files_are_named_in_one_line(tmp_path):
 
 def test_fit_and_test_refuse_bad_checkpoints_before_work(synth_root, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1), "--checkpoint_every_n_epochs", "1"]) == 0
     ckpts = run / "checkpoints"
     assert not [f for f in os.listdir(ckpts) if ".tmp" in f]          # atomic saves leave no temp files
     capsys.readouterr()

@@ -102,8 +102,10 @@ def check_finite(checkpoint: dict, path: str) -> None:
 
 
 def newest_intact_checkpoint(folder: str) -> Optional[str]:
-    """The newest ``epochNNN.ckpt`` in ``folder`` that reads as a checkpoint, if any."""
-    for path in sorted(glob.glob(os.path.join(folder, "epoch*.ckpt")), reverse=True):
+    """The newest ``epochNNN.ckpt`` in ``folder`` that reads as a checkpoint, else ``best.ckpt``
+    if it reads, else None."""
+    epochs = sorted(glob.glob(os.path.join(folder, "epoch*.ckpt")), reverse=True)
+    for path in epochs + [os.path.join(folder, "best.ckpt")]:
         try:
             read_checkpoint(path)
         except (ValueError, FileNotFoundError):

@@ -84,6 +84,12 @@ def merge_checkpoint_options(saved: dict, given: dict, resume: bool = False) -> 
     return taken, None
 
 
+def _intact_hint(last: str) -> str:
+    """For an unreadable last.ckpt: where to resume from instead, if anywhere."""
+    intact = newest_intact_checkpoint(os.path.dirname(last))
+    return f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
+
+
 def _launch_rank() -> int:
     """This process's rank as the launcher set it (0 before DDP starts, or without DDP)."""
     for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
@@ -149,7 +155,10 @@ class GCVideoCLI(LightningCLI):
             given = os.path.join(root, "checkpoints", "last.ckpt")
         if not given or not os.path.isfile(given):
             return
-        checkpoint = read_checkpoint(given, bool(config.get("trust_checkpoint")))
+        try:
+            checkpoint = read_checkpoint(given, bool(config.get("trust_checkpoint")))
+        except ValueError as err:
+            raise ValueError(f"{err}{_intact_hint(given) if config.get('ckpt_path') == 'last' else ''}") from None
         self._read = (given, checkpoint)
         saved = checkpoint.get("hyper_parameters")
         if not isinstance(saved, dict) or "model" not in saved:
@@ -186,9 +195,7 @@ class GCVideoCLI(LightningCLI):
             check_fits(checkpoint, self.model, path)
             check_finite(checkpoint, path)
         except ValueError as err:
-            intact = newest_intact_checkpoint(os.path.dirname(path)) if given == "last" else None
-            hint = f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
-            raise ValueError(f"{err}{hint}") from None
+            raise ValueError(f"{err}{_intact_hint(path) if given == 'last' else ''}") from None
 
     def _check_outputs(self) -> None:
         """Every folder this run will write, writable now (not at the first save, an epoch later)."""
