@@ -189,3 +189,35 @@ def test_ctrl_c_is_one_line_and_a_killed_parent_leaves_no_worker(synth_root, tmp
               for w in workers) and time.time() < deadline:
         time.sleep(0.1)
     assert time.time() < deadline, "synth workers outlived their parent"
+
+
+def test_prepare_locks_its_destination(synth_root, tmp_path, capsys):
+    from gcvideo.data.outputs import FolderLock
+
+    dst = tmp_path / "dst"
+    with FolderLock(str(dst), "test"):
+        assert main(["data", "prepare", synth_root, str(dst), "--jobs", "1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{dst} is in use by another run (pid {os.getpid()}" in err[0], err
+    assert not list(dst.rglob("*.mp4"))
+
+
+def test_a_checkpoint_save_on_a_full_disk_is_one_line_and_keeps_the_previous(tmp_path, monkeypatch):
+    import torch
+
+    from gcvideo.data.outputs import WriteFailed
+    from gcvideo.engine.checkpoint import AtomicCheckpointIO, read_checkpoint
+
+    path = str(tmp_path / "last.ckpt")
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 1}, path)
+
+    def full(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(WriteFailed, match="cannot save .*last.ckpt .*file write failed.*resume with --ckpt_path last"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}, "epoch": 2}, path)
+    monkeypatch.undo()
+    assert read_checkpoint(path)["epoch"] == 1 and os.listdir(tmp_path) == ["last.ckpt"]

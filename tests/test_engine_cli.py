@@ -13,13 +13,16 @@ from gcvideo.engine.cli import latest_metrics
 from helpers import tiny_args
 
 
+EVERY_EPOCH = ["--checkpoint_every_n_epochs", "1"]     # these tests compare epoch checkpoints
+
+
 def final_weights(ckpt):
     return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
 
 
 def test_fit_writes_checkpoints_logs_and_config(synth_root, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["fit", *tiny_args(synth_root, run)]) == 0
+    assert main(["fit", *tiny_args(synth_root, run), "--checkpoint_every_n_epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "M params" in out and "GFLOPs per 4x32x32 clip" in out
     ckpts = sorted(os.listdir(run / "checkpoints"))
@@ -42,9 +45,9 @@ def test_resume_is_exact(synth_root, tmp_path):
     # the schedule spans 2 epochs in all runs; the first resumed run stops after one
     extra = ["--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
              "--model.max_epochs", "2"]
-    assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra)]) == 0
-    assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra)]) == 0
-    assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), "--ckpt_path", "last"]) == 0
+    assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra), *EVERY_EPOCH]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra), *EVERY_EPOCH]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), *EVERY_EPOCH, "--ckpt_path", "last"]) == 0
     assert os.path.exists(resumed / "csv" / "version_0" / "metrics.csv")      # first run's log kept
     assert os.path.exists(resumed / "csv" / "version_1" / "metrics.csv")
     a = final_weights(straight / "checkpoints" / "epoch001.ckpt")
@@ -208,14 +211,14 @@ def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):
     extra = ["--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
              "--model.max_epochs", "2", "--model.mixup_alpha", "0.8", "--model.cutmix_alpha", "1.0",
              "--data.randaugment", "2", "--data.random_erasing", "0.25"]
-    assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra)]) == 0
-    assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra)]) == 0
-    assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), "--ckpt_path", "last"]) == 0
+    assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra), *EVERY_EPOCH]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra), *EVERY_EPOCH]) == 0
+    assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), *EVERY_EPOCH, "--ckpt_path", "last"]) == 0
     a = final_weights(straight / "checkpoints" / "epoch001.ckpt")
     b = final_weights(resumed / "checkpoints" / "epoch001.ckpt")
     for k in a:
         assert torch.equal(a[k], b[k]), k
     plain = tmp_path / "plain"
-    assert main(["fit", *tiny_args(synth_root, plain, 2, extra=extra[:4])]) == 0
+    assert main(["fit", *tiny_args(synth_root, plain, 2, extra=extra[:4]), *EVERY_EPOCH]) == 0
     c = final_weights(plain / "checkpoints" / "epoch001.ckpt")
     assert any(not torch.equal(a[k], c[k]) for k in a)            # the options did change training

@@ -25,10 +25,11 @@ def test_ablate_runs_every_config_and_seed_and_resumes(synth_root, tmp_path, cap
     assert rows[1]["runs"][0]["params_m"] > rows[0]["runs"][0]["params_m"]
     table = (out / "results.md").read_text()
     assert "| plain |" in table and "| gc |" in table and "±" in table
-    for name in ("plain", "gc"):
+    for name, row in zip(("plain", "gc"), rows):
         for seed in (0, 1):
-            assert (out / name / f"seed{seed}" / "checkpoints" / "best.ckpt").exists()
+            assert (out / name / f"seed{seed}-{row['runs'][seed]['key']}" / "checkpoints" / "best.ckpt").exists()
     # a second call reuses the finished runs
-    mtime = (out / "gc" / "seed1" / "checkpoints" / "best.ckpt").stat().st_mtime
+    best = out / "gc" / f"seed1-{rows[1]['runs'][1]['key']}" / "checkpoints" / "best.ckpt"
+    mtime = best.stat().st_mtime
     assert main(args) == 0
-    assert (out / "gc" / "seed1" / "checkpoints" / "best.ckpt").stat().st_mtime == mtime
+    assert best.stat().st_mtime == mtime

@@ -82,7 +82,7 @@ class FolderLock:
         import fcntl
         import sys
 
-        os.makedirs(self.folder, exist_ok=True)
+        check_writable(self.folder, self.what)
         path = os.path.join(self.folder, self.NAME)
         handle = open(path, "a+", encoding="utf-8")
         try:

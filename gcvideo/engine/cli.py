@@ -34,8 +34,8 @@ from ..data.datamodule import KineticsDataModule
 from ..data.outputs import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
 
 DEFAULT_ROOT = os.path.join("runs", "default")
-# epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (Slow-only R50 with SGD
-# state: ~260 MB each; a 196-epoch Kinetics run keeps 9 + 2 files, ~2.9 GB)
+# epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (slow_r50_gc with SGD
+# state: 280 MB each; a 196-epoch Kinetics run keeps 9 + 2 files, ~3.1 GB)
 DEFAULT_CHECKPOINT_EVERY = 20
 # model options that define the network's weights: a checkpoint and the command line must agree
 NETWORK_OPTIONS = ("model", "backbone", "blocks", "model_options")
@@ -108,8 +108,8 @@ class GCVideoCLI(LightningCLI):
                                  "for files from a source you trust (refused otherwise)")
         parser.add_argument("--checkpoint_every_n_epochs", type=int, default=DEFAULT_CHECKPOINT_EVERY,
                             help="fit: keep checkpoints/epochNNN.ckpt every N epochs (0: none) beside best.ckpt "
-                                 "(best val top-1) and last.ckpt (every epoch). Slow-only R50 with SGD state is "
-                                 "~260 MB per file: 196 Kinetics epochs keep ~2.9 GB at 20")
+                                 "(best val top-1) and last.ckpt (every epoch). slow_r50_gc with SGD state is "
+                                 "280 MB per file: 196 Kinetics epochs keep ~3.1 GB at 20")
         parser.add_argument("--untrained", type=bool, default=False,
                             help="validate/test: score the network as initialised (or as loaded by "
                                  "model.pretrained) without --ckpt_path; refused otherwise, so a "
