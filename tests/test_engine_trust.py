@@ -157,20 +157,29 @@ def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(synth_root, 
     assert "non-finite weights" in one_line(capsys)
 
 
-def test_sigterm_is_not_success(synth_root, run, tmp_path, capsys):
-    """Lightning turns SIGTERM into a SystemExit without a code: fit and test exited 0."""
-    folder = tmp_path / "term"
-    argv = [*tiny_args(synth_root, folder, epochs=3), *EVAL, "--trainer.callbacks+=helpers.TerminateAt",
+def test_sigterm_is_not_success_and_resumes_exactly(synth_root, tmp_path, capsys):
+    """Lightning turns SIGTERM into a SystemExit without a code: fit and test exited 0. Now fit
+    saves last.ckpt at the step reached, and the resumed run ends with the weights of a run that
+    was never stopped."""
+    folder, straight = tmp_path / "term", tmp_path / "straight"
+    assert main(["fit", *tiny_args(synth_root, straight, epochs=2), *EVAL]) == 0
+    argv = [*tiny_args(synth_root, folder, epochs=2), *EVAL, "--trainer.callbacks+=helpers.TerminateAt",
             "--trainer.callbacks.epoch", "1"]
+    capsys.readouterr()
     assert main(["fit", *argv]) == 143
     line = one_line(capsys)
-    assert "SIGTERM during epoch 1" in line and "--ckpt_path last" in line, line
+    assert "SIGTERM during epoch 1, at step 4" in line and "--ckpt_path last" in line, line
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["epoch"] == 0                                   # the end of the last finished epoch
-    assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL, "--ckpt_path", "last"]) == 0
+    assert last["global_step"] == 4 and last["KineticsDataModule"]["position"] == {"epoch": 1, "batches": 1}
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=2), *EVAL, "--ckpt_path", "last"]) == 0
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     # multi-view test: one video per batch, stopped after the first
     assert main(["test", *tiny_args(synth_root, tmp_path / "t"), *EVAL, "--data.test_views", "2x1", "--ckpt_path",
-                 str(run / "checkpoints" / "best.ckpt"), "--trainer.callbacks+=helpers.TerminateAt"]) == 143
+                 str(straight / "checkpoints" / "best.ckpt"), "--trainer.callbacks+=helpers.TerminateAt"]) == 143
     assert "test stopped by SIGTERM" in one_line(capsys)
     assert not list((tmp_path / "t").glob("test_*/metrics.json"))         # no report of a partial test
 

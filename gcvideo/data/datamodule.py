@@ -192,6 +192,8 @@ class KineticsDataModule(pl.LightningDataModule):
         train = split == "train"
         sampler = EpochSampler(len(data), shuffle=train, seed=self.seed, pad=train,
                                num_replicas=replicas, rank=rank)
+        if train:
+            sampler.resume_at = getattr(self, "_resume_at", None)
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           worker_init_fn=worker_init, drop_last=train and len(sampler) >= self.batch_size,
                           pin_memory=torch.cuda.is_available(),
@@ -212,11 +214,19 @@ class KineticsDataModule(pl.LightningDataModule):
         return self._protocol_loader("test")
 
     def state_dict(self) -> dict:
-        """Saved in every checkpoint: the classes, and which copy of the data trained it."""
+        """Saved in every checkpoint: the classes, which copy of the data trained it, and where in
+        its epoch training stood (training batches done; a mid-epoch checkpoint resumes there)."""
         splits = [s for s in ("train", "val") if self.splits[s]]
-        return {"classes": self.classes, "fingerprints": {s: self.fingerprint(s) for s in splits}}
+        state = {"classes": self.classes, "fingerprints": {s: self.fingerprint(s) for s in splits}}
+        if self.trainer is not None and self.trainer.training:
+            progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+            state["position"] = {"epoch": self.trainer.current_epoch, "batches": progress.completed}
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        position = state.get("position")
+        if position:
+            self._resume_at = (int(position["epoch"]), int(position["batches"]) * self.batch_size)
         saved = state.get("classes")
         if saved is not None and list(saved) != self.classes:
             raise ValueError(f"the checkpoint was trained on {len(saved)} classes that differ from this "

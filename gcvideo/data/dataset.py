@@ -119,7 +119,9 @@ class EpochSampler(Sampler[int]):
     ``shuffle``: a permutation drawn from (seed, epoch). Under torch.distributed the
     indices are split over ranks: for training, padded to equal length (as
     DistributedSampler); for evaluation (``pad=False``) each video goes to exactly
-    one rank, so nothing is evaluated twice. Lightning calls ``set_epoch``.
+    one rank, so nothing is evaluated twice. Lightning calls ``set_epoch``. ``resume_at``
+    (epoch, n): in that epoch, the first n indices of this rank are skipped (a run resumed from
+    a checkpoint saved mid-epoch sees exactly the rest); the length stays the epoch's.
     """
 
     def __init__(self, size: int, shuffle: bool, seed: int = 0, pad: bool = True,
@@ -127,6 +129,7 @@ class EpochSampler(Sampler[int]):
         self.size, self.shuffle, self.seed, self.pad = size, shuffle, seed, pad
         self._replicas, self._rank = num_replicas, rank
         self.epoch = 0
+        self.resume_at: Optional[tuple[int, int]] = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -148,7 +151,10 @@ class EpochSampler(Sampler[int]):
         return [int(i) for i in order[rank::replicas]]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch * self.size + i for i in self.indices())
+        indices = self.indices()
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+            indices = indices[self.resume_at[1]:]
+        return iter(self.epoch * self.size + i for i in indices)
 
     def __len__(self) -> int:
         replicas, rank = self._world()

@@ -1,6 +1,7 @@
 """Lightning callbacks: precise BN statistics, the model's cost at start, throughput, a stop on
 divergence, and the checkpoint callbacks of a run (best, every N epochs, last)."""
 import logging
+import os
 import time
 from typing import Optional
 
@@ -162,12 +163,20 @@ class StopOnNonFinite(pl.Callback):
 
 class LastCheckpoint(ModelCheckpoint):
     """``last.ckpt`` after every epoch (overwritten; Lightning's ``save_last`` writes it only
-    when another checkpoint was written in the same step). Its own state key, so it never
-    collides with an every-epoch ModelCheckpoint's."""
+    when another checkpoint was written in the same step), and at the step reached when SIGTERM
+    stops the run (pre-emption): the data module records the batches done in the epoch, so the
+    resumed run trains exactly the rest. Its own state key, so it never collides with an
+    every-epoch ModelCheckpoint's."""
 
     def __init__(self, dirpath: str) -> None:
         super().__init__(dirpath=dirpath, filename="last", save_top_k=1, every_n_epochs=1,
                          enable_version_counter=False)
+
+    def on_exception(self, trainer, module, exception: BaseException) -> None:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException) and trainer.training and not trainer.sanity_checking:
+            self._save_checkpoint(trainer, os.path.join(self.dirpath, "last.ckpt"))
 
     @property
     def state_key(self) -> str:

@@ -226,12 +226,10 @@ class GCVideoCLI(LightningCLI):
             if subcommand != "fit":
                 raise Terminated(f"{subcommand} stopped by SIGTERM before it finished: no report was written; "
                                  "run the same command again") from None
-            done = self.trainer.current_epoch
-            resume = (f"resume with the same command and --ckpt_path last ({last}: the end of the last finished "
-                      "epoch; the steps since are trained again, exactly as before)") if os.path.isfile(last) \
-                else "no epoch had finished, so nothing was saved: start the run again"
-            raise Terminated(f"fit stopped by SIGTERM during epoch {done}, step {self.trainer.global_step}; "
-                             f"{resume}") from None
+            resume = f"{last} holds this point: resume with the same command and --ckpt_path last" \
+                if os.path.isfile(last) else "nothing could be saved: start the run again"
+            raise Terminated(f"fit stopped by SIGTERM during epoch {self.trainer.current_epoch}, at step "
+                             f"{self.trainer.global_step}; {resume}") from None
         finally:
             if lock:
                 lock.__exit__()
