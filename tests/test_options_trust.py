@@ -19,12 +19,13 @@ def one_line(capsys) -> str:
     (["--trainer.accumulate_grad_batches", "0"], "accumulate_grad_batches must be >= 1"),
     (["--trainer.max_epochs", "0"], "max_epochs 0 trains nothing"),
     (["--data.train_short_side", "[40, 20]"], "train_short_side is [min, max]"),
+    (["--data.sampling_rate", "100"], "data.train: none of the first 8 readable videos holds one clip"),
 ])
 def test_bad_training_options_are_one_line_before_work(synth_root, tmp_path, capsys, extra, words):
     run = tmp_path / "run"
     assert main(["fit", *tiny_args(synth_root, run, epochs=1), *extra]) == 2
     assert words in one_line(capsys)
-    assert not (run / "checkpoints").exists()
+    assert not (run / "checkpoints").exists() or not os.listdir(run / "checkpoints")    # no training happened
 
 
 def test_an_empty_config_is_named(synth_root, tmp_path, capsys):
@@ -58,3 +59,23 @@ def test_export_refuses_zero_frames(synth_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--frames", "0"]) == 2
     assert "--frames and --size must be >= 1" in one_line(capsys)
+
+
+def test_bad_videos_from_a_worker_are_one_line():
+    """Raised in a DataLoader worker, torch re-raises it with the worker's traceback as its text."""
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    from gcvideo.data.dataset import BadVideos
+
+    class Broken(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            raise BadVideos("11 videos in a row failed to load; last: x.mp4: too short")
+
+    with pytest.raises(BadVideos) as err:
+        next(iter(DataLoader(Broken(), num_workers=1)))
+    assert str(err.value) == "11 videos in a row failed to load; last: x.mp4: too short"
+    assert torch.utils.data.get_worker_info() is None

@@ -152,8 +152,36 @@ class KineticsDataModule(pl.LightningDataModule):
                              f"{' ...' if len(unknown) > 5 else ''}")
         return records
 
+    def check_clip_fits(self, split: str, sample: int = 8) -> None:
+        """A ``ValueError`` before training when none of the split's first ``sample`` present
+        videos holds one clip (``num_frames`` x ``sampling_rate`` at ``target_fps``): otherwise
+        every video would be replaced as too short, and the run would stop inside a worker."""
+        from . import decode, sampling
+
+        records = self.records(split)
+        paths = [records.path(i) for i in np.flatnonzero(records.present)[:sample]]
+        durations = []
+        for path in paths:
+            try:
+                info = decode.probe(path)
+            except decode.VideoError:
+                continue
+            if sampling.too_short(info.duration, info.fps, *(self.clip_options[k] for k in (
+                    "num_frames", "sampling_rate", "target_fps"))) is None:
+                return
+            durations.append(info.duration)
+        if durations:
+            o = self.clip_options
+            span = sampling.clip_span(o["num_frames"], o["sampling_rate"], o["target_fps"])
+            raise ValueError(f"data.{split}: none of the first {len(durations)} readable videos holds one clip "
+                             f"(data.num_frames {o['num_frames']} x data.sampling_rate {o['sampling_rate']} at "
+                             f"{o['target_fps']:g} fps = {span:.2f} s; the longest is {max(durations):.2f} s): "
+                             "lower data.sampling_rate or data.num_frames")
+
     def dataset(self, split: str) -> VideoClipDataset:
         if split not in self._datasets:
+            if split == "train":
+                self.check_clip_fits(split)
             mode = "train" if split == "train" else "val"
             self._datasets[split] = VideoClipDataset(self.known_records(split), self.class_to_index, mode,
                                                      **self.clip_options)

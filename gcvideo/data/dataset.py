@@ -93,8 +93,8 @@ class VideoClipDataset(Dataset):
                     log.warning("skipping bad training video %s", err)
                 last = err
                 tried = self._replacement(rng)
-        raise RuntimeError(f"{self.max_retries + 1} videos in a row failed to load; last: {last}. "
-                           "Run `gcvideo data check` on the list to find the bad files.")
+        raise BadVideos(f"{self.max_retries + 1} videos in a row failed to load; last: {last}. "
+                        "Run `gcvideo data check` on the list to find the bad files.")
 
     def _replacement(self, rng: np.random.Generator) -> int:
         """A random index, avoiding videos this process already found bad."""
@@ -111,6 +111,19 @@ class VideoClipDataset(Dataset):
         record = self.records[index]
         return {"video": video, "label": self.label_of(index), "index": index, "ok": ok,
                 "reason": reason, "replaced": replaced, "video_id": record.video_id, "path": record.path}
+
+
+class BadVideos(ValueError):
+    """Too many training videos in a row could not be loaded. One line also when raised in a
+    DataLoader worker (the main process re-raises it with the worker's traceback in the text)."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if "Traceback" in text:                      # torch's worker wrapper: keep our own last line
+            mark = f"{type(self).__name__}: "
+            lines = [line for line in text.splitlines() if mark in line]
+            text = lines[-1].split(mark, 1)[1] if lines else text.strip().splitlines()[-1]
+        return text
 
 
 class EpochSampler(Sampler[int]):
