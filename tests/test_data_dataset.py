@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gcvideo.data.dataset import EpochSampler, VideoClipDataset
+from gcvideo.data.dataset import BadVideos, EpochSampler, VideoClipDataset
 from gcvideo.data.records import VideoRecord
 
 CLIP = dict(num_frames=4, sampling_rate=4, train_short_side=(48, 56), crop_size=32, eval_short_side=48)
@@ -33,7 +33,7 @@ def test_training_replaces_bad_videos_and_counts_them(bad_videos, caplog):
 def test_training_gives_up_with_a_clear_error(bad_videos):
     # (the truncated file is left out: its readable first 1.5 s can give a valid clip)
     data = make(bad_videos, [k for k in BAD_KINDS if k != "truncated"], "train", max_retries=3)
-    with pytest.raises(RuntimeError, match=r"4 videos in a row failed.*gcvideo data check"):
+    with pytest.raises(BadVideos, match=r"4 videos in a row failed.*gcvideo data check"):
         data[0]
 
 

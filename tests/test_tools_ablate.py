@@ -33,3 +33,19 @@ def test_ablate_runs_every_config_and_seed_and_resumes(synth_root, tmp_path, cap
     mtime = best.stat().st_mtime
     assert main(args) == 0
     assert best.stat().st_mtime == mtime
+
+
+def test_sigterm_stops_an_ablation_with_a_nonzero_exit(synth_root, tmp_path, capsys):
+    """Issue 23 item 10: ablate (and demo, the same in-process runs) exited 0 on SIGTERM."""
+    base = {"trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 1, "enable_progress_bar": False,
+                        "num_sanity_val_steps": 0},
+            "model": {"model": "slow_r50", "backbone": {"depths": [1, 1, 1, 1], "width": 4}},
+            "data": {"root": synth_root, "num_frames": 4, "sampling_rate": 2, "train_short_side": [32, 32],
+                     "crop_size": 32, "eval_short_side": 32, "batch_size": 4, "num_workers": 0,
+                     "test_views": "1x1", "test_crop_size": 32}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump({"model": {"model": "slow_r50"}}))
+    assert main(["ablate", str(tmp_path / "plain.yaml"), "--seeds", "1", "--base", str(tmp_path / "base.yaml"),
+                 "--out", str(tmp_path / "out"), "--extra=--trainer.callbacks+=helpers.TerminateAt"]) == 143
+    assert "fit stopped by SIGTERM" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.md").exists()
