@@ -43,7 +43,7 @@ def test_path_label_lists(tmp_path):
     assert [(r.path, r.label) for r in records] == [(str(tmp_path / "videos/a.mp4"), "run"), ("/abs/b.mp4", "jump")]
     (tmp_path / "named.txt").write_text("x.mp4 run\n")
     assert load_records(str(tmp_path / "named.txt"))[0].label == "run"
-    # without a classes file an integer label is the class's name (issue 23 item 8)
+    # without a classes file an integer label is the class's name
     assert [r.label for r in load_records(str(tmp_path / "list.txt"))] == ["1", "0"]
     (tmp_path / "bad.txt").write_text("x.mp4 7\n")
     with pytest.raises(ValueError, match="bad.txt:1: label 7 out of range"):

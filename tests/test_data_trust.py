@@ -1,6 +1,6 @@
-"""Issue 23 items 7, 8, 9, 11 and 14 on the data side: prepare never drops a good video without
-saying so, integer labels round-trip, non-UTF-8 names are read like any other, a full disk is one
-line. Each test failed before its fix."""
+"""The data side of a run you can trust: prepare never drops a good video without saying so,
+integer labels round-trip, non-UTF-8 names are read like any other, a full disk is one line,
+Ctrl-C is one line and a killed parent leaves no worker."""
 import errno
 import os
 import shutil
@@ -35,7 +35,7 @@ def test_prepare_refuses_collisions_before_work(synth_root, tmp_path, capsys):
 
 
 def test_prepare_stops_on_a_write_failure_and_keeps_the_source(synth_root, tmp_path, capsys, monkeypatch):
-    """A full disk was reported as 'unreadable' and the good source dropped from the lists."""
+    """A write failure is not the source's fault: the run stops and the source stays good."""
     from gcvideo.data import prepare
 
     src = tmp_path / "src"
@@ -59,7 +59,7 @@ def test_prepare_stops_on_a_write_failure_and_keeps_the_source(synth_root, tmp_p
 
 
 def test_integer_labels_round_trip(synth_root, tmp_path, capsys):
-    """Class folders 0/ .. 10/: data check's clean list was refused by fit and by data check itself."""
+    """Class folders 0/, 2/, 10/: data check's clean list reads back, classes ordered by value."""
     from gcvideo.data.records import class_index
 
     tree = tmp_path / "tree"
@@ -88,7 +88,7 @@ def test_integer_labels_round_trip(synth_root, tmp_path, capsys):
 
 
 def test_a_name_that_is_not_utf8_is_read_like_any_other(synth_root, tmp_path, capsys):
-    """caf\\xe9.mp4 in latin-1 bytes: data check crashed after the scan with a 0-byte clean list."""
+    """caf\\xe9.mp4 in latin-1 bytes is listed and reported with its bytes unchanged."""
     tree = tmp_path / "tree"
     (tree / "c0").mkdir(parents=True)
     name = os.fsdecode(b"caf\xe9.mp4")
@@ -159,7 +159,7 @@ def _children(pid: int) -> set:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads child processes from /proc (Linux)")
 def test_ctrl_c_is_one_line_and_a_killed_parent_leaves_no_worker(synth_root, tmp_path):
-    """Ctrl-C in data prepare printed 82 lines of tracebacks; synth workers wrote on after kill -9."""
+    """Ctrl-C in data prepare is one line; synth workers die with a killed parent."""
     import signal
     import subprocess
     import sys

@@ -1,4 +1,5 @@
-"""Issue 23: a checkpoint you can open, a number you can publish. Each test failed before its fix."""
+"""A checkpoint runs no code when opened, and the number a command prints is the one asked for:
+resume, option merging, divergence, signals, locks, retention, keyed re-runs."""
 import json
 import os
 
@@ -21,7 +22,7 @@ def run(synth_root, tmp_path_factory):
 
 
 def payload(path, marker):
-    """A checkpoint whose unpickling runs ``touch marker`` (the issue's reproduction)."""
+    """A checkpoint whose unpickling would run ``touch marker``."""
     evil = type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})
     torch.save({"state_dict": {}, "x": evil()}, path)
     return str(path)
@@ -80,8 +81,8 @@ def test_a_trained_checkpoint_holds_only_plain_types(run):
 
 
 def test_resume_keeps_the_best_score(run):
-    """last.ckpt was saved before the best-checkpoint callback recorded the epoch: a resumed
-    run had no best score and replaced best.ckpt with whatever came next."""
+    """Every checkpoint holds the best score so far (the best callback saves first), so a
+    resumed run replaces best.ckpt only with a better model."""
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     states = {k: v for k, v in last["callbacks"].items() if "'monitor': 'val/top1'" in k}
@@ -124,7 +125,7 @@ def test_evaluation_options_follow_the_command_line_and_network_conflicts_are_re
 
 
 def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(synth_root, run, tmp_path, capsys):
-    """It trained on with val/loss nan and saved best.ckpt, rc 0."""
+    """A NaN loss stops the run before any checkpoint of the diverged weights is written."""
     folder = tmp_path / "diverge"
     assert main(["fit", *tiny_args(synth_root, folder, epochs=3), *EVAL, "--model.lr", "1e6",
                  "--model.warmup_epochs", "0"]) == 1
@@ -158,9 +159,8 @@ def test_a_diverging_run_stops_and_keeps_the_last_finite_checkpoint(synth_root, 
 
 
 def test_sigterm_is_not_success_and_resumes_exactly(synth_root, tmp_path, capsys):
-    """Lightning turns SIGTERM into a SystemExit without a code: fit and test exited 0. Now fit
-    saves last.ckpt at the step reached, and the resumed run ends with the weights of a run that
-    was never stopped."""
+    """SIGTERM exits 143 (Lightning's own SystemExit has no code); fit saves last.ckpt at the step
+    reached, and the resumed run ends with the weights of a run that was never stopped."""
     folder, straight = tmp_path / "term", tmp_path / "straight"
     assert main(["fit", *tiny_args(synth_root, straight, epochs=2), *EVAL]) == 0
     argv = [*tiny_args(synth_root, folder, epochs=2), *EVAL, "--trainer.callbacks+=helpers.TerminateAt",

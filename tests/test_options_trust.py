@@ -1,4 +1,4 @@
-"""Issue 23 item 14: options that were ignored or found out too late, each refused in one line
+"""Options that would be ignored or found out only during training are refused in one line
 before any work."""
 import os
 

@@ -36,7 +36,7 @@ def test_ablate_runs_every_config_and_seed_and_resumes(synth_root, tmp_path, cap
 
 
 def test_sigterm_stops_an_ablation_with_a_nonzero_exit(synth_root, tmp_path, capsys):
-    """Issue 23 item 10: ablate (and demo, the same in-process runs) exited 0 on SIGTERM."""
+    """SIGTERM stops ablate (and demo: the same in-process runs) with exit 143."""
     base = {"trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 1, "enable_progress_bar": False,
                         "num_sanity_val_steps": 0},
             "model": {"model": "slow_r50", "backbone": {"depths": [1, 1, 1, 1], "width": 4}},
