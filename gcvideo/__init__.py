@@ -11,10 +11,8 @@ The package has five levels, each importing only the ones before it:
 """
 import importlib
 
-from . import _moved
 from .layers import GlobalContext3d, NonLocal3d, SimplifiedNonLocal3d, SqueezeExcite3d, make_block
 
-_moved.install()
 _FROM_MODELS = ("create_model", "fold_context_blocks", "insert_blocks", "list_models")
 
 
@@ -26,4 +24,4 @@ def __getattr__(name: str):
 
 __all__ = ["GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
            "make_block", "insert_blocks", "create_model", "list_models", "fold_context_blocks"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

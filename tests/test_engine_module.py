@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -47,25 +49,35 @@ def test_typed_options_build_what_the_free_dict_built():
     assert typed.model.state_dict().keys() == reference.state_dict().keys()
     # checkpoints store the fields that were set, as plain dicts
     assert typed.hparams.backbone == TINY and typed.hparams.blocks == {"where": ["c4"], "reduction": 4}
-    assert typed.hparams.model_options is None
+    assert "model_options" not in typed.hparams
     with pytest.raises(ValueError, match=r"unknown BlockOptions field\(s\) \['ratio'\]"):
         VideoClassifier(model="slow_r50_gc", num_classes=3, blocks={"ratio": 4})
     with pytest.raises(ValueError, match="do not apply to block 'se'|unknown option"):
         VideoClassifier(model="slow_r50_se", num_classes=3, backbone=dict(TINY), blocks={"pooling": "avg"})
 
 
-def test_deprecated_model_options_still_build_and_warn(tmp_path):
-    """gcvideo 0.1 configs and checkpoints carry ``model_options``: split into the typed pair."""
-    with pytest.warns(DeprecationWarning, match="model.model_options is deprecated"):
-        old = VideoClassifier(model="slow_r50_gc", num_classes=3, model_options={**TINY, "where": ["c3"]})
-    assert old.hparams.backbone == TINY and old.hparams.blocks == {"where": ["c3"]}
-    # a checkpoint written by 0.1 (hyper_parameters with model_options) loads for predict/export
-    from gcvideo.engine.checkpoint import load_classifier
+def test_checkpoints_of_every_format_load(tmp_path, synth_root):
+    """gcvideo 0.1 stored the network's options as one ``model_options`` dict: read as the typed
+    pair. ``tests/data/slow_r50_gc_tiny_v0.2.ckpt`` is a checkpoint of today's format, written by
+    ``gcvideo fit``: it must keep loading, for Python and for ``gcvideo test``."""
+    import os
 
-    hparams = {**dict(old.hparams), "model_options": {**TINY, "where": ["c3"]}}
+    from gcvideo.cli import main
+    from gcvideo.engine.checkpoint import load_classifier
+    from helpers import tiny_args
+
+    new = VideoClassifier(model="slow_r50_gc", num_classes=3, backbone=dict(TINY), blocks={"where": ["c3"]})
+    hparams = {**dict(new.hparams), "model_options": {**TINY, "where": ["c3"]}}
     del hparams["backbone"], hparams["blocks"]
     path = tmp_path / "old.ckpt"
-    torch.save({"state_dict": old.state_dict(), "hyper_parameters": hparams}, path)
-    with pytest.warns(DeprecationWarning):
+    torch.save({"state_dict": new.state_dict(), "hyper_parameters": hparams}, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         module, _ = load_classifier(str(path))
-    assert module.model.state_dict().keys() == old.model.state_dict().keys()
+    assert module.model.state_dict().keys() == new.model.state_dict().keys()
+    assert module.hparams.blocks == {"where": ["c3"]}
+    today = os.path.join(os.path.dirname(__file__), "data", "slow_r50_gc_tiny_v0.2.ckpt")
+    module, data = load_classifier(today)
+    assert module.hparams.model == "slow_r50_gc" and data["num_frames"] == 4
+    assert main(["test", *tiny_args(synth_root, tmp_path / "run"), "--data.test_views", "1x1",
+                 "--data.test_crop_size", "32", "--ckpt_path", today]) == 0

@@ -5,7 +5,6 @@ import ast
 import os
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -88,19 +87,12 @@ print('ok')
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("old, new, name", [
-    ("gcvideo.insert", "gcvideo.models.insert", "insert_blocks"),
-    ("gcvideo.analysis", "gcvideo.tools.analysis", "capture_attention"),
-    ("gcvideo.global_context", "gcvideo.layers.global_context", "GlobalContext3d"),
-    ("gcvideo.classifier", "gcvideo.engine.module", "VideoClassifier"),
-])
-def test_old_module_paths_still_import_with_a_deprecation_warning(old, new, name):
+def test_import_installs_nothing_and_old_module_paths_are_gone():
+    """0.2.0 removed the 0.1 flat module paths (and the import hook that served them)."""
     import importlib
 
-    sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=f"{old} moved to {new}"):
-        module = importlib.import_module(old)
-    assert getattr(module, name) is getattr(importlib.import_module(new), name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        from gcvideo import GlobalContext3d, create_model, insert_blocks   # noqa: F401  (no warning)
+    before = list(sys.meta_path)
+    importlib.reload(gcvideo)
+    assert sys.meta_path == before
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("gcvideo.insert")

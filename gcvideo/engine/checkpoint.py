@@ -82,7 +82,28 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
                          f"file?): {_first_line(err)}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict)")
+    if isinstance(checkpoint.get("hyper_parameters"), dict):
+        checkpoint["hyper_parameters"] = upgrade_hyper_parameters(checkpoint["hyper_parameters"], path)
     return checkpoint
+
+
+def upgrade_hyper_parameters(hparams: dict, path: str) -> dict:
+    """A checkpoint's model hyper-parameters in today's format: gcvideo 0.1 stored the network's
+    options as one free ``model_options`` dict, split here into ``backbone`` and ``blocks``."""
+    old = hparams.get("model_options")
+    if "model_options" not in hparams:
+        return hparams
+    hparams = {k: v for k, v in hparams.items() if k != "model_options"}
+    if old:
+        from ..models.options import split_options
+
+        try:
+            backbone, blocks = split_options(old)
+        except ValueError as err:
+            raise ValueError(f"{path}: its model_options do not build a network: {err}") from None
+        hparams["backbone"] = {**backbone.overrides(), **(hparams.get("backbone") or {})}
+        hparams["blocks"] = {**blocks.overrides(), **(hparams.get("blocks") or {})}
+    return hparams
 
 
 def _first_line(err: Exception) -> str:

@@ -38,7 +38,7 @@ DEFAULT_ROOT = os.path.join("runs", "default")
 # state: 280 MB each; a 196-epoch Kinetics run keeps 9 + 2 files, ~3.1 GB)
 DEFAULT_CHECKPOINT_EVERY = 20
 # model options that define the network's weights: a checkpoint and the command line must agree
-NETWORK_OPTIONS = ("model", "backbone", "blocks", "model_options")
+NETWORK_OPTIONS = ("model", "backbone", "blocks")
 # what may differ when fit resumes: evaluation and memory layout, and what is not read on resume
 # (initial weights; classes are linked from the data and checked against the checkpoint's)
 RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",

@@ -1,8 +1,7 @@
 """``VideoClassifier``: the LightningModule. It wraps any registered model and owns only
 the training loop: loss, metrics, optimiser and the per-iteration lr schedule."""
 import logging
-import warnings
-from typing import Any, Optional
+from typing import Optional
 
 import pytorch_lightning as pl
 import torch
@@ -10,7 +9,7 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..models import channels_last_3d, create_model, fold_context_blocks
-from ..models.options import BackboneOptions, BlockOptions, split_options
+from ..models.options import BackboneOptions, BlockOptions
 from ..models.weights import load_inflated
 from .schedule import lr_at, scaled_lr
 
@@ -63,8 +62,6 @@ class VideoClassifier(pl.LightningModule):
         blocks: changes to its context blocks (``block``, ``where``, ``position``, ``reduction``,
             ``pooling``, ...; :class:`~gcvideo.models.options.BlockOptions`). Config files merge
             these field by field: a base sets the backbone, an ablation only ``blocks.where``.
-        model_options: deprecated free dict of the same fields (configs and checkpoints of
-            gcvideo 0.1); split into ``backbone`` and ``blocks`` with a DeprecationWarning.
         num_classes: linked from the data by the CLI.
         classes: class names in index order (linked from the data; stored in checkpoints).
         pretrained: local pytorchvideo/Lightning checkpoint of a (plain) Slow R50.
@@ -90,7 +87,7 @@ class VideoClassifier(pl.LightningModule):
     """
 
     def __init__(self, model: str = "slow_r50_gc", backbone: BackboneOptions = BackboneOptions(),
-                 blocks: BlockOptions = BlockOptions(), model_options: Optional[dict[str, Any]] = None,
+                 blocks: BlockOptions = BlockOptions(),
                  num_classes: int = 400, classes: Optional[list[str]] = None,
                  pretrained: Optional[str] = None, inflate_from: Optional[str] = None,
                  inflate_mode: str = "center", optimizer: str = "sgd", lr: float = 0.1,
@@ -120,15 +117,8 @@ class VideoClassifier(pl.LightningModule):
         if classes is not None and len(classes) != num_classes:
             raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
         backbone, blocks = BackboneOptions.of(backbone), BlockOptions.of(blocks)
-        if model_options:
-            warnings.warn("model.model_options is deprecated: give its fields under model.backbone "
-                          "(depths, width, dropout, ...) and model.blocks (block, where, reduction, ...)",
-                          DeprecationWarning, stacklevel=2)
-            old_backbone, old_blocks = split_options(model_options)
-            backbone = BackboneOptions(**{**old_backbone.overrides(), **backbone.overrides()})
-            blocks = BlockOptions(**{**old_blocks.overrides(), **blocks.overrides()})
         # checkpoints store plain dicts (save_hyperparameters reads these locals)
-        backbone, blocks, model_options = backbone.overrides(), blocks.overrides(), None
+        backbone, blocks = backbone.overrides(), blocks.overrides()
         self.save_hyperparameters()
         self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **backbone, **blocks)
         if inflate_from:

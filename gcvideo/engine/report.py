@@ -132,14 +132,13 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
 
 
 def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure       # no pyplot: no backend switched, no global figure state
 
     confusion = np.asarray(metrics["confusion"], dtype=float)
     rows = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
     if len(classes) <= 50:
-        fig, ax = plt.subplots(figsize=(2 + 0.35 * len(classes), 1.5 + 0.35 * len(classes)))
+        fig = Figure(figsize=(2 + 0.35 * len(classes), 1.5 + 0.35 * len(classes)))
+        ax = fig.subplots()
         ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
         ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
         ax.set_yticks(range(len(classes)), classes, fontsize=7)
@@ -150,16 +149,17 @@ def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
         off = rows.copy()
         np.fill_diagonal(off, 0)
         top = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:25], off.shape))[0]
-        fig, ax = plt.subplots(figsize=(8, 7))
+        fig = Figure(figsize=(8, 7))
+        ax = fig.subplots()
         ax.barh([f"{classes[t]} -> {classes[p]}" for t, p in top][::-1], [off[t, p] for t, p in top][::-1])
         ax.set_xlabel("fraction of the true class's videos")
         ax.set_title("top confusions")
     fig.tight_layout()
     fig.savefig(paths["confusion.png"], dpi=100)
-    plt.close(fig)
     per_class = np.asarray(metrics["per_class_accuracy"])
     order = np.argsort(per_class)
-    fig, ax = plt.subplots(figsize=(8, max(3, 0.18 * len(classes))))
+    fig = Figure(figsize=(8, max(3, 0.18 * len(classes))))
+    ax = fig.subplots()
     ax.barh([classes[i] for i in order], per_class[order])
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy")
@@ -167,10 +167,10 @@ def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
     ax.tick_params(axis="y", labelsize=6 if len(classes) > 50 else 8)
     fig.tight_layout()
     fig.savefig(paths["per_class_accuracy.png"], dpi=100)
-    plt.close(fig)
     if metrics.get("views"):
         names = list(metrics["views"])
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig = Figure(figsize=(5, 3.2))
+        ax = fig.subplots()
         for key in ("top1", "top5"):
             ax.plot(names, [100 * metrics["views"][n][key] for n in names], marker="o", label=key.replace("top", "top-"))
         ax.set_xlabel("views (clips x crops), subsets of one decoding pass")
@@ -179,4 +179,3 @@ def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
         ax.set_title("accuracy vs number of views")
         fig.tight_layout()
         fig.savefig(paths["views.png"], dpi=100)
-        plt.close(fig)

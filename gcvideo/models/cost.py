@@ -26,8 +26,9 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224, inputs=None)
     """
     from fvcore.nn import FlopCountAnalysis
 
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    was_training = model.training
+    logger = logging.getLogger("fvcore")
+    level, was_training = logger.level, model.training
+    logger.setLevel(logging.ERROR)                 # fvcore's notes on uncounted ops, for this count only
     model.eval()
     try:
         if inputs is None:
@@ -38,6 +39,7 @@ def count_flops(model: nn.Module, frames: int = 8, size: int = 224, inputs=None)
         return int(analysis.total())
     finally:
         model.train(was_training)
+        logger.setLevel(level)
 
 
 def model_cost(model: nn.Module, frames: int = 8, size: int = 224) -> dict[str, float]:
