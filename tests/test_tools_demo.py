@@ -25,6 +25,7 @@ def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeyp
     table = out.split("=== gcvideo demo", 1)[1]
     assert "plain (slow_r50)" in table and "gc (slow_r50_gc)" in table and "+0.00%" in table
     assert "2x1 views, 2/2 videos" in table
+    assert "nan%" not in table                         # the best val top-1 of both runs is reported
     # one lift line per GC block (c3, c4, c5 of the one-bottleneck-per-stage network)
     assert sum(".context" in line and line.rstrip().endswith("x") for line in table.splitlines()) == 3
     for name in ("plain", "gc"):

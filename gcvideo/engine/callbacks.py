@@ -183,6 +183,15 @@ class LastCheckpoint(ModelCheckpoint):
         return "LastCheckpoint"
 
 
+def best_score(trainer: pl.Trainer) -> float:
+    """The best val top-1 of the run (what ``best.ckpt`` holds), NaN when there is none."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.monitor == "val/top1" \
+                and callback.best_model_score is not None:
+            return float(callback.best_model_score)
+    return float("nan")
+
+
 def run_checkpoints(dirpath: str, every_n_epochs: int) -> list[ModelCheckpoint]:
     """The checkpoint callbacks of a run, in the order they must save: ``best.ckpt`` (by val
     top-1) first, so that the state saved into the other two files already holds this epoch's

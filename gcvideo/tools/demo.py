@@ -48,6 +48,7 @@ def run_demo(*, task: Literal["relation", "order"] = "relation", config: Optiona
 
 def run_order_demo(config: str = None) -> int:
     from ..data.synth import synthesize
+    from ..engine.callbacks import best_score
     from ..engine.cli import make_cli
 
     config = config or find_config("demo/order.yaml")
@@ -65,7 +66,7 @@ def run_order_demo(config: str = None) -> int:
     test = make_cli(["test", "--config", config, "--ckpt_path", best])
     metrics = test.model.video_metrics
     views = "x".join(map(str, test.datamodule.test_views))
-    val_top1 = float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan"))
+    val_top1 = best_score(fit.trainer)
     print("\n=== gcvideo demo ===")
     print(f"best val top-1 (single view): {100 * val_top1:.1f} %")
     print(f"test ({views} views, {metrics['readable']}/{metrics['videos']} videos): "
@@ -80,6 +81,7 @@ def run_order_demo(config: str = None) -> int:
 
 def run_relation_demo(config: str = None, seed: int = None) -> int:
     from ..data.synth import synthesize_relation
+    from ..engine.callbacks import best_score
     from ..engine.cli import make_cli
     from ..models.cost import model_cost
     from .analysis import measure_lift, run_visualize
@@ -107,7 +109,7 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
         net = test.model.model
         cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
         results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
-                         "val_top1": float(fit.trainer.checkpoint_callbacks[-1].best_model_score or float("nan")),
+                         "val_top1": best_score(fit.trainer),
                          "cost": cost, "best": best, "module": test.model}
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
