@@ -10,7 +10,10 @@ import sys
 import warnings
 from typing import Optional
 
-LIGHTNING_COMMANDS = ("fit", "validate", "test")
+LIGHTNING_HELP = {"fit": "train a network, or resume a run with --ckpt_path last",
+                  "validate": "a checkpoint's accuracy on the val split (the test protocol's views)",
+                  "test": "a checkpoint's 30-view (10 clips x 3 crops) accuracy with reports"}
+LIGHTNING_COMMANDS = tuple(LIGHTNING_HELP)
 # command words -> "module:function" in gcvideo.tools
 COMMANDS = {
     ("models",): "info:run_models",
@@ -50,6 +53,8 @@ def build_parser(only: Optional[tuple] = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gcvideo", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     levels = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
+    for command, text in LIGHTNING_HELP.items():      # listed here; main() hands them to LightningCLI
+        levels[()].add_parser(command, help=f"{text} (LightningCLI: `gcvideo {command} --help`)")
     for words, spec in COMMANDS.items():
         group = words[:-1]
         if group not in levels:

@@ -169,3 +169,11 @@ def test_every_documented_tool_command_line_parses():
         except SystemExit:
             pytest.fail(f"README: {line!r} does not parse")
         assert args.func is tool_function(COMMANDS[chosen])
+
+
+def test_help_lists_the_lightning_commands_too():
+    from gcvideo.cli import build_parser
+
+    text = build_parser(only=()).format_help()
+    for command in ("fit", "validate", "test", "predict", "demo"):
+        assert f"    {command} " in text, command
