@@ -175,5 +175,5 @@ def test_help_lists_the_lightning_commands_too():
     from gcvideo.cli import build_parser
 
     text = build_parser(only=()).format_help()
-    for command in ("fit", "validate", "test", "predict", "demo"):
+    for command in ("fit", "validate", "test"):
         assert f"    {command} " in text, command
