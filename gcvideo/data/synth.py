@@ -37,6 +37,7 @@ from typing import Optional
 import numpy as np
 
 from .parallel import parallel_map
+from .records import kinetics_filename
 
 COLORS = {"r": (220, 40, 40), "g": (40, 200, 60), "b": (50, 80, 230),
           "y": (230, 210, 40), "m": (210, 50, 210), "c": (40, 210, 210)}
@@ -248,7 +249,7 @@ def _write_dataset(out: str, names: list[str], videos_per_class: int, seconds: f
     for n, (label, split) in enumerate((c, s) for c in names for s in SPLITS for _ in range(counts[s])):
         vid = _youtube_id(np.random.default_rng([seed, n]))
         os.makedirs(os.path.join(out, label), exist_ok=True)
-        paths.append(os.path.join(out, label, f"{vid}_{0:06d}_{end:06d}.mp4"))
+        paths.append(os.path.join(out, label, kinetics_filename(vid, 0, end) + ".mp4"))
         jobs.append((render, paths[-1], label, seed, n, fps))
         rows[split].append({"label": label, "youtube_id": vid, "time_start": 0, "time_end": end, "split": split})
     if workers is None:                   # processes pay off only for more than a few dozen videos

@@ -135,6 +135,7 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
     """Attention share and lift of every GC/SNL block on the cue boxes of a generated relation
     dataset (``root/cues.json``), averaged over the centre clips of ``split``'s videos."""
     from ..data import decode, sampling, transforms
+    from ..data.records import kinetics_filename
 
     cues_path = os.path.join(root, "cues.json")
     if not os.path.exists(cues_path):
@@ -146,8 +147,8 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
     sums: dict = {}
     net = module.model.eval()
     for row in rows:
-        rel = f"{row['label']}/{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4"
-        path = os.path.join(root, rel)
+        rel = f"{row['label']}/{kinetics_filename(row['youtube_id'], row['time_start'], row['time_end'])}.mp4"
+        path = os.path.join(root, rel)                   # cues.json is keyed by this relative path
         info = decode.probe(path)
         times = sampling.uniform_clips(info.duration, info.fps, options["num_frames"], options["sampling_rate"], 1,
                                        options["target_fps"])[0]

@@ -138,8 +138,10 @@ def _fresh(run_dir: str) -> None:
 def _first_test_video(root: str) -> str:
     with open(os.path.join(root, "test.csv"), newline="", encoding="utf-8") as f:
         row = next(csv.DictReader(f))
-    return os.path.join(root, row["label"], f"{row['youtube_id']}_{int(row['time_start']):06d}_"
-                                            f"{int(row['time_end']):06d}.mp4")
+    from ..data.records import kinetics_filename
+
+    return os.path.join(root, row["label"],
+                        kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"]) + ".mp4")
 
 
 def summary(results: dict, lift: dict, cfg: dict, seconds: float) -> str:
