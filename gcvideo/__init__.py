@@ -13,6 +13,13 @@ import importlib
 
 from .layers import GlobalContext3d, NonLocal3d, SimplifiedNonLocal3d, SqueezeExcite3d, make_block
 
+
+
+class GcvideoDeprecationWarning(DeprecationWarning):
+    """The category of every deprecation gcvideo itself announces (the tests turn it into an
+    error, so nothing in gcvideo uses a deprecated gcvideo path)."""
+
+
 _FROM_MODELS = ("create_model", "fold_context_blocks", "insert_blocks", "list_models")
 
 
@@ -22,6 +29,6 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(".models", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
+__all__ = ["GcvideoDeprecationWarning", "GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
            "make_block", "insert_blocks", "create_model", "list_models", "fold_context_blocks"]
 __version__ = "0.2.0"

@@ -81,3 +81,30 @@ def test_checkpoints_of_every_format_load(tmp_path, synth_root):
     assert module.hparams.model == "slow_r50_gc" and data["num_frames"] == 4
     assert main(["test", *tiny_args(synth_root, tmp_path / "run"), "--data.test_views", "1x1",
                  "--data.test_crop_size", "32", "--ckpt_path", today]) == 0
+
+def test_a_run_saved_with_the_old_layer_norm_shape_resumes(synth_root, tmp_path):
+    """GC's LayerNorm was (C/r, 1, 1, 1) before 0.2: such a last.ckpt (weights and SGD momentum)
+    resumes, and its network evaluates."""
+    from gcvideo.cli import main
+    from gcvideo.engine.checkpoint import load_classifier
+    from helpers import tiny_args
+
+    run = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
+    path = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=True)
+    module, _ = load_classifier(str(path))
+    hp = module.hparams
+    params = [p for g in param_groups(module.model, hp.weight_decay, hp.no_decay_norm_bias) for p in g["params"]]
+    names = {id(p): n for n, p in module.model.named_parameters()}
+    old = [i for i, p in enumerate(params) if names[id(p)].endswith(("transform.1.weight", "transform.1.bias"))]
+    assert old
+    for key in list(checkpoint["state_dict"]):
+        if key.endswith(("transform.1.weight", "transform.1.bias")):
+            checkpoint["state_dict"][key] = checkpoint["state_dict"][key].reshape(-1, 1, 1, 1)
+    for i in old:
+        state = checkpoint["optimizer_states"][0]["state"][i]
+        state["momentum_buffer"] = state["momentum_buffer"].reshape(-1, 1, 1, 1)
+    torch.save(checkpoint, path)
+    assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--ckpt_path", "last"]) == 0
+    load_classifier(str(run / "checkpoints" / "last.ckpt"))

@@ -225,3 +225,24 @@ def test_folded_block_is_inference_only_and_the_plain_block_stays_plain():
         assert calls == [1]
         folded(x)                                   # the folded form never calls the pool
         assert calls == [1]
+
+
+def test_the_standard_channels_last_call_works_and_old_layer_norm_weights_load():
+    """``model.to(memory_format=torch.channels_last_3d)`` on a network with GC blocks (its
+    LayerNorm is 1-D); a state dict with the (C/r, 1, 1, 1) LayerNorm of gcvideo 0.1 loads."""
+    from gcvideo import create_model
+    from helpers import TINY
+
+    model = create_model("slow_r50_gc", num_classes=3, **TINY).eval()
+    clip = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(clip)
+        old = {k: v.reshape(-1, 1, 1, 1) if k.endswith(("transform.1.weight", "transform.1.bias")) else v
+               for k, v in model.state_dict().items()}
+        assert any(v.dim() == 4 for v in old.values())
+        model.to(memory_format=torch.channels_last_3d)
+        got = model(clip.contiguous(memory_format=torch.channels_last_3d))
+        assert torch.allclose(got, expected, atol=1e-5)
+        fresh = create_model("slow_r50_gc", num_classes=3, **TINY).eval()
+        fresh.load_state_dict(old)
+        assert torch.equal(fresh(clip), expected)

@@ -84,6 +84,10 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
         raise ValueError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict)")
     if isinstance(checkpoint.get("hyper_parameters"), dict):
         checkpoint["hyper_parameters"] = upgrade_hyper_parameters(checkpoint["hyper_parameters"], path)
+    for key, value in checkpoint["state_dict"].items():     # GC's LayerNorm before 0.2: (C/r, 1, 1, 1)
+        if key.endswith((".transform.1.weight", ".transform.1.bias")) and torch.is_tensor(value) \
+                and value.dim() == 4 and value.shape[1:] == (1, 1, 1):
+            checkpoint["state_dict"][key] = value.reshape(-1)
     return checkpoint
 
 

@@ -259,6 +259,22 @@ class VideoClassifier(pl.LightningModule):
     def on_test_end(self) -> None:
         object.__setattr__(self, "_folded", None)
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints whose parameters had another shape of the same values (GC's LayerNorm was
+        (C/r, 1, 1, 1) before gcvideo 0.2, now (C/r,)): the weights are reshaped by the layers
+        themselves, the optimiser's per-parameter state here (in ``configure_optimizers``' order)."""
+        hp = self.hparams
+        params = [p for group in param_groups(self.model, hp.weight_decay, hp.no_decay_norm_bias)
+                  for p in group["params"]]
+        for state in checkpoint.get("optimizer_states") or []:
+            for index, values in (state.get("state") or {}).items():
+                if not isinstance(index, int) or index >= len(params):
+                    continue
+                shape = params[index].shape
+                for name, value in values.items():
+                    if torch.is_tensor(value) and value.shape != shape and value.numel() == params[index].numel():
+                        values[name] = value.reshape(shape)
+
     # --- optimisation ---------------------------------------------------------------
     def total_batch(self) -> int:
         trainer = self.trainer

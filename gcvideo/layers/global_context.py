@@ -20,6 +20,28 @@ from .attention_pool import AttentionPool3d, GlobalAvgPool3d
 from .pointwise import Pointwise3d
 
 
+class ContextLayerNorm(nn.LayerNorm):
+    """LayerNorm over the C/r channels of a pooled context, (N, C/r, 1, 1, 1) in and out.
+
+    Its weight and bias are 1-D (C/r,), so the standard ``model.to(memory_format=
+    torch.channels_last_3d)`` works on any network with GC blocks (that call reformats every 4-D
+    and 5-D parameter and refuses a 4-D one). A state dict holding the (C/r, 1, 1, 1) shape of
+    gcvideo 0.1's ``nn.LayerNorm([C/r, 1, 1, 1])`` loads: the values are the same."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1)).view_as(x)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        for name in ("weight", "bias"):
+            value = state_dict.get(prefix + name)
+            if value is not None and value.dim() > 1:
+                state_dict[prefix + name] = value.reshape(-1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 class GlobalContext3d(nn.Module):
     """The GC block of GCNet on (N, C, T, H, W) inputs; paper defaults.
 
@@ -46,7 +68,7 @@ class GlobalContext3d(nn.Module):
         self.pool = AttentionPool3d(channels) if pooling == "att" else GlobalAvgPool3d()
         self.transform = nn.Sequential(
             Pointwise3d(channels, hidden),
-            nn.LayerNorm([hidden, 1, 1, 1]) if layer_norm else nn.Identity(),
+            ContextLayerNorm(hidden) if layer_norm else nn.Identity(),
             nn.ReLU(inplace=True),
             Pointwise3d(hidden, channels, zero_init=(fusion == "add")),
         )

@@ -103,11 +103,9 @@ def _reset(block: nn.Module) -> None:
 
 
 def channels_last_3d(model: nn.Module) -> nn.Module:
-    """Store ``model``'s 5-D weights (the convs) channels-last in place and return it.
-
-    ``Module.to(memory_format=torch.channels_last_3d)`` would also try every other
-    parameter (GC's 4-D LayerNorm weights) and fail; only the 5-D ones have that layout.
-    """
+    """Store ``model``'s 5-D weights (the convs) channels-last in place and return it: what
+    ``model.to(memory_format=torch.channels_last_3d)`` does for networks without 4-D parameters
+    (every gcvideo network, GC blocks included), and safe for any other network too."""
     for param in model.parameters():
         if param.dim() == 5:
             param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
