@@ -14,6 +14,7 @@ network explicitly into a form where each GC block rides on the 1x1x1 conv + Bat
 in front of it (``gcvideo.layers.folded.FoldedGlobalContext3d``).
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention_pool import AttentionPool3d, GlobalAvgPool3d
@@ -32,7 +33,7 @@ class ContextLayerNorm(nn.LayerNorm):
         super().__init__(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.flatten(1)).view_as(x)
+        return F.layer_norm(x.flatten(1), self.normalized_shape, self.weight, self.bias, self.eps).view_as(x)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         for name in ("weight", "bias"):
