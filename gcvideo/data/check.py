@@ -5,6 +5,7 @@ the start, middle and last usable time (which catches truncated files whose head
 promise more than they hold), and its duration compared to one clip.
 """
 import csv
+import inspect
 import io
 import json
 import os
@@ -123,10 +124,12 @@ def run_check(source: str, root: Optional[str] = None, workers: Optional[int] = 
         print(f"{len(results) - len(bad)}/{len(results)} ok; clean list: {paths['clean']}; "
               f"bad-video report: {paths['bad']}")
         if results and all(r.status == "too short" for r in results):
-            span = options.get("num_frames", 8) * options.get("sampling_rate", 8) / options.get("target_fps", 30.0)
+            defaults = {k: p.default for k, p in inspect.signature(check_video).parameters.items()}
+            clip = {k: options.get(k, defaults[k]) for k in ("num_frames", "sampling_rate", "target_fps")}
+            span = clip["num_frames"] * clip["sampling_rate"] / clip["target_fps"]       # the clip's duration
             longest = max(r.duration for r in results)
-            print(f"hint: every video is shorter than the clip asked for ({options.get('num_frames', 8)} frames x "
-                  f"{options.get('sampling_rate', 8)} at {options.get('target_fps', 30.0):g} fps = {span:.2f} s; the "
+            print(f"hint: every video is shorter than the clip asked for ({clip['num_frames']} frames x "
+                  f"{clip['sampling_rate']} at {clip['target_fps']:g} fps = {span:.2f} s; the "
                   f"longest video is {longest:.2f} s): pass the clip options you train with "
                   "(--num-frames, --sampling-rate, --target-fps; the demo's: --num-frames 8 --sampling-rate 2)")
     return 1 if bad else 0

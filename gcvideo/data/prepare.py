@@ -20,9 +20,10 @@ every video written so far complete. Sources that would share a target (``a/clip
 ``a/clip.mkv``) and lists of one base name (their rewritten copies would overwrite each other)
 are refused before any work, and DST is locked for the run (a second run into it is refused).
 """
-import errno
 import csv
+import errno
 import glob
+import io
 import json
 import os
 from collections import Counter
@@ -33,7 +34,7 @@ from typing import Optional, Sequence
 
 from . import decode
 from .check import CheckResult
-from .outputs import FolderLock, WriteFailed, check_writable
+from .outputs import FolderLock, WriteFailed, check_writable, write_atomic
 from .parallel import parallel_map
 from .records import VideoRecord, is_kinetics_header, list_rows, load_records, split_path_label
 
@@ -233,10 +234,7 @@ def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str,
         else:
             label = split_path_label(row)[1]
             lines.append(f"{os.path.relpath(destination(record.path, src, dst), dst)} {label}\n")
-    with open(out_path + ".tmp", "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
-        f.writelines(lines)
-    os.replace(out_path + ".tmp", out_path)
-    return out_path
+    return write_atomic(out_path, "".join(lines).encode("utf-8", "surrogateescape"))
 
 
 def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] = None,
@@ -270,11 +268,11 @@ def _finish(results: list, records: list, per_list: dict, src: str, dst: str, as
     order = {r.path: i for i, r in enumerate(records)}
     bad.sort(key=lambda r: order[r["record"].path])
     report = os.path.join(dst, "prepare.bad.csv")
-    with open(report, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
-        writer = csv.DictWriter(f, fieldnames=list(asdict(CheckResult("", "", "")).keys()))
-        writer.writeheader()
-        writer.writerows(asdict(CheckResult(r["record"].path, r["record"].label, r["status"], r["reason"]))
-                         for r in bad)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(asdict(CheckResult("", "", "")).keys()))
+    writer.writeheader()
+    writer.writerows(asdict(CheckResult(r["record"].path, r["record"].label, r["status"], r["reason"])) for r in bad)
+    write_atomic(report, text.getvalue().encode("utf-8", "surrogateescape"))
     written = {path: rewrite_list(path, rs, good, src, dst) for path, rs in per_list.items()}
     counts = Counter(r["status"] for r in results)
     summary = {"videos": len(results), "done": counts.get("done", 0), "already there": counts.get("exists", 0),

@@ -133,7 +133,6 @@ class StopOnNonFinite(pl.Callback):
 
     def __init__(self) -> None:
         self._bad: Optional[torch.Tensor] = None
-        self._first: Optional[tuple[int, int]] = None
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs

@@ -55,6 +55,7 @@ def run_key(base: str, config: str, extra: list[str], seed: int) -> str:
 
 
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
+    from ..data.outputs import write_atomic
     from ..engine.cli import make_cli
 
     done = os.path.join(run_dir, "ablate_result.json")
@@ -70,10 +71,7 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
     metrics = test.model.video_metrics
     result = {"top1": metrics["top1"], "top5": metrics["top5"], "params_m": fit.model.cost["params_m"],
               "gflops": fit.model.cost["gflops"]}
-    temporary = f"{done}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    os.replace(temporary, done)
+    write_atomic(done, json.dumps(result).encode())
     return result
 
 

@@ -187,15 +187,14 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     flush()
     bar.close()
     reader.close()
-    order = {records.path(i): i for i in range(len(records))}
-    _write_index(index_path, sorted(done_rows, key=lambda r: order.get(r["path"], len(order))))   # list order
+    order = {records.path(i): i for i in range(len(records))}                    # the index keeps list order
+    _write_index(index_path, sorted(done_rows, key=lambda r: order.get(r["path"], len(order))))
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
         if rank == 0:
             merged = [r for k in range(world) for r in _read_index(os.path.join(out, f"index-rank{k}.csv"))]
-            order = {p: i for i, p in enumerate(records.path(i) for i in range(len(records)))}
             _write_index(os.path.join(out, "index.csv"), sorted(merged, key=lambda r: order[r["path"]]))
         dist.barrier()
     rows = _read_index(os.path.join(out, "index.csv"))          # every rank reports the whole run
@@ -248,10 +247,9 @@ def claim_folder(out: str, key: dict) -> None:
     if _read_index(os.path.join(out, "index.csv")):
         raise ValueError(f"{out} holds features without {RUN_FILE} (written by an older gcvideo): what they were "
                          "computed with is unknown; write to another --out")
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(key, f, indent=1)
-    os.replace(temporary, path)
+    from ..data.outputs import write_atomic
+
+    write_atomic(path, json.dumps(key, indent=1).encode())
 
 
 def load_features(out: str) -> tuple[list[dict], np.ndarray]:
