@@ -10,7 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["gcvideo", "gcvideo.*"]),
-    include_package_data=True,
+    # the shipped configs (gcvideo.configs resolves --config names against them)
+    package_data={"gcvideo.configs": ["*/*.yaml", "*/*/*.yaml"]},
     install_requires=[
         # Pinned: these are the releases that install from local wheels on the
         # project's machines; other versions pull multi-GB CUDA builds.

@@ -26,7 +26,7 @@ import statistics
 
 import torch
 
-from gcvideo.models.cost import bypassed_name, interleaved_latency, latency_ratio, with_bypassed_twins
+from gcvideo.tools.timing import bypassed_name, interleaved_latency, latency_ratio, with_bypassed_twins
 from gcvideo.models import MODELS, create_model, fold_context_blocks
 
 

@@ -77,7 +77,7 @@ class DecodeOnly(torch.utils.data.Dataset):
 def make_loaders(root: str, workers: int, batch: int, prepared: str = None):
     from pytorchvideo.data import Kinetics, make_clip_sampler
 
-    from gcvideo.data import KineticsDataModule
+    from gcvideo.engine.datamodule import KineticsDataModule
 
     ours = KineticsDataModule(root, batch_size=batch, num_workers=workers, seed=0)
     from gcvideo.data.records import load_records

@@ -31,7 +31,7 @@ options = dict(num_frames=8, sampling_rate=8, clips=10, crops=3, short_side=256,
 if mode == "per frame":
     out = multiview.decode_views(path, **options)["frames"]
 else:
-    info = sampling.probe_for_clips(path, 8, 8, 30.0)
+    info = decode.probe(path)
     times = np.sort(np.concatenate(multiview.view_times(info, 8, 8, 10)))
     stack = torch.from_numpy(decode.decode_at(path, times)).permute(0, 3, 1, 2)
     out = TF.resize(stack, list(decode.scaled_size(*stack.shape[-2:], 256)), antialias=True)

@@ -18,7 +18,7 @@ with its error and the others still run:
    of fp16 / bf16 autocast and of the folded path against fp32 (TF32 off) on one input.
    Zero-initialised weights (GC's last conv, the branches' last BN scales) and the BN
    statistics get random values first, so every path changes the output (``randomize``).
-4. ``fit``: a real ``gcvideo fit`` of configs/demo/order.yaml (on a smaller generated set) for
+4. ``fit``: a real ``gcvideo fit`` of demo/order.yaml (on a smaller generated set) for
    2 epochs with GPU, 16-mixed, SyncBatchNorm and DDP (one NCCL process), resumed from
    ``last`` for a third epoch, then ``gcvideo test`` of it with 10x3 views.
 5. ``data``: the training pipeline's clips/s with one worker per core on generated
@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gcvideo.models.cost import RunUnder, interleaved_latency, latency_ratio
+from gcvideo.tools.timing import RunUnder, interleaved_latency, latency_ratio
 from gcvideo.layers.global_context import GlobalContext3d
 from gcvideo.models.insert import bypass_blocks
 from gcvideo.models import channels_last_3d, create_model, fold_context_blocks
@@ -276,7 +276,7 @@ def gcvideo(*args: str, log: str) -> float:
 
 
 def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
-    from gcvideo.tools.common import DEMO_DATA
+    from gcvideo.tools.demo_data import DEMO_DATA
     from gcvideo.data.synth import synthesize
 
     data = os.path.join(work, "demo_data")
@@ -288,7 +288,7 @@ def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
                     "--trainer.sync_batchnorm", "true"]
     else:   # SyncBatchNorm has no CPU kernel; 16-mixed is GPU-only in Lightning
         hardware = ["--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed"]
-    common = ["--config", os.path.join(REPO, "configs", "demo", "order.yaml"), "--data.root", data,
+    common = ["--config", "demo/order.yaml", "--data.root", data,
               "--trainer.default_root_dir", run, "--trainer.devices", "1", "--trainer.strategy", "ddp",
               "--data.num_workers", str(min(8, os.cpu_count() or 1)), "--model.max_epochs", "3", *hardware]
     seconds = {"fit 2 epochs": gcvideo("fit", *common, "--trainer.max_epochs", "2", log=os.path.join(work, "fit.log"))}
@@ -301,13 +301,13 @@ def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
         metrics = json.load(f)
     return {"seconds": seconds, "epochs_after_resume": last["epoch"] + 1, "global_step": last["global_step"],
             "test_videos": metrics["videos"], "test_top1": metrics["top1"], "test_top5": metrics["top5"],
-            "setting": f"configs/demo/order.yaml on {sizes.fit_videos_per_class} generated videos per class, "
+            "setting": f"demo/order.yaml on {sizes.fit_videos_per_class} generated videos per class, "
                        f"strategy ddp, 1 device, {' '.join(hardware[1::2])}"}
 
 
 # --- 5: data pipeline -----------------------------------------------------------------------
 def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
-    from gcvideo.data import KineticsDataModule
+    from gcvideo.engine.datamodule import KineticsDataModule
     from gcvideo.data.records import load_records
     from gcvideo.data.synth import synthesize
 

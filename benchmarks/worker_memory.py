@@ -68,7 +68,7 @@ def remember_start(_worker: int) -> None:
 
 
 def freeze_and_remember_start(worker: int) -> None:
-    from gcvideo.data.datamodule import worker_init
+    from gcvideo.engine.datamodule import worker_init
 
     worker_init(worker)
     remember_start(worker)

@@ -1,6 +1,6 @@
 """The ``gcvideo`` command line: a dispatcher.
 
-``gcvideo fit|validate|test`` are LightningCLI commands (``gcvideo.engine.cli``); every other
+``gcvideo fit|validate|test`` are LightningCLI commands (``gcvideo.engine.lightning_cli``); every other
 command is a typed ``run_*`` function of ``gcvideo.tools`` whose signature and docstring are its
 arguments and help (``gcvideo.tools.commands``). Only the chosen command's module is imported.
 """
@@ -20,13 +20,14 @@ COMMANDS = {
     ("info",): "info:run_info",
     ("predict",): "predict:run_predict",
     ("features",): "features:run_features",
-    ("report", "costs"): "costs:run_cost_report",
-    ("analyze", "nl-stats"): "analysis:run_nl_stats",
-    ("analyze", "lift"): "analysis:run_lift",
-    ("visualize",): "analysis:run_visualize",
+    ("report", "costs"): "cost_report:run_cost_report",
+    ("analyze", "nl-stats"): "analyze:run_nl_stats",
+    ("analyze", "lift"): "analyze:run_lift",
+    ("visualize",): "analyze:run_visualize",
     ("ablate",): "ablate:run_ablate",
     ("export",): "export:run_export",
     ("demo",): "demo:run_demo",
+    ("configs",): "config_files:run_configs",
     ("data", "check"): "data:run_data_check",
     ("data", "prepare"): "data:run_data_prepare",
     ("data", "synth"): "data:run_data_synth",
@@ -36,7 +37,7 @@ GROUPS = {"report": "generated result tables", "analyze": "statistics of trained
 DESCRIPTION = """Global Context (GCNet) blocks and Slow-only ResNet-50 video models.
 
 Training and evaluation (LightningCLI; `gcvideo fit --help` lists every option):
-  gcvideo fit --config configs/kinetics400/base.yaml --config configs/kinetics400/gc_all.yaml
+  gcvideo fit --config kinetics400/base.yaml --config models/gc.yaml   (shipped: gcvideo configs)
   gcvideo validate|test --config ... --ckpt_path runs/.../best.ckpt   (10x3 views)
 Tools (`gcvideo COMMAND --help`):
   gcvideo predict video.mp4 --ckpt_path runs/.../best.ckpt"""
@@ -70,14 +71,14 @@ def build_parser(only: Optional[tuple] = None) -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     # pytorchvideo decorates functions with torch.jit.script at import time; Lightning 2.6 vs torch 2.14's pytree
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*torch\\.jit\\.[a-z_]*`? is deprecated", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
     argv = sys.argv[1:] if argv is None else list(argv)
     for stream in (sys.stdout, sys.stderr):       # a file name that is not UTF-8 prints, escaped
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     if argv and argv[0] in LIGHTNING_COMMANDS:
-        from .engine.cli import run_lightning_cli
+        from .engine.lightning_cli import run_lightning_cli
         return run_lightning_cli(argv)
     chosen = next((words for words in COMMANDS if tuple(argv[:len(words)]) == words), None)
     parser = build_parser(chosen)
@@ -86,7 +87,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 0
     from .data.decode import VideoError
-    from .data.outputs import Diverged, FolderInUse, Terminated, WriteFailed
+    from .files import Diverged, FolderInUse, Terminated, WriteFailed
     from .tools.commands import call
 
     try:

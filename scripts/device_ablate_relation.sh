@@ -1,5 +1,5 @@
 #!/bin/bash
-# The relation-task ablation (configs/demo/ablations/relation/*.yaml, 3 seeds) on one GPU machine:
+# The relation-task ablation (gcvideo ablate's default set of models/*.yaml, 3 seeds) on one GPU machine:
 # one `gcvideo ablate` process per config, side by side; results (ablate_result.json per run)
 # and each config's log tail land in $OUT. Expects the generated data in runs/demo_relation/data.
 set -u
@@ -7,9 +7,9 @@ OUT=${OUT:-runs/device_out}; mkdir -p "$OUT" logs
 make .venv-gpu/.installed-stamp WHEELS=.whl > "$OUT/install.log" 2>&1 || { tail -5 "$OUT/install.log"; exit 1; }
 EXTRA='--trainer.accelerator gpu --trainer.devices 1 --data.num_workers 1 --trainer.enable_progress_bar false'
 start=$(date +%s)
-for c in configs/demo/ablations/relation/*.yaml; do
-  n=$(basename "$c" .yaml)
-  timeout "${BUDGET:-330}" .venv-gpu/bin/gcvideo ablate "$c" --base configs/demo/relation.yaml --seeds 3 \
+for n in plain gc gc_avg_pool gc_mul_fusion gc_no_layernorm gc_r4 gc_r64 gc_c3 gc_c5 gc_after_add se snl nl; do
+  c=models/$n.yaml
+  timeout "${BUDGET:-330}" .venv-gpu/bin/gcvideo ablate "$c" --base demo/relation.yaml --seeds 3 \
     --out runs/ablate_relation --extra "$EXTRA" > "logs/$n.log" 2>&1 &
 done
 wait

@@ -40,7 +40,7 @@ def test_info_errors_are_messages_not_tracebacks(capsys):
 
 
 def test_info_compares_other_networks_with_their_own_plain_network_at_their_recipe_clip(capsys):
-    """Issue 15 item 2: `info` rows for the other families, Δ against the same family's plain net."""
+    """`info` rows for the other families: Δ against the same family's plain net."""
     assert main(["info", "x3d_m_gc", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert (row["baseline"], row["frames"], row["size"]) == ("x3d_m", 16, 224)
@@ -177,3 +177,22 @@ def test_help_lists_the_lightning_commands_too():
     text = build_parser(only=()).format_help()
     for command in ("fit", "validate", "test"):
         assert f"    {command} " in text, command
+
+
+def test_fit_help_opens_with_a_guide_and_explains_every_gcvideo_option(capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: gcvideo fit [--config FILE_OR_NAME ...]")
+    assert text.index("What most runs set:") < text.index("--trainer.accelerator")
+    entries = re.split(r"\n(?=  --)", text[text.index("\noptions:"):])
+    ours = [e for e in entries if e.lstrip().startswith(("--model.", "--data.", "--trust_checkpoint",
+                                                         "--checkpoint_every_n_epochs"))]
+    assert len(ours) > 50
+    for entry in ours:
+        name, _, rest = entry.strip().partition(" ")
+        words = " ".join(rest.split()[1:] if rest.split() and rest.split()[0].isupper() else rest.split())
+        assert not words.startswith("(type:") and not re.match(r"^\{[a-z,]+\} \(type:", words), \
+            f"{name} has no explanation: {entry.strip()!r}"

@@ -1,18 +1,16 @@
-"""Every shipped config parses with the CLI and builds its model."""
-import glob
+"""Every shipped config parses with the CLI, builds its model, and is found by name."""
 import os
 
 import pytest
 import yaml
 
 from gcvideo.cli import main
+from gcvideo.configs import FOLDER, find_config, list_configs, shipped
 from gcvideo.models import BackboneOptions, BlockOptions, create_model, model_spec
+from gcvideo.tools.ablate import RELATION_ABLATION
 
-ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-BASE = os.path.join(ROOT, "kinetics400", "base.yaml")
-ROWS = sorted(set(glob.glob(os.path.join(ROOT, "kinetics400", "*.yaml"))) - {BASE}) + \
-    sorted(glob.glob(os.path.join(ROOT, "kinetics400", "ablations", "*.yaml")))
-DEMO = os.path.join(ROOT, "demo")
+MODELS = [c for c in list_configs() if c.startswith("models/")]
+BASES = ["kinetics400/base.yaml", "demo/relation.yaml", "demo/order.yaml"]
 
 
 def options(model: dict) -> dict:
@@ -20,71 +18,64 @@ def options(model: dict) -> dict:
     return {**BackboneOptions.of(model["backbone"]).overrides(), **BlockOptions.of(model["blocks"]).overrides()}
 
 
-@pytest.mark.parametrize("path", ROWS, ids=lambda p: os.path.relpath(p, ROOT))
-def test_kinetics_configs_parse_and_build(path, capsys):
+def printed_config(capsys, *configs: str) -> dict:
     with pytest.raises(SystemExit) as done:
-        main(["fit", "--config", BASE, "--config", path, "--print_config"])
+        main(["fit", *[a for c in configs for a in ("--config", c)], "--print_config"])
     assert done.value.code in (0, None)
-    printed = yaml.safe_load(capsys.readouterr().out)
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_kinetics_rows_parse_and_build(name, capsys):
+    printed = printed_config(capsys, "kinetics400/base.yaml", name)      # found by name, not by path
     model = printed["model"]
-    spec = model_spec(model["model"], **options(model))      # options valid
-    assert printed["trainer"]["max_epochs"] in (196, 100)
+    model_spec(model["model"], **options(model))      # options valid
+    assert printed["trainer"]["max_epochs"] == 196
     assert printed["data"]["num_frames"] == 8 and printed["data"]["sampling_rate"] == 8
     assert model["lr"] == 0.1 and model["weight_decay"] == 1e-4 and model["momentum"] == 0.9
-    if "ablations" in path:
-        assert spec["block"] == "gc" and spec["dropout"] == 0.5
+    assert options(model)["dropout"] == 0.5          # the base's backbone arrives by merging
 
 
-def test_ablation_configs_hold_only_their_difference():
-    """Each Kinetics ablation file is the model and the one block option it changes; the
-    backbone (dropout) comes from base.yaml by merging, not by repetition."""
+def test_model_configs_hold_only_the_network():
+    """A model config is its network and at most the block options that make it: the backbone
+    and the recipe come from the base; the gc_* variants change one option of ``slow_r50_gc``."""
     reference = model_spec("slow_r50_gc")
-    for path in glob.glob(os.path.join(ROOT, "kinetics400", "ablations", "*.yaml")):
-        model = yaml.safe_load(open(path))["model"]
-        assert set(model) == {"model", "blocks"}, path
-        changed = set(model["blocks"])
-        assert len(changed) == 1, path
-        create_model("slow_r50_gc", num_classes=10, depths=(1, 2, 2, 1), width=8, **model["blocks"])
-        assert {k: v for k, v in model_spec("slow_r50_gc", **model["blocks"]).items()
-                if reference.get(k) != v}.keys() == changed
+    for name in MODELS:
+        text = yaml.safe_load(open(shipped(name)))
+        assert set(text) == {"model"} and set(text["model"]) <= {"model", "blocks"}, name
+        model = text["model"]
+        create_model(model["model"], num_classes=10, depths=(1, 4, 6, 1), width=4, **model.get("blocks", {}))
+        if os.path.basename(name).startswith("gc_"):
+            changed = set(model["blocks"])
+            assert model["model"] == "slow_r50_gc" and len(changed) == 1, name
+            assert {k: v for k, v in model_spec("slow_r50_gc", **model["blocks"]).items()
+                    if reference.get(k) != v}.keys() == changed
 
 
-@pytest.mark.parametrize("name", ["order", "relation"])
-def test_demo_configs_parse(name, capsys):
-    with pytest.raises(SystemExit):
-        main(["fit", "--config", os.path.join(DEMO, f"{name}.yaml"), "--print_config"])
-    model = yaml.safe_load(capsys.readouterr().out)["model"]
+@pytest.mark.parametrize("base", BASES[1:])
+def test_demo_configs_parse(base, capsys):
+    model = printed_config(capsys, base)["model"]
     assert model["model"] == "slow_r50_gc" and options(model)["depths"] == [1, 1, 1, 1]
 
 
-RELATION = sorted(glob.glob(os.path.join(DEMO, "ablations", "relation", "*.yaml")))
-ORDER = sorted(glob.glob(os.path.join(DEMO, "ablations", "order", "*.yaml")))
-
-
-@pytest.mark.parametrize("path", RELATION + ORDER, ids=lambda p: os.path.relpath(p, DEMO))
-def test_demo_ablation_configs_merge_onto_their_base(path, capsys):
-    base = os.path.join(DEMO, "relation.yaml" if path in RELATION else "order.yaml")
-    assert "backbone" not in yaml.safe_load(open(path))["model"], "the backbone is the base's"
-    with pytest.raises(SystemExit) as done:
-        main(["fit", "--config", base, "--config", path, "--print_config"])
-    assert done.value.code in (0, None)
-    model = yaml.safe_load(capsys.readouterr().out)["model"]
+@pytest.mark.parametrize("name", [f"models/{n}.yaml" for n in RELATION_ABLATION])
+def test_model_configs_merge_onto_a_demo_base(name, capsys):
+    base = "demo/relation.yaml"
+    model = printed_config(capsys, base, name)["model"]
     merged = options(model)
     # the demo's shrunk backbone arrives from the base file, field by field
     assert merged.pop("depths") == [1, 1, 1, 1] and merged.pop("width") == 16
-    assert merged.pop("dropout") == yaml.safe_load(open(base))["model"]["backbone"]["dropout"]
+    assert merged.pop("dropout") == yaml.safe_load(open(shipped(base)))["model"]["backbone"]["dropout"]
     spec = model_spec(model["model"], **merged)
-    name = os.path.basename(path)[:-5]
-    expected = {"plain": None, "baseline": None, "se": "se", "se_all": "se", "snl": "snl", "snl_all": "snl",
-                "nl": "nl"}.get(name, "gc")
-    assert spec.get("block") == expected
+    stem = os.path.basename(name)[:-5]
+    assert spec.get("block") == {"plain": None, "se": "se", "snl": "snl", "nl": "nl"}.get(stem, "gc")
     create_model(model["model"], num_classes=2, depths=(1, 1, 1, 1), width=4, **merged)
 
 
 def test_relation_ablation_covers_the_papers_variants():
-    names = {os.path.basename(p)[:-5] for p in RELATION}
-    assert names == {"plain", "gc", "gc_avg_pool", "gc_mul_fusion", "gc_no_layernorm", "gc_r4", "gc_r64",
-                     "gc_c3", "gc_c5", "gc_after_add", "se", "snl", "nl"}
+    assert set(RELATION_ABLATION) == {"plain", "gc", "gc_avg_pool", "gc_mul_fusion", "gc_no_layernorm", "gc_r4",
+                                      "gc_r64", "gc_c3", "gc_c5", "gc_after_add", "se", "snl", "nl"}
+    assert all(f"models/{n}.yaml" in MODELS for n in RELATION_ABLATION)
 
 
 NETWORKS = {"slowfast_r50_gc": dict(frames=32, rate=2, epochs=196, wd=1e-4, batch=64),
@@ -94,12 +85,8 @@ NETWORKS = {"slowfast_r50_gc": dict(frames=32, rate=2, epochs=196, wd=1e-4, batc
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_other_network_configs_follow_slowfasts_recipes(name, capsys):
-    """Issue 15 item 2: SlowFast's configs/Kinetics recipes for SLOWFAST_8x8_R50, I3D_8x8_R50, X3D_M."""
-    path = os.path.join(ROOT, "kinetics400", "networks", f"{name}.yaml")
-    with pytest.raises(SystemExit) as done:
-        main(["fit", "--config", BASE, "--config", path, "--print_config"])
-    assert done.value.code in (0, None)
-    printed = yaml.safe_load(capsys.readouterr().out)
+    """SlowFast's configs/Kinetics recipes for SLOWFAST_8x8_R50, I3D_8x8_R50, X3D_M."""
+    printed = printed_config(capsys, "kinetics400/base.yaml", f"kinetics400/networks/{name}.yaml")
     want = NETWORKS[name]
     model, data = printed["model"], printed["data"]
     assert model["model"] == name and model_spec(name, **options(model))["block"] == "gc"
@@ -111,8 +98,38 @@ def test_other_network_configs_follow_slowfasts_recipes(name, capsys):
 
 def test_a_typed_option_with_a_bad_value_is_refused_while_parsing(capsys):
     with pytest.raises(SystemExit) as done:
-        main(["fit", "--config", os.path.join(DEMO, "relation.yaml"), "--model.blocks.pooling", "max",
-              "--print_config"])
+        main(["fit", "--config", "demo/relation.yaml", "--model.blocks.pooling", "max", "--print_config"])
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert 'Parser key "model.blocks.pooling"' in err and "'att', 'avg'" in err and "max" in err
+
+
+def test_a_config_name_finds_the_shipped_file_unless_a_local_file_has_it(tmp_path, monkeypatch):
+    assert find_config("models/gc.yaml") == os.path.join(FOLDER, "models", "gc.yaml")
+    assert find_config("configs/models/gc.yaml") == find_config("models/gc") == find_config("models/gc.yaml")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "gc.yaml").write_text("model:\n  model: slow_r50\n")
+    assert find_config("models/gc.yaml") == "models/gc.yaml"      # the user's own file wins
+    for name in ("models/nope.yaml", "../setup.py", "/etc/passwd.yaml"):
+        with pytest.raises(FileNotFoundError, match="gcvideo configs"):
+            find_config(name)
+
+
+def test_a_missing_config_is_one_line_without_usage(capsys):
+    assert main(["fit", "--config", "kinetics400/nope.yaml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "kinetics400/nope.yaml" in err[0] and "gcvideo configs" in err[0]
+
+
+def test_configs_command_lists_shows_and_copies(tmp_path, capsys):
+    assert main(["configs"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in list_configs()) and "Slow-only ResNet-50" in listed
+    assert main(["configs", "models/gc_r4.yaml"]) == 0
+    assert "reduction: 4" in capsys.readouterr().out
+    assert main(["configs", "demo/relation.yaml", "--copy", str(tmp_path)]) == 0
+    copied = tmp_path / "relation.yaml"
+    assert copied.read_text() == open(shipped("demo/relation.yaml")).read()
+    assert main(["configs", "demo/relation.yaml", "--copy", str(copied)]) == 2      # never replaced
+    assert "exists" in capsys.readouterr().err

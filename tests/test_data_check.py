@@ -47,8 +47,8 @@ def test_cli_on_generated_kinetics_csv(synth_root, capsys, tmp_path):
 
 
 def test_clean_list_is_the_inputs_own_ok_rows_for_a_headerless_csv(synth_root, tmp_path, capsys):
-    """Issue 13 item 1: the clean list of a headerless path,label CSV kept missing videos and
-    dropped good ones (its first row was taken for a header)."""
+    """The clean list of a headerless path,label CSV holds exactly its good rows (the first row is a
+    video, not a header)."""
     import glob
     import shutil
 
@@ -68,8 +68,8 @@ def test_clean_list_is_the_inputs_own_ok_rows_for_a_headerless_csv(synth_root, t
 
 
 def test_round_trip_for_paths_and_class_names_with_spaces_and_commas(synth_root, tmp_path, capsys):
-    """Issue 13 items 1 and 4: a class-folder tree whose class names hold spaces gave 0/6 ok on its own
-    clean list, and a path with a comma was reported missing."""
+    """A class-folder tree whose class names hold spaces reads back its own clean list as all ok, and
+    a path with a comma is found."""
     import glob
     import shutil
 
@@ -90,7 +90,7 @@ def test_round_trip_for_paths_and_class_names_with_spaces_and_commas(synth_root,
 
 
 def test_an_unwritable_output_place_is_refused_before_scanning(synth_root, tmp_path, capsys, monkeypatch):
-    """Issue 13 item 8: data check scanned everything, then crashed writing the clean list."""
+    """An output place data check cannot write is refused before any video is scanned."""
     import gcvideo.data.check as check
 
     monkeypatch.setattr(check, "check_videos", lambda *a, **k: pytest.fail("scanned"))

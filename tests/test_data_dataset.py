@@ -75,7 +75,7 @@ def test_epoch_sampler_splits_and_pads():
 
 @pytest.mark.parametrize("mode", ["train", "val"])
 def test_a_clip_opens_its_file_once(bad_videos, monkeypatch, mode):
-    """Issue 14 item 7: a clip probed the container, then opened it again to decode."""
+    """Probing and decoding a clip share one open container."""
     import av
 
     from gcvideo.data.multiview import decode_views

@@ -73,7 +73,7 @@ def test_bad_requests():
 @pytest.mark.parametrize("degrees", [90, -90, 180])
 @pytest.mark.parametrize("backend", ["pyav", "decord"])
 def test_rotated_videos_come_out_as_a_player_shows_them(tmp_path, degrees, backend):
-    """Issue 13 item 3: phone videos (display matrix) were read sideways by pyav."""
+    """Phone videos (display matrix) come out upright in both backends."""
     from videos import ramp_frames, write_rotated
 
     source = ramp_frames(45, 48, 64)
@@ -88,7 +88,7 @@ def test_rotated_videos_come_out_as_a_player_shows_them(tmp_path, degrees, backe
 
 
 def test_decord_falls_back_to_pyav_with_a_logged_reason(tmp_path, caplog):
-    """Issue 13 item 14: decord reported valid videos 16 pixels wide unreadable."""
+    """Where decord cannot read a valid video (16 pixels wide), pyav decodes it and the reason is logged."""
     from gcvideo.data.synth import write_video
     from videos import ramp_frames
 
@@ -102,8 +102,8 @@ def test_decord_falls_back_to_pyav_with_a_logged_reason(tmp_path, caplog):
 
 
 def test_backends_agree_at_ntsc_frame_boundaries(tmp_path):
-    """Issue 13 item 14: on a 30000/1001 fps video, t = 0.1 s (1e-4 s before frame 3) gave frame 3 in
-    one backend and 2 in the other; every 30 fps sampling time must pick the same frame in both."""
+    """On a 30000/1001 fps video (t = 0.1 s lies 1e-4 s before frame 3) every 30 fps sampling time
+    picks the same frame in both backends."""
     from videos import write_ntsc
 
     path = str(tmp_path / "ntsc.mp4")
@@ -117,8 +117,8 @@ def test_backends_agree_at_ntsc_frame_boundaries(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["pyav", "decord"])
-def test_frames_are_scaled_one_by_one_as_the_whole_stack_was(bad_videos, backend):
-    """Issue 13 item 15: scaling each frame as it is decoded (memory bounded by one source frame) gives
+def test_frames_scaled_one_by_one_equal_the_scaled_stack(bad_videos, backend):
+    """Scaling each frame as it is decoded (memory bounded by one source frame) gives
     exactly the pixels of scaling the decoded stack."""
     import torch
     from torchvision.transforms.v2 import functional as TF

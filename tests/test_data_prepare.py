@@ -1,4 +1,4 @@
-"""``gcvideo data prepare``: a re-encoded copy of a collection for training (issue 14 item 1)."""
+"""``gcvideo data prepare``: a re-encoded copy of a collection for training."""
 import csv
 import json
 import os

@@ -1,4 +1,4 @@
-"""Proof by training that the relation task needs global context (issue 12): tiny networks
+"""Proof by training that the relation task needs global context: tiny networks
 on rendered clips. Units of a network without context see one frame (cues are never in the
 same frame) and a few pixels, and global average pooling + a linear head only adds up their
 evidence, so it stays at chance; a single frame holds at most one cue, so any network on it

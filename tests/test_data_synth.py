@@ -96,7 +96,7 @@ def test_render_is_one_lit_disc_per_frame():
 
 
 def test_data_folder_matches_the_demo_generator():
-    from gcvideo.tools.common import DEMO_DATA
+    from gcvideo.tools.demo_data import DEMO_DATA
 
     root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
     assert open(os.path.join(root, "demo_classes.txt")).read().split() == class_names(DEMO_DATA["num_classes"])

@@ -153,8 +153,8 @@ def test_cli_writes_the_relation_task(tmp_path, capsys):
 def test_attention_on_regions_counts_mass_area_and_lift():
     import torch
 
-    from gcvideo.models.analysis import attention_on_regions
-    from gcvideo.tools.analysis import cue_cover
+    from gcvideo.models.attention import attention_on_regions
+    from gcvideo.tools.analyze import cue_cover
 
     cues = [{"frames": [0, 1], "box": [0, 0, 7, 7]}, {"frames": [6, 7], "box": [8, 8, 15, 15]}]
     cover = cue_cover(cues, list(range(8)), (16, 16), (0, 0, 16, 16), 16)      # (8, 16, 16)
@@ -171,7 +171,7 @@ def test_lift_needs_the_sidecar(tmp_path, relation_root):
     import torch
 
     from gcvideo import create_model
-    from gcvideo.tools.analysis import measure_lift
+    from gcvideo.tools.analyze import measure_lift
 
     class Module:
         model = create_model("slow_r50_gc", num_classes=2, depths=(1, 1, 1, 1), width=4)

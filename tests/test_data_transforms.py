@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from gcvideo.data.transforms import (crop_resize, eval_transform, normalize, random_crop_box,
-                                     spatial_crop_boxes, to_tchw, train_transform)
+from gcvideo.data.transforms import (center_crop, crop_resize, normalize, normalize_clips, random_crop_box,
+                                     spatial_crop_boxes, to_tchw, train_clip)
 
 
 def test_three_test_crops_of_a_340x256_video():
@@ -38,14 +38,14 @@ def test_crop_then_resize_equals_resize_then_crop():
 
 def test_normalisation_and_shapes():
     gray = np.full((4, 50, 70, 3), round(0.45 * 255), np.uint8)
-    out = eval_transform(gray, short_side=64, crop=56)
+    out = normalize(center_crop(gray, short_side=64, crop=56))
     assert out.shape == (3, 4, 56, 56) and out.dtype == torch.float32
     assert out.abs().max() < 0.01                                   # mean 0.45 maps to 0
     white = normalize(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))
     torch.testing.assert_close(white, torch.full((3, 1, 2, 2), (1 - 0.45) / 0.225))
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (8, 257, 341, 3), dtype=np.uint8)
-    out = train_transform(frames, rng, (256, 320), 224)
+    out = normalize_clips(train_clip(frames, rng, (256, 320), 224))
     assert out.shape == (3, 8, 224, 224)
     assert -0.45 / 0.225 - 1e-5 <= out.min() and out.max() <= 0.55 / 0.225 + 1e-5
 
@@ -55,14 +55,14 @@ def test_flip_is_random_and_horizontal():
     frames[:, :, :32] = 255                                         # left half white
     lefts = []
     for seed in range(20):
-        out = train_transform(frames, np.random.default_rng(seed), (64, 64), 64)
+        out = normalize_clips(train_clip(frames, np.random.default_rng(seed), (64, 64), 64))
         lefts.append(bool(out[0, 0, 32, 5] > 0))
     assert 0 < sum(lefts) < 20
 
 
-def test_clips_travel_as_uint8_and_are_normalised_like_before():
-    """Issue 14 item 7: workers send uint8 clips (4x less to copy between processes, no float passes
-    in the worker); the model normalises the batch: the same numbers as normalising each clip."""
+def test_clips_travel_as_uint8_and_are_normalised_in_the_batch():
+    """Workers send uint8 clips (4x less to copy between processes, no float passes in the
+    worker); the model normalises the batch: the same numbers as normalising each clip."""
     import torch
 
     from gcvideo.data.transforms import normalize_clips, train_clip
@@ -71,7 +71,6 @@ def test_clips_travel_as_uint8_and_are_normalised_like_before():
     frames = np.random.default_rng(0).integers(0, 256, (4, 40, 50, 3), dtype=np.uint8)
     clip = train_clip(frames, np.random.default_rng(1), (32, 40), 32)
     assert clip.dtype == torch.uint8 and clip.shape == (3, 4, 32, 32)
-    assert torch.equal(train_transform(frames, np.random.default_rng(1), (32, 40), 32), normalize_clips(clip))
     by_hand = (clip.double() / 255 - 0.45) / 0.225
     assert torch.allclose(normalize_clips(clip).double(), by_hand, atol=1e-5)
     module = VideoClassifier("slow_r50", {"depths": [1, 1, 1, 1], "width": 4}, num_classes=3)
@@ -80,7 +79,7 @@ def test_clips_travel_as_uint8_and_are_normalised_like_before():
 
 
 def test_clip_augmentations_draw_once_for_all_frames_of_a_clip():
-    """Issue 15 item 4: RandAugment and random erasing on uint8 clips, one draw per clip, from the
+    """RandAugment and random erasing on uint8 clips, one draw per clip, from the
     clip's own rng (seed, epoch, index)."""
     import torch
 

@@ -116,7 +116,7 @@ def test_a_name_that_is_not_utf8_is_read_like_any_other(synth_root, tmp_path, ca
 
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(synth_root, tmp_path, capsys, monkeypatch):
-    from gcvideo.data import outputs
+    from gcvideo import files
     from helpers import tiny_args
 
     class Tiny:
@@ -142,8 +142,8 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(synth_root, tmp_path
 
     target = tmp_path / "out.bin"
     monkeypatch.setattr("builtins.open", failing_open)
-    with pytest.raises(outputs.WriteFailed, match="No space left on device"):
-        outputs.write_atomic(str(target), b"x" * 1000)
+    with pytest.raises(files.WriteFailed, match="No space left on device"):
+        files.write_atomic(str(target), b"x" * 1000)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["run"] or not target.exists()
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
@@ -192,7 +192,7 @@ def test_ctrl_c_is_one_line_and_a_killed_parent_leaves_no_worker(synth_root, tmp
 
 
 def test_prepare_locks_its_destination(synth_root, tmp_path, capsys):
-    from gcvideo.data.outputs import FolderLock
+    from gcvideo.files import FolderLock
 
     dst = tmp_path / "dst"
     with FolderLock(str(dst), "test"):
@@ -205,7 +205,7 @@ def test_prepare_locks_its_destination(synth_root, tmp_path, capsys):
 def test_a_checkpoint_save_on_a_full_disk_is_one_line_and_keeps_the_previous(tmp_path, monkeypatch):
     import torch
 
-    from gcvideo.data.outputs import WriteFailed
+    from gcvideo.files import WriteFailed
     from gcvideo.engine.checkpoint import AtomicCheckpointIO, read_checkpoint
 
     path = str(tmp_path / "last.ckpt")

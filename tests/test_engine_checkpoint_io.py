@@ -1,5 +1,5 @@
 """Checkpoints: saved atomically, and an unreadable or foreign one is one clear line naming the
-file before any work starts (issue 13 item 10)."""
+file before any work starts."""
 import os
 
 import pytest
@@ -71,7 +71,7 @@ def test_fit_and_test_refuse_bad_checkpoints_before_work(synth_root, tmp_path, c
 
 
 def test_a_fresh_fit_never_mixes_with_an_earlier_run(synth_root, tmp_path, capsys):
-    """Issue 13 item 6: a fresh fit into a folder with checkpoints is refused (it would replace
+    """A fresh fit into a folder with checkpoints is refused (it would replace
     best.ckpt and leave the old last.ckpt); resuming it is how to continue."""
     run = tmp_path / "run"
     assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
@@ -86,7 +86,7 @@ def test_a_fresh_fit_never_mixes_with_an_earlier_run(synth_root, tmp_path, capsy
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
 def test_a_gpu_asked_for_on_a_cpu_machine_is_one_line(synth_root, tmp_path, capsys):
-    """Issue 13 item 11."""
+    """Asking for a GPU on a machine without one is one line naming the option."""
     args = tiny_args(synth_root, tmp_path / "run", epochs=1)
     args[args.index("--trainer.accelerator") + 1] = "gpu"
     assert main(["fit", *args]) == 2
@@ -95,7 +95,7 @@ def test_a_gpu_asked_for_on_a_cpu_machine_is_one_line(synth_root, tmp_path, caps
 
 
 def test_all_training_videos_missing_is_one_line(synth_root, tmp_path, capsys):
-    """Issue 13 item 11: it was a traceback from a data-loader worker."""
+    """Every training video missing is one line from the main process, not a data-loader worker's traceback."""
     import shutil
 
     root = tmp_path / "data"

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from gcvideo.cli import main
-from gcvideo.engine.cli import latest_metrics
-from helpers import tiny_args
+from helpers import latest_metrics, tiny_args
 
 
 EVERY_EPOCH = ["--checkpoint_every_n_epochs", "1"]     # these tests compare epoch checkpoints
@@ -65,6 +64,7 @@ def test_resume_is_exact(synth_root, tmp_path):
     (["--model.lr", "-0.1"], "model.lr must be >= 0"),
     (["--data.root", "/nonexistent/kinetics"], "data.root"),
     (["--trainer.sync_batchnorm", "true"], "sync_batchnorm needs GPUs"),
+    (["--trainer.use_distributed_sampler", "true"], "splits videos over ranks itself"),
 ])
 def test_bad_configs_fail_before_training(synth_root, tmp_path, capsys, args, message):
     run = tmp_path / "bad"
@@ -120,8 +120,8 @@ def test_in_process_runs_neither_warn_about_nor_print_the_command_line(synth_roo
 
 
 def test_whole_number_batch_limits_count_batches(synth_root, tmp_path):
-    """Issue 13 item 12: `--trainer.limit_train_batches 1` reached Lightning as 1.0 (all batches)."""
-    from gcvideo.engine.cli import make_cli
+    """`--trainer.limit_train_batches 1` is one batch (Lightning reads 1.0 as all batches)."""
+    from gcvideo.engine.lightning_cli import make_cli
 
     cli = make_cli(["fit", *tiny_args(synth_root, tmp_path / "run", epochs=1), "--trainer.limit_train_batches", "1",
                     "--trainer.limit_val_batches", "2"])
@@ -132,10 +132,10 @@ def test_whole_number_batch_limits_count_batches(synth_root, tmp_path):
 
 @pytest.mark.parametrize("blocked", ["root", "checkpoints"])
 def test_unwritable_output_folders_fail_before_any_work(synth_root, tmp_path, capsys, blocked, monkeypatch):
-    """Issue 13 items 9 and 11: a read-only run folder was a traceback; a read-only checkpoints/ was
-    found out at the first save, after a full epoch. (A folder below a regular file cannot be written
+    """A read-only run folder or checkpoints/ is one line before any training (not a traceback, not
+    at the first save after a full epoch). (A folder below a regular file cannot be written
     by anyone, root included, which is how this sandbox can show it.)"""
-    from gcvideo.data.datamodule import KineticsDataModule
+    from gcvideo.engine.datamodule import KineticsDataModule
 
     monkeypatch.setattr(KineticsDataModule, "setup", lambda *a, **k: pytest.fail("data set up"))
     (tmp_path / "a_file").write_text("")
@@ -151,7 +151,7 @@ def test_unwritable_output_folders_fail_before_any_work(synth_root, tmp_path, ca
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes to read-only folders")
 def test_a_read_only_folder_is_named(tmp_path):
-    from gcvideo.data.outputs import check_writable
+    from gcvideo.files import check_writable
 
     tmp_path.joinpath("ro").mkdir(mode=0o555)
     with pytest.raises(PermissionError, match=r"ro \(Permission denied\); try this"):
@@ -159,7 +159,7 @@ def test_a_read_only_folder_is_named(tmp_path):
 
 
 def test_data_bound_training_is_logged_and_hinted(synth_root, tmp_path, capsys, monkeypatch):
-    """Issue 14 item 6: the share of each step spent waiting for data, and one hint per epoch above 20 %."""
+    """The share of each step spent waiting for data is logged, with one hint per epoch above 20 %."""
     import time
 
     from gcvideo.data.dataset import VideoClipDataset
@@ -190,7 +190,7 @@ def test_data_bound_training_is_logged_and_hinted(synth_root, tmp_path, capsys, 
 
 
 def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, capsys):
-    """Issue 15 item 2: a registered network of another family runs through fit and the multi-view
+    """A registered network of another family runs through fit and the multi-view
     test with the same data pipeline (one clip in; the slow pathway takes every 4th frame)."""
     run = tmp_path / "sf"
     extra = ["--model.backbone.depths", "null", "--model.backbone.width", "null",   # not SlowFast options
@@ -205,7 +205,7 @@ def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, caps
 
 
 def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):
-    """Issue 15 item 4: with mixup, cutmix, RandAugment and random erasing on, an interrupted and
+    """With mixup, cutmix, RandAugment and random erasing on, an interrupted and
     resumed run ends with the same weights as an uninterrupted one."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     extra = ["--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',

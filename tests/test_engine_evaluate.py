@@ -51,7 +51,7 @@ def test_single_process_reports(synth_root, trained, capsys):
 
 
 def test_fewer_views_and_the_data_fingerprint_come_with_every_test(synth_root, trained, capsys):
-    """Issue 14 items 4 and 5: accuracy for fewer views from the same pass (the full entry is the main
+    """Accuracy for fewer views from the same pass (the full entry is the main
     result) and which copy of the data produced the number, in metrics.json and printed."""
     import torch
 
@@ -162,8 +162,7 @@ def test_evaluation_without_weights_is_refused_unless_asked(synth_root, tmp_path
 
 
 def test_predict_and_export_name_a_bad_checkpoint_in_one_line(trained, tmp_path, capsys):
-    """Issue 13 item 10: predict/export said "does not fit the network it describes: " with no detail,
-    or gave a traceback."""
+    """predict/export name what in a bad checkpoint does not fit, in one line."""
     import torch
 
     good = torch.load(trained["ckpt"], map_location="cpu", weights_only=False)
@@ -209,7 +208,7 @@ def direct_features(trained, path, layer):
 
 
 def test_features_match_a_direct_forward_list_failures_and_resume(synth_root, trained, tmp_path, capsys):
-    """Issue 15 item 5: per-video vectors in shards with an index; bad videos listed; resumable."""
+    """Per-video vectors in shards with an index; bad videos listed; resumable."""
     import numpy as np
 
     from gcvideo.tools.features import load_features

@@ -108,3 +108,20 @@ def test_a_run_saved_with_the_old_layer_norm_shape_resumes(synth_root, tmp_path)
     torch.save(checkpoint, path)
     assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--ckpt_path", "last"]) == 0
     load_classifier(str(run / "checkpoints" / "last.ckpt"))
+
+
+def test_a_trainer_that_rewraps_the_rank_splitting_sampler_is_refused():
+    """The data module splits videos over ranks; Lightning's distributed sampler on top would
+    give each rank 1/ranks^2 of them."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    module = VideoClassifier(model="slow_r50", num_classes=2, backbone=dict(TINY))
+    data = list(range(8))
+    module._trainer = SimpleNamespace(train_dataloader=DataLoader(data, sampler=DistributedSampler(
+        data, num_replicas=2, rank=0)))
+    with pytest.raises(ValueError, match="use_distributed_sampler=False"):
+        module.on_train_start()
+    module._trainer = SimpleNamespace(train_dataloader=DataLoader(data))
+    module.on_train_start()

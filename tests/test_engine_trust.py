@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gcvideo.cli import main
-from gcvideo.data.outputs import FolderLock
+from gcvideo.files import FolderLock
 from helpers import tiny_args
 
 EVAL = ["--data.test_views", "1x1", "--data.test_crop_size", "32"]
@@ -253,3 +253,7 @@ def test_ablate_keys_runs_by_content_and_labels_them_uniquely(tmp_path, monkeypa
     assert ablate.run_key(str(base), configs[0], [], 0) != rows[0]["runs"][0]["key"]
     with pytest.raises(ValueError, match="listed twice"):
         ablate.run_ablate([configs[0], configs[0]], seeds=1, base=str(base), out=str(out))
+    # without configs: the relation ablation, each found by its shipped name
+    seen.clear()
+    assert ablate.run_ablate(seeds=1, base=str(base), out=str(tmp_path / "default")) == 0
+    assert [os.path.basename(os.path.dirname(d)) for d in seen] == list(ablate.RELATION_ABLATION)

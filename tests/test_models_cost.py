@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from gcvideo import create_model
-from gcvideo.models.cost import count_flops, count_params, interleaved_latency, latency_ratio, model_cost
+from gcvideo.models.cost import count_flops, count_params, model_cost
+from gcvideo.tools.timing import interleaved_latency, latency_ratio
 
 from helpers import TINY
 

@@ -10,7 +10,7 @@ from gcvideo.layers import FoldedGlobalContext3d
 from gcvideo.models import fold_context_blocks
 from gcvideo.models.bottleneck import ContextBottleneckBlock
 from gcvideo.layers.global_context import GlobalContext3d
-from gcvideo.models.insert import bypass_blocks, residual_blocks, select_targets, stage_name
+from gcvideo.models.insert import bypass_blocks, network_layout, select_targets, stage_name
 from gcvideo.models import NL5_POSITIONS, slow_resnet
 from helpers import TINY, perturb, randomize_norms
 
@@ -86,7 +86,7 @@ def test_nl5_positions_and_stage_names():
 
 def test_wrapped_models_and_generic_modules():
     wrapper = nn.Sequential(nn.Identity(), tiny_slow())
-    assert residual_blocks(wrapper)["c2"][0] == ("1.blocks.1.res_blocks.0", "1.blocks.1.res_blocks.0.branch2")
+    assert network_layout(wrapper).stages["c2"][0] == ("1.blocks.1.res_blocks.0", "1.blocks.1.res_blocks.0.branch2")
     custom = nn.Sequential(nn.Conv3d(3, 8, 3, padding=1), nn.BatchNorm3d(8), nn.ReLU())
     added = insert_blocks(custom, "gc", modules=["1"], reduction=2)
     assert added == ["1.context"] and custom[1].context.channels == 8
@@ -175,3 +175,35 @@ def perturb_blocks(model):
     for name, m in model.named_modules():
         if name.endswith(".context"):
             perturb(m, seed=len(name))
+
+
+def test_blocks_on_module_outputs_keep_keys_and_script():
+    """A block on a torchvision residual block's output (``after_add``) sits in an
+    ``OutputThroughContext`` at import-time class: the state_dict only gains ``.context`` keys
+    and round-trips, the plain network's weights load with exactly those missing, and the
+    network scripts as the plain one does."""
+    from gcvideo.models.insert import OutputThroughContext
+
+    torch.manual_seed(0)
+    plain = randomize_norms(r3d_18(num_classes=5)).eval()
+    modified = r3d_18(num_classes=5).eval()
+    added = insert_blocks(modified, "gc", where=("c5",), position="after_add")
+    assert added == ["layer4.0.context", "layer4.1.context"]
+    assert isinstance(modified.layer4[0], OutputThroughContext) and not modified.layer4[0]._forward_hooks
+    keys = list(modified.state_dict())
+    assert [k for k in keys if ".context." not in k] == list(plain.state_dict())      # same keys, same order
+    missing, unexpected = modified.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(".context." in k for k in missing)
+    clone = r3d_18(num_classes=5).eval()
+    insert_blocks(clone, "gc", where=("c5",), position="after_add")
+    for block in (m.context for m in modified.modules() if isinstance(m, OutputThroughContext)):
+        nn.init.normal_(block.transform[-1].weight)             # a trained block: not the identity
+    clone.load_state_dict(modified.state_dict())                 # strict round trip
+    x = torch.randn(1, 3, 4, 32, 32)
+    assert torch.equal(clone(x), modified(x)) and not torch.equal(modified(x), plain(x))
+    assert torch.allclose(torch.jit.script(modified)(x), modified(x), atol=1e-5)
+
+
+def test_a_block_on_the_whole_network_is_refused_with_the_alternative():
+    with pytest.raises(ValueError, match="nn.Sequential"):
+        insert_blocks(r3d_18(num_classes=5), "gc", modules=[""])

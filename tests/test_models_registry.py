@@ -82,14 +82,16 @@ def test_channels_last_3d_converts_conv_weights_only():
 
 
 def test_typed_options_name_exactly_the_options_the_registry_accepts():
-    """BackboneOptions / BlockOptions (what configs take) and the registry's per-family option
-    lists and block signatures are kept apart; neither may drift from the other."""
+    """BackboneOptions / BlockOptions (what configs take) are the union of the builders' keyword
+    parameters and the blocks' constructor options; neither may drift from the other."""
     from dataclasses import fields
 
     from gcvideo.layers.factory import BLOCKS, block_options
-    from gcvideo.models.families import OPTIONS
+    from gcvideo.models.families import BUILDERS
     from gcvideo.models.options import BackboneOptions, BlockOptions
-    from gcvideo.models.registry import BACKBONE_OPTIONS, INSERT_OPTIONS
+    from gcvideo.models.registry import INSERT_OPTIONS, backbone_options
 
-    assert {f.name for f in fields(BackboneOptions)} == set(BACKBONE_OPTIONS).union(*OPTIONS.values())
+    assert backbone_options("slow") == ("depths", "width", "dropout", "in_channels", "temporal_kernels")
+    assert backbone_options("slowfast") == ("depth", "alpha", "dropout")
+    assert {f.name for f in fields(BackboneOptions)} == set().union(*map(backbone_options, ["slow", *BUILDERS]))
     assert {f.name for f in fields(BlockOptions)} == set(INSERT_OPTIONS).union(*(block_options(k) for k in BLOCKS))

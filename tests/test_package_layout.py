@@ -1,4 +1,5 @@
-"""The package's levels: layers <- models <- engine <- tools <- cli, data beside layers.
+"""The package's levels: layers <- models <- engine <- tools <- cli, data beside layers, and
+under them all the base modules (``gcvideo.files``, ``gcvideo.configs``) that import nothing of gcvideo.
 
 Walks every module's imports (top-level and inside functions) with ``ast``."""
 import ast
@@ -12,15 +13,16 @@ import gcvideo
 
 PACKAGE = os.path.dirname(gcvideo.__file__)
 # what each level may import from gcvideo (itself included)
+BASE = {"files", "configs"}
 ALLOWED = {
     "layers": {"layers"},
-    "data": {"data"},
+    "data": BASE | {"data"},
     "models": {"layers", "models"},
-    "engine": {"layers", "data", "models", "engine"},
-    "tools": {"layers", "data", "models", "engine", "tools"},
+    "engine": BASE | {"layers", "data", "models", "engine"},
+    "tools": BASE | {"layers", "data", "models", "engine", "tools"},
 }
-THIRD_PARTY_BANNED = {"layers": {"pytorchvideo", "pytorch_lightning", "lightning", "fvcore"},
-                      "models": {"pytorch_lightning", "lightning"}}
+LIGHTNING = {"pytorch_lightning", "lightning"}
+THIRD_PARTY_BANNED = {"layers": {"pytorchvideo", "fvcore"} | LIGHTNING, "models": LIGHTNING, "data": LIGHTNING}
 
 
 def module_imports(path: str, package: str):
@@ -66,6 +68,33 @@ def test_no_module_imports_from_a_higher_level(level):
     assert not wrong, "\n".join(wrong)
 
 
+def test_base_modules_import_nothing_of_gcvideo():
+    wrong = []
+    for name in sorted(BASE):
+        path = os.path.join(PACKAGE, name + ".py")
+        if not os.path.exists(path):
+            path = os.path.join(PACKAGE, name, "__init__.py")
+        wrong += [f"{path}:{line} imports gcvideo.{target}"
+                  for target, top, line in module_imports(path, f"gcvideo.{name}") if target is not None]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_data_works_without_lightning():
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('pytorch_lightning', 'lightning'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import gcvideo.data
+from gcvideo.data import check, prepare, synth, multiview, transforms
+print('ok')
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
 def test_layers_work_without_pytorchvideo_or_lightning():
     code = """
 import sys
@@ -96,3 +125,12 @@ def test_import_installs_nothing_and_old_module_paths_are_gone():
     assert sys.meta_path == before
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("gcvideo.insert")
+
+
+def test_using_the_package_raises_no_third_party_deprecation_warning():
+    code = ("import gcvideo; from gcvideo import create_model; from gcvideo.models.cost import count_flops; "
+            "m = create_model('slow_r50_gc', num_classes=3, depths=(1, 1, 1, 1), width=4); "
+            "print(count_flops(m, 2, 32) > 0)")
+    result = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-W", "error::DeprecationWarning",
+                             "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr[-2000:]

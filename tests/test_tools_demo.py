@@ -6,20 +6,21 @@ import yaml
 
 import gcvideo.tools.demo as demo
 from gcvideo.cli import main
-from gcvideo.tools.common import find_config
+from gcvideo.configs import find_config
 
 
 def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeypatch, capsys):
     cfg = yaml.safe_load(open(find_config("demo/relation.yaml")))
-    cfg["trainer"].update(default_root_dir=str(tmp_path / "demo" / "gc"), max_epochs=1, limit_train_batches=2,
-                          limit_val_batches=1, enable_progress_bar=False, log_every_n_steps=1)
+    cfg["trainer"].update(max_epochs=1, limit_train_batches=2, limit_val_batches=1, enable_progress_bar=False,
+                          log_every_n_steps=1)
     cfg["model"]["warmup_epochs"] = 0
-    cfg["data"].update(root=str(tmp_path / "demo" / "data"), batch_size=4, num_workers=0, test_views="2x1")
+    cfg["data"].update(batch_size=4, num_workers=0, test_views="2x1")
     config = tmp_path / "demo.yaml"
     config.write_text(yaml.safe_dump(cfg))
     monkeypatch.setattr(demo, "RELATION_DATA", {**demo.RELATION_DATA, "videos_per_class": 5})
 
-    assert main(["demo", "--config", str(config), "--seed", "3"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--config", str(config), "--seed", "3", "--out", "elsewhere"]) == 0
     out = capsys.readouterr().out
     assert "[1/4] generating the relation task" in out
     table = out.split("=== gcvideo demo", 1)[1]
@@ -28,11 +29,13 @@ def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeyp
     assert "nan%" not in table                         # the best val top-1 of both runs is reported
     # one lift line per GC block (c3, c4, c5 of the one-bottleneck-per-stage network)
     assert sum(".context" in line and line.rstrip().endswith("x") for line in table.splitlines()) == 3
+    demo_dir = tmp_path / "elsewhere" / "demo_relation"       # everything under --out, nothing in runs/
     for name in ("plain", "gc"):
-        assert os.path.exists(tmp_path / "demo" / name / "checkpoints" / "best.ckpt")
-    assert os.listdir(tmp_path / "demo" / "attention")
+        assert os.path.exists(demo_dir / name / "checkpoints" / "best.ckpt")
+    assert os.listdir(demo_dir / "attention") and os.path.exists(demo_dir / "data" / "test.csv")
+    assert not os.path.exists(tmp_path / "runs")
     # a second run reuses the generated videos
-    assert main(["demo", "--config", str(config), "--seed", "3"]) == 0
+    assert main(["demo", "--config", str(config), "--seed", "3", "--out", "elsewhere"]) == 0
     assert "[1/4] reusing generated videos" in capsys.readouterr().out
 
 

@@ -1,13 +1,11 @@
-"""``gcvideo data check``: scan a video list, sort every video into ok / bad, write a clean list.
+"""Scan a video list, sort every video into ok / bad, write a clean list (``gcvideo data check``).
 
 A video is checked as training would use it: headers probed, then frames decoded at
 the start, middle and last usable time (which catches truncated files whose headers
 promise more than they hold), and its duration compared to one clip.
 """
 import csv
-import inspect
 import io
-import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -15,7 +13,7 @@ from functools import partial
 from typing import Optional, Sequence
 
 from . import decode, sampling
-from .outputs import check_writable, write_atomic
+from ..files import check_writable, write_atomic
 from .parallel import parallel_map
 from .records import VideoRecord, list_rows, load_records
 
@@ -107,29 +105,13 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
     return paths
 
 
-def run_check(source: str, root: Optional[str] = None, workers: Optional[int] = None, as_json: bool = False,
-              out_prefix: Optional[str] = None, progress: bool = True, classes=None, **options) -> int:
+def scan(source: str, root: Optional[str] = None, workers: Optional[int] = None, out_prefix: Optional[str] = None,
+         progress: bool = True, classes=None, **options) -> tuple[list[CheckResult], dict]:
+    """Check every video of ``source`` (``check_video``'s ``options``) and write the clean list and
+    the bad-video report; returns the results in the source's order and the two files' paths."""
     records = load_records(source, root, classes)
     where = os.path.dirname(os.path.abspath(output_stem(source, out_prefix)))
     check_writable(where, "clean list and report", "name a writable place with --out PREFIX "
                    "(e.g. --out ~/kinetics_train)" if out_prefix is None else "choose another --out")
     results = check_videos(records, workers, progress=progress, **options)
-    paths = write_outputs(source, results, out_prefix)
-    bad = [r for r in results if r.status != "ok"]
-    if as_json:
-        print(json.dumps({"total": len(results), "counts": dict(Counter(r.status for r in results)),
-                          "bad": [asdict(r) for r in bad], **paths}, indent=2))
-    else:
-        print(summary_table(results))
-        print(f"{len(results) - len(bad)}/{len(results)} ok; clean list: {paths['clean']}; "
-              f"bad-video report: {paths['bad']}")
-        if results and all(r.status == "too short" for r in results):
-            defaults = {k: p.default for k, p in inspect.signature(check_video).parameters.items()}
-            clip = {k: options.get(k, defaults[k]) for k in ("num_frames", "sampling_rate", "target_fps")}
-            span = clip["num_frames"] * clip["sampling_rate"] / clip["target_fps"]       # the clip's duration
-            longest = max(r.duration for r in results)
-            print(f"hint: every video is shorter than the clip asked for ({clip['num_frames']} frames x "
-                  f"{clip['sampling_rate']} at {clip['target_fps']:g} fps = {span:.2f} s; the "
-                  f"longest video is {longest:.2f} s): pass the clip options you train with "
-                  "(--num-frames, --sampling-rate, --target-fps; the demo's: --num-frames 8 --sampling-rate 2)")
-    return 1 if bad else 0
+    return results, write_outputs(source, results, out_prefix)

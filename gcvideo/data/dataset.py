@@ -126,6 +126,16 @@ class BadVideos(ValueError):
         return text
 
 
+def world(replicas: Optional[int] = None, rank: Optional[int] = None) -> tuple[int, int]:
+    """(number of ranks, this rank): as given, else torch.distributed's when a process group is
+    initialised, else (1, 0)."""
+    if replicas is not None:
+        return replicas, rank or 0
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
 class EpochSampler(Sampler[int]):
     """Indices for one epoch, encoded as ``epoch * len(dataset) + index``.
 
@@ -148,11 +158,7 @@ class EpochSampler(Sampler[int]):
         self.epoch = epoch
 
     def _world(self):
-        if self._replicas is not None:
-            return self._replicas, self._rank or 0
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_world_size(), torch.distributed.get_rank()
-        return 1, 0
+        return world(self._replicas, self._rank)
 
     def indices(self) -> list[int]:
         order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.size)

@@ -92,8 +92,7 @@ def iter_views(frames: torch.Tensor, boxes: Sequence[tuple[int, int, int, int]],
     """
     clips, t, c = frames.shape[:3]
     views = [(k, box) for k in range(clips) for box in boxes]
-    scale = (1.0 / (255.0 * torch.tensor(std))).view(1, c, 1, 1, 1)
-    shift = (torch.tensor(mean) / torch.tensor(std)).view(1, c, 1, 1, 1)
+    scale, shift = (v.view(1, c, 1, 1, 1) for v in transforms.normalization(mean, std))
     for first in range(0, len(views), chunk):
         part = views[first:first + chunk]
         h, w = part[0][1][2:]

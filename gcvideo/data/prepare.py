@@ -1,4 +1,4 @@
-"""``gcvideo data prepare``: a copy of a video collection re-encoded for training.
+"""A copy of a video collection re-encoded for training (``gcvideo data prepare``).
 
 Every video of SRC (a class-folder tree, or the videos named by ``--list`` files: Kinetics
 CSVs or path-label lists) is decoded and written under DST at the same relative path,
@@ -24,7 +24,6 @@ import csv
 import errno
 import glob
 import io
-import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -34,7 +33,7 @@ from typing import Optional, Sequence
 
 from . import decode
 from .check import CheckResult
-from .outputs import FolderLock, WriteFailed, check_writable, write_atomic
+from ..files import FolderLock, WriteFailed, check_writable, write_atomic
 from .parallel import parallel_map
 from .records import VideoRecord, is_kinetics_header, list_rows, load_records, split_path_label
 
@@ -237,8 +236,11 @@ def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str,
     return write_atomic(out_path, "".join(lines).encode("utf-8", "surrogateescape"))
 
 
-def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] = None,
-                progress: bool = True, as_json: bool = False, classes=None, **options) -> int:
+def prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] = None, progress: bool = True,
+            classes=None, **options) -> dict:
+    """Re-encode every video of ``src`` (or of ``lists``) to ``dst`` (``PrepareOptions``), rewrite the lists
+    for ``dst`` and report unreadable sources in ``dst/prepare.bad.csv``; returns a summary (counts,
+    the rewritten lists, the report, and the skipped videos under ``bad``)."""
     options = PrepareOptions(**options)
     if options.short_side < 2 or options.gop < 1 or (options.fps is not None and options.fps <= 0):
         raise ValueError("--short-side must be >= 2, --gop >= 1 and --fps > 0")
@@ -259,28 +261,22 @@ def run_prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[in
         except WriteFailed as err:
             raise WriteFailed(f"data prepare stopped: {err}; every video already in {dst} is complete: free space "
                               "(or fix the folder) and run the same command again to continue") from None
-        return _finish(results, records, per_list, src, dst, as_json)
+        return _finish(results, records, per_list, src, dst)
 
 
-def _finish(results: list, records: list, per_list: dict, src: str, dst: str, as_json: bool) -> int:
+def _finish(results: list, records: list, per_list: dict, src: str, dst: str) -> dict:
     good = {r["record"].path for r in results if r["status"] in ("done", "exists")}
     bad = [r for r in results if r["status"] not in ("done", "exists")]
     order = {r.path: i for i, r in enumerate(records)}
     bad.sort(key=lambda r: order[r["record"].path])
+    rows = [asdict(CheckResult(r["record"].path, r["record"].label, r["status"], r["reason"])) for r in bad]
     report = os.path.join(dst, "prepare.bad.csv")
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=list(asdict(CheckResult("", "", "")).keys()))
     writer.writeheader()
-    writer.writerows(asdict(CheckResult(r["record"].path, r["record"].label, r["status"], r["reason"])) for r in bad)
+    writer.writerows(rows)
     write_atomic(report, text.getvalue().encode("utf-8", "surrogateescape"))
     written = {path: rewrite_list(path, rs, good, src, dst) for path, rs in per_list.items()}
     counts = Counter(r["status"] for r in results)
-    summary = {"videos": len(results), "done": counts.get("done", 0), "already there": counts.get("exists", 0),
-               "bad": len(bad), "lists": written, "bad_report": report}
-    if as_json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"{summary['done']} prepared, {summary['already there']} already there, {len(bad)} skipped "
-              f"(unreadable or missing: {report}); lists for {dst}: "
-              f"{', '.join(written.values()) if written else 'none (a class-folder tree)'}")
-    return 1 if bad else 0
+    return {"videos": len(results), "done": counts.get("done", 0), "already there": counts.get("exists", 0),
+            "lists": written, "bad_report": report, "bad": rows}

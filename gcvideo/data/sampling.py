@@ -62,12 +62,3 @@ def require_clip(path: str, info, num_frames: int, sampling_rate: int, target_fp
     short = too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
     if short:
         raise VideoError(path, "too short", short)
-
-
-def probe_for_clips(path: str, num_frames: int, sampling_rate: int, target_fps: float = 30.0):
-    """``decode.probe(path)``, raising ``VideoError(path, "too short")`` when one clip does not fit."""
-    from .decode import probe
-
-    info = probe(path)
-    require_clip(path, info, num_frames, sampling_rate, target_fps)
-    return info

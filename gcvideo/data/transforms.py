@@ -69,14 +69,20 @@ def to_cthw(frames: torch.Tensor) -> torch.Tensor:
     return frames.permute(1, 0, 2, 3)
 
 
+def normalization(mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), float32 per channel (computed in float64), with which ``x * scale - shift``
+    is ``(x / 255 - mean) / std`` for uint8 ``x``: every normalisation of gcvideo uses these."""
+    std64 = torch.tensor(std, dtype=torch.float64)
+    return (1.0 / (255.0 * std64)).float(), (torch.tensor(mean, dtype=torch.float64) / std64).float()
+
+
 def normalize_clips(video: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> torch.Tensor:
     """uint8 clips (..., 3, T, H, W) -> float32, (x/255 - mean) / std, computed as
     x * (1 / (255 std)) - mean / std: one converting copy and two in-place passes, on the
     clips' device. Training and single-view evaluation batches travel from the loader
     workers as uint8 (4x less to copy between processes) and are normalised here."""
-    scale = (1.0 / (255.0 * torch.tensor(std, dtype=torch.float64))).float().view(3, 1, 1, 1)
-    shift = (torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)).float().view(3, 1, 1, 1)
-    return video.float().mul_(scale.to(video.device)).sub_(shift.to(video.device))
+    scale, shift = (c.view(3, 1, 1, 1).to(video.device) for c in normalization(mean, std))
+    return video.float().mul_(scale).sub_(shift)
 
 
 def normalize(frames: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> torch.Tensor:
@@ -119,20 +125,8 @@ def train_clip(frames: np.ndarray, rng: np.random.Generator, short_side_range=(2
     return to_cthw(clip)
 
 
-def train_transform(frames: np.ndarray, rng: np.random.Generator, short_side_range=(256, 320),
-                    crop: int = 224, flip: bool = True, mean=MEAN, std=STD) -> torch.Tensor:
-    """:func:`train_clip`, normalised: float (3, T, crop, crop)."""
-    return normalize_clips(train_clip(frames, rng, short_side_range, crop, flip), mean, std)
-
-
 def center_crop(frames: np.ndarray, short_side: int = 256, crop: int = 224) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (T, 3, crop, crop) uint8: short side ``short_side``, centre ``crop``."""
     clip = to_tchw(frames)
     box = spatial_crop_boxes(clip.shape[2], clip.shape[3], short_side, crop, 1)[0]
     return crop_resize(clip, box, crop)
-
-
-def eval_transform(frames: np.ndarray, short_side: int = 256, crop: int = 224,
-                   mean=MEAN, std=STD) -> torch.Tensor:
-    """Single view: short side ``short_side``, centre ``crop``, normalised (3, T, crop, crop)."""
-    return normalize(center_crop(frames, short_side, crop), mean, std)

@@ -7,10 +7,10 @@ from typing import Optional
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary
 from torch import nn
 
-from ..data.outputs import Diverged
+from ..files import Diverged
 
 log = logging.getLogger("gcvideo")
 
@@ -75,6 +75,32 @@ class ModelCost(pl.Callback):
                   f"{cost['gflops']:.3f} GFLOPs per {frames}x{size}x{size} clip", flush=True)
         for logger in trainer.loggers:
             logger.log_hyperparams({"params_m": cost["params_m"], "gflops": cost["gflops"]})
+
+
+class Summary(ModelSummary):
+    """Lightning's model summary without its FLOP column and total, which count only with an
+    ``example_input_array`` (0 otherwise); ``ModelCost`` prints the network's GFLOPs."""
+
+    @staticmethod
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
+                  total_flops, **summarize_kwargs) -> None:
+        from pytorch_lightning.utilities.model_summary.model_summary import _format_summary_table
+
+        columns = [(header, values) for header, values in summary_data if header != "FLOPs"]
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                      total_flops, *columns)
+        logging.getLogger("pytorch_lightning.callbacks.model_summary").info(
+            "\n" + "\n".join(line for line in table.splitlines() if not line.rstrip().endswith("Total Flops")))
+
+
+class LightningNoise(logging.Filter):
+    """Drops Lightning's lines that tell a gcvideo user nothing: its promotional tips (the
+    "💡 Tip: ... litlogger" line of every run) and the note that ``Summary`` replaces its summary."""
+
+    NOISE = ("💡", "Trainer already configured with model summary callbacks")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
 
 
 class Throughput(pl.Callback):

@@ -18,8 +18,8 @@ from typing import Optional
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from ..data.datamodule import KineticsDataModule
-from ..data.outputs import WriteFailed
+from .datamodule import KineticsDataModule
+from ..files import WriteFailed
 from .module import VideoClassifier
 
 

@@ -55,7 +55,9 @@ def mix_batch(mix, video: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
 
 
 class VideoClassifier(pl.LightningModule):
-    """Args:
+    """A video network trained with the paper's recipe and evaluated with the multi-view protocol.
+
+    Args:
         model: a registered model name (``gcvideo models``).
         backbone: changes to that model's network (``depths``, ``width``, ``dropout``, ...; see
             :class:`gcvideo.models.options.BackboneOptions`); unset fields keep the model's own.
@@ -66,12 +68,17 @@ class VideoClassifier(pl.LightningModule):
         classes: class names in index order (linked from the data; stored in checkpoints).
         pretrained: local pytorchvideo/Lightning checkpoint of a (plain) Slow R50.
         inflate_from: local torchvision ResNet-50 2D state_dict, inflated to 3D.
-        inflate_mode: ``center`` or ``mean`` (see :func:`gcvideo.weights.inflate_weight`).
+        inflate_mode: ``center`` or ``mean`` (see :func:`gcvideo.models.weights.load_inflated`).
         optimizer: ``sgd`` (the paper's recipe: momentum, Nesterov) or ``adamw``.
         lr: base lr for ``reference_batch`` clips per step, scaled linearly with the
             total batch (per-device batch x devices x nodes x accumulation).
-        warmup_epochs, warmup_start_lr: linear warm-up (start lr scaled like ``lr``).
+        reference_batch: the total batch ``lr`` is given for (the recipe's 64).
+        momentum: SGD momentum.
+        weight_decay: weight decay (SGD: L2; AdamW: decoupled).
+        warmup_epochs: epochs of linear warm-up from ``warmup_start_lr`` to ``lr`` (fractions allowed).
+        warmup_start_lr: lr at the start of the warm-up (scaled like ``lr``).
         max_epochs: where the cosine reaches ``final_lr`` (default: trainer.max_epochs).
+        final_lr: lr at the end of the cosine schedule.
         no_decay_norm_bias: no weight decay on norm weights and biases.
         label_smoothing: cross-entropy label smoothing.
         channels_last: run the network in channels_last_3d memory format.
@@ -79,11 +86,11 @@ class VideoClassifier(pl.LightningModule):
         view_average: average the views' ``softmax`` scores (paper) or their ``logits``.
         step_seed: the global RNG (dropout, ...) is reseeded from (step_seed, step, rank) before
             every step, so a resumed run continues exactly like an uninterrupted one.
-        mixup_alpha, cutmix_alpha: modern-recipe batch mixing, off by default (0; the paper's
-            recipe has none): torchvision.transforms.v2 MixUp / CutMix (one of them per batch when
-            both are on) with soft-target cross-entropy; train top-1/top-5 count the class with the
-            larger share of each mixed clip. Draws come from the per-step seed, so resumed runs
-            repeat them.
+        mixup_alpha: MixUp's alpha, 0 = off (the paper's recipe has none): torchvision.transforms.v2
+            MixUp (one of MixUp / CutMix per batch when both are on) with soft-target cross-entropy;
+            train top-1/top-5 count the class with the larger share of each mixed clip. Draws
+            come from the per-step seed, so resumed runs repeat them.
+        cutmix_alpha: CutMix's alpha, 0 = off (as ``mixup_alpha``).
     """
 
     def __init__(self, model: str = "slow_r50_gc", backbone: BackboneOptions = BackboneOptions(),
@@ -134,6 +141,13 @@ class VideoClassifier(pl.LightningModule):
         self.video_metrics: Optional[dict] = None  # set by the VideoReports callback
         self._folded: Optional[torch.nn.Module] = None   # see infer
         self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)
+
+    def on_train_start(self) -> None:
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        if isinstance(sampler, torch.utils.data.DistributedSampler):
+            # Lightning wrapped the data module's own rank-splitting sampler: each rank would see 1/ranks^2
+            raise ValueError("gcvideo splits videos over ranks itself: create the Trainer with "
+                             "use_distributed_sampler=False (the gcvideo command line does)")
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         # Dropout & co. draw from (step_seed, step, rank) only: a resumed run repeats exactly

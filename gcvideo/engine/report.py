@@ -38,7 +38,8 @@ class VideoReports(pl.Callback):
             out = os.path.join(trainer.default_root_dir, f"{stage}_{views}")
             classes = module.class_names
             write_reports(out, predictions, classes, metrics)
-            print(summary_lines(stage, views, metrics, out), flush=True)
+            bar = trainer.progress_bar_callback       # its print keeps the summary off the bar's line
+            (bar.print if bar is not None else print)(summary_lines(stage, views, metrics, out))
         module.video_metrics = metrics
         return metrics
 

@@ -1,5 +1,7 @@
 """``make_block``: build a context block by name, so networks take a block *type*."""
 import inspect
+from typing import Literal, get_args
+
 from torch import nn
 
 from .global_context import GlobalContext3d
@@ -7,12 +9,9 @@ from .non_local import NonLocal3d
 from .simplified_non_local import SimplifiedNonLocal3d
 from .squeeze_excite import SqueezeExcite3d
 
-BLOCKS: dict[str, type[nn.Module]] = {
-    "gc": GlobalContext3d,
-    "snl": SimplifiedNonLocal3d,
-    "nl": NonLocal3d,
-    "se": SqueezeExcite3d,
-}
+BlockKind = Literal["gc", "snl", "nl", "se"]
+BLOCKS: dict[str, type[nn.Module]] = dict(zip(get_args(BlockKind), (
+    GlobalContext3d, SimplifiedNonLocal3d, NonLocal3d, SqueezeExcite3d)))
 
 
 def block_options(kind: str) -> dict[str, object]:

@@ -65,7 +65,7 @@ class FoldedGlobalContext3d(nn.Module):
         scale, shift = _affine(norm, c, x.device)
         key = block.pool.weight.view(1, c) * scale if block.pooling == "att" else None
         z = conv(x)
-        c_in, positions = x.shape[1], x.shape[2:].numel()
+        c_in, positions = x.shape[1], x.shape[2] * x.shape[3] * x.shape[4]
         # Pool the conv's input when reading it (C_in wide) and the conv weight (C x C_in,
         # twice) is cheaper than reading the output twice: c3/c4 of a bottleneck, not c5.
         # Judged for one clip, so the path never depends on the batch size (a larger batch only

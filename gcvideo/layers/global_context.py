@@ -13,12 +13,17 @@ formulas above. For inference, ``gcvideo.models.fold_context_blocks`` converts a
 network explicitly into a form where each GC block rides on the 1x1x1 conv + BatchNorm
 in front of it (``gcvideo.layers.folded.FoldedGlobalContext3d``).
 """
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .attention_pool import AttentionPool3d, GlobalAvgPool3d
 from .pointwise import Pointwise3d
+
+Pooling = Literal["att", "avg"]      # attention pooling (the paper) or global average (as SE)
+Fusion = Literal["add", "mul"]       # add (the paper) or scale by sigmoid (as SE)
 
 
 class ContextLayerNorm(nn.LayerNorm):
@@ -54,12 +59,12 @@ class GlobalContext3d(nn.Module):
         layer_norm: LayerNorm on the C/r bottleneck (paper: True).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, pooling: str = "att",
-                 fusion: str = "add", layer_norm: bool = True) -> None:
+    def __init__(self, channels: int, reduction: int = 16, pooling: Pooling = "att",
+                 fusion: Fusion = "add", layer_norm: bool = True) -> None:
         super().__init__()
-        if pooling not in ("att", "avg"):
+        if pooling not in get_args(Pooling):
             raise ValueError(f"pooling must be 'att' or 'avg', got {pooling!r}")
-        if fusion not in ("add", "mul"):
+        if fusion not in get_args(Fusion):
             raise ValueError(f"fusion must be 'add' or 'mul', got {fusion!r}")
         if reduction < 1 or channels < 1:
             raise ValueError(f"channels and reduction must be >= 1, got {channels}, {reduction}")

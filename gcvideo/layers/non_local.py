@@ -1,9 +1,11 @@
 """Non-local block (Wang et al. 2018, "Non-local Neural Networks"), 3D, embedded Gaussian."""
-from typing import Optional, Sequence
+from typing import Literal, Optional, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Instantiation = Literal["softmax", "dot_product"]     # embedded Gaussian, or affinity / number of keys
 
 
 class NonLocal3d(nn.Module):
@@ -28,10 +30,10 @@ class NonLocal3d(nn.Module):
     attention: Optional[torch.Tensor]
 
     def __init__(self, channels: int, inner_channels: Optional[int] = None,
-                 instantiation: str = "softmax",
+                 instantiation: Instantiation = "softmax",
                  subsample: Optional[Sequence[int]] = (1, 2, 2)) -> None:
         super().__init__()
-        if instantiation not in ("softmax", "dot_product"):
+        if instantiation not in get_args(Instantiation):
             raise ValueError(f"instantiation must be 'softmax' or 'dot_product', got {instantiation!r}")
         inner = inner_channels or max(1, channels // 2)
         self.channels, self.inner_channels = channels, inner

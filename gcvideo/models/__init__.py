@@ -3,6 +3,14 @@ insertion into other networks, the folded inference form, weights and costs.
 
 Builds on ``gcvideo.layers`` and pytorchvideo; never imports the engine or tools.
 """
+import warnings
+
+with warnings.catch_warnings():
+    # fvcore (imported by pytorchvideo, and for FLOP counts) scripts a loss at import time, which
+    # torch 2.14 answers with a FutureWarning that is not the user's to act on
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+    import fvcore.nn  # noqa: F401
+
 from .fold import fold_context_blocks
 from .insert import bypass_blocks, insert_blocks
 from .options import BackboneOptions, BlockOptions

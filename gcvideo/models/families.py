@@ -27,10 +27,20 @@ def adaptive_heads(model: nn.Module) -> nn.Module:
     return model
 
 
-def _slowfast_forward(self, x):
-    if isinstance(x, torch.Tensor):            # one clip: slow pathway = every alpha-th frame
-        x = [x[:, :, ::self.alpha], x]
-    return type(self).__mro__[1].forward(self, x)
+class OneClipSlowFast(nn.Module):
+    """pytorchvideo's SlowFast network taking one clip (N, 3, T, H, W): the slow pathway gets
+    every ``alpha``-th frame, the fast one all of them. An adapter around the network's
+    ``blocks``, so the state_dict keys are pytorchvideo's (``blocks.*``)."""
+
+    def __init__(self, blocks: nn.ModuleList, alpha: int) -> None:
+        super().__init__()
+        self.blocks, self.alpha = blocks, alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pathways = [x[:, :, ::self.alpha], x]       # a new list: pytorchvideo's fusions write into it
+        for block in self.blocks:
+            pathways = block(pathways)
+        return pathways
 
 
 def slowfast_resnet(*, num_classes: int = 400, depth: int = 50, alpha: int = 4, dropout: float = 0.5,
@@ -41,12 +51,7 @@ def slowfast_resnet(*, num_classes: int = 400, depth: int = 50, alpha: int = 4, 
     from pytorchvideo.models.slowfast import create_slowfast
 
     net = adaptive_heads(create_slowfast(model_depth=depth, model_num_class=num_classes, dropout_rate=dropout))
-    cls = type(net)
-    one_clip = type(f"OneClip{cls.__name__}", (cls,), {"forward": _slowfast_forward, "__module__": __name__})
-    globals()[one_clip.__name__] = one_clip
-    model = one_clip.__new__(one_clip)
-    model.__dict__.update(net.__dict__)
-    model.alpha = alpha
+    model = OneClipSlowFast(net.blocks, alpha)
     if block:
         insert_blocks(model, block, where=where, position=position, **block_options)
     return model
@@ -78,4 +83,3 @@ def i3d_resnet(*, num_classes: int = 400, dropout: float = 0.5, block: Optional[
 
 
 BUILDERS = {"slowfast": slowfast_resnet, "x3d": x3d, "i3d": i3d_resnet}
-OPTIONS = {"slowfast": ("depth", "alpha", "dropout"), "x3d": ("size", "dropout"), "i3d": ("dropout",)}

@@ -43,20 +43,22 @@ How a block runs (see ``attach``): appended to a ``Sequential`` target; a pytorc
 ``BottleneckBlock``/``ResBlock`` is replaced, through its parent, by the
 ``ContextBottleneckBlock``/``ContextResBlock`` built from its own layers; any other target
 (torchvision residual blocks with ``after_add``, S3D's inception blocks, ``modules=[...]``)
-is replaced by a module of a subclass of its own class sharing its layers, whose output
-goes through ``context``. No forward hooks: the networks trace and export.
+is replaced by an ``OutputThroughContext`` holding it, which keeps the state_dict keys. Every
+class exists at import, no forward hooks: the networks trace, script and export.
 gcvideo's own Slow-only models do not need this: they are built with their blocks
 (``gcvideo.models.slow_resnet``).
 """
 import contextlib
-from typing import Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, Union, get_args
 
+import torch
 from torch import nn
 
 from ..layers.factory import make_block
 
 STAGES = ("c2", "c3", "c4", "c5")
-POSITIONS = ("after_1x1", "after_add")
+Position = Literal["after_1x1", "after_add"]
+POSITIONS = get_args(Position)
 PATHWAYS = ("slow", "fast")
 DEFAULT_STAGES = ("c3", "c4", "c5")
 S3D_STAGES = {"c2": (), "c3": (5, 6), "c4": (8, 9, 10, 11, 12), "c5": (14, 15)}   # torchvision S3D.features
@@ -124,11 +126,6 @@ def network_layout(model: nn.Module) -> Layout:
                     "with the names of the modules whose outputs should get a block")
 
 
-def residual_blocks(model: nn.Module) -> dict[str, list[tuple[str, str]]]:
-    """Per stage, the (block, branch end) module names of each residual block (see ``network_layout``)."""
-    return network_layout(model).stages
-
-
 def stage_keys(layout: Layout, name: str) -> list[str]:
     """The stage keys of ``layout`` that a ``where`` entry names: ``c4`` (for SlowFast: both
     pathways), ``slow:c4`` / ``fast:res4``, or a pathway alone (its c3-c5)."""
@@ -152,6 +149,26 @@ def default_position(model: nn.Module, layout: Optional[Layout] = None) -> str:
     return "after_add" if (layout or network_layout(model)).family == "s3d" else "after_1x1"
 
 
+def parse_where(where: Where, depths: Mapping[str, int],
+                keys: Callable[[str], list[str]] = lambda name: [stage_name(name)]) -> dict[str, list[int]]:
+    """{stage key: residual block indices} that ``where`` selects (see :func:`select_targets`), for
+    stages of ``depths`` blocks; ``keys`` maps a ``where`` entry to stage keys (SlowFast: pathways)."""
+    if isinstance(where, str):
+        where = [where]
+    selection = where.items() if isinstance(where, Mapping) else ((s, None) for s in where)
+    chosen: dict[str, list[int]] = {}
+    for stage, indices in selection:
+        for key in keys(stage):
+            depth = depths[key]
+            picked = list(range(depth)) if indices is None else [int(i) for i in indices]
+            for i in picked:
+                if not 0 <= i < depth:
+                    raise ValueError(f"stage {key} has {depth} residual blocks; index {i} is out of range"
+                                     + (f" 0..{depth - 1}" if depth else ""))
+            chosen.setdefault(key, []).extend(picked)
+    return chosen
+
+
 def select_targets(model: nn.Module, where: Where = DEFAULT_STAGES,
                    position: Optional[str] = None) -> list[str]:
     """Names of the modules that get a block for a stage selection and a position.
@@ -169,20 +186,12 @@ def select_targets(model: nn.Module, where: Where = DEFAULT_STAGES,
     if layout.family == "s3d" and position != "after_add":
         raise ValueError("S3D has no residual branch to end with a 1x1 conv: use position='after_add' "
                          "(a block on each inception block's output)")
-    if isinstance(where, str):
-        where = [where]
-    selection = where.items() if isinstance(where, Mapping) else ((s, None) for s in where)
+    depths = {key: len(blocks) for key, blocks in layout.stages.items()}
     targets = []
-    for stage, indices in selection:
-        for key in stage_keys(layout, stage):
-            blocks = layout.stages[key]
-            chosen = range(len(blocks)) if indices is None else indices
-            for i in chosen:
-                if not 0 <= int(i) < len(blocks):
-                    raise ValueError(f"stage {key} has {len(blocks)} residual blocks; index {i} is out of range"
-                                     + (f" 0..{len(blocks) - 1}" if blocks else ""))
-                block, branch_end = blocks[int(i)]
-                targets.append(branch_end if position == "after_1x1" else block)
+    for key, indices in parse_where(where, depths, lambda name: stage_keys(layout, name)).items():
+        for i in indices:
+            block, branch_end = layout.stages[key][i]
+            targets.append(branch_end if position == "after_1x1" else block)
     return targets
 
 
@@ -201,36 +210,40 @@ def output_channels(module: nn.Module, name: str = "module") -> int:
                      "it has no BatchNorm or Conv layer")
 
 
-def _apply_context(module: nn.Module, inputs, output):
-    return module.context(output)
+class OutputThroughContext(nn.Module):
+    """``body``'s output through ``context``: a block on the output of a module that has no
+    place for one inside (a torchvision residual block with ``after_add``, an S3D inception
+    block, a module named in ``modules=[...]``), taking one tensor.
+
+    The state_dict keeps the plain network's keys by design: the body's keys are saved without
+    ``body.`` (they are the replaced module's own) and given it back when loading, so only
+    ``<name>.context.*`` is new. Module names (``named_modules``) show the ``body``."""
+
+    def __init__(self, body: nn.Module, context: nn.Module) -> None:
+        super().__init__()
+        self.body, self.context = body, context
+        self.register_state_dict_post_hook(_keys_without_body)
+        self.register_load_state_dict_pre_hook(_keys_with_body)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.context(self.body(x))
 
 
-class _OutputThroughContext:
-    """Mixed into a subclass of a target's own class: the output goes through ``context``."""
+def _keys_without_body(module, state_dict, prefix, local_metadata) -> None:
+    # this module's keys are the last ones written: re-add them in order, body's renamed
+    mine = [k for k in state_dict if k.startswith(prefix)]
+    body = prefix + "body."
+    for key in mine:
+        value = state_dict.pop(key)
+        state_dict[prefix + key[len(body):] if key.startswith(body) else key] = value
 
-    def forward(self, *args, **kwargs):
-        return self.context(super().forward(*args, **kwargs))
 
-
-_WITH_CONTEXT: dict[type, type] = {}
-
-
-def with_context(target: nn.Module, block: nn.Module) -> nn.Module:
-    """A module of a subclass of ``type(target)`` that shares ``target``'s layers and state
-    (``target`` itself is left as it was) and sends its output through ``block`` (its
-    ``context`` child). Classes are made once per type and named ``<Type>WithContext``."""
-    cls = type(target)
-    sub = _WITH_CONTEXT.get(cls)
-    if sub is None:
-        sub = type(f"{cls.__name__}WithContext", (_OutputThroughContext, cls), {"__module__": __name__})
-        _WITH_CONTEXT[cls] = sub
-        globals()[sub.__name__] = sub              # so pickle finds it
-    module = sub.__new__(sub)
-    module.__dict__.update(target.__dict__)
-    for registry in ("_modules", "_parameters", "_buffers"):
-        module.__dict__[registry] = dict(target.__dict__[registry])      # the new child is ours alone
-    module.add_module("context", block)
-    return module
+def _keys_with_body(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                    error_msgs) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix):]
+        if not rest.startswith(("context.", "body.")):
+            state_dict[prefix + "body." + rest] = state_dict.pop(key)
 
 
 def attach(model: nn.Module, name: str, block: nn.Module) -> None:
@@ -238,9 +251,10 @@ def attach(model: nn.Module, name: str, block: nn.Module) -> None:
 
     A ``Sequential`` gets it as its last child; a pytorchvideo ``BottleneckBlock`` or
     ``ResBlock`` is replaced in its parent by a ``ContextBottleneckBlock`` /
-    ``ContextResBlock`` built from its own layers; any other module by
-    :func:`with_context`'s subclass of its own class. Only the network itself (``name``
-    empty) gets a forward hook, having no parent. Every case adds ``<name>.context.*`` keys.
+    ``ContextResBlock`` built from its own layers; any other module by an
+    ``OutputThroughContext`` holding it. Every case adds ``<name>.context.*`` keys and no other.
+    The network itself (``name`` empty) has no parent to be replaced in: wrap it yourself,
+    ``nn.Sequential(model, block)``.
     """
     from pytorchvideo.models.resnet import BottleneckBlock, ResBlock
 
@@ -252,14 +266,13 @@ def attach(model: nn.Module, name: str, block: nn.Module) -> None:
     if isinstance(target, nn.Sequential):           # runs its new last child itself
         target.add_module("context", block)
         return
-    if not name:                                      # the root has no parent to replace it in
-        target.add_module("context", block)
-        target.register_forward_hook(_apply_context)
-        return
+    if not name:
+        raise ValueError("the network itself has no parent to hold a block on its output: use "
+                         "nn.Sequential(model, make_block(kind, channels)) instead of modules=['']")
     replacement = {BottleneckBlock: ContextBottleneckBlock, ResBlock: ContextResBlock}.get(type(target))
     parent_name, _, key = name.rpartition(".")
     parent = model.get_submodule(parent_name)
-    parent._modules[key] = replacement.extend(target, block) if replacement else with_context(target, block)
+    parent._modules[key] = replacement.extend(target, block) if replacement else OutputThroughContext(target, block)
 
 
 def insert_blocks(model: nn.Module, kind: str, where: Where = DEFAULT_STAGES,

@@ -9,6 +9,11 @@ model's own value, so a field is an override only where a config gives it.
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, Optional, Union
 
+from ..layers.factory import BlockKind
+from ..layers.global_context import Fusion, Pooling
+from ..layers.non_local import Instantiation
+from .insert import Position
+
 
 @dataclass
 class _Overrides:
@@ -71,15 +76,15 @@ class BlockOptions(_Overrides):
         instantiation: NL: ``softmax`` (embedded Gaussian) or ``dot_product``.
         subsample: NL: max-pool of keys/values (T, H, W).
     """
-    block: Optional[Literal["gc", "snl", "nl", "se"]] = None
+    block: Optional[BlockKind] = None
     where: Optional[Union[list[str], dict[str, Optional[list[int]]]]] = None
-    position: Optional[Literal["after_1x1", "after_add"]] = None
+    position: Optional[Position] = None
     reduction: Optional[int] = None
-    pooling: Optional[Literal["att", "avg"]] = None
-    fusion: Optional[Literal["add", "mul"]] = None
+    pooling: Optional[Pooling] = None
+    fusion: Optional[Fusion] = None
     layer_norm: Optional[bool] = None
     inner_channels: Optional[int] = None
-    instantiation: Optional[Literal["softmax", "dot_product"]] = None
+    instantiation: Optional[Instantiation] = None
     subsample: Optional[list[int]] = None
 
 

@@ -6,6 +6,7 @@ differences from the family's plain network. ``create_model(name, **overrides)``
 applies further differences, which is how every ablation of the paper is expressed
 (``create_model("slow_r50_gc", reduction=4)``).
 """
+import inspect
 from typing import Any, NamedTuple, Optional
 
 from torch import nn
@@ -18,8 +19,7 @@ from .slow_resnet import slow_resnet
 NL5_POSITIONS = {"c3": (1, 3), "c4": (1, 3, 5)}
 ALL_C3_C5 = ("c3", "c4", "c5")
 
-BACKBONE_OPTIONS = ("depths", "width", "dropout", "in_channels", "temporal_kernels")
-INSERT_OPTIONS = ("block", "where", "position")
+INSERT_OPTIONS = ("block", "where", "position")     # how every family's builder takes its blocks
 
 
 class ModelEntry(NamedTuple):
@@ -69,9 +69,18 @@ register_model("i3d_r50_gc", "+ GC in every bottleneck of c3-c5, after the last 
                block="gc", where=ALL_C3_C5, position="after_1x1", **_I3D)
 
 
-def family_options(family: str) -> tuple:
-    from .families import OPTIONS
-    return OPTIONS[family]
+def _builder(family: str):
+    if family == "slow":
+        return slow_resnet
+    from .families import BUILDERS
+    return BUILDERS[family]
+
+
+def backbone_options(family: str) -> tuple[str, ...]:
+    """The backbone options of a family: its builder's keyword parameters other than the
+    classes and the blocks (one declaration: the builder's signature)."""
+    return tuple(name for name, p in inspect.signature(_builder(family)).parameters.items()
+                 if p.kind is p.KEYWORD_ONLY and name not in ("num_classes", *INSERT_OPTIONS))
 
 
 def list_models() -> dict[str, str]:
@@ -86,7 +95,7 @@ def model_spec(name: str, **overrides) -> dict[str, Any]:
     entry = MODELS[name]
     spec = {**entry.spec, **overrides}
     kind = spec.get("block")
-    backbone = BACKBONE_OPTIONS if entry.family == "slow" else family_options(entry.family)
+    backbone = backbone_options(entry.family)
     allowed = set(backbone) | set(INSERT_OPTIONS) | (set(block_options(kind)) if kind else set())
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -111,12 +120,7 @@ def create_model(name: str, num_classes: int = 400, pretrained: Optional[str] = 
     see :func:`gcvideo.models.weights.load_pretrained`.
     """
     spec = model_spec(name, **overrides)
-    family = MODELS[name].family
-    if family == "slow":
-        model = slow_resnet(num_classes=num_classes, **spec)
-    else:
-        from .families import BUILDERS
-        model = BUILDERS[family](num_classes=num_classes, **spec)
+    model = _builder(MODELS[name].family)(num_classes=num_classes, **spec)
     if pretrained:
         from .weights import load_pretrained
         load_pretrained(model, pretrained)

@@ -1,13 +1,13 @@
 """Slow-only ResNet ("SlowFast Networks for Video Recognition", Feichtenhofer et al. 2019,
 the Slow pathway alone), built with its context blocks in place."""
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Optional
 
 import torch
 from torch import nn
 
 from .bottleneck import ContextResBlock, context_bottleneck
-from .insert import POSITIONS, STAGES, Where, stage_name
+from .insert import POSITIONS, STAGES, Where, parse_where
 from ..layers.factory import make_block
 
 
@@ -39,7 +39,8 @@ def slow_resnet(*, num_classes: int = 400, depths: Sequence[int] = (3, 4, 6, 3),
     if len(depths) != 4 or len(temporal_kernels) != 4:
         raise ValueError(f"depths and temporal_kernels need 4 entries (c2..c5), got "
                          f"{list(depths)} and {list(temporal_kernels)}")
-    chosen = _selection(where, depths) if block else {}
+    chosen = ({stage: set(i) for stage, i in parse_where(where, dict(zip(STAGES, depths))).items()}
+              if block else {})
     if block and position not in POSITIONS:
         raise ValueError(f"position must be one of {list(POSITIONS)}, got {position!r}")
     stages = [create_res_basic_stem(
@@ -73,24 +74,6 @@ def slow_resnet(*, num_classes: int = 400, depths: Sequence[int] = (3, 4, 6, 3),
         if isinstance(getattr(module, "context", None), nn.Module):
             _reset(module.context)
     return model
-
-
-def _selection(where: Where, depths: Sequence[int]) -> dict:
-    """{stage: set of residual block indices} for a ``where`` (see ``insert.select_targets``)."""
-    if isinstance(where, str):
-        where = [where]
-    items = where.items() if isinstance(where, Mapping) else ((s, None) for s in where)
-    chosen = {}
-    for stage, indices in items:
-        stage = stage_name(stage)
-        depth = depths[STAGES.index(stage)]
-        indices = range(depth) if indices is None else [int(i) for i in indices]
-        for i in indices:
-            if not 0 <= i < depth:
-                raise ValueError(f"stage {stage} has {depth} residual blocks; index {i} "
-                                 f"is out of range 0..{depth - 1}")
-        chosen.setdefault(stage, set()).update(indices)
-    return chosen
 
 
 def _reset(block: nn.Module) -> None:

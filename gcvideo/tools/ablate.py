@@ -1,8 +1,9 @@
-"""``gcvideo ablate CONFIG ... --seeds N``: fit + test each config with N seeds, one results table.
+"""``gcvideo ablate [CONFIG ...] --seeds N``: fit + test each config with N seeds, one results table.
 
-Each config is applied on top of ``--base`` (default ``configs/demo/order.yaml``; the relation
-task: ``configs/demo/relation.yaml``; on Kinetics, ``configs/kinetics400/base.yaml``); the
-demo configs' videos are generated when missing. Each run is keyed by what determines it: the
+Each config (a file, or a shipped name such as ``models/gc_r4.yaml``; default: the relation
+ablation, ``RELATION_ABLATION``) is applied on top of ``--base`` (default ``demo/relation.yaml``;
+the order task: ``demo/order.yaml``; on Kinetics, ``kinetics400/base.yaml``); the demo configs'
+videos are generated when missing. Each run is keyed by what determines it: the
 content of the base and the config (parsed YAML, so comments and layout do not matter), the
 extra options and the seed; it goes to ``<out>/<label>/seed<k>-<key>/``, where ``label`` is the
 config's name (its path below the configs' common folder when two names clash). A run whose
@@ -16,9 +17,13 @@ import json
 import os
 import shlex
 import statistics
-from typing import Optional
 
-from .common import data_ready, find_config, generate_demo_data
+from ..configs import find_config
+from .demo_data import data_ready, generate_demo_data
+
+# the paper's block variants on the relation task (shipped configs/models/*.yaml)
+RELATION_ABLATION = ("plain", "gc", "gc_avg_pool", "gc_mul_fusion", "gc_no_layernorm", "gc_r4", "gc_r64", "gc_c3",
+                     "gc_c5", "gc_after_add", "se", "snl", "nl")
 
 
 def _mean_std(values: list[float]) -> str:
@@ -55,8 +60,8 @@ def run_key(base: str, config: str, extra: list[str], seed: int) -> str:
 
 
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
-    from ..data.outputs import write_atomic
-    from ..engine.cli import make_cli
+    from ..files import write_atomic
+    from ..engine.lightning_cli import make_cli
 
     done = os.path.join(run_dir, "ablate_result.json")
     if os.path.exists(done):
@@ -75,23 +80,26 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
     return result
 
 
-def run_ablate(configs: list[str], /, *, seeds: int = 3, base: Optional[str] = None, out: str = "runs/ablate",
-               extra: str = "") -> int:
+def run_ablate(configs: list[str] = (), /, *, seeds: int = 3, base: str = "demo/relation.yaml",
+               out: str = "runs/ablate", extra: str = "") -> int:
     """fit + test several configs with several seeds, one results table
 
     For each config (applied on top of --base) and each seed: fit, then the multi-view test of
     the best checkpoint. Writes OUT/results.md and results.json; finished runs are reused.
 
     Args:
-        configs: config files, e.g. configs/demo/ablations/relation/*.yaml
+        configs: config files or shipped names (models/gc_r4.yaml); default: the relation ablation
+            (models/ plain, gc, gc_avg_pool, gc_mul_fusion, gc_no_layernorm, gc_r4, gc_r64, gc_c3, gc_c5,
+            gc_after_add, se, snl, nl)
         seeds: seeds 0..N-1 for every config
-        base: base config (default configs/demo/order.yaml; its generated data is made when missing)
+        base: base config, a file or a shipped name (a demo's generated data is made when missing)
         out: output folder
         extra: more LightningCLI options for every run, quoted, e.g. --extra '--trainer.max_epochs 5'
     """
     import yaml
 
-    base = base or find_config("demo/order.yaml")
+    base = find_config(base)
+    configs = [find_config(c) for c in configs or [f"models/{name}.yaml" for name in RELATION_ABLATION]]
     data_root = yaml.safe_load(open(base))["data"]["root"]
     if not data_ready(data_root):
         generate_demo_data(base, data_root)

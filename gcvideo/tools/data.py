@@ -1,7 +1,13 @@
 """``gcvideo data check|prepare|synth``: the command-line faces of ``gcvideo.data``'s scanning,
-re-encoding and generation (the work, its reports and files stay in the data package, usable
-without the command line)."""
+re-encoding and generation: options, printed tables and exit codes here; the work, its reports
+and files in the data package (``data.check.scan``, ``data.prepare.prepare``, ``data.synth``)."""
+from collections import Counter
+from dataclasses import asdict
+from functools import partial
+from json import dumps
 from typing import Literal, Optional
+
+to_json = partial(dumps, indent=2)
 
 
 def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
@@ -27,13 +33,27 @@ def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: in
         classes_file: class names in index order, one per line: integer labels ('path 3') index it
             (without it an integer label is the class's name)
     """
-    from ..data.check import run_check
+    from ..data.check import scan, summary_table
     from ..data.records import read_classes_file
 
     classes = read_classes_file(classes_file) if classes_file else None
-    return run_check(source, root=root, workers=workers, as_json=json, out_prefix=out, progress=not json,
-                     classes=classes,
-                     num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend)
+    results, paths = scan(source, root=root, workers=workers, out_prefix=out, progress=not json, classes=classes,
+                          num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend)
+    bad = [r for r in results if r.status != "ok"]
+    if json:
+        print(to_json({"total": len(results), "counts": dict(Counter(r.status for r in results)),
+                       "bad": [asdict(r) for r in bad], **paths}))
+        return 1 if bad else 0
+    print(summary_table(results))
+    print(f"{len(results) - len(bad)}/{len(results)} ok; clean list: {paths['clean']}; "
+          f"bad-video report: {paths['bad']}")
+    if results and all(r.status == "too short" for r in results):
+        span = num_frames * sampling_rate / target_fps       # the clip's duration
+        print(f"hint: every video is shorter than the clip asked for ({num_frames} frames x {sampling_rate} at "
+              f"{target_fps:g} fps = {span:.2f} s; the longest video is {max(r.duration for r in results):.2f} s): "
+              "pass the clip options you train with (--num-frames, --sampling-rate, --target-fps; the demo's: "
+              "--num-frames 8 --sampling-rate 2)")
+    return 1 if bad else 0
 
 
 def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side: int = 320,
@@ -63,12 +83,20 @@ def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side
         classes_file: class names in index order: integer labels of the lists index it (the
             rewritten lists keep the integers)
     """
-    from ..data.prepare import run_prepare
+    from ..data.prepare import prepare
     from ..data.records import read_classes_file
 
     classes = read_classes_file(classes_file) if classes_file else None
-    return run_prepare(src, dst, list_, jobs=jobs, classes=classes, progress=not json, as_json=json, short_side=short_side,
-                       fps=fps, gop=gop, crf=crf, tune=None if tune == "none" else tune)
+    summary = prepare(src, dst, list_, jobs=jobs, classes=classes, progress=not json, short_side=short_side,
+                      fps=fps, gop=gop, crf=crf, tune=None if tune == "none" else tune)
+    skipped, written = len(summary["bad"]), summary["lists"]
+    if json:
+        print(to_json({**summary, "bad": skipped}))
+    else:
+        print(f"{summary['done']} prepared, {summary['already there']} already there, {skipped} skipped "
+              f"(unreadable or missing: {summary['bad_report']}); lists for {dst}: "
+              f"{', '.join(written.values()) if written else 'none (a class-folder tree)'}")
+    return 1 if skipped else 0
 
 
 def run_data_synth(out: str, /, *, task: Literal["relation", "order"] = "relation", videos_per_class: int = 20,

@@ -1,12 +1,14 @@
 """``gcvideo demo``: the README's main job, on generated Kinetics-format videos.
 
-* ``--task relation`` (default, ``configs/demo/relation.yaml``): generate the relation
+* ``--task relation`` (default, config ``demo/relation.yaml``): generate the relation
   task (same or different colour of two cues at opposite corners and opposite ends of the
   clip), train the plain Slow-only network and the same network with GC blocks on the
-  same data, budget and seed, test both with 10 x 3 views, and print them side by side with
-  the share of GC's attention on the cues. Lands in ``runs/demo_relation``.
-* ``--task order`` (``configs/demo/order.yaml``): generate the temporal-order task, train a GC
-  Slow-only model, test it with 10 clips x 3 crops. Lands in ``runs/demo``.
+  same data, budget and seed, test both (one view per video: each is one clip long and one crop
+  wide), and print them side by side with
+  the share of GC's attention on the cues. Lands in ``OUT/demo_relation`` (``--out``, default
+  ``runs`` in the working directory).
+* ``--task order`` (config ``demo/order.yaml``): generate the temporal-order task, train a GC
+  Slow-only model, test it with 10 clips x 3 crops. Lands in ``OUT/demo``.
 
 Re-running reuses the generated videos; training starts afresh (the previous run's
 checkpoints are removed; a plain ``gcvideo fit`` into a used folder is refused instead).
@@ -19,51 +21,54 @@ from typing import Literal, Optional
 
 import yaml
 
-from .common import DEMO_DATA, RELATION_DATA, data_ready, find_config
+from ..configs import find_config
+from .demo_data import DEMO_DATA, RELATION_DATA, data_ready
 
 NETWORKS = (("plain", "slow_r50"), ("gc", "slow_r50_gc"))
 
 
 def run_demo(*, task: Literal["relation", "order"] = "relation", config: Optional[str] = None,
-             seed: Optional[int] = None) -> int:
+             seed: Optional[int] = None, out: str = "runs") -> int:
     """what global context buys: plain vs GC Slow-only network on generated videos (the README's main job)
 
     --task relation (default): generate the relation task (same or different colour of two cues at
     opposite corners and opposite ends of the clip), train the plain network and the GC network on
-    the same data, budget and seed, test both with 10x3 views, print them side by side with the
+    the same data, budget and seed, test both (one view per video: a video is one clip long and one
+    crop wide), print them side by side with the
     share of GC's attention on the cues, save an attention picture. --task order: generate the
     temporal-order task, train a GC Slow-only model, test it.
 
     Args:
         task: which generated task
-        config: demo config (default: configs/demo/relation.yaml or configs/demo/order.yaml)
+        config: demo config, a file or a shipped name (default: demo/relation.yaml or demo/order.yaml)
         seed: relation: seed for both networks (default: the config's)
+        out: folder for the generated videos and the runs (OUT/demo_relation, OUT/demo)
     """
     if task == "relation":
-        return run_relation_demo(config, seed)
+        return run_relation_demo(config, seed, out)
     if seed is not None:
         raise ValueError("--seed applies to --task relation; the order demo takes its seed from the config")
-    return run_order_demo(config)
+    return run_order_demo(config, out)
 
 
-def run_order_demo(config: str = None) -> int:
+def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize
     from ..engine.callbacks import best_score
-    from ..engine.cli import make_cli
+    from ..engine.lightning_cli import make_cli
 
-    config = config or find_config("demo/order.yaml")
-    with open(config) as f:
-        cfg = yaml.safe_load(f)
-    data_root, run_dir = cfg["data"]["root"], cfg["trainer"]["default_root_dir"]
+    config = find_config(config or "demo/order.yaml")
+    run_dir = os.path.join(out, "demo")
+    data_root = os.path.join(run_dir, "data")
     start = time.time()
     _generate(data_root, "[1/3]", "Kinetics-format videos", lambda: synthesize(data_root, **DEMO_DATA))
     _fresh(run_dir)
     print(f"[2/3] training ({config})", flush=True)
-    fit = make_cli(["fit", "--config", config])
+    common = ["--config", config, "--data.root", data_root, "--trainer.default_root_dir", run_dir]
+    fit = make_cli(["fit", *common])
     fit_logs = fit.trainer.log_dir
     best = os.path.join(run_dir, "checkpoints", "best.ckpt")
     print(f"[3/3] testing {best}", flush=True)
-    test = make_cli(["test", "--config", config, "--ckpt_path", best])
+    test = make_cli(["test", *common, "--ckpt_path", best])
     metrics = test.model.video_metrics
     views = "x".join(map(str, test.datamodule.test_views))
     val_top1 = best_score(fit.trainer)
@@ -79,25 +84,26 @@ def run_order_demo(config: str = None) -> int:
     return 0
 
 
-def run_relation_demo(config: str = None, seed: int = None) -> int:
+def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize_relation
     from ..engine.callbacks import best_score
-    from ..engine.cli import make_cli
+    from ..engine.lightning_cli import make_cli
     from ..models.cost import model_cost
-    from .analysis import measure_lift, run_visualize
+    from .analyze import measure_lift, run_visualize
 
-    config = config or find_config("demo/relation.yaml")
+    config = find_config(config or "demo/relation.yaml")
     with open(config) as f:
         cfg = yaml.safe_load(f)
-    data_root = cfg["data"]["root"]
-    demo_dir = os.path.dirname(cfg["trainer"]["default_root_dir"].rstrip("/")) or "."
+    demo_dir = os.path.join(out, "demo_relation")
+    data_root = os.path.join(demo_dir, "data")
     start = time.time()
     _generate(data_root, "[1/4]", "the relation task", lambda: synthesize_relation(data_root, **RELATION_DATA))
     results = {}
     for k, (name, model) in enumerate(NETWORKS):
         run_dir = os.path.join(demo_dir, name)
         _fresh(run_dir)
-        common = ["--config", config, "--model.model", model, "--trainer.default_root_dir", run_dir]
+        common = ["--config", config, "--model.model", model, "--trainer.default_root_dir", run_dir,
+                  "--data.root", data_root]
         if seed is not None:
             common += ["--seed_everything", str(seed)]
         print(f"[{2 + k}/4] training {name} ({model}, {config})", flush=True)
@@ -110,11 +116,12 @@ def run_relation_demo(config: str = None, seed: int = None) -> int:
         cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
         results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
                          "val_top1": best_score(fit.trainer),
-                         "cost": cost, "best": best, "module": test.model}
+                         "cost": cost, "best": best, "module": test.model,
+                         "views": "x".join(map(str, test.datamodule.test_views))}
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
     data_options = {**cfg["data"], "target_fps": 30.0, "backend": "pyav"}
-    lift = measure_lift(gc["module"], data_options, data_root)
+    lift = measure_lift(gc["module"], data_options, data_root, progress=True)
     video = _first_test_video(data_root)
     run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"))
     print(summary(results, lift, cfg, time.time() - start))
@@ -145,11 +152,11 @@ def _first_test_video(root: str) -> str:
 
 
 def summary(results: dict, lift: dict, cfg: dict, seconds: float) -> str:
-    from .analysis import format_lift
-    from .costs import cost_change
+    from .analyze import format_lift
+    from .cost_report import cost_change
 
     base = results["plain"]["cost"]
-    views = cfg["data"].get("test_views", "10x3")
+    views = results["gc"]["views"]
     lines = ["", "=== gcvideo demo: same colour or not? (two cues, opposite corners, opposite ends of the clip) ===",
              f"{'network':22s} {'test top-1':>10s} {'val top-1':>10s} {'params':>9s} {'MFLOPs':>8s} "
              f"{'ΔFLOPs':>8s} {'train':>7s}"]

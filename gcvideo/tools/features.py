@@ -79,14 +79,16 @@ class FeatureReader:
             handle.remove()
 
 
-def _world() -> tuple[int, int]:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        import torch.distributed as dist
+def _join_ranks() -> tuple[int, int]:
+    """(ranks, this rank). Under ``torchrun`` (WORLD_SIZE > 1) the ranks join a gloo process group
+    (the videos are split by index; only the final merge of the index exchanges anything)."""
+    import torch.distributed as dist
 
-        if not dist.is_initialized():
-            dist.init_process_group("gloo")
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
+    from ..data.dataset import world
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return world()
 
 
 def _read_index(path: str) -> list[dict]:
@@ -97,7 +99,7 @@ def _read_index(path: str) -> list[dict]:
 
 
 def _write_index(path: str, rows: list[dict]) -> None:
-    from ..data.outputs import write_atomic
+    from ..files import write_atomic
 
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=INDEX_FIELDS)
@@ -112,7 +114,7 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     from tqdm import tqdm
 
     from ..data.multiview import MultiViewDataset, iter_views, parse_views
-    from ..data.outputs import check_writable, write_atomic
+    from ..files import check_writable, write_atomic
     from ..data.records import RecordTable, load_records
     from ..engine.checkpoint import load_classifier
     from ..models import fold_context_blocks
@@ -142,7 +144,7 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
                                sampling_rate=options["sampling_rate"], target_fps=options["target_fps"],
                                backend=options["backend"], clips=clips, crops=crops,
                                short_side=options["eval_short_side"], crop_size=options["test_crop_size"])
-    world, rank = _world()
+    world, rank = _join_ranks()
     index_path = os.path.join(out, "index.csv" if world == 1 else f"index-rank{rank}.csv")
     # a resumed run: what its shards hold; failed videos are tried again
     done_rows = [r for r in _read_index(index_path) if r["status"] == "ok"]
@@ -247,7 +249,7 @@ def claim_folder(out: str, key: dict) -> None:
     if _read_index(os.path.join(out, "index.csv")):
         raise ValueError(f"{out} holds features without {RUN_FILE} (written by an older gcvideo): what they were "
                          "computed with is unknown; write to another --out")
-    from ..data.outputs import write_atomic
+    from ..files import write_atomic
 
     write_atomic(path, json.dumps(key, indent=1).encode())
 

@@ -24,11 +24,11 @@ def run_info(model: Optional[str] = None, /, *, all: bool = False, frames: Optio
         json: print JSON instead of a table
     """
     from ..models import MODELS
-    from .costs import cost_table, format_cost_table
+    from .cost_report import cost_table, format_cost_table
 
     if not all and not model:
         raise ValueError("give a MODEL or --all (see `gcvideo models`)")
-    rows = cost_table(list(MODELS) if all else [model], frames, size)
+    rows = cost_table(list(MODELS) if all else [model], frames, size, progress=not json)
     if json:
         print(jsonlib.dumps(rows if all else rows[0], indent=2))
     else:

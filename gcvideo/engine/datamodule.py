@@ -1,0 +1,272 @@
+"""``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
+import gc
+import os
+import warnings
+from collections import Counter
+from typing import Optional, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.dataset import EpochSampler, VideoClipDataset
+from ..data.decode import BACKENDS
+from ..data.multiview import MultiViewDataset, parse_views
+from ..data.records import class_index, fingerprint, load_records, read_classes_file, sort_class_names
+from ..data.transforms import clip_augmentation
+
+
+def worker_init(_worker_id: int) -> None:
+    """First thing in every DataLoader worker: move everything inherited from the parent into
+    the garbage collector's permanent generation. A full collection writes to every object it
+    tracks, which copies each memory page holding them into the worker (the copy-on-read
+    growth); frozen objects are never visited, so those pages stay shared."""
+    gc.freeze()
+
+
+class KineticsDataModule(pl.LightningDataModule):
+    """Kinetics-style data, all options plain arguments (usable without the CLI).
+
+    Args:
+        root: folder holding the videos (class folders or flat) and, by default, the lists.
+        train: the training list: a Kinetics CSV, a "path label" list or a class-folder tree,
+            relative to ``root`` unless absolute; ``None`` disables the split.
+        val: the validation list (as ``train``).
+        test: the test list (as ``train``).
+        classes_file: class names in index order (default: sorted train labels).
+        num_frames: frames per clip (paper: 8).
+        sampling_rate: stride between a clip's frames at ``target_fps`` (paper: 8).
+        target_fps: frame rate the clips are sampled at, whatever the video's (30).
+        train_short_side: training scale: the short side is drawn from this range (256-320).
+        crop_size: training crop (224).
+        eval_short_side: validation/test scale before the crops (256).
+        backend: decoder, ``pyav`` or ``decord``.
+        batch_size: clips per device per step (the lr scales with the total batch).
+        num_workers: data-loading processes per device.
+        seed: sampling and augmentation seed (with the epoch and video index).
+        max_retries: bad training videos replaced in a row before giving up.
+        test_views: views per video for ``test`` and the ``validate`` command, CLIPSxCROPS
+            (paper: 10x3; 1x1 = the single centre view). Validation during ``fit`` is
+            always single-view.
+        test_crop_size: crop of each test view (paper: 256, at short side ``eval_short_side``).
+        randaugment: RandAugment ops per training clip, 0 = off (the paper's recipe has none);
+            torchvision.transforms.v2 on the uint8 clip, one draw for all its frames, drawn from
+            (seed, epoch, video).
+        randaugment_magnitude: RandAugment magnitude (0-30).
+        random_erasing: probability of random erasing per training clip, 0 = off.
+    """
+
+    def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
+                 test: Optional[str] = "test.csv", classes_file: Optional[str] = None,
+                 num_frames: int = 8, sampling_rate: int = 8, target_fps: float = 30.0,
+                 train_short_side: tuple[int, int] = (256, 320), crop_size: int = 224,
+                 eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
+                 num_workers: int = 4, seed: int = 0, max_retries: int = 10,
+                 test_views: str = "10x3", test_crop_size: int = 256, randaugment: int = 0,
+                 randaugment_magnitude: int = 9, random_erasing: float = 0.0) -> None:
+        super().__init__()
+        self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
+        if backend not in BACKENDS:
+            raise ValueError(f"data.backend: unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
+        for name, value in [("num_frames", num_frames), ("sampling_rate", sampling_rate), ("crop_size", crop_size),
+                            ("eval_short_side", eval_short_side), ("batch_size", batch_size),
+                            ("test_crop_size", test_crop_size)]:
+            if value < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if randaugment < 0 or not 0 <= random_erasing <= 1:
+            raise ValueError(f"data.randaugment must be >= 0 and data.random_erasing in [0, 1], got "
+                             f"{randaugment}, {random_erasing}")
+        low, high = train_short_side
+        if not 1 <= low <= high:
+            raise ValueError(f"data.train_short_side is [min, max] with 1 <= min <= max, got {list(train_short_side)}")
+        if crop_size > low:
+            raise ValueError(f"data.crop_size {crop_size} is larger than the smallest training short side {low} "
+                             "(data.train_short_side): the crop would not fit")
+        if num_workers < 0 or target_fps <= 0:
+            raise ValueError(f"data.num_workers must be >= 0 and data.target_fps > 0, got {num_workers}, {target_fps}")
+        self.test_views = parse_views(test_views)
+        self.test_crop_size = test_crop_size
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"data.root: video folder not found: {root}")
+        self.root = root
+        self.splits = {"train": train, "val": val, "test": test}
+        self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
+                                 backend=backend, train_short_side=tuple(train_short_side),
+                                 crop_size=crop_size, eval_short_side=eval_short_side,
+                                 max_retries=max_retries, seed=seed,
+                                 augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self._tables: dict = {}
+        self._fingerprints: dict[str, dict] = {}
+        if classes_file:
+            names = read_classes_file(self._path(classes_file))
+        else:
+            first = next((k for k in ("train", "val", "test") if self.splits[k]), None)
+            if first is None:
+                raise ValueError("data: give at least one of train/val/test, or a classes_file")
+            # without a classes file every label is a name (integers too), so this table is the split's
+            # records as-is: keep it instead of indexing the list a second time
+            self._tables[first] = self.records(first, classes=())
+            names = sort_class_names(n for n in self._tables[first].label_names if n)
+        self.class_to_index = class_index([], names)
+        self._datasets: dict[str, VideoClipDataset] = {}
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.class_to_index)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_to_index)
+
+    def _path(self, name: str) -> str:
+        return name if os.path.isabs(name) else os.path.join(self.root, name)
+
+    def records(self, split: str, classes: Optional[Sequence[str]] = None):
+        source = self.splits[split]
+        if source is None:
+            raise ValueError(f"data.{split} is not set")
+        path = self._path(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"data.{split}: list not found: {path}")
+        if classes is not None:
+            return load_records(path, self.root, classes or None)
+        if split not in self._tables:
+            self._tables[split] = load_records(path, self.root, self.classes)
+        return self._tables[split]
+
+    def fingerprint(self, split: str) -> dict:
+        """Which copy of the data a split is: rows, videos present, hash of (video id, size)."""
+        if split not in self._fingerprints:
+            self._fingerprints[split] = fingerprint(self.records(split))
+        return self._fingerprints[split]
+
+    def known_records(self, split: str):
+        """The split's records, refused before any decoding if a label is not a class (it would
+        be a KeyError in a worker after every other video was decoded)."""
+        records = self.records(split)
+        if not records.present.any():
+            raise ValueError(f"data.{split} ({self._path(self.splits[split])}): none of its {len(records)} videos "
+                             f"exist (first: {records.path(0)}); check data.root")
+        counts = np.bincount(records.label_codes, minlength=len(records.label_names))
+        unknown = Counter({n: int(c) for n, c in zip(records.label_names, counts)
+                           if n and c and n not in self.class_to_index})
+        if unknown:
+            listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(5))
+            raise ValueError(f"data.{split} ({self._path(self.splits[split])}): {sum(unknown.values())} video(s) "
+                             f"have labels that are not among the {self.num_classes} classes: {listed}"
+                             f"{' ...' if len(unknown) > 5 else ''}")
+        return records
+
+    def check_clip_fits(self, split: str, sample: int = 8) -> None:
+        """A ``ValueError`` before training when none of the split's first ``sample`` present
+        videos holds one clip (``num_frames`` x ``sampling_rate`` at ``target_fps``): otherwise
+        every video would be replaced as too short, and the run would stop inside a worker."""
+        from ..data import decode, sampling
+
+        records = self.records(split)
+        paths = [records.path(i) for i in np.flatnonzero(records.present)[:sample]]
+        durations = []
+        for path in paths:
+            try:
+                info = decode.probe(path)
+            except decode.VideoError:
+                continue
+            if sampling.too_short(info.duration, info.fps, *(self.clip_options[k] for k in (
+                    "num_frames", "sampling_rate", "target_fps"))) is None:
+                return
+            durations.append(info.duration)
+        if durations:
+            o = self.clip_options
+            span = sampling.clip_span(o["num_frames"], o["sampling_rate"], o["target_fps"])
+            raise ValueError(f"data.{split}: none of the first {len(durations)} readable videos holds one clip "
+                             f"(data.num_frames {o['num_frames']} x data.sampling_rate {o['sampling_rate']} at "
+                             f"{o['target_fps']:g} fps = {span:.2f} s; the longest is {max(durations):.2f} s): "
+                             "lower data.sampling_rate or data.num_frames")
+
+    def dataset(self, split: str) -> VideoClipDataset:
+        if split not in self._datasets:
+            if split == "train":
+                self.check_clip_fits(split)
+            mode = "train" if split == "train" else "val"
+            self._datasets[split] = VideoClipDataset(self.known_records(split), self.class_to_index, mode,
+                                                     **self.clip_options)
+        return self._datasets[split]
+
+    def multiview_dataset(self, split: str) -> MultiViewDataset:
+        key = f"{split}_multiview"
+        if key not in self._datasets:
+            o = self.clip_options
+            clips, crops = self.test_views
+            self._datasets[key] = MultiViewDataset(
+                self.known_records(split), self.class_to_index, num_frames=o["num_frames"],
+                sampling_rate=o["sampling_rate"], target_fps=o["target_fps"], backend=o["backend"],
+                clips=clips, crops=crops, short_side=o["eval_short_side"], crop_size=self.test_crop_size)
+        return self._datasets[key]
+
+    def _world(self):
+        """(ranks, this rank) of the trainer's run; the samplers split the videos over them
+        (the Trainer needs ``use_distributed_sampler=False``: ``VideoClassifier`` checks)."""
+        return (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+
+    def _multiview_loader(self, split: str) -> DataLoader:
+        """One video per item (no collation): its views are batched by the model."""
+        data = self.multiview_dataset(split)
+        replicas, rank = self._world()
+        sampler = EpochSampler(len(data), shuffle=False, pad=False, num_replicas=replicas, rank=rank)
+        return DataLoader(data, batch_size=None, sampler=sampler, num_workers=self.num_workers,
+                          persistent_workers=False, worker_init_fn=worker_init)
+
+    def _loader(self, split: str) -> DataLoader:
+        data = self.dataset(split)
+        replicas, rank = self._world()
+        train = split == "train"
+        sampler = EpochSampler(len(data), shuffle=train, seed=self.seed, pad=train,
+                               num_replicas=replicas, rank=rank)
+        if train:
+            sampler.resume_at = getattr(self, "_resume_at", None)
+        return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          worker_init_fn=worker_init, drop_last=train and len(sampler) >= self.batch_size,
+                          pin_memory=torch.cuda.is_available(),
+                          # the epoch travels in the sampled keys, so workers can live on
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def _protocol_loader(self, split: str) -> DataLoader:
+        return self._loader(split) if self.test_views == (1, 1) else self._multiview_loader(split)
+
+    def val_dataloader(self) -> DataLoader:
+        validating = self.trainer is not None and self.trainer.state.fn == "validate"
+        return self._protocol_loader("val") if validating else self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._protocol_loader("test")
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: the classes, which copy of the data trained it, and where in
+        its epoch training stood (training batches done; a mid-epoch checkpoint resumes there)."""
+        splits = [s for s in ("train", "val") if self.splits[s]]
+        state = {"classes": self.classes, "fingerprints": {s: self.fingerprint(s) for s in splits}}
+        if self.trainer is not None and self.trainer.training:
+            progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+            state["position"] = {"epoch": self.trainer.current_epoch, "batches": progress.completed}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        position = state.get("position")
+        if position:
+            self._resume_at = (int(position["epoch"]), int(position["batches"]) * self.batch_size)
+        saved = state.get("classes")
+        if saved is not None and list(saved) != self.classes:
+            raise ValueError(f"the checkpoint was trained on {len(saved)} classes that differ from this "
+                             f"data's {self.num_classes} (first difference at "
+                             f"{next((i for i, (a, b) in enumerate(zip(saved, self.classes)) if a != b), min(len(saved), self.num_classes))})")
+        for split, before in (state.get("fingerprints") or {}).items():
+            now = self.fingerprint(split) if self.splits.get(split) else before
+            if before != now:
+                warnings.warn(f"data.{split} is not the copy this checkpoint was trained on: {before['rows']} rows, "
+                              f"{before['present']} present, sha256 {before['sha256']} then; {now['rows']} rows, "
+                              f"{now['present']} present, sha256 {now['sha256']} now", stacklevel=2)

@@ -1,0 +1,398 @@
+"""``gcvideo fit|validate|test|predict``: LightningCLI over VideoClassifier + KineticsDataModule.
+
+Every run writes to ``trainer.default_root_dir`` (default ``runs/default``):
+``checkpoints/`` (one per epoch, ``best.ckpt`` by val top-1, ``last.ckpt``),
+``csv/version_N/`` (``metrics.csv`` and the resolved ``config.yaml``) and
+``tensorboard/version_N/``: a new version per run, so resuming never overwrites logs.
+``--ckpt_path last`` resumes from ``checkpoints/last.ckpt`` of that folder; a fresh ``fit`` into a
+folder that already holds checkpoints is refused (it would mix two runs' files).
+
+With ``--ckpt_path``, the model options come from the command line and config files where they
+are given, else from the checkpoint: evaluation options (``view_average``, ``view_batch``) follow
+the command line, and a given option that changes what the network is (``model``, ``backbone``,
+``blocks``) but differs from the checkpoint's is refused in one line naming both values.
+Checkpoints are read without running code (``gcvideo.engine.checkpoint``); ``--trust_checkpoint``
+loads one that needs other types, for files from a trusted source.
+"""
+import argparse
+import glob
+import logging
+import os
+import sys
+from typing import Optional
+
+import torch
+from jsonargparse import DefaultHelpFormatter
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
+
+from ..configs import find_config
+from ..files import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
+from .callbacks import ModelCost, StopOnNonFinite, Summary, Throughput, LightningNoise, run_checkpoints
+from .checkpoint import (TRUST_OPTION, AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
+                         newest_intact_checkpoint, read_checkpoint)
+from .datamodule import KineticsDataModule
+from .module import VideoClassifier
+from .report import VideoReports
+
+DEFAULT_ROOT = os.path.join("runs", "default")
+# epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (slow_r50_gc with SGD
+# state: 280 MB each; a 196-epoch Kinetics run keeps 9 + 2 files, ~3.1 GB)
+DEFAULT_CHECKPOINT_EVERY = 20
+# model options that define the network's weights: a checkpoint and the command line must agree
+NETWORK_OPTIONS = ("model", "backbone", "blocks")
+# what may differ when fit resumes: evaluation and memory layout, and what is not read on resume
+# (initial weights; classes are linked from the data and checked against the checkpoint's)
+RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
+                       "num_classes", "classes")
+
+
+def _plain(value):
+    """Namespaces, tuples and dataclasses as the dicts and lists a checkpoint stores."""
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    if hasattr(value, "overrides"):
+        value = value.overrides()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def merge_checkpoint_options(saved: dict, given: dict, resume: bool = False) -> tuple[dict, Optional[str]]:
+    """The model options to take from a checkpoint's ``saved`` hyper-parameters where the user
+    ``given`` (command line and config files, no defaults) has none, field by field for
+    ``backbone`` and ``blocks``; and the first conflict in what the network is (with ``resume``:
+    also in how it trains, which the checkpoint's optimiser and schedule state fix), as text."""
+    taken = {}
+    for key, value in saved.items():
+        if key.startswith("_"):
+            continue                                   # Lightning's _instantiator, _class_path
+        mine = given.get(key)
+        if key in ("backbone", "blocks") and isinstance(value, dict):
+            theirs, mine = _plain(value), _plain(mine) or {}
+            for field in sorted(set(mine) & set(theirs)):
+                if mine[field] != theirs[field]:
+                    return {}, f"model.{key}.{field} is {mine[field]} here but {theirs[field]} in the checkpoint"
+            for field in sorted(set(mine) - set(theirs)):
+                return {}, f"model.{key}.{field} is {mine[field]} here but unset (the model's own) in the checkpoint"
+            taken[key] = {f: v for f, v in theirs.items() if f not in mine}
+        elif key not in given:
+            taken[key] = value
+        elif (key in NETWORK_OPTIONS or (resume and key not in RESUME_FREE_OPTIONS)) and value is not None \
+                and _plain(mine) != _plain(value):
+            return {}, f"model.{key} is {_plain(mine)} here but {_plain(value)} in the checkpoint"
+    return taken, None
+
+
+def _intact_hint(last: str) -> str:
+    """For an unreadable last.ckpt: where to resume from instead, if anywhere."""
+    intact = newest_intact_checkpoint(os.path.dirname(last))
+    return f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
+
+
+def _launch_rank() -> int:
+    """This process's rank as the launcher set it (0 before DDP starts, or without DDP)."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+class GCVideoCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
+        parser.add_argument("--trust_checkpoint", type=bool, default=False, nargs="?", const=True,
+                            help="load a --ckpt_path that holds objects other than tensors, numbers, "
+                                 "strings and containers with full pickle, which can run code: only "
+                                 "for files from a source you trust (refused otherwise)")
+        parser.add_argument("--checkpoint_every_n_epochs", type=int, default=DEFAULT_CHECKPOINT_EVERY,
+                            help="fit: keep checkpoints/epochNNN.ckpt every N epochs (0: none) beside best.ckpt "
+                                 "(best val top-1) and last.ckpt (every epoch). slow_r50_gc with SGD state is "
+                                 "280 MB per file: 196 Kinetics epochs keep ~3.1 GB at 20")
+        parser.add_argument("--untrained", type=bool, default=False,
+                            help="validate/test: score the network as initialised (or as loaded by "
+                                 "model.pretrained) without --ckpt_path; refused otherwise, so a "
+                                 "forgotten --ckpt_path never reports a random network's numbers")
+
+    def _require_weights(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path") or config.get("untrained") or self.model.hparams.get("pretrained"):
+            return
+        raise ValueError(f"no --ckpt_path: {self.subcommand} would score a randomly initialised network. "
+                         "Give the checkpoint to evaluate (e.g. --ckpt_path runs/NAME/checkpoints/best.ckpt), "
+                         "or --untrained true to evaluate the network as initialised")
+
+    # Trainer options typed int | float that jsonargparse returns as floats (`1` -> 1.0, "100 %"):
+    # whole numbers are batch counts, as Lightning documents for ints
+    COUNT_OR_SHARE = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                      "val_check_interval")
+
+    def parse_arguments(self, parser, args) -> None:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaces LightningCLI's (the checkpoint's hyper-parameters over the whole command
+        line): read the file once, safely, and take from it only the model options not given
+        (see the module docstring); a truncated or foreign file fails as one line naming it."""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else {}
+        given = config.get("ckpt_path")
+        self._read = (None, None)
+        if given == "last":
+            root = (config.get("trainer") or {}).get("default_root_dir") or DEFAULT_ROOT
+            given = os.path.join(root, "checkpoints", "last.ckpt")
+        if not given or not os.path.isfile(given):
+            return
+        try:
+            checkpoint = read_checkpoint(given, bool(config.get("trust_checkpoint")))
+        except ValueError as err:
+            raise ValueError(f"{err}{_intact_hint(given) if config.get('ckpt_path') == 'last' else ''}") from None
+        self._read = (given, checkpoint)
+        saved = checkpoint.get("hyper_parameters")
+        if not isinstance(saved, dict) or "model" not in saved:
+            return                                     # _check_checkpoint says what does not fit
+        explicit = self.parser.parse_args(self._argv, defaults=False)[subcommand].get("model") or {}
+        taken, conflict = merge_checkpoint_options(saved, _plain(explicit), resume=subcommand == "fit")
+        if conflict and subcommand == "fit":
+            raise ValueError(f"{given}: resuming continues the checkpoint's network, optimiser and lr schedule, "
+                             f"but {conflict}; drop the option, or start a new run in another folder")
+        if conflict:
+            raise ValueError(f"{given} does not hold the network asked for: {conflict}; drop the option "
+                             "(the checkpoint's network is then used) or give a checkpoint of this network")
+        known = set(config["model"].keys()) if config.get("model") is not None else set()
+        taken = {k: v for k, v in taken.items() if k in known}
+        self.config = self.parser.parse_object({subcommand: {"model": taken}}, self.config)
+
+    def _check_checkpoint(self) -> None:
+        """Read ``--ckpt_path`` before any work starts: one line naming the file if it is
+        unreadable or does not fit the network (for ``last``: also the newest intact epoch)."""
+        config = self.config[self.subcommand]
+        if config.get("weights_only") is False and not config.get("trust_checkpoint"):
+            raise ValueError(f"--weights_only false would unpickle --ckpt_path with full pickle, which can run "
+                             f"code: for a checkpoint from a trusted source say so with {TRUST_OPTION}")
+        given = config.get("ckpt_path")
+        if not given or given in ("best", "hpc", "registry"):
+            return
+        path = os.path.join(self.trainer.default_root_dir, "checkpoints", "last.ckpt") if given == "last" else given
+        if given == "last" and not os.path.isfile(path):
+            return                                  # Lightning says so and starts afresh
+        try:
+            (read_path, checkpoint), self._read = getattr(self, "_read", (None, None)), (None, None)  # read once, not kept
+            trust = bool(self.config[self.subcommand].get("trust_checkpoint"))
+            checkpoint = checkpoint if read_path == path else read_checkpoint(path, trust)
+            check_fits(checkpoint, self.model, path)
+            check_finite(checkpoint, path)
+        except ValueError as err:
+            raise ValueError(f"{err}{_intact_hint(path) if given == 'last' else ''}") from None
+
+    def _check_outputs(self) -> None:
+        """Every folder this run will write, writable now (not at the first save, an epoch later)."""
+        root = self.trainer.default_root_dir
+        folders = {root: "--trainer.default_root_dir"}
+        for logger in self.trainer.loggers:
+            folders.setdefault(getattr(logger, "root_dir", None) or logger.save_dir, "the logger's save_dir")
+        if self.subcommand == "fit":
+            for callback in self.trainer.checkpoint_callbacks:
+                folders.setdefault(callback.dirpath or os.path.join(root, "checkpoints"), "checkpoint dirpath")
+        for folder, what in folders.items():
+            if folder:
+                check_writable(folder, f"{self.subcommand} output ({what})",
+                               "run in a writable folder: --trainer.default_root_dir runs/NAME")
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """The subcommand with the run folder locked (one run per folder; rank 0 holds the
+        lock for all ranks), and SIGTERM turned into :class:`Terminated` (Lightning stops at
+        the next step and raises a SystemExit that would exit 0)."""
+        root = self.trainer.default_root_dir
+        lock = FolderLock(root, f"{subcommand} (--trainer.default_root_dir)") if _launch_rank() == 0 else None
+        try:
+            if lock:
+                lock.__enter__()
+            super()._run_subcommand(subcommand)
+        except SIGTERMException:
+            last = os.path.join(root, "checkpoints", "last.ckpt")
+            if subcommand != "fit":
+                raise Terminated(f"{subcommand} stopped by SIGTERM before it finished: no report was written; "
+                                 "run the same command again") from None
+            resume = f"{last} holds this point: resume with the same command and --ckpt_path last" \
+                if os.path.isfile(last) else "nothing could be saved: start the run again"
+            raise Terminated(f"fit stopped by SIGTERM during epoch {self.trainer.current_epoch}, at step "
+                             f"{self.trainer.global_step}; {resume}") from None
+        finally:
+            if lock:
+                lock.__exit__()
+
+    def before_fit(self) -> None:
+        self._check_outputs()
+        if self.trainer.checkpoint_callbacks and self.trainer.is_global_zero:
+            folder = self.trainer.checkpoint_callbacks[0].dirpath or os.path.join(self.trainer.default_root_dir,
+                                                                                 "checkpoints")
+            check_space(folder, checkpoint_bytes(self.model, self.model.hparams.optimizer),
+                        "fit cannot save a checkpoint")
+        self._check_checkpoint()
+        folder = os.path.join(self.trainer.default_root_dir, "checkpoints")
+        earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
+        if earlier and not self.config["fit"].get("ckpt_path"):
+            # a fresh run would replace best.ckpt while last.ckpt stayed the old run's
+            raise ValueError(f"{folder} already holds another run's checkpoints ({len(earlier)}, e.g. "
+                             f"{os.path.basename(earlier[-1])}): resume it with --ckpt_path last, or train into a "
+                             "new folder with --trainer.default_root_dir runs/NEW")
+
+    def before_validate(self) -> None:
+        self._require_weights()
+        self._check_outputs()
+        self._check_checkpoint()
+
+    def before_test(self) -> None:
+        self._require_weights()
+        self._check_outputs()
+        self._check_checkpoint()
+
+    def before_instantiate_classes(self) -> None:
+        """Options refused before anything is built, each in one line naming it."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for name in ("optimizer", "lr_scheduler"):
+            if config.get(name) is not None:
+                raise ValueError(f"--{name}: gcvideo's VideoClassifier sets its own optimiser and lr schedule, which "
+                                 f"--{name} would silently replace; use --model.optimizer (sgd or adamw), --model.lr, "
+                                 "--model.warmup_epochs and --model.final_lr")
+        trainer = config.get("trainer") or {}
+        if trainer.get("accumulate_grad_batches") is not None and trainer["accumulate_grad_batches"] < 1:
+            raise ValueError(f"--trainer.accumulate_grad_batches must be >= 1, got {trainer['accumulate_grad_batches']}")
+        if self.subcommand == "fit" and trainer.get("max_epochs") is not None and trainer["max_epochs"] == 0:
+            raise ValueError("--trainer.max_epochs 0 trains nothing: give the number of epochs to train (>= 1)")
+
+    def instantiate_trainer(self, **kwargs):
+        config = self._get(self.config_init, "trainer", default={})
+        root = config.get("default_root_dir") or DEFAULT_ROOT
+        kwargs["default_root_dir"] = root
+        for key in self.COUNT_OR_SHARE:
+            value = config.get(key)
+            if isinstance(value, float) and value >= 1 and value.is_integer():
+                kwargs[key] = int(value)
+        if config.get("logger") in (None, True):
+            # one version folder per run, so a resumed run never overwrites earlier logs
+            # (CSV first: its folder is trainer.log_dir, where config.yaml is saved too)
+            kwargs["logger"] = [CSVLogger(root, name="csv"),
+                                TensorBoardLogger(root, name="tensorboard", default_hp_metric=False)]
+        if config.get("use_distributed_sampler"):
+            raise ValueError("--trainer.use_distributed_sampler: gcvideo splits videos over ranks itself "
+                             "(every video evaluated exactly once); leave it false")
+        if config.get("accelerator") in ("cpu",) or (config.get("accelerator") in (None, "auto")
+                                                     and not torch.cuda.is_available()):
+            if config.get("sync_batchnorm"):
+                raise ValueError("trainer.sync_batchnorm needs GPUs (SyncBatchNorm has no CPU kernel); "
+                                 "set it to false for CPU runs")
+        extra = [ModelCost(), Throughput(), LearningRateMonitor(logging_interval="step"), VideoReports(),
+                 StopOnNonFinite()]
+        if config.get("enable_model_summary") is not False:
+            extra.append(Summary())
+        if config.get("enable_checkpointing", True) is not False:
+            every = self._get(self.config, "checkpoint_every_n_epochs", default=DEFAULT_CHECKPOINT_EVERY)
+            if every is None or every < 0:
+                raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
+            extra += run_checkpoints(os.path.join(root, "checkpoints"), every)
+        given = config.get("callbacks") or []
+        kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
+        plugins = config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(hasattr(p, "save_checkpoint") for p in plugins):
+            # a kill mid-save never truncates; loading never runs code (unless trusted)
+            trust = bool(self._get(self.config, "trust_checkpoint", default=False))
+            kwargs["plugins"] = plugins + [AtomicCheckpointIO(trust=trust)]
+
+        return super().instantiate_trainer(**kwargs)
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(LightningNoise())
+
+SUBCOMMAND_HELP = {"fit": "Train a network (or resume a run with --ckpt_path last).",
+                   "validate": "A checkpoint's accuracy on the val split, with the test protocol's views.",
+                   "test": "A checkpoint's accuracy on the test split: 10 clips x 3 crops, reports in "
+                           "<run>/test_<views>/."}
+SUBCOMMAND_GUIDE = """
+
+What most runs set:
+  --config FILE_OR_NAME    a YAML file, or a shipped config by name (`gcvideo configs` lists them):
+                           --config kinetics400/base.yaml --config models/gc.yaml
+  --model.model NAME       a registered network (`gcvideo models`); --model.blocks.* and
+                           --model.backbone.* change it (e.g. --model.blocks.reduction 8)
+  --data.root DIR          the videos and their lists (train.csv, val.csv, test.csv)
+  --trainer.devices N      GPUs per node (the lr scales with the total batch)
+  --ckpt_path PATH|last    a checkpoint to evaluate or resume from
+gcvideo's own options (--model.*, --data.*, --trust_checkpoint, --checkpoint_every_n_epochs) are
+explained below, after Lightning's --trainer.* options."""
+
+
+class GuideFormatter(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
+    """jsonargparse's help, with the description's lines kept as written (subcommands take
+    their parent's formatter)."""
+
+
+def resolve_configs(argv: list[str]) -> list[str]:
+    """``argv`` with each ``--config NAME`` naming a file: NAME itself when it exists, else the
+    shipped config of that name (``gcvideo.configs``); a missing or empty config is one line."""
+    import yaml
+
+    resolved = list(argv)
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            at, name = i, arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(argv):
+            at, name = i + 1, argv[i + 1]
+        else:
+            continue
+        path = find_config(name)
+        with open(path, encoding="utf-8") as f:
+            if yaml.safe_load(f) is None:
+                raise ValueError(f"--config {name} is empty: it sets no options (a config is YAML, "
+                                 "e.g. {trainer: {max_epochs: 10}})")
+        resolved[at] = path if at != i else f"--config={path}"
+    return resolved
+
+
+def make_cli(argv: list[str]) -> GCVideoCLI:
+    """Run ``gcvideo <subcommand> ...`` in-process; the returned CLI holds the trainer.
+
+    The command line is handed over as ``sys.argv`` (restored afterwards), where LightningCLI
+    and DDP's re-launch of each rank read it: given as ``args`` next to another ``sys.argv``
+    (the demo's, a test runner's), LightningCLI warns and prints both."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "gcvideo", *resolve_configs(argv)]
+    try:
+        return GCVideoCLI(VideoClassifier, KineticsDataModule, seed_everything_default=0,
+                          trainer_defaults={"use_distributed_sampler": False},
+                          save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
+                          parser_kwargs={"prog": "gcvideo", "description": __doc__, "formatter_class": GuideFormatter,
+                                         **{command: {"usage": f"gcvideo {command} [--config FILE_OR_NAME ...] "
+                                                               "[--SECTION.OPTION VALUE ...]",
+                                                      "description": text + SUBCOMMAND_GUIDE}
+                                            for command, text in SUBCOMMAND_HELP.items()}})
+    finally:
+        sys.argv = saved
+
+
+def run_lightning_cli(argv: list[str]) -> int:
+    try:
+        make_cli(argv)
+    except Terminated as err:
+        print(f"gcvideo {argv[0]}: {err}", file=sys.stderr)
+        return 143
+    except Diverged as err:
+        print(f"gcvideo {argv[0]}: error: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException, FolderInUse,
+            WriteFailed) as err:
+        hint = ""
+        if isinstance(err, MisconfigurationException) and "gpu" in str(err).lower():
+            hint = " (this machine has no CUDA GPU: --trainer.accelerator cpu or auto)" \
+                if not torch.cuda.is_available() else ""
+        print(f"gcvideo {argv[0]}: error: {err}{hint}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,213 @@
+"""``gcvideo analyze nl-stats``, ``analyze lift`` and ``visualize``: look inside a trained checkpoint."""
+import csv
+import json as jsonlib
+import os
+from typing import Literal, Optional
+
+import torch
+import torch.nn.functional as F
+
+from ..models.attention import attention_on_regions, capture_attention, collect_nl_statistics
+
+
+def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips: int = 32,
+                 json: bool = False, trust_checkpoint: bool = False) -> int:
+    """GCNet Table 1: cosine distances inside every NL block
+
+    For every non-local block of a trained checkpoint, on real clips: the mean pairwise cosine
+    distance between positions of the block's input, of its output, of the attention maps of
+    different query positions, and of what those maps attend to. Small attention-map distances
+    mean query-independent attention.
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        data: Kinetics CSV, 'path label' list or class-folder tree
+        root: video folder (default: the list's folder)
+        clips: videos to average over (centre clip each)
+        json: print JSON
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
+    """
+    from ..data.dataset import VideoClipDataset
+    from ..data.records import load_records
+    from ..engine.checkpoint import load_classifier
+
+    module, options = load_classifier(ckpt_path, trust_checkpoint)
+    classes = module.class_names
+    records = load_records(data, root, classes)
+    dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val",
+                               **{k: options[k] for k in ("num_frames", "sampling_rate", "target_fps", "backend",
+                                                          "crop_size", "eval_short_side")})
+    samples = (dataset[i] for i in range(len(dataset)))
+    good = (module.batch_video({"video": s["video"].unsqueeze(0)}) for s in samples if s["ok"])
+    limited = (clip for _, clip in zip(range(clips), good))
+    stats = collect_nl_statistics(module.model, limited)
+    if json:
+        print(jsonlib.dumps(stats, indent=2))
+        return 0
+    print("mean pairwise cosine distance between positions (GCNet Table 1):")
+    print(f"{'NL block':40s} {'input':>8s} {'output':>8s} {'att map':>8s} {'att out':>8s}")
+    for name, s in stats.items():
+        print(f"{name:40s} {s['input']:8.4f} {s['output']:8.4f} {s['attention_map']:8.4f} {s['attention_output']:8.4f}")
+    return 0
+
+
+def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: str = "attention",
+                  trust_checkpoint: bool = False) -> int:
+    """GC/SNL attention maps over T x H x W, overlaid on a video
+
+    Runs a checkpoint on the centre clip of VIDEO and saves each GC/SNL block's attention
+    (softmax over all T x H x W positions), upsampled and overlaid on the frames: a PNG grid
+    (rows: blocks, columns: frames) and one animated GIF per block. For your own plots use
+    gcvideo.models.attention.capture_attention(model).
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        video: a video file
+        blocks: only blocks whose names contain one of these strings
+        out: output folder
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
+    """
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from ..data import transforms
+    from ..engine.checkpoint import load_classifier
+
+    module, options = load_classifier(ckpt_path, trust_checkpoint)
+    clip_u8, _, _, _ = centre_view(video, options)                      # (T, 3, crop, crop) uint8
+    crop = clip_u8.shape[-1]
+    with capture_attention(module.model) as maps, torch.no_grad():
+        module.model.eval()(transforms.normalize(clip_u8).unsqueeze(0))
+    if not maps:
+        raise ValueError("the model has no GC or SNL block (attention pooling) to visualise")
+    if blocks:
+        maps = {k: v for k, v in maps.items() if any(b in k for b in blocks)}
+        if not maps:
+            raise ValueError(f"no GC/SNL block matches {blocks}")
+    os.makedirs(out, exist_ok=True)
+    jet = colormaps["jet"]
+    rows, written = [], []
+    for name, att in maps.items():
+        up = F.interpolate(att.unsqueeze(1), size=(clip_u8.shape[0], crop, crop), mode="trilinear",
+                           align_corners=False)[0, 0]                      # (T, crop, crop)
+        up = (up - up.min()) / (up.max() - up.min() + 1e-12)              # one scale for the whole clip
+        heat = torch.from_numpy(jet(up.numpy())[..., :3]).float()         # (T, crop, crop, 3)
+        base = clip_u8.permute(0, 2, 3, 1).float() / 255
+        overlay = ((0.5 * base + 0.5 * heat).clamp(0, 1) * 255).byte().numpy()
+        rows.append(np.concatenate(list(overlay), axis=1))
+        gif = os.path.join(out, f"{name.replace('.', '_')}.gif")
+        images = [Image.fromarray(f) for f in overlay]
+        images[0].save(gif, save_all=True, append_images=images[1:], duration=250, loop=0)
+        written.append(gif)
+        peak = np.unravel_index(int(att[0].argmax()), att[0].shape)
+        print(f"{name}: attention map {tuple(att.shape[1:])}, peak at (t, y, x) = {tuple(int(p) for p in peak)}, "
+              f"max weight {float(att.max()):.4f} (uniform {1 / att[0].numel():.4f})")
+    grid = os.path.join(out, "attention_grid.png")
+    Image.fromarray(np.concatenate(rows, axis=0)).save(grid)
+    print(f"wrote {grid} (rows: blocks, columns: frames) and {len(written)} GIF(s) in {out}")
+    return 0
+
+
+def centre_view(path: str, options: dict):
+    """The centre clip's centre crop of ``path``, as the test protocol's middle view sees it, for
+    a checkpoint's data ``options``: (uint8 (T, 3, crop, crop), frame times in s, the probe, the
+    crop's box (top, left, h, w) in source pixels)."""
+    from ..data import decode, sampling, transforms
+
+    info = decode.probe(path)
+    times = sampling.uniform_clips(info.duration, info.fps, options["num_frames"], options["sampling_rate"], 1,
+                                   options["target_fps"])[0]
+    frames = decode.decode_at(path, times, options["backend"])
+    crop = options.get("test_crop_size") or options["crop_size"]
+    box = transforms.spatial_crop_boxes(info.height, info.width, options["eval_short_side"], crop, 1)[0]
+    return transforms.center_crop(frames, options["eval_short_side"], crop), times, info, box
+
+
+def cue_cover(cues: list, frame_indices, source_hw: tuple, box: tuple, crop: int) -> torch.Tensor:
+    """(T, crop, crop) fraction of each pixel of an eval crop inside a cue box, for the clip
+    made of the video's frames ``frame_indices``; ``box`` = (top, left, h, w) of the crop."""
+    height, width = source_hw
+    top, left, h, w = box
+    cover = torch.zeros(len(frame_indices), height, width)
+    for t, index in enumerate(frame_indices):
+        for cue in cues:
+            if index in cue["frames"]:
+                x0, y0, x1, y1 = cue["box"]
+                cover[t, y0:y1 + 1, x0:x1 + 1] = 1.0
+    region = cover[:, top:top + h, left:left + w].unsqueeze(1)                    # (T, 1, h, w)
+    return F.interpolate(region, size=(crop, crop), mode="area")[:, 0]
+
+
+def measure_lift(module, options: dict, root: str, split: str = "test", limit: int = 0,
+                 progress: bool = False) -> dict:
+    """Attention share and lift of every GC/SNL block on the cue boxes of a generated relation
+    dataset (``root/cues.json``), averaged over the centre clips of ``split``'s videos."""
+    from ..data import transforms
+    from ..data.records import kinetics_filename
+
+    cues_path = os.path.join(root, "cues.json")
+    if not os.path.exists(cues_path):
+        raise FileNotFoundError(f"{cues_path} not found: lift needs a dataset from `gcvideo data synth --task relation`")
+    with open(cues_path, encoding="utf-8") as f:
+        cues = jsonlib.load(f)["videos"]
+    with open(os.path.join(root, f"{split}.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[: limit or None]
+    from tqdm import tqdm
+
+    sums: dict = {}
+    net = module.model.eval()
+    for row in tqdm(rows, desc=f"attention on the cues ({split})", unit="video", disable=not progress):
+        rel = f"{row['label']}/{kinetics_filename(row['youtube_id'], row['time_start'], row['time_end'])}.mp4"
+        path = os.path.join(root, rel)                   # cues.json is keyed by this relative path
+        clip_u8, times, info, box = centre_view(path, options)
+        cover = cue_cover(cues[rel], [int(round(t * info.fps)) for t in times], (info.height, info.width), box,
+                          clip_u8.shape[-1])
+        with capture_attention(net) as maps, torch.no_grad():
+            net(transforms.normalize(clip_u8).unsqueeze(0))
+        for name, att in maps.items():
+            stats = attention_on_regions(att[0], cover)
+            acc = sums.setdefault(name, {"mass": 0.0, "area": 0.0, "lift": 0.0})
+            for k in acc:
+                acc[k] += stats[k] / len(rows)
+    if not sums:
+        raise ValueError("the model has no GC or SNL block (attention pooling) to measure")
+    return {"videos": len(rows), "blocks": sums}
+
+
+def run_lift(*, ckpt_path: str, data: str, split: Literal["train", "val", "test"] = "test", limit: int = 0,
+             json: bool = False, trust_checkpoint: bool = False) -> int:
+    """share of each GC/SNL block's attention on the cues of the relation task
+
+    For a checkpoint trained on `gcvideo data synth --task relation` data: for each GC/SNL block,
+    the attention mass on the cue boxes (from the dataset's cues.json), their share of the
+    positions, and the ratio (lift; 1 = no preference), averaged over the centre clips of a split.
+
+    Args:
+        ckpt_path: a gcvideo checkpoint
+        data: the generated dataset folder (with cues.json and <split>.csv)
+        split: which split's videos
+        limit: only the first N videos (0: all)
+        json: print JSON
+        trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
+            strings with full pickle, which can run code (refused otherwise): trusted files only
+    """
+    from ..engine.checkpoint import load_classifier
+
+    module, options = load_classifier(ckpt_path, trust_checkpoint)
+    result = measure_lift(module, options, data, split, limit, progress=not json)
+    if json:
+        print(jsonlib.dumps(result, indent=2))
+        return 0
+    print(f"attention on the cue boxes, centre clip of {result['videos']} {split} videos:")
+    print(format_lift(result))
+    return 0
+
+
+def format_lift(result: dict) -> str:
+    lines = [f"{'block':44s} {'mass on cues':>13s} {'cue area':>9s} {'lift':>6s}"]
+    for name, s in result["blocks"].items():
+        lines.append(f"{name:44s} {100 * s['mass']:12.1f}% {100 * s['area']:8.1f}% {s['lift']:5.1f}x")
+    return "\n".join(lines)
