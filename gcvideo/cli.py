@@ -21,6 +21,7 @@ COMMANDS = {
     ("predict",): "predict:run_predict",
     ("features",): "features:run_features",
     ("report", "costs"): "cost_report:run_cost_report",
+    ("report", "run"): "run_report:run_report",
     ("analyze", "nl-stats"): "analyze:run_nl_stats",
     ("analyze", "lift"): "analyze:run_lift",
     ("visualize",): "analyze:run_visualize",
@@ -32,7 +33,7 @@ COMMANDS = {
     ("data", "prepare"): "data:run_data_prepare",
     ("data", "synth"): "data:run_data_synth",
 }
-GROUPS = {"report": "generated result tables", "analyze": "statistics of trained networks",
+GROUPS = {"report": "result tables and run reports (HTML)", "analyze": "statistics of trained networks",
           "data": "check and prepare video collections, generate Kinetics-format data"}
 DESCRIPTION = """Global Context (GCNet) blocks and Slow-only ResNet-50 video models.
 

@@ -116,3 +116,30 @@ def latest_metrics(root: str):
                       key=lambda d: int(d.split("_")[1]))
     path = os.path.join(folder, versions[-1], "metrics.csv") if versions else None
     return path if path and os.path.exists(path) else None
+
+
+class CountHostSyncs(pl.Callback):
+    """Count ``aten._local_scalar_dense`` (a host read of a device value: ``.item()``, ``bool(t)``,
+    ``int(t)``) inside every training step, optimizer step included: ``self.syncs[step]``."""
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ == "_local_scalar_dense":
+                    counter.syncs[counter.step] = counter.syncs.get(counter.step, 0) + 1
+                return func(*args, **(kwargs or {}))
+
+        self.mode_class, self.mode, self.syncs, self.step = Mode, None, {}, 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self.step = trainer.global_step
+        self.syncs.setdefault(self.step, 0)
+        self.mode = self.mode_class()
+        self.mode.__enter__()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.mode.__exit__(None, None, None)

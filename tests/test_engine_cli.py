@@ -222,3 +222,21 @@ def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):
     assert main(["fit", *tiny_args(synth_root, plain, 2, extra=extra[:4]), *EVERY_EPOCH]) == 0
     c = final_weights(plain / "checkpoints" / "epoch001.ckpt")
     assert any(not torch.equal(a[k], c[k]) for k in a)            # the options did change training
+
+
+def test_training_steps_read_nothing_back_from_the_device_between_logging_steps(synth_root, tmp_path):
+    """No ``aten._local_scalar_dense`` (``.item()``, ``bool(tensor)``, ...) inside a training step,
+    optimizer step included, except at logging steps: the host never waits for the device (what
+    CUDA graphs and host/device overlap need). Progress bar off: it reads what it shows."""
+    from gcvideo.engine.lightning_cli import make_cli
+    from helpers import CountHostSyncs
+
+    cli = make_cli(["fit", *tiny_args(synth_root, tmp_path / "run", epochs=1), "--data.batch_size", "1",
+                    "--trainer.log_every_n_steps", "4", "--trainer.callbacks+=helpers.CountHostSyncs"])
+    syncs = next(c for c in cli.trainer.callbacks if isinstance(c, CountHostSyncs)).syncs
+    steps = sorted(syncs)
+    assert len(steps) == 12
+    logging = {s for s in steps if (s + 1) % 4 == 0} | {steps[-1]}
+    assert all(syncs[s] == 0 for s in steps if s not in logging), syncs
+    rows = list(csv.DictReader(open(latest_metrics(str(tmp_path / "run")))))
+    assert any(r.get("train/top1_step") for r in rows) and any(r.get("train/top1_epoch") for r in rows)

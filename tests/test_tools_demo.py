@@ -30,6 +30,9 @@ def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeyp
     # one lift line per GC block (c3, c4, c5 of the one-bottleneck-per-stage network)
     assert sum(".context" in line and line.rstrip().endswith("x") for line in table.splitlines()) == 3
     demo_dir = tmp_path / "elsewhere" / "demo_relation"       # everything under --out, nothing in runs/
+    assert out.strip().splitlines()[-1] == f"wrote {os.path.join('elsewhere', 'demo_relation', 'report.html')}"
+    page = (demo_dir / "report.html").read_text(encoding="utf-8")
+    assert "gc vs plain" in page and "Where GC/SNL attends" in page
     for name in ("plain", "gc"):
         assert os.path.exists(demo_dir / name / "checkpoints" / "best.ckpt")
     assert os.listdir(demo_dir / "attention") and os.path.exists(demo_dir / "data" / "test.csv")

@@ -1,5 +1,6 @@
 """Lightning callbacks: precise BN statistics, the model's cost at start, throughput, a stop on
 divergence, and the checkpoint callbacks of a run (best, every N epochs, last)."""
+import copy
 import logging
 import os
 import time
@@ -68,7 +69,10 @@ class ModelCost(pl.Callback):
         dm = trainer.datamodule
         if dm is not None and hasattr(dm, "clip_options"):
             frames, size = dm.clip_options["num_frames"], dm.clip_options["crop_size"]
-        cost = model_cost(module.model, frames, size)
+        compiled = getattr(module, "compile_options", lambda: None)() is not None
+        # fvcore traces the network with torch.jit, which cannot trace a compiled one: count a copy
+        # (copies are not compiled)
+        cost = model_cost(copy.deepcopy(module.model) if compiled else module.model, frames, size)
         module.cost = cost
         if trainer.is_global_zero:
             print(f"model {module.hparams.model}: {cost['params_m']:.2f} M params, "

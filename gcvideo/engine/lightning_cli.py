@@ -46,7 +46,10 @@ NETWORK_OPTIONS = ("model", "backbone", "blocks")
 # what may differ when fit resumes: evaluation and memory layout, and what is not read on resume
 # (initial weights; classes are linked from the data and checked against the checkpoint's)
 RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
-                       "num_classes", "classes")
+                       "num_classes", "classes", "compile", "compile_dynamic")
+# how this run executes, never taken from a checkpoint: a run compiled for training need not be
+# compiled to be evaluated
+RUN_OPTIONS = ("compile", "compile_dynamic")
 
 
 def _plain(value):
@@ -69,7 +72,7 @@ def merge_checkpoint_options(saved: dict, given: dict, resume: bool = False) -> 
     also in how it trains, which the checkpoint's optimiser and schedule state fix), as text."""
     taken = {}
     for key, value in saved.items():
-        if key.startswith("_"):
+        if key.startswith("_") or key in RUN_OPTIONS:
             continue                                   # Lightning's _instantiator, _class_path
         mine = given.get(key)
         if key in ("backbone", "blocks") and isinstance(value, dict):

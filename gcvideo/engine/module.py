@@ -1,7 +1,7 @@
 """``VideoClassifier``: the LightningModule. It wraps any registered model and owns only
 the training loop: loss, metrics, optimiser and the per-iteration lr schedule."""
 import logging
-from typing import Optional
+from typing import Literal, Optional, Union, get_args
 
 import pytorch_lightning as pl
 import torch
@@ -54,6 +54,17 @@ def mix_batch(mix, video: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
     return mixed.as_subclass(torch.Tensor).transpose(1, 2), target
 
 
+Optimizer = Literal["sgd", "adamw"]
+ViewAverage = Literal["softmax", "logits"]
+
+
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """(top-1 hits, top-k hits, clips) of a batch as one float tensor on the logits' device (no
+    host read: a training step never waits for the device because of its accuracy)."""
+    hit = logits.topk(k, dim=-1).indices == labels.unsqueeze(-1)
+    return torch.stack([hit[:, 0].sum(), hit.any(-1).sum(), torch.ones_like(labels).sum()]).float()
+
+
 class VideoClassifier(pl.LightningModule):
     """A video network trained with the paper's recipe and evaluated with the multi-view protocol.
 
@@ -91,19 +102,27 @@ class VideoClassifier(pl.LightningModule):
             train top-1/top-5 count the class with the larger share of each mixed clip. Draws
             come from the per-step seed, so resumed runs repeat them.
         cutmix_alpha: CutMix's alpha, 0 = off (as ``mixup_alpha``).
+        compile: ``torch.compile`` the network for training and evaluation: ``true`` / ``default``,
+            ``reduce-overhead`` (CUDA graphs) or ``max-autotune``; ``false`` runs eagerly. The
+            network is compiled in place (``nn.Module.compile``), so checkpoints keep their keys and
+            load with or without it.
+        compile_dynamic: torch.compile's ``dynamic``: ``null`` lets it decide (it recompiles once for
+            a new batch or clip size, then marks it dynamic), ``true`` / ``false`` force it.
     """
 
     def __init__(self, model: str = "slow_r50_gc", backbone: BackboneOptions = BackboneOptions(),
                  blocks: BlockOptions = BlockOptions(),
                  num_classes: int = 400, classes: Optional[list[str]] = None,
                  pretrained: Optional[str] = None, inflate_from: Optional[str] = None,
-                 inflate_mode: str = "center", optimizer: str = "sgd", lr: float = 0.1,
+                 inflate_mode: Literal["center", "mean"] = "center", optimizer: Optimizer = "sgd", lr: float = 0.1,
                  reference_batch: int = 64,
                  momentum: float = 0.9, weight_decay: float = 1e-4, warmup_epochs: float = 34.0,
                  warmup_start_lr: float = 0.01, max_epochs: Optional[int] = None, final_lr: float = 0.0,
                  no_decay_norm_bias: bool = False, label_smoothing: float = 0.0,
-                 channels_last: bool = False, view_batch: int = 30, view_average: str = "softmax",
-                 step_seed: int = 0, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0) -> None:
+                 channels_last: bool = False, view_batch: int = 30, view_average: ViewAverage = "softmax",
+                 step_seed: int = 0, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
+                 compile: Union[bool, Literal["default", "reduce-overhead", "max-autotune"]] = False,
+                 compile_dynamic: Optional[bool] = None) -> None:
         super().__init__()
         for name, value in [("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs),
                             ("warmup_start_lr", warmup_start_lr), ("momentum", momentum)]:
@@ -111,11 +130,11 @@ class VideoClassifier(pl.LightningModule):
                 raise ValueError(f"model.{name} must be >= 0, got {value}")
         if lr == 0:
             raise ValueError("model.lr must be > 0")
-        if optimizer not in ("sgd", "adamw"):
+        if optimizer not in get_args(Optimizer):       # the command line checks the Literals; Python callers here
             raise ValueError(f"model.optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
-        if view_average not in ("softmax", "logits"):
+        if view_average not in get_args(ViewAverage):
             raise ValueError(f"model.view_average must be 'softmax' or 'logits', got {view_average!r}")
         if view_batch < 1:
             raise ValueError(f"model.view_batch must be >= 1, got {view_batch}")
@@ -133,9 +152,13 @@ class VideoClassifier(pl.LightningModule):
         if channels_last:
             channels_last_3d(self.model)
         k = min(5, num_classes)
+        # validation: torchmetrics (exact over ranks); training: hit counts on the device (torchmetrics'
+        # one-hot encoding reads the labels' range on the host at every step); test: per video
         self.metrics = torch.nn.ModuleDict({
-            f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
-            for stage in ("train", "val") for name, top_k in (("top1", 1), ("top5", k))})   # test: per video
+            f"val_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
+            for name, top_k in (("top1", 1), ("top5", k))})
+        self.top_k = k
+        self._train_hits: Optional[torch.Tensor] = None     # (top-1 hits, top-k hits, clips) this epoch
         self.cost: Optional[dict] = None
         self.predictions: list[dict] = []      # video-level results of test / validate (this rank)
         self.video_metrics: Optional[dict] = None  # set by the VideoReports callback
@@ -153,6 +176,18 @@ class VideoClassifier(pl.LightningModule):
         # Dropout & co. draw from (step_seed, step, rank) only: a resumed run repeats exactly
         # what an uninterrupted one does, whenever Lightning creates its iterators.
         torch.manual_seed(hash((self.hparams.step_seed, self.global_step, self.global_rank)) % 2 ** 63)
+
+    def compile_options(self) -> Optional[dict]:
+        """``torch.compile`` keywords of ``model.compile`` (None: eager)."""
+        mode = self.hparams.get("compile", False)
+        if mode is False or mode is None:
+            return None
+        return {"mode": None if mode in (True, "default") else mode, "dynamic": self.hparams.get("compile_dynamic")}
+
+    def configure_model(self) -> None:
+        options = self.compile_options()
+        if options is not None and self.model._compiled_call_impl is None:
+            self.model.compile(**options)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.model(video)
@@ -175,18 +210,32 @@ class VideoClassifier(pl.LightningModule):
             video, target = mix_batch(self.mix, video, target)       # soft targets, rows sum to 1
         logits = self(video)
         loss = F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
-        self._update("train", logits, target if target.dim() == 1 else target.argmax(-1))
         n = len(batch["label"])
+        hits = topk_hits(logits.detach(), target if target.dim() == 1 else target.argmax(-1), self.top_k)
+        self._train_hits = hits if self._train_hits is None else self._train_hits + hits
+        # read on the host only at logging steps (and by a progress bar, at its refresh rate)
+        self.log("train/top1_step", hits[0] / n, prog_bar=True, batch_size=n)
+        self.log("train/top5_step", hits[1] / n, batch_size=n)
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=False, batch_size=n)
         self.log("train/replaced_videos", batch["replaced"].float().sum(), reduce_fx="sum", batch_size=n)
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        self._train_hits = None
+
+    def on_train_epoch_end(self) -> None:
+        if self._train_hits is None:
+            return
+        hits = self.trainer.strategy.reduce(self._train_hits, reduce_op="sum")      # all ranks' clips
+        self.log("train/top1_epoch", hits[0] / hits[2], sync_dist=False)
+        self.log("train/top5_epoch", hits[1] / hits[2], sync_dist=False)
+
     def _update(self, stage: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
         for name in ("top1", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
-            metric(logits.detach(), labels)      # accumulates; the batch value feeds on_step
-            self.log(f"{stage}/{name}", metric, on_step=stage == "train", on_epoch=True, batch_size=len(labels),
+            metric(logits.detach(), labels)      # accumulates over the epoch, synced over ranks
+            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, batch_size=len(labels),
                      prog_bar=name == "top1")
 
     def _video_level(self, stage: str) -> bool:
@@ -257,7 +306,10 @@ class VideoClassifier(pl.LightningModule):
 
     def _fold(self) -> None:
         # A folded copy of this epoch's weights, not a submodule (never saved, never trained).
-        object.__setattr__(self, "_folded", fold_context_blocks(self.model))
+        folded = fold_context_blocks(self.model)        # a copy: not compiled, even where the model is
+        if self.compile_options() is not None:
+            folded.compile(**self.compile_options())
+        object.__setattr__(self, "_folded", folded)
 
     def on_validation_epoch_start(self) -> None:
         self.predictions = []

@@ -1,9 +1,10 @@
 """Video-level evaluation results: metrics, predictions.csv, failures.csv, metrics.json, plots --
-and :class:`VideoReports`, the callback that makes them at the end of ``test`` and ``validate``."""
+and :class:`VideoReports`, the callback that makes them at the end of ``test`` and ``validate``
+(and ``curves.png`` at the end of ``fit``)."""
 import csv
 import json
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -23,6 +24,10 @@ class VideoReports(pl.Callback):
 
     def on_test_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.report(trainer, module, "test")
+
+    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            write_curves(trainer.default_root_dir, trainer.loggers)
 
     def report(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> dict:
         predictions = gather_predictions(module.predictions)
@@ -133,50 +138,29 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
 
 
 def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
-    from matplotlib.figure import Figure       # no pyplot: no backend switched, no global figure state
+    from .figures import confusion_figure, per_class_figure, save, views_figure
 
-    confusion = np.asarray(metrics["confusion"], dtype=float)
-    rows = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-    if len(classes) <= 50:
-        fig = Figure(figsize=(2 + 0.35 * len(classes), 1.5 + 0.35 * len(classes)))
-        ax = fig.subplots()
-        ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title("confusion (row-normalised)")
-    else:  # the most frequent confusions
-        off = rows.copy()
-        np.fill_diagonal(off, 0)
-        top = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:25], off.shape))[0]
-        fig = Figure(figsize=(8, 7))
-        ax = fig.subplots()
-        ax.barh([f"{classes[t]} -> {classes[p]}" for t, p in top][::-1], [off[t, p] for t, p in top][::-1])
-        ax.set_xlabel("fraction of the true class's videos")
-        ax.set_title("top confusions")
-    fig.tight_layout()
-    fig.savefig(paths["confusion.png"], dpi=100)
-    per_class = np.asarray(metrics["per_class_accuracy"])
-    order = np.argsort(per_class)
-    fig = Figure(figsize=(8, max(3, 0.18 * len(classes))))
-    ax = fig.subplots()
-    ax.barh([classes[i] for i in order], per_class[order])
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("accuracy")
-    ax.set_title(f"per-class accuracy (mean {metrics['mean_class_accuracy']:.3f})")
-    ax.tick_params(axis="y", labelsize=6 if len(classes) > 50 else 8)
-    fig.tight_layout()
-    fig.savefig(paths["per_class_accuracy.png"], dpi=100)
+    save(confusion_figure(metrics["confusion"], classes), paths["confusion.png"])
+    save(per_class_figure(metrics["per_class_accuracy"], classes, metrics["mean_class_accuracy"]),
+         paths["per_class_accuracy.png"])
     if metrics.get("views"):
-        names = list(metrics["views"])
-        fig = Figure(figsize=(5, 3.2))
-        ax = fig.subplots()
-        for key in ("top1", "top5"):
-            ax.plot(names, [100 * metrics["views"][n][key] for n in names], marker="o", label=key.replace("top", "top-"))
-        ax.set_xlabel("views (clips x crops), subsets of one decoding pass")
-        ax.set_ylabel("%")
-        ax.legend()
-        ax.set_title("accuracy vs number of views")
-        fig.tight_layout()
-        fig.savefig(paths["views.png"], dpi=100)
+        save(views_figure(metrics["views"], len(classes)), paths["views.png"])
+
+
+def write_curves(root: str, loggers=()) -> Optional[str]:
+    """``<root>/curves.png``: loss, top-1 and lr per epoch from the run's ``csv/version_*/metrics.csv``
+    (every version: a resumed run continues its curves); None when there is nothing to plot."""
+    from .figures import curves_figure, read_epoch_metrics, save
+
+    for logger in loggers:                 # what the loggers hold in memory, on disk first
+        if hasattr(logger, "save"):
+            logger.save()
+    folder = os.path.join(root, "csv")
+    versions = sorted((d for d in os.listdir(folder) if d.startswith("version_")),
+                      key=lambda d: int(d.split("_")[1])) if os.path.isdir(folder) else []
+    files = [os.path.join(folder, v, "metrics.csv") for v in versions
+             if os.path.exists(os.path.join(folder, v, "metrics.csv"))]
+    epochs = read_epoch_metrics(files) if files else {}
+    if not epochs:
+        return None
+    return save(curves_figure(epochs), os.path.join(root, "curves.png"))

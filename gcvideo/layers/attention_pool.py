@@ -7,6 +7,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -44,8 +45,11 @@ class GlobalAvgPool3d(nn.Module):
 
 
 def attention_weights(flat: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-    """(N, C, P) positions, (1, C) key -> (N, 1, P): ONE softmax over all P positions."""
-    return torch.matmul(key.to(flat.dtype), flat).softmax(dim=-1)
+    """(N, C, P) positions, (1, C) key -> (N, 1, P): ONE softmax over all P positions.
+
+    The logits are a 1-wide conv1d over the positions: one op forward and one backward (a
+    matmul of the (1, C) key broadcast over the batch dispatches several)."""
+    return F.conv1d(flat, key.view(1, -1, 1).to(flat.dtype)).softmax(dim=-1)
 
 
 def pool_positions(x: torch.Tensor, key: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -55,4 +59,4 @@ def pool_positions(x: torch.Tensor, key: Optional[torch.Tensor] = None) -> torch
     if key is None:
         return flat.mean(dim=-1, keepdim=True)
     weights = attention_weights(flat, key)                                 # (N, 1, T*H*W)
-    return torch.matmul(flat, weights.to(x.dtype).transpose(1, 2))
+    return torch.bmm(flat, weights.to(flat.dtype).transpose(1, 2))

@@ -38,7 +38,9 @@ class ContextLayerNorm(nn.LayerNorm):
         super().__init__(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x.flatten(1), self.normalized_shape, self.weight, self.bias, self.eps).view_as(x)
+        # a GroupNorm with one group is a LayerNorm over (C/r, 1, 1, 1) with per-channel affine:
+        # the same numbers in one op, on the 5-D context as it is
+        return F.group_norm(x, 1, self.weight, self.bias, self.eps)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         for name in ("weight", "bias"):
@@ -89,7 +91,9 @@ class GlobalContext3d(nn.Module):
         context = self.pool(x)                                      # (N, C, 1, 1, 1)
         # x's dtype: under CUDA autocast the LayerNorm hands the transform fp32, and an fp32
         # delta would promote the whole activation (and every later one) to fp32
-        delta = self.transform(context).to(x.dtype)                 # (N, C, 1, 1, 1)
+        delta = self.transform(context)                             # (N, C, 1, 1, 1)
+        if delta.dtype != x.dtype:
+            delta = delta.to(x.dtype)
         if self.fusion == "add":
             return x + delta
         return x * torch.sigmoid(delta)

@@ -62,10 +62,18 @@ def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block:
     """X3D-S/M/L (X3D_M: 16 frames at 224, width x2, depth x2.2; S: 13 at 160; L: 16 at 312, depth x5)."""
     from pytorchvideo.models.x3d import create_x3d
 
+    from pytorchvideo.layers.swish import Swish
+
     clip, crop, depth = {"s": (13, 160, 2.2), "m": (16, 224, 2.2), "l": (16, 312, 5.0)}[size]
     model = adaptive_heads(create_x3d(input_clip_length=clip, input_crop_size=crop, depth_factor=depth,
                                       model_num_class=num_classes, dropout_rate=dropout,
                                       head_activation=None))   # logits, as every gcvideo model gives
+    # pytorchvideo's Swish is a custom autograd function whose backward reads the removed
+    # ctx.saved_variables (torch.compile cannot trace it); SiLU is the same x * sigmoid(x), no weights
+    for name, module in list(model.named_modules()):
+        if isinstance(module, Swish):
+            parent, _, key = name.rpartition(".")
+            model.get_submodule(parent)._modules[key] = nn.SiLU()
     if block:
         insert_blocks(model, block, where=where, position=position, **block_options)
     return model

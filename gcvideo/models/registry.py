@@ -106,6 +106,23 @@ def model_spec(name: str, **overrides) -> dict[str, Any]:
     return spec
 
 
+def python_ints(model: nn.Module) -> nn.Module:
+    """Layer hyper-parameters (stride, padding, ...) as Python ints, in place. pytorchvideo's
+    builders compute some with numpy (a residual block's shortcut stride is ``np.int64``), which
+    ``torch.compile`` turns into tensors and inductor then reads back (``aten._local_scalar_dense``:
+    a graph break at every stage's shortcut conv)."""
+    import numpy as np
+
+    for module in model.modules():
+        for name in ("kernel_size", "stride", "padding", "dilation", "output_padding"):
+            value = getattr(module, name, None)
+            if isinstance(value, tuple) and any(isinstance(v, np.integer) for v in value):
+                setattr(module, name, tuple(int(v) for v in value))
+            elif isinstance(value, np.integer):
+                setattr(module, name, int(value))
+    return model
+
+
 def create_model(name: str, num_classes: int = 400, pretrained: Optional[str] = None,
                  **overrides) -> nn.Module:
     """Build a registered model; ``overrides`` change the backbone or the blocks.
@@ -120,7 +137,7 @@ def create_model(name: str, num_classes: int = 400, pretrained: Optional[str] = 
     see :func:`gcvideo.models.weights.load_pretrained`.
     """
     spec = model_spec(name, **overrides)
-    model = _builder(MODELS[name].family)(num_classes=num_classes, **spec)
+    model = python_ints(_builder(MODELS[name].family)(num_classes=num_classes, **spec))
     if pretrained:
         from .weights import load_pretrained
         load_pretrained(model, pretrained)

@@ -4,6 +4,7 @@ import json as jsonlib
 import os
 from typing import Literal, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -53,32 +54,31 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
 
 
 def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: str = "attention",
-                  trust_checkpoint: bool = False) -> int:
+                  cues: Optional[str] = None, trust_checkpoint: bool = False) -> int:
     """GC/SNL attention maps over T x H x W, overlaid on a video
 
-    Runs a checkpoint on the centre clip of VIDEO and saves each GC/SNL block's attention
-    (softmax over all T x H x W positions), upsampled and overlaid on the frames: a PNG grid
-    (rows: blocks, columns: frames) and one animated GIF per block. For your own plots use
-    gcvideo.models.attention.capture_attention(model).
+    Runs a checkpoint on the centre view of VIDEO (as the test protocol's middle view) and saves
+    each GC/SNL block's attention (softmax over all T x H x W positions): attention_grid.png (rows:
+    blocks by stage, columns: frames with their time; grey frames, attention in one red scale for
+    all blocks in units of x uniform, with a colour bar) and one animated GIF per block (>= 192
+    px). For a video of `gcvideo data synth --task relation`, the cue boxes are outlined (read from
+    the dataset's cues.json). For your own plots use gcvideo.models.attention.capture_attention(model).
 
     Args:
         ckpt_path: a gcvideo checkpoint
         video: a video file
         blocks: only blocks whose names contain one of these strings
         out: output folder
+        cues: cues.json of a generated relation dataset (default: the one above VIDEO, if any)
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
     """
-    import numpy as np
-    from matplotlib import colormaps
-    from PIL import Image
-
     from ..data import transforms
     from ..engine.checkpoint import load_classifier
+    from ..engine.figures import attention_figure, gif_frames, save, stage_label
 
     module, options = load_classifier(ckpt_path, trust_checkpoint)
-    clip_u8, _, _, _ = centre_view(video, options)                      # (T, 3, crop, crop) uint8
-    crop = clip_u8.shape[-1]
+    clip_u8, times, info, box = centre_view(video, options)            # (T, 3, crop, crop) uint8
     with capture_attention(module.model) as maps, torch.no_grad():
         module.model.eval()(transforms.normalize(clip_u8).unsqueeze(0))
     if not maps:
@@ -87,28 +87,44 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
         maps = {k: v for k, v in maps.items() if any(b in k for b in blocks)}
         if not maps:
             raise ValueError(f"no GC/SNL block matches {blocks}")
+    frames = clip_u8.permute(0, 2, 3, 1).numpy()                      # (T, crop, crop, 3)
+    boxes = cue_boxes(video, cues, [int(round(t * info.fps)) for t in times], box, frames.shape[1])
     os.makedirs(out, exist_ok=True)
-    jet = colormaps["jet"]
-    rows, written = [], []
+    grid = save(attention_figure(frames, {k: v[0] for k, v in maps.items()}, times, boxes),
+                os.path.join(out, "attention_grid.png"))
+    top = max(2.0, max(float(v[0].max()) * v[0].numel() for v in maps.values()))
+    written = []
     for name, att in maps.items():
-        up = F.interpolate(att.unsqueeze(1), size=(clip_u8.shape[0], crop, crop), mode="trilinear",
-                           align_corners=False)[0, 0]                      # (T, crop, crop)
-        up = (up - up.min()) / (up.max() - up.min() + 1e-12)              # one scale for the whole clip
-        heat = torch.from_numpy(jet(up.numpy())[..., :3]).float()         # (T, crop, crop, 3)
-        base = clip_u8.permute(0, 2, 3, 1).float() / 255
-        overlay = ((0.5 * base + 0.5 * heat).clamp(0, 1) * 255).byte().numpy()
-        rows.append(np.concatenate(list(overlay), axis=1))
         gif = os.path.join(out, f"{name.replace('.', '_')}.gif")
-        images = [Image.fromarray(f) for f in overlay]
+        images = gif_frames(frames, att[0].numpy(), top)
         images[0].save(gif, save_all=True, append_images=images[1:], duration=250, loop=0)
         written.append(gif)
-        peak = np.unravel_index(int(att[0].argmax()), att[0].shape)
-        print(f"{name}: attention map {tuple(att.shape[1:])}, peak at (t, y, x) = {tuple(int(p) for p in peak)}, "
-              f"max weight {float(att.max()):.4f} (uniform {1 / att[0].numel():.4f})")
-    grid = os.path.join(out, "attention_grid.png")
-    Image.fromarray(np.concatenate(rows, axis=0)).save(grid)
+        weights = att[0]
+        peak = tuple(int(p) for p in np.unravel_index(int(weights.argmax()), weights.shape))
+        print(f"{stage_label(name)} ({name}): attention map {tuple(att.shape[1:])}, peak at (t, y, x) = {peak}, "
+              f"{float(weights.max()) * weights.numel():.2f}x uniform")
     print(f"wrote {grid} (rows: blocks, columns: frames) and {len(written)} GIF(s) in {out}")
     return 0
+
+
+def cue_boxes(video: str, cues: Optional[str], frame_indices, box: tuple, crop: int) -> Optional[list]:
+    """Per frame of the clip, the lit cue boxes in the crop's pixels (None without cues.json)."""
+    path = cues
+    if path is None:                        # a generated relation dataset: ROOT/cues.json, ROOT/label/video
+        root = os.path.dirname(os.path.dirname(os.path.abspath(video)))
+        path = os.path.join(root, "cues.json") if os.path.exists(os.path.join(root, "cues.json")) else None
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as f:
+        entries = jsonlib.load(f)["videos"]
+    key = os.path.relpath(os.path.abspath(video), os.path.dirname(os.path.abspath(path)))
+    if key not in entries:
+        return None
+    top, left, h, w = box
+    sy, sx = crop / h, crop / w
+    return [[((x0 - left) * sx, (y0 - top) * sy, (x1 - left) * sx, (y1 - top) * sy)
+             for cue in entries[key] if index in cue["frames"] for x0, y0, x1, y1 in [cue["box"]]]
+            for index in frame_indices]
 
 
 def centre_view(path: str, options: dict):

@@ -125,6 +125,10 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     video = _first_test_video(data_root)
     run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"))
     print(summary(results, lift, cfg, time.time() - start))
+    from .run_report import run_report
+
+    run_report(os.path.join(demo_dir, "gc"), compare=[os.path.join(demo_dir, "plain")],
+               out=os.path.join(demo_dir, "report.html"))        # prints "wrote ...report.html": the last line
     return 0
 
 

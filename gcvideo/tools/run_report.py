@@ -1,0 +1,314 @@
+"""``gcvideo report run RUN_DIR [--compare RUN_DIR ...]``: one self-contained HTML page per run.
+
+A run folder is a ``trainer.default_root_dir``: ``checkpoints/``, ``csv/version_N/`` (``metrics.csv``,
+``config.yaml``) and the test reports ``test_<views>/`` (``metrics.json``, ``predictions.csv``,
+``failures.csv``). The page embeds every image (PNG/GIF as data URIs): it needs no network and no
+other file.
+"""
+import base64
+import csv
+import glob
+import html
+import io
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+WORST = 6          # worst-classified videos shown per run
+THUMBS = 4         # frames per video strip
+
+
+def _versions(run: str) -> list[str]:
+    folder = os.path.join(run, "csv")
+    names = [d for d in os.listdir(folder) if d.startswith("version_")] if os.path.isdir(folder) else []
+    return [os.path.join(folder, d) for d in sorted(names, key=lambda d: int(d.split("_")[1]))]
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _file_uri(path: str, kind: str) -> str:
+    with open(path, "rb") as f:
+        return f"data:image/{kind};base64," + base64.b64encode(f.read()).decode()
+
+
+def _checkpoint(run: str, trust: bool):
+    from ..engine.checkpoint import read_checkpoint
+
+    for name in ("best.ckpt", "last.ckpt"):
+        path = os.path.join(run, "checkpoints", name)
+        if os.path.exists(path):
+            return path, read_checkpoint(path, trust)
+    raise FileNotFoundError(f"{run}: no checkpoints/best.ckpt or last.ckpt (is it a run folder?)")
+
+
+def _cost(hp: dict, frames: int, crop: int) -> dict:
+    from ..models import MODELS, create_model
+    from ..models.cost import model_cost
+    from .cost_report import cost_change
+
+    from ..models.options import BackboneOptions, BlockOptions
+
+    backbone = BackboneOptions.of(hp.get("backbone")).overrides()
+    blocks = BlockOptions.of(hp.get("blocks")).overrides()
+    cost = model_cost(create_model(hp["model"], num_classes=hp["num_classes"], **backbone, **blocks), frames, crop)
+    baseline = MODELS[hp["model"]].baseline
+    base = model_cost(create_model(baseline, num_classes=hp["num_classes"], **backbone), frames, crop)
+    return {**cost, "baseline": baseline, **cost_change(cost, base)}
+
+
+def _strip(path: str, data: dict, size: int = 96) -> Optional[str]:
+    """A strip of ``THUMBS`` frames spread over the video, as a PNG data URI (None if unreadable)."""
+    from PIL import Image
+
+    from ..data import decode
+
+    try:
+        info = decode.probe(path)
+        times = np.linspace(0, max(info.duration - 1.0 / info.fps, 0), THUMBS)
+        frames = decode.decode_at(path, times, data.get("backend", "pyav"))
+    except Exception:                  # a thumbnail is not worth a failed report
+        return None
+    images = [Image.fromarray(f) for f in frames]
+    scale = size / min(images[0].size)
+    images = [im.resize((round(im.width * scale), round(im.height * scale))) for im in images]
+    strip = Image.new("RGB", (sum(im.width for im in images) + 4 * (len(images) - 1), images[0].height), "white")
+    x = 0
+    for im in images:
+        strip.paste(im, (x, 0))
+        x += im.width + 4
+    buffer = io.BytesIO()
+    strip.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _video_path(path: str, data: dict) -> str:
+    """A report's video path (as the test saw it, relative to where it ran) or below the data root."""
+    if os.path.exists(path) or os.path.isabs(path):
+        return path
+    below = os.path.join(data.get("root", ""), path)
+    return below if os.path.exists(below) else path
+
+
+def _worst(predictions: list[dict], classes: list[str], n: int = WORST) -> list[dict]:
+    """Confidently wrong first (highest top-1 score on a wrong class), then the least sure right ones."""
+    wrong = sorted((p for p in predictions if p["top1"] != p["label"]), key=lambda p: -float(p["score1"]))
+    right = sorted((p for p in predictions if p["top1"] == p["label"]), key=lambda p: float(p["score1"]))
+    return (wrong + right)[:n]
+
+
+def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
+    """Everything the page shows about one run, figures as data URIs."""
+    from ..engine.figures import (confusion_figure, curves_figure, most_confused, per_class_figure,
+                                  read_epoch_metrics, views_figure)
+
+    if not os.path.isdir(run):
+        raise FileNotFoundError(f"run folder not found: {run}")
+    ckpt_path, checkpoint = _checkpoint(run, trust)
+    hp, data = checkpoint.get("hyper_parameters", {}), checkpoint.get("datamodule_hyper_parameters", {})
+    classes = list(hp.get("classes") or [str(i) for i in range(hp["num_classes"])])
+    frames, crop = data.get("num_frames", 8), data.get("crop_size", 224)
+    result = {"run": run, "name": os.path.basename(os.path.abspath(run)), "checkpoint": ckpt_path,
+              "model": hp.get("model"), "hp": hp, "data": data, "classes": classes,
+              "cost": _cost(hp, frames, crop), "clip": f"{frames}×{crop}²"}
+    versions = _versions(run)
+    configs = [os.path.join(v, "config.yaml") for v in versions if os.path.exists(os.path.join(v, "config.yaml"))]
+    result["config"] = open(configs[0], encoding="utf-8").read() if configs else ""
+    epochs = read_epoch_metrics([os.path.join(v, "metrics.csv") for v in versions
+                                 if os.path.exists(os.path.join(v, "metrics.csv"))])
+    result["curves"] = _png(curves_figure(epochs)) if epochs else None
+    vals = [e["val/top1"][-1] for e in epochs.values() if "val/top1" in e]
+    result["best_val"] = max(vals) if vals else None
+    result["epochs"] = len(epochs)
+    tests = []
+    for folder in sorted(glob.glob(os.path.join(run, "test_*"))):
+        path = os.path.join(folder, "metrics.json")
+        if not os.path.exists(path):
+            continue
+        metrics = json.load(open(path, encoding="utf-8"))
+        names = metrics.get("classes", classes)
+        with open(os.path.join(folder, "predictions.csv"), newline="", encoding="utf-8", errors="surrogateescape") as f:
+            predictions = list(csv.DictReader(f))
+        failures = []
+        if os.path.exists(os.path.join(folder, "failures.csv")):
+            with open(os.path.join(folder, "failures.csv"), newline="", encoding="utf-8", errors="surrogateescape") as f:
+                failures = list(csv.DictReader(f))
+        worst = _worst(predictions, names)
+        for p in worst:
+            p["strip"] = _strip(_video_path(p["path"], data), data)
+        tests.append({"views": os.path.basename(folder)[len("test_"):], "metrics": metrics, "failures": failures,
+                      "worst": worst, "confused": most_confused(metrics["confusion"], names),
+                      "confusion": _png(confusion_figure(metrics["confusion"], names)),
+                      "per_class": _png(per_class_figure(metrics["per_class_accuracy"], names,
+                                                         metrics["mean_class_accuracy"])),
+                      "views_plot": _png(views_figure(metrics["views"], len(names))) if metrics.get("views") else None})
+    result["tests"] = tests
+    result["attention"] = _attention(ckpt_path, tests, data, trust) if attention else None
+    return result
+
+
+def _attention(ckpt_path: str, tests: list, data: dict, trust: bool) -> Optional[dict]:
+    """For a network with GC/SNL blocks: ``gcvideo visualize`` of the first worst-classified test
+    video (the grid and each block's GIF)."""
+    import contextlib
+    import tempfile
+
+    from ..engine.figures import stage_label
+    from .analyze import run_visualize
+
+    videos = [_video_path(p["path"], data) for t in tests for p in t["worst"]]
+    video = next((v for v in videos if os.path.exists(v)), None)
+    if video is None:
+        return None
+    with tempfile.TemporaryDirectory() as out:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                run_visualize(ckpt_path=ckpt_path, video=video, out=out, trust_checkpoint=trust)
+        except ValueError:                  # no GC or SNL block
+            return None
+        gifs = sorted(glob.glob(os.path.join(out, "*.gif")))
+        return {"video": video, "grid": _file_uri(os.path.join(out, "attention_grid.png"), "png"),
+                "gifs": [(stage_label(os.path.basename(g)[:-4]), _file_uri(g, "gif")) for g in gifs]}
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1800px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.runs { display: grid; gap: 24px; } .run { min-width: 0; } img { max-width: 100%; }
+pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
+.strip { height: 72px; } .small { color: #666; font-size: 13px; }
+"""
+
+CHECK = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).length;
+  document.body.dataset.images = images.length + " " + broken;
+});
+</script>"""
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _summary_table(runs: list[dict]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(r['name'])}</th>" for r in runs)
+    rows = [("model", [f"<code>{e(r['model'])}</code>" for r in runs]),
+            ("clip", [r["clip"] for r in runs]),
+            ("params", [f"{r['cost']['params_m']:.3f} M" for r in runs]),
+            ("GFLOPs", [f"{r['cost']['gflops']:.4f}" for r in runs]),
+            ("Δ params / Δ FLOPs vs plain", [f"{r['cost']['d_params_pct']:+.2f} % / {r['cost']['d_flops_pct']:+.3f} %"
+                                             f" (<code>{e(r['cost']['baseline'])}</code>)" for r in runs]),
+            ("epochs trained", [str(r["epochs"]) for r in runs]),
+            ("best val top-1 (single view)", [_pct(r["best_val"]) for r in runs])]
+    views = sorted({t["views"] for r in runs for t in r["tests"]})
+    for v in views:
+        cells = []
+        for r in runs:
+            t = next((t for t in r["tests"] if t["views"] == v), None)
+            m = t["metrics"] if t else None
+            cells.append("—" if m is None else f"top-1 {_pct(m['top1'])}, top-5 {_pct(m['top5'])}, "
+                                                f"mean class {_pct(m['mean_class_accuracy'])}, "
+                                                f"{m['readable']}/{m['videos']} readable")
+        rows.append((f"test, {v} views", cells))
+        subsets = sorted({s for r in runs for t in r["tests"] if t["views"] == v
+                          for s in (t["metrics"].get("views") or {})}, key=lambda s: [int(x) for x in s.split("x")])
+        for s in subsets:
+            rows.append((f"&nbsp;&nbsp;its {s} views", [
+                next((_pct(t["metrics"]["views"][s]["top1"]) for t in r["tests"]
+                      if t["views"] == v and s in (t["metrics"].get("views") or {})), "—") for r in runs]))
+    body = "".join(f"<tr><th>{k}</th>" + "".join(f"<td class='num'>{c}</td>" for c in cells) + "</tr>"
+                   for k, cells in rows)
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _run_section(r: dict) -> str:
+    e = html.escape
+    parts = [f"<div class='run'><h2>{e(r['name'])}: <code>{e(r['model'])}</code></h2>",
+             f"<p class='small'>{e(os.path.abspath(r['run']))} — checkpoint {e(os.path.basename(r['checkpoint']))}</p>"]
+    if r["curves"]:
+        parts.append(f"<h3>Training curves</h3><img alt='training curves' src='{r['curves']}'>")
+    for t in r["tests"]:
+        m = t["metrics"]
+        parts.append(f"<h3>Test, {e(t['views'])} views</h3>")
+        if t["views_plot"]:
+            parts.append(f"<img alt='accuracy vs views' src='{t['views_plot']}'>")
+        parts.append(f"<img alt='confusion matrix' src='{t['confusion']}'>")
+        if t["confused"]:
+            parts.append("<p>Most confused pairs:</p><table><tr><th>true</th><th>predicted</th><th>videos</th>"
+                         "<th>share of the true class</th></tr>" + "".join(
+                             f"<tr><td>{e(c['true'])}</td><td>{e(c['predicted'])}</td><td class='num'>{c['videos']}</td>"
+                             f"<td class='num'>{_pct(c['share'])}</td></tr>" for c in t["confused"]) + "</table>")
+        parts.append(f"<img alt='per-class accuracy' src='{t['per_class']}'>")
+        parts.append("<p>Worst-classified videos (confidently wrong first):</p><table><tr><th>video</th>"
+                     "<th>frames</th><th>true</th><th>top-5 (score)</th></tr>")
+        for p in t["worst"]:
+            top = ", ".join(f"{e(p[f'top{i}'])} ({float(p[f'score{i}']):.2f})" for i in range(1, 6) if p.get(f"top{i}"))
+            strip = f"<img class='strip' alt='frames of {e(p['video_id'])}' src='{p['strip']}'>" if p.get("strip") else "—"
+            parts.append(f"<tr><td>{e(p['video_id'])}</td><td>{strip}</td><td>{e(p['label'])}</td><td>{top}</td></tr>")
+        parts.append("</table>")
+        failures = t["failures"]
+        parts.append(f"<p>Unreadable videos: {len(failures)}</p>")
+        if failures:
+            parts.append("<table><tr><th>video</th><th>reason</th></tr>" + "".join(
+                f"<tr><td>{e(f['path'])}</td><td>{e(f['reason'])}</td></tr>" for f in failures[:50]) + "</table>")
+        d = m.get("data")
+        if d:
+            parts.append(f"<p class='small'>Data: {d['rows']} rows, {d['present']} present, {d['readable']} readable, "
+                         f"sha256 {e(d['sha256'])}</p>")
+    a = r["attention"]
+    if a:
+        parts.append(f"<h3>Where GC/SNL attends</h3><p class='small'>{e(a['video'])}</p>"
+                     f"<img alt='attention grid' src='{a['grid']}'><p>"
+                     + "".join(f"<figure style='display:inline-block'><img alt='{e(n)}' src='{g}'>"
+                               f"<figcaption class='small'>{e(n)}</figcaption></figure>" for n, g in a["gifs"]) + "</p>")
+    parts.append(f"<details><summary>Resolved config</summary><pre>{e(r['config'])}</pre></details></div>")
+    return "".join(parts)
+
+
+def render(runs: list[dict]) -> str:
+    title = "gcvideo run report: " + " vs ".join(r["name"] for r in runs)
+    columns = f"grid-template-columns: repeat({len(runs)}, minmax(0, 1fr));"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{_summary_table(runs)}"
+            f"<div class='runs' style='{columns}'>" + "".join(_run_section(r) for r in runs) + f"</div>{CHECK}</body></html>")
+
+
+def run_report(run_dir: str, /, *, compare: list[str] = (), out: Optional[str] = None,
+               trust_checkpoint: bool = False) -> int:
+    """one self-contained HTML page of a run, or of runs side by side
+
+    For a run folder (trainer.default_root_dir): the model's cost (params, GFLOPs, Δ vs its plain
+    network), training curves, test metrics for every view count, confusion matrix and the most
+    confused pairs, per-class accuracy, the worst-classified videos with frame strips and their
+    top-5, unreadable videos, the data fingerprint, the resolved config and, for networks with
+    GC/SNL blocks, where their attention goes. With --compare, the runs side by side (one column
+    each). Every image is embedded: the page needs no other file and no network.
+
+    Args:
+        run_dir: a run folder (checkpoints/, csv/, test_*/)
+        compare: more run folders, shown side by side
+        out: the HTML file (default: RUN_DIR/report.html)
+        trust_checkpoint: read checkpoints holding other objects than tensors, numbers and strings
+            with full pickle, which can run code (refused otherwise): trusted files only
+    """
+    from tqdm import tqdm
+
+    from ..files import write_atomic
+
+    folders = [run_dir, *compare]
+    runs = [collect(r, trust_checkpoint) for r in tqdm(folders, desc="reading runs", unit="run",
+                                                        disable=len(folders) < 2)]
+    out = out or os.path.join(run_dir, "report.html")
+    write_atomic(out, render(runs).encode("utf-8"))
+    print(f"wrote {out}")
+    return 0
