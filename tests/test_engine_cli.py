@@ -75,8 +75,9 @@ def test_bad_configs_fail_before_training(synth_root, tmp_path, capsys, args, me
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_split_the_data(synth_root, tmp_path):
+    """Two ranks see disjoint halves of the videos (with activation checkpointing on: it runs under DDP)."""
     run = tmp_path / "ddp"
-    args = tiny_args(synth_root, run, epochs=1)
+    args = tiny_args(synth_root, run, epochs=1, extra=("--model.activation_checkpointing", "true"))
     args[args.index("--trainer.devices") + 1] = "2"
     args[args.index("--data.batch_size") + 1] = "3"          # 12 videos = 2 ranks x 2 steps x 3
     cmd = [sys.executable, "-m", "gcvideo.cli", "fit", *args, "--trainer.strategy", "ddp",

@@ -46,10 +46,10 @@ NETWORK_OPTIONS = ("model", "backbone", "blocks")
 # what may differ when fit resumes: evaluation and memory layout, and what is not read on resume
 # (initial weights; classes are linked from the data and checked against the checkpoint's)
 RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
-                       "num_classes", "classes", "compile", "compile_dynamic")
+                       "num_classes", "classes", "compile", "compile_dynamic", "activation_checkpointing")
 # how this run executes, never taken from a checkpoint: a run compiled for training need not be
 # compiled to be evaluated
-RUN_OPTIONS = ("compile", "compile_dynamic")
+RUN_OPTIONS = ("compile", "compile_dynamic", "activation_checkpointing")
 
 
 def _plain(value):

@@ -108,6 +108,9 @@ class VideoClassifier(pl.LightningModule):
             load with or without it.
         compile_dynamic: torch.compile's ``dynamic``: ``null`` lets it decide (it recompiles once for
             a new batch or clip size, then marks it dynamic), ``true`` / ``false`` force it.
+        activation_checkpointing: recompute the residual blocks' activations in the backward pass
+            instead of keeping them (less memory, more time): ``true`` = every stage c2-c5, or a
+            list of stages (``[c4, c5]``); the same gradients and checkpoints as without.
     """
 
     def __init__(self, model: str = "slow_r50_gc", backbone: BackboneOptions = BackboneOptions(),
@@ -122,7 +125,8 @@ class VideoClassifier(pl.LightningModule):
                  channels_last: bool = False, view_batch: int = 30, view_average: ViewAverage = "softmax",
                  step_seed: int = 0, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
                  compile: Union[bool, Literal["default", "reduce-overhead", "max-autotune"]] = False,
-                 compile_dynamic: Optional[bool] = None) -> None:
+                 compile_dynamic: Optional[bool] = None,
+                 activation_checkpointing: Union[bool, list[str]] = False) -> None:
         super().__init__()
         for name, value in [("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs),
                             ("warmup_start_lr", warmup_start_lr), ("momentum", momentum)]:
@@ -151,6 +155,10 @@ class VideoClassifier(pl.LightningModule):
             load_inflated(self.model, inflate_from, inflate_mode)
         if channels_last:
             channels_last_3d(self.model)
+        if activation_checkpointing:
+            from ..models.checkpointing import checkpoint_blocks
+
+            checkpoint_blocks(self.model, None if activation_checkpointing is True else activation_checkpointing)
         k = min(5, num_classes)
         # validation: torchmetrics (exact over ranks); training: hit counts on the device (torchmetrics'
         # one-hot encoding reads the labels' range on the host at every step); test: per video

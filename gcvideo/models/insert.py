@@ -210,20 +210,32 @@ def output_channels(module: nn.Module, name: str = "module") -> int:
                      "it has no BatchNorm or Conv layer")
 
 
-class OutputThroughContext(nn.Module):
-    """``body``'s output through ``context``: a block on the output of a module that has no
-    place for one inside (a torchvision residual block with ``after_add``, an S3D inception
-    block, a module named in ``modules=[...]``), taking one tensor.
+class KeepsKeys(nn.Module):
+    """A module that holds another (``body``) and keeps its state_dict keys by design: the body's
+    keys are saved without ``body.`` (they are the held module's own) and given it back when
+    loading; keys of the holder's own children (``OWN``) stay as they are. Module names
+    (``named_modules``) show the ``body``."""
 
-    The state_dict keeps the plain network's keys by design: the body's keys are saved without
-    ``body.`` (they are the replaced module's own) and given it back when loading, so only
-    ``<name>.context.*`` is new. Module names (``named_modules``) show the ``body``."""
+    OWN: tuple = ()
 
-    def __init__(self, body: nn.Module, context: nn.Module) -> None:
+    def __init__(self, body: nn.Module) -> None:
         super().__init__()
-        self.body, self.context = body, context
+        self.body = body
         self.register_state_dict_post_hook(_keys_without_body)
         self.register_load_state_dict_pre_hook(_keys_with_body)
+
+
+class OutputThroughContext(KeepsKeys):
+    """``body``'s output through ``context``: a block on the output of a module that has no
+    place for one inside (a torchvision residual block with ``after_add``, an S3D inception
+    block, a module named in ``modules=[...]``), taking one tensor. Only ``<name>.context.*`` is
+    new in the state_dict."""
+
+    OWN = ("context.",)
+
+    def __init__(self, body: nn.Module, context: nn.Module) -> None:
+        super().__init__(body)
+        self.context = context
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.context(self.body(x))
@@ -242,7 +254,7 @@ def _keys_with_body(module, state_dict, prefix, local_metadata, strict, missing_
                     error_msgs) -> None:
     for key in [k for k in state_dict if k.startswith(prefix)]:
         rest = key[len(prefix):]
-        if not rest.startswith(("context.", "body.")):
+        if not rest.startswith(("body.", *module.OWN)):
             state_dict[prefix + "body." + rest] = state_dict.pop(key)
 
 
