@@ -54,6 +54,20 @@ def mix_batch(mix, video: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
     return mixed.as_subclass(torch.Tensor).transpose(1, 2), target
 
 
+class InferenceForm:
+    """The network's inference form for one evaluation: ``fold_context_blocks`` of this epoch's
+    weights (compiled where the network is). A plain attribute holder, not a submodule: never
+    saved, never trained, made afresh at every evaluation."""
+
+    def __init__(self) -> None:
+        self.net: Optional[torch.nn.Module] = None
+
+    def make(self, model: torch.nn.Module, compile_options: Optional[dict] = None) -> None:
+        self.net = fold_context_blocks(model)          # a copy: not compiled, even where the model is
+        if compile_options is not None:
+            self.net.compile(**compile_options)
+
+
 Optimizer = Literal["sgd", "adamw"]
 ViewAverage = Literal["softmax", "logits"]
 
@@ -170,7 +184,7 @@ class VideoClassifier(pl.LightningModule):
         self.cost: Optional[dict] = None
         self.predictions: list[dict] = []      # video-level results of test / validate (this rank)
         self.video_metrics: Optional[dict] = None  # set by the VideoReports callback
-        self._folded: Optional[torch.nn.Module] = None   # see infer
+        self.inference = InferenceForm()                 # the folded network during evaluation
         self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)
 
     def on_train_start(self) -> None:
@@ -310,28 +324,21 @@ class VideoClassifier(pl.LightningModule):
     def infer(self, video: torch.Tensor) -> torch.Tensor:
         """Logits at inference: the folded network (``fold_context_blocks``) during
         validation and test, the network itself otherwise."""
-        return (self._folded or self.model)(video)
-
-    def _fold(self) -> None:
-        # A folded copy of this epoch's weights, not a submodule (never saved, never trained).
-        folded = fold_context_blocks(self.model)        # a copy: not compiled, even where the model is
-        if self.compile_options() is not None:
-            folded.compile(**self.compile_options())
-        object.__setattr__(self, "_folded", folded)
+        return (self.inference.net or self.model)(video)
 
     def on_validation_epoch_start(self) -> None:
         self.predictions = []
-        self._fold()
+        self.inference.make(self.model, self.compile_options())
 
     def on_test_epoch_start(self) -> None:
         self.predictions = []
-        self._fold()
+        self.inference.make(self.model, self.compile_options())
 
     def on_validation_end(self) -> None:
-        object.__setattr__(self, "_folded", None)
+        self.inference.net = None
 
     def on_test_end(self) -> None:
-        object.__setattr__(self, "_folded", None)
+        self.inference.net = None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints whose parameters had another shape of the same values (GC's LayerNorm was
