@@ -65,3 +65,5 @@ def test_compiled_fit_keeps_plain_checkpoints_and_matches_eager(synth_root, tmp_
             scores[compiled] = {r["video_id"]: float(r["score1"]) for r in csv.DictReader(f)}
     assert scores["true"].keys() == scores["false"].keys() and scores["true"]
     assert all(abs(scores["true"][v] - scores["false"][v]) < 1e-4 for v in scores["true"])
+    # the compiled run's checkpoint serves the tools that load it (uncompiled: compile is how a run executes)
+    assert main(["export", "--ckpt_path", last, "--format", "torchscript", "--out", str(tmp_path / "net.pt")]) == 0

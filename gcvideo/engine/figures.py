@@ -125,17 +125,26 @@ def views_figure(views: dict, num_classes: int):
 def read_epoch_metrics(paths: Sequence[str]) -> dict[int, dict]:
     """Per epoch, the last value of every column of Lightning's ``metrics.csv`` files (a resumed run's
     versions in order: later values win)."""
-    epochs: dict[int, dict] = {}
+    rows = []
     for path in paths:
         with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if not row.get("epoch"):
-                    continue
-                epoch = epochs.setdefault(int(float(row["epoch"])), {})
-                for key, value in row.items():
-                    if value not in ("", None) and key not in ("epoch", "step"):
-                        epoch.setdefault(key, []).append(float(value))
-    return {e: {k: v for k, v in values.items()} for e, values in sorted(epochs.items())}
+            rows += list(csv.DictReader(f))
+    # rows without an epoch (the lr monitor's) belong to the epoch of the nearest step at or before theirs
+    known = sorted((int(float(r["step"])), int(float(r["epoch"]))) for r in rows if r.get("epoch") and r.get("step"))
+    epochs: dict[int, dict] = {}
+    for row in rows:
+        if row.get("epoch"):
+            e = int(float(row["epoch"]))
+        elif row.get("step") and known:
+            step = int(float(row["step"]))
+            e = next((ep for s, ep in reversed(known) if s <= step), known[0][1])
+        else:
+            continue
+        epoch = epochs.setdefault(e, {})
+        for key, value in row.items():
+            if value not in ("", None) and key not in ("epoch", "step"):
+                epoch.setdefault(key, []).append(float(value))
+    return dict(sorted(epochs.items()))
 
 
 def curves_figure(epochs: dict[int, dict]):
@@ -203,7 +212,7 @@ def attention_figure(frames: np.ndarray, maps: dict, times: Sequence[float],
     import torch
     import torch.nn.functional as F
     from matplotlib import colormaps
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import LogNorm
     from matplotlib.patches import Rectangle
 
     t, h, w = frames.shape[:3]
@@ -214,7 +223,7 @@ def attention_figure(frames: np.ndarray, maps: dict, times: Sequence[float],
         up = F.interpolate((att * att.numel())[None, None], size=(t, h, w), mode="nearest")[0, 0]
         lifted[name] = up.numpy()                                   # x uniform, at frame resolution
     top = max(2.0, max(float(v.max()) for v in lifted.values()))
-    norm = Normalize(vmin=1, vmax=top, clip=True)           # uniform or less: no colour
+    norm = LogNorm(vmin=1, vmax=top, clip=True)             # uniform or less: no colour; log: 2x to 50x
     cmap = colormaps["Reds"]
     scale = tile / max(h, w)
     fig = _figure(1.2 + t * w * scale / DPI + 1.0, 0.9 + len(lifted) * (h * scale / DPI + 0.25))
@@ -222,8 +231,9 @@ def attention_figure(frames: np.ndarray, maps: dict, times: Sequence[float],
     for row, (name, up) in enumerate(lifted.items()):
         for col in range(t):
             ax = axes[row, col]
-            heat = cmap(norm(up[col]))
-            alpha = np.clip(norm(up[col]), 0, 1)[..., None] * 0.85
+            share = np.clip(np.ma.filled(norm(np.maximum(up[col], 1.0)), 0.0), 0, 1)
+            heat = cmap(share)
+            alpha = share[..., None] * 0.85
             ax.imshow(grey[col], cmap="gray", vmin=0, vmax=1)
             ax.imshow(np.concatenate([heat[..., :3], alpha], -1))
             if cue_boxes and col < len(cue_boxes):
@@ -241,7 +251,7 @@ def attention_figure(frames: np.ndarray, maps: dict, times: Sequence[float],
     from matplotlib.cm import ScalarMappable
 
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, fraction=0.02, pad=0.02,
-                 label="attention, × uniform (≤ 1: no colour)")
+                 label="attention, × uniform (log scale; ≤ 1: no colour)")
     return fig
 
 
@@ -257,7 +267,7 @@ def gif_frames(frames: np.ndarray, att: np.ndarray, top: float, size: int = 192)
     factor = max(1, math.ceil(size / min(h, w)))
     att = torch.as_tensor(att, dtype=torch.float32)
     up = F.interpolate((att * att.numel())[None, None], size=(t, h, w), mode="nearest")[0, 0].numpy()
-    share = np.clip((up - 1) / (top - 1), 0, 1)[..., None]      # uniform or less: no colour
+    share = np.clip(np.log(np.maximum(up, 1.0)) / np.log(top), 0, 1)[..., None]   # log scale; <= uniform: none
     grey = np.repeat(frames.astype(np.float32).mean(-1, keepdims=True) / 255, 3, -1)
     heat = colormaps["Reds"](share[..., 0])[..., :3]
     mixed = ((grey * (1 - 0.85 * share) + heat * 0.85 * share) * 255).astype(np.uint8)
