@@ -119,3 +119,42 @@ def write_rotated(path: str, frames: np.ndarray, degrees: int) -> None:
 def write_ntsc(path: str, n: int = 300, height: int = 48, width: int = 64) -> None:
     """``ramp_frames`` at 30000/1001 fps (frame k starts at k * 1001/30000 s)."""
     write_video(path, ramp_frames(n, height, width), fps=Fraction(30000, 1001))
+
+
+def write_two_halves(path: str, seconds: float = 4.0, fps: int = 30, height: int = 48, width: int = 64,
+                     colours=((220, 30, 30), (30, 220, 30)), audio: bool = False, vfr: bool = False) -> float:
+    """A video whose first half is one colour and second half another (a moving bar on both);
+    optionally with an AAC audio track and a variable frame rate (33/40 ms alternating). Returns
+    the time of the change."""
+    import av
+
+    change = seconds / 2
+    with av.open(path, "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, 1000)
+        sound = container.add_stream("aac", rate=16000) if audio else None
+        t, i = 0.0, 0
+        while t < seconds:
+            frame = np.empty((height, width, 3), np.uint8)
+            frame[:] = colours[0] if t < change else colours[1]
+            frame[:, (4 * i) % width] = 255
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            for packet in video.encode(vf):
+                container.mux(packet)
+            t += (0.033 if i % 2 else 0.040) if vfr else 1.0 / fps
+            i += 1
+        for packet in video.encode():
+            container.mux(packet)
+        if sound is not None:
+            samples = int(seconds * 16000)
+            tone = np.sin(2 * np.pi * 440 * np.arange(samples) / 16000).astype(np.float32)
+            for k, first in enumerate(range(0, samples - 1024, 1024)):
+                af = av.AudioFrame.from_ndarray(tone[None, first:first + 1024], format="fltp", layout="mono")
+                af.sample_rate, af.pts = 16000, first
+                for packet in sound.encode(af):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
+    return change

@@ -5,6 +5,7 @@ come from the checkpoint, so a checkpoint file is all that is needed.
 """
 import json as jsonlib
 import sys
+from typing import Optional
 
 
 import torch
@@ -43,20 +44,33 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
 
 
 def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", json: bool = False,
-                trust_checkpoint: bool = False) -> int:
-    """top-5 classes of videos with a trained checkpoint (multi-view)
+                timeline: bool = False, window: Optional[float] = None, stride: Optional[float] = None,
+                out: str = "timeline", trust_checkpoint: bool = False) -> int:
+    """top-5 classes of videos with a trained checkpoint (multi-view), or a timeline of a long video
 
     Multi-view prediction for any video (any length, size, fps). Class names and clip options are
     read from the checkpoint. Exits 1 when a video cannot be read (its reason is printed).
+    With --timeline: the model slides over the whole video (one clip per window, its centre crop,
+    decoded window by window so memory stays flat) and OUT gets timeline.csv (window start, end,
+    top-5 classes and scores), timeline.json and timeline.png (the top class per window as a
+    coloured band under frame thumbnails); several videos: OUT/<video name>/.
 
     Args:
         videos: video files
         ckpt_path: a gcvideo checkpoint (e.g. runs/demo_relation/gc/checkpoints/best.ckpt)
-        views: CLIPSxCROPS (10x3: the paper's 30 views)
+        views: CLIPSxCROPS (10x3: the paper's 30 views); not with --timeline
         json: print JSON
+        timeline: slide over the whole video window by window
+        window: timeline window in seconds (default: the checkpoint's clip span)
+        stride: seconds between window starts (default: the window)
+        out: timeline output folder
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
     """
+    if timeline:
+        return _run_timeline(videos, ckpt_path, window, stride, out, json, trust_checkpoint)
+    if window is not None or stride is not None:
+        raise ValueError("--window and --stride apply to --timeline")
     results = predict_videos(videos, ckpt_path, views, trust=trust_checkpoint)
     if json:
         print(jsonlib.dumps(results, indent=2))
@@ -69,3 +83,36 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
             for rank, (name, p) in enumerate(r["top"], 1):
                 print(f"  {rank}. {name:30s} {p:.4f}")
     return 0 if all(r["ok"] for r in results) else 1
+
+
+def _run_timeline(videos: list[str], ckpt_path: str, window: Optional[float], stride: Optional[float], out: str,
+                  json: bool, trust: bool) -> int:
+    import os
+
+    from ..data.decode import VideoError
+    from .timeline import timeline, write_timeline
+
+    module, data = load_classifier(ckpt_path, trust)
+    failed = False
+    for path in videos:
+        folder = out if len(videos) == 1 else os.path.join(out, os.path.splitext(os.path.basename(path))[0])
+        try:
+            result = timeline(path, module, data, window, stride, progress=not json)
+        except VideoError as err:
+            print(f"{path}: cannot predict: {err}", file=sys.stderr)
+            failed = True
+            continue
+        paths = write_timeline(result, folder)
+        if json:
+            print(jsonlib.dumps({**{k: v for k, v in result.items() if k != "thumbnails"}, "files": paths}))
+            continue
+        segments, previous = [], None
+        for r in result["windows"]:
+            name = r["top"][0][0]
+            if name != previous:
+                segments.append(f"{r['start']:.1f} s {name}")
+                previous = name
+        print(f"{path}: {len(result['windows'])} windows of {result['window']:.2f} s; "
+              f"top class from: {', '.join(segments)}")
+        print(f"wrote {paths['csv']}, {paths['json']}, {paths['png']}")
+    return 1 if failed else 0

@@ -1,0 +1,149 @@
+"""``gcvideo predict VIDEO --timeline``: the model slid over a whole video, window by window.
+
+Each window of ``window`` seconds (default: the checkpoint's clip span), every ``stride`` seconds,
+gives one clip sampled as in training (``num_frames`` frames ``sampling_rate`` apart at
+``target_fps``, centred in the window), its centre crop at the test scale, and the top-k classes.
+Windows are decoded one at a time (seeking to each), so memory does not grow with the video's
+length. Writes ``timeline.csv`` (window start, end, top-k classes and scores), ``timeline.json`` and
+``timeline.png`` (the top class of each window as a coloured band under frame thumbnails).
+"""
+import csv
+import json
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+
+THUMBNAILS = 16          # frames shown above the band
+BAND_CLASSES = 10        # classes with their own colour in the band (the rest: "other")
+
+
+def window_starts(duration: float, window: float, stride: float) -> list[float]:
+    """Start times of the windows covering ``[0, duration]``: every ``stride`` seconds while a whole
+    window fits (at least one window; the last one ends at the video's end)."""
+    if duration <= window:
+        return [0.0]
+    starts = list(np.arange(0.0, duration - window + 1e-9, stride))
+    if duration - (starts[-1] + window) > 1e-6:
+        starts.append(duration - window)
+    return [float(s) for s in starts]
+
+
+def clip_times(start: float, window: float, data: dict, duration: float, fps: float) -> np.ndarray:
+    """The frame times of the clip centred in ``[start, start + window]``."""
+    step = data["sampling_rate"] / data["target_fps"]
+    span = data["num_frames"] * step
+    first = start + (window - span) / 2
+    times = first + step * np.arange(data["num_frames"]) + step / 2
+    return np.clip(times, 0.0, max(duration - 1.0 / max(fps, 1e-6), 0.0))
+
+
+@torch.no_grad()
+def timeline(path: str, module, data: dict, window: Optional[float] = None, stride: Optional[float] = None,
+             top: int = 5, progress: bool = True) -> dict:
+    """The top-``top`` classes of every window of ``path`` (see the module doc)."""
+    from tqdm import tqdm
+
+    from ..data import decode, transforms
+    from ..models import fold_context_blocks
+
+    span = data["num_frames"] * data["sampling_rate"] / data["target_fps"]
+    window = window or span
+    stride = stride or window
+    if window <= 0 or stride <= 0:
+        raise ValueError(f"--window and --stride must be > 0, got {window} and {stride}")
+    info = decode.probe(path)
+    starts = window_starts(info.duration, window, stride)
+    net = fold_context_blocks(module.model)
+    classes = module.class_names
+    k = min(top, len(classes))
+    crop, short_side = data.get("test_crop_size") or data["crop_size"], data["eval_short_side"]
+    rows, thumbs, pending = [], [], []
+
+    def flush():
+        clips = torch.stack([clip for _, clip in pending])
+        probs = module.average_views(net(transforms.normalize_clips(clips)).unsqueeze(1))
+        scores, index = probs.topk(k, dim=-1)
+        for (start, _), s, i in zip(pending, scores, index):
+            rows.append({"start": round(start, 3), "end": round(min(start + window, info.duration), 3),
+                         "top": [(classes[c], float(p)) for p, c in zip(s, i)]})
+        pending.clear()
+
+    for start in tqdm(starts, desc="timeline windows", unit="window", disable=not progress):
+        frames = decode.decode_at(path, clip_times(start, window, data, info.duration, info.fps), data["backend"])
+        clip = transforms.center_crop(frames, short_side, crop)               # (T, 3, crop, crop) uint8
+        pending.append((start, transforms.to_cthw(clip)))
+        thumbs.append((start, frames[len(frames) // 2][::max(1, frames.shape[1] // 64), ::max(1, frames.shape[1] // 64)]))
+        if len(thumbs) > 4 * THUMBNAILS:          # keep memory flat: every other thumbnail
+            thumbs = thumbs[::2]
+        if len(pending) >= module.hparams.view_batch:
+            flush()
+    if pending:
+        flush()
+    return {"video": path, "duration": info.duration, "window": window, "stride": stride, "windows": rows,
+            "thumbnails": thumbs}
+
+
+def timeline_figure(result: dict):
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    rows, duration = result["windows"], max(result["duration"], 1e-6)
+    counts: dict = {}
+    for r in rows:
+        counts[r["top"][0][0]] = counts.get(r["top"][0][0], 0) + 1
+    named = [c for c, _ in sorted(counts.items(), key=lambda kv: -kv[1])][:BAND_CLASSES]
+    colours = {c: f"C{i}" for i, c in enumerate(named)}
+    fig = Figure(figsize=(12, 3.6), dpi=100)
+    strip, band = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    thumbs = result["thumbnails"]
+    chosen = [thumbs[int(i)] for i in np.linspace(0, len(thumbs) - 1, min(THUMBNAILS, len(thumbs)))]
+    width = duration / max(len(chosen), 1)
+    for start, image in chosen:                      # each thumbnail at its window's time
+        left = min(start, duration - width)
+        strip.imshow(image, extent=(left, left + width * 0.96, 0, 1), aspect="auto")
+    strip.set_xlim(0, duration)
+    strip.set_ylim(0, 1)
+    strip.set_yticks([])
+    strip.set_title(f"{os.path.basename(result['video'])}: top class per window "
+                    f"({result['window']:.2f} s windows every {result['stride']:.2f} s)", fontsize=11)
+    for r in rows:
+        name = r["top"][0][0]
+        band.axvspan(r["start"], r["end"], color=colours.get(name, "lightgrey"), linewidth=0)
+    band.set_yticks([])
+    band.set_xlabel("time (s)")
+    handles = [Patch(color=colours[c], label=c) for c in named]
+    if len(counts) > len(named):
+        handles.append(Patch(color="lightgrey", label="other"))
+    band.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.9), ncol=min(5, len(handles)),
+                fontsize=9, frameon=False)
+    return fig
+
+
+def write_timeline(result: dict, out: str) -> dict:
+    from ..engine.figures import save
+    from ..files import check_writable, write_atomic
+
+    check_writable(out, "timeline output (--out)")
+    os.makedirs(out, exist_ok=True)
+    k = max(len(r["top"]) for r in result["windows"])
+    lines = [["start", "end"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")]]
+    for r in result["windows"]:
+        lines.append([f"{r['start']:.3f}", f"{r['end']:.3f}"] + [x for name, p in r["top"] for x in (name, f"{p:.6f}")])
+    text = "".join(",".join(_csv_cell(c) for c in line) + "\n" for line in lines)
+    paths = {"csv": os.path.join(out, "timeline.csv"), "json": os.path.join(out, "timeline.json"),
+             "png": os.path.join(out, "timeline.png")}
+    write_atomic(paths["csv"], text.encode("utf-8", "surrogateescape"))
+    public = {key: value for key, value in result.items() if key != "thumbnails"}
+    write_atomic(paths["json"], json.dumps(public, indent=2).encode("utf-8", "surrogateescape"))
+    save(timeline_figure(result), paths["png"])
+    return paths
+
+
+def _csv_cell(value: str) -> str:
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([value])
+    return buffer.getvalue().rstrip("\r\n")
