@@ -12,9 +12,11 @@ A third loader gives the bound: with the same workers and videos, only seeking a
 decoding the frames each training clip needs (the same random clip times as gcvideo's
 pipeline, no resize, crop or normalisation); the full pipeline's share of it is printed.
 With ``--prepared DIR`` (a copy of the videos written by ``gcvideo data prepare``) the
-gcvideo pipeline also runs on that copy, side by side.
+gcvideo pipeline also runs on that copy, side by side. With ``--clips-per-video K`` gcvideo's
+pipeline also runs with repeated augmentation (K clips per decoded video), side by side, and the
+ratio of clips/s with K to clips/s with one clip per video is printed.
 
-    python benchmarks/data_throughput.py [--videos 24 --workers 2 --rounds 2 --prepared DIR]
+    python benchmarks/data_throughput.py [--videos 24 --workers 2 --rounds 2 --prepared DIR --clips-per-video 2]
 """
 import argparse
 import os
@@ -74,7 +76,7 @@ class DecodeOnly(torch.utils.data.Dataset):
         return int(decode.decode_clip(d.records.path(index), times, d.backend).shape[0])
 
 
-def make_loaders(root: str, workers: int, batch: int, prepared: str = None):
+def make_loaders(root: str, workers: int, batch: int, prepared: str = None, clips_per_video: int = 1):
     from pytorchvideo.data import Kinetics, make_clip_sampler
 
     from gcvideo.engine.datamodule import KineticsDataModule
@@ -95,6 +97,10 @@ def make_loaders(root: str, workers: int, batch: int, prepared: str = None):
     # a new DataLoader (and new worker processes) per round on every side
     loaders = {"gcvideo": ours.train_dataloader, "decode only": decode_only,
                "pytorchvideo": lambda: DataLoader(stock, batch_size=batch, num_workers=workers)}
+    if clips_per_video > 1:
+        loaders[f"gcvideo K={clips_per_video}"] = KineticsDataModule(
+            root, batch_size=max(1, batch // clips_per_video), num_workers=workers, seed=0,
+            clips_per_video=clips_per_video).train_dataloader
     if prepared:
         loaders["gcvideo prepared"] = KineticsDataModule(prepared, batch_size=batch, num_workers=workers,
                                                          seed=0).train_dataloader
@@ -107,8 +113,8 @@ def run(loader_fn, clips: int) -> tuple:
         if "clips" in batch:
             seen += batch["clips"]
         else:
-            assert batch["video"].shape[1:] == (3, 8, 224, 224), batch["video"].shape
-            seen += batch["video"].shape[0]
+            assert batch["video"].shape[-4:] == (3, 8, 224, 224), batch["video"].shape
+            seen += batch["video"].shape[:-4].numel()                  # K clips per video: (N, K, ...)
         if seen >= clips:
             break
     return seen, time.perf_counter() - start
@@ -122,6 +128,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--root", help="reuse generated videos here (default: a temp folder)")
     parser.add_argument("--prepared", help="the same videos after `gcvideo data prepare ROOT PREPARED`")
+    parser.add_argument("--clips-per-video", type=int, default=1, help="also run repeated augmentation with K clips")
     args = parser.parse_args()
 
     from gcvideo.data.synth import synthesize
@@ -131,7 +138,7 @@ def main() -> None:
         per_class = max(3, round(args.videos / 0.6 / 4))
         synthesize(root, num_classes=4, videos_per_class=per_class, seconds=10.0, size=(340, 256),
                    event_frames=12, seed=0)
-    loaders = make_loaders(root, args.workers, args.batch, args.prepared)
+    loaders = make_loaders(root, args.workers, args.batch, args.prepared, args.clips_per_video)
     n_train = sum(1 for _ in open(os.path.join(root, "train.csv"))) - 1
     totals = {name: [0, 0.0] for name in loaders}
     for r in range(args.rounds):
@@ -146,6 +153,10 @@ def main() -> None:
         print(f"{name:13s} {value:7.2f} clips/s")
     print(f"ratio gcvideo / pytorchvideo: {rate['gcvideo'] / rate['pytorchvideo']:.2f}x")
     print(f"gcvideo's share of the decode-only bound: {rate['gcvideo'] / rate['decode only']:.2f}")
+    repeated = f"gcvideo K={args.clips_per_video}"
+    if repeated in rate:
+        print(f"repeated augmentation, clips/s with {args.clips_per_video} clips per decoded video / one: "
+              f"{rate[repeated] / rate['gcvideo']:.2f}x")
     if "gcvideo prepared" in rate:
         print(f"prepared copy / original: {rate['gcvideo prepared'] / rate['gcvideo']:.2f}x")
 

@@ -88,3 +88,29 @@ def test_a_clip_opens_its_file_once(bad_videos, monkeypatch, mode):
     assert opened == [bad_videos["good"], bad_videos["vfr"]]
     decode_views(bad_videos["good"], num_frames=4, sampling_rate=4, clips=3, crops=3, short_side=48, crop=32)
     assert opened[2:] == [bad_videos["good"]]
+
+
+def test_repeated_augmentation_gives_k_clips_of_one_decoding(bad_videos, monkeypatch):
+    """K clips per video: each its own window, crop, flip (drawn from seed, epoch, video, k), the
+    same pixels as decoding each clip on its own, from one decoding pass; bad videos are replaced
+    as with one clip."""
+    import numpy as np
+
+    from gcvideo.data import decode
+
+    data = make(bad_videos, ["good", "missing"], "train", clips_per_video=3, train_short_side=(40, 64))
+    calls = []
+    real = decode.decode_clip
+    monkeypatch.setattr(decode, "decode_clip", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sample = data[0]
+    assert sample["video"].shape == (3, 3, 4, 32, 32) and len(calls) == 1
+    clips = sample["video"]
+    assert not torch.equal(clips[0], clips[1]) and not torch.equal(clips[1], clips[2])
+    for k in range(3):        # clip k is what a one-clip draw from (seed, epoch, video, k) decodes
+        assert torch.equal(clips[k], data.load_clip(0, np.random.default_rng([0, 0, 0, k])))
+    assert torch.equal(data[0]["video"], clips)                                # reproducible
+    replaced = data[1]                                                          # the missing video
+    assert replaced["replaced"] >= 1 and replaced["video"].shape == (3, 3, 4, 32, 32)
+    assert make(bad_videos, ["good"], "val", clips_per_video=3)[0]["video"].shape == (3, 4, 32, 32)
+    one = make(bad_videos, ["good"], "train")
+    assert torch.equal(one[0]["video"], one.load_clip(0, np.random.default_rng([0, 0, 0])))   # K = 1: as before

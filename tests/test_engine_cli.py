@@ -75,9 +75,11 @@ def test_bad_configs_fail_before_training(synth_root, tmp_path, capsys, args, me
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_split_the_data(synth_root, tmp_path):
-    """Two ranks see disjoint halves of the videos (with activation checkpointing on: it runs under DDP)."""
+    """Two ranks see disjoint halves of the videos (with activation checkpointing and 2 clips per
+    video on: both run under DDP)."""
     run = tmp_path / "ddp"
-    args = tiny_args(synth_root, run, epochs=1, extra=("--model.activation_checkpointing", "true"))
+    args = tiny_args(synth_root, run, epochs=1, extra=("--model.activation_checkpointing", "true",
+                                                        "--data.clips_per_video", "2"))
     args[args.index("--trainer.devices") + 1] = "2"
     args[args.index("--data.batch_size") + 1] = "3"          # 12 videos = 2 ranks x 2 steps x 3
     cmd = [sys.executable, "-m", "gcvideo.cli", "fit", *args, "--trainer.strategy", "ddp",
@@ -206,12 +208,12 @@ def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, caps
 
 
 def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):
-    """With mixup, cutmix, RandAugment and random erasing on, an interrupted and
-    resumed run ends with the same weights as an uninterrupted one."""
+    """With mixup, cutmix, RandAugment, random erasing and repeated augmentation (2 clips per
+    video) on, an interrupted and resumed run ends with the same weights as an uninterrupted one."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     extra = ["--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4, "dropout": 0.5}',
              "--model.max_epochs", "2", "--model.mixup_alpha", "0.8", "--model.cutmix_alpha", "1.0",
-             "--data.randaugment", "2", "--data.random_erasing", "0.25"]
+             "--data.randaugment", "2", "--data.random_erasing", "0.25", "--data.clips_per_video", "2"]
     assert main(["fit", *tiny_args(synth_root, straight, 2, extra=extra), *EVERY_EPOCH]) == 0
     assert main(["fit", *tiny_args(synth_root, resumed, 1, extra=extra), *EVERY_EPOCH]) == 0
     assert main(["fit", *tiny_args(synth_root, resumed, 2, extra=extra), *EVERY_EPOCH, "--ckpt_path", "last"]) == 0

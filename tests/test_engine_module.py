@@ -125,3 +125,15 @@ def test_a_trainer_that_rewraps_the_rank_splitting_sampler_is_refused():
         module.on_train_start()
     module._trainer = SimpleNamespace(train_dataloader=DataLoader(data))
     module.on_train_start()
+
+
+def test_the_lr_scales_with_the_clips_of_a_step():
+    """Repeated augmentation: a step holds batch_size x clips_per_video clips per device."""
+    from types import SimpleNamespace
+
+    module = VideoClassifier(model="slow_r50", num_classes=2, backbone=dict(TINY))
+    module._trainer = SimpleNamespace(datamodule=SimpleNamespace(batch_size=4, clips_per_video=2), world_size=2,
+                                      accumulate_grad_batches=3)
+    assert module.total_batch() == 4 * 2 * 2 * 3
+    module._trainer.datamodule = SimpleNamespace(batch_size=4)
+    assert module.total_batch() == 4 * 2 * 3

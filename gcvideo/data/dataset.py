@@ -31,7 +31,7 @@ class VideoClipDataset(Dataset):
                  target_fps: float = 30.0, backend: str = "pyav",
                  train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, flip: bool = True, max_retries: int = 10,
-                 seed: int = 0, augment=None) -> None:
+                 seed: int = 0, augment=None, clips_per_video: int = 1) -> None:
         if mode not in ("train", "val"):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
         if backend not in decode.BACKENDS:
@@ -47,6 +47,9 @@ class VideoClipDataset(Dataset):
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
         self.max_retries, self.seed = max_retries, seed
+        if clips_per_video < 1:
+            raise ValueError(f"clips_per_video must be >= 1, got {clips_per_video}")
+        self.clips_per_video = clips_per_video if mode == "train" else 1
         self.augment = augment if mode == "train" else None     # transforms.clip_augmentation
         self._bad: set = set()  # indices known bad (per worker process)
 
@@ -75,9 +78,31 @@ class VideoClipDataset(Dataset):
                                          self.augment)
         return transforms.to_cthw(transforms.center_crop(frames, self.eval_short_side, self.crop_size))
 
+    def load_clips(self, index: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
+        """Repeated augmentation: (K, 3, T, crop, crop) uint8, K training clips of video ``index``
+        from one decoding pass, clip k with its own window, crop, flip and augmentation drawn
+        from ``rngs[k]``; raises ``decode.VideoError``."""
+        path, windows = self.records.path(index), []
+
+        def times(info: decode.VideoInfo) -> np.ndarray:
+            sampling.require_clip(path, info, self.num_frames, self.sampling_rate, self.target_fps)
+            windows[:] = [sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
+                                               rng, self.target_fps) for rng in rngs]
+            return np.sort(np.concatenate(windows), kind="stable")
+
+        decoded = decode.decode_clip(path, times, self.backend)      # the K windows' frames, in time order
+        frames = np.empty_like(decoded)
+        frames[np.argsort(np.concatenate(windows), kind="stable")] = decoded       # back to window order
+        t = self.num_frames
+        return torch.stack([transforms.train_clip(frames[k * t:(k + 1) * t], rng, self.train_short_side,
+                                                  self.crop_size, self.flip, self.augment)
+                            for k, rng in enumerate(rngs)])
+
     def __getitem__(self, key: int) -> dict:
         epoch, index = divmod(int(key), len(self.records))
         rng = np.random.default_rng([self.seed, epoch, index])
+        # K > 1: clip k draws from (seed, epoch, video, k); K = 1 keeps the one-clip draws
+        rngs = [np.random.default_rng([self.seed, epoch, index, k]) for k in range(self.clips_per_video)]
         if self.mode == "val":
             try:
                 return self._sample(index, self.load_clip(index), ok=True)
@@ -86,7 +111,8 @@ class VideoClipDataset(Dataset):
         tried = index
         for attempt in range(self.max_retries + 1):
             try:
-                return self._sample(tried, self.load_clip(tried, rng), ok=True, replaced=attempt)
+                video = self.load_clip(tried, rng) if self.clips_per_video == 1 else self.load_clips(tried, rngs)
+                return self._sample(tried, video, ok=True, replaced=attempt)
             except decode.VideoError as err:
                 if tried not in self._bad:
                     self._bad.add(tried)

@@ -131,7 +131,7 @@ class Throughput(pl.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
         if self._last is not None:
-            n = batch["video"].shape[0]
+            n = batch["video"].shape[0] * (batch["video"].shape[1] if batch["video"].dim() == 6 else 1)   # clips
             module.log("train/clips_per_s", n * trainer.world_size / (now - self._last), prog_bar=True, batch_size=n)
             if self._start is not None:
                 waited = max(0.0, self._start - self._last)

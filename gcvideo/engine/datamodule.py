@@ -55,6 +55,9 @@ class KineticsDataModule(pl.LightningDataModule):
             (seed, epoch, video).
         randaugment_magnitude: RandAugment magnitude (0-30).
         random_erasing: probability of random erasing per training clip, 0 = off.
+        clips_per_video: repeated augmentation: K training clips per decoded video, each with its own
+            window, crop, flip and augmentation (drawn from seed, epoch, video, k). An epoch still
+            counts videos; a step holds batch_size x K clips, and the lr scales with those clips.
     """
 
     def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
@@ -64,7 +67,7 @@ class KineticsDataModule(pl.LightningDataModule):
                  eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
                  num_workers: int = 4, seed: int = 0, max_retries: int = 10,
                  test_views: str = "10x3", test_crop_size: int = 256, randaugment: int = 0,
-                 randaugment_magnitude: int = 9, random_erasing: float = 0.0) -> None:
+                 randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
@@ -83,6 +86,8 @@ class KineticsDataModule(pl.LightningDataModule):
         if crop_size > low:
             raise ValueError(f"data.crop_size {crop_size} is larger than the smallest training short side {low} "
                              "(data.train_short_side): the crop would not fit")
+        if clips_per_video < 1:
+            raise ValueError(f"data.clips_per_video must be >= 1, got {clips_per_video}")
         if num_workers < 0 or target_fps <= 0:
             raise ValueError(f"data.num_workers must be >= 0 and data.target_fps > 0, got {num_workers}, {target_fps}")
         self.test_views = parse_views(test_views)
@@ -97,6 +102,7 @@ class KineticsDataModule(pl.LightningDataModule):
                                  max_retries=max_retries, seed=seed,
                                  augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.clips_per_video = clips_per_video
         self._tables: dict = {}
         self._fingerprints: dict[str, dict] = {}
         if classes_file:
@@ -191,7 +197,7 @@ class KineticsDataModule(pl.LightningDataModule):
                 self.check_clip_fits(split)
             mode = "train" if split == "train" else "val"
             self._datasets[split] = VideoClipDataset(self.known_records(split), self.class_to_index, mode,
-                                                     **self.clip_options)
+                                                     **self.clip_options, clips_per_video=self.clips_per_video)
         return self._datasets[split]
 
     def multiview_dataset(self, split: str) -> MultiViewDataset:

@@ -227,12 +227,16 @@ class VideoClassifier(pl.LightningModule):
         return video
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        video, target = self.batch_video(batch), batch["label"]
+        target = batch["label"]
+        if batch["video"].dim() == 6:           # repeated augmentation: (videos, K, 3, T, H, W) -> clips
+            k = batch["video"].shape[1]
+            batch, target = {**batch, "video": batch["video"].flatten(0, 1)}, target.repeat_interleave(k)
+        video = self.batch_video(batch)
         if self.mix is not None:
             video, target = mix_batch(self.mix, video, target)       # soft targets, rows sum to 1
         logits = self(video)
         loss = F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
-        n = len(batch["label"])
+        n = len(target)
         hits = topk_hits(logits.detach(), target if target.dim() == 1 else target.argmax(-1), self.top_k)
         self._train_hits = hits if self._train_hits is None else self._train_hits + hits
         # read on the host only at logging steps (and by a progress bar, at its refresh rate)
@@ -362,7 +366,8 @@ class VideoClassifier(pl.LightningModule):
         per_device = getattr(trainer.datamodule, "batch_size", None) if trainer.datamodule else None
         if per_device is None:
             raise ValueError("cannot scale the lr: the datamodule has no batch_size")
-        return per_device * trainer.world_size * trainer.accumulate_grad_batches
+        clips = getattr(trainer.datamodule, "clips_per_video", 1)       # repeated augmentation: K clips a video
+        return per_device * clips * trainer.world_size * trainer.accumulate_grad_batches
 
     def configure_optimizers(self):
         hp = self.hparams
