@@ -173,7 +173,14 @@ def test_ctrl_c_is_one_line_and_a_killed_parent_leaves_no_worker(synth_root, tmp
             time.sleep(0.05)
         return proc
 
-    proc = start("data", "prepare", synth_root, str(tmp_path / "dst"), "--jobs", "2", "--short-side", "32")
+    src = tmp_path / "src"                # 10 links to each video: enough work that the signal comes mid-run
+    for folder, _, files in os.walk(synth_root):
+        for name in (f for f in files if f.endswith(".mp4")):
+            target = src / os.path.relpath(folder, synth_root)
+            target.mkdir(parents=True, exist_ok=True)
+            for copy in range(10):
+                os.link(os.path.join(folder, name), target / f"{copy}_{name}")
+    proc = start("data", "prepare", str(src), str(tmp_path / "dst"), "--jobs", "2", "--short-side", "32")
     workers = _children(proc.pid)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
