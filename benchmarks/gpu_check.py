@@ -78,7 +78,7 @@ FULL = Sizes(frames=8, size=224, batch=16, rounds=6, steps_per_round=3, views=30
              view_chunk=10, infer_rounds=5, compile_budget_s=100, fit_videos_per_class=20,
              data_videos=16, data_clips=320, data_batch=16)
 TINY = Sizes(frames=4, size=32, batch=2, rounds=2, steps_per_round=1, views=6, view_size=32,
-             view_chunk=3, infer_rounds=2, compile_budget_s=20, fit_videos_per_class=3,
+             view_chunk=3, infer_rounds=2, compile_budget_s=1, fit_videos_per_class=3,
              data_videos=4, data_clips=8, data_batch=2)
 
 
