@@ -166,8 +166,11 @@ def test_ctrl_c_is_one_line_and_a_killed_parent_leaves_no_worker(synth_root, tmp
     import time
 
     def start(*argv):
+        # Ctrl-C's default disposition in the child, also where this test runs as a background job
+        # (which ignores SIGINT, and Python then installs no KeyboardInterrupt handler)
         proc = subprocess.Popen([sys.executable, "-m", "gcvideo.cli", *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 60
         while len(_children(proc.pid)) < 2 and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)

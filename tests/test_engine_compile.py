@@ -44,6 +44,8 @@ def test_compiled_fit_keeps_plain_checkpoints_and_matches_eager(synth_root, tmp_
     keys; the 1x1 test of that checkpoint compiled and eager give the same scores (fp32 tolerance)."""
     import csv
 
+    from torch._dynamo.utils import counters
+
     from gcvideo.engine.checkpoint import read_checkpoint
 
     run = tmp_path / "run"
@@ -54,8 +56,6 @@ def test_compiled_fit_keeps_plain_checkpoints_and_matches_eager(synth_root, tmp_
     checkpoint = read_checkpoint(last)
     assert not any("_orig_mod" in k for k in checkpoint["state_dict"])
     assert checkpoint["hyper_parameters"]["compile"] is True
-    from torch._dynamo.utils import counters
-
     scores = {}
     for compiled in ("true", "false"):
         counters.clear()

@@ -4,7 +4,12 @@ from gcvideo.cli import main
 from gcvideo.configs import list_configs
 
 
-def test_report_covers_every_row_and_ablation(tmp_path, capsys):
+def test_report_covers_every_row_and_ablation(tmp_path, capsys, monkeypatch):
+    from gcvideo.tools import cost_report
+
+    real = cost_report.create_model          # narrow networks: the rows and their order, not R50's size
+    monkeypatch.setattr(cost_report, "create_model", lambda name, **o: real(name, **{"depths": (1, 4, 6, 1),
+                                                                                   "width": 16, **o}))
     md, js = tmp_path / "results.md", tmp_path / "results.json"
     assert main(["report", "costs", "--frames", "2", "--size", "64", "--rounds", "1",
                  "--out", str(md), "--json", str(js)]) == 0

@@ -1,7 +1,6 @@
 """``gcvideo report run``: one self-contained HTML page per run (or runs side by side), checked in a
 real browser (headless Chromium) where one is installed."""
 import json
-import os
 import re
 import shutil
 import subprocess
