@@ -120,7 +120,7 @@ GENERATE = """
 import hashlib, json, os, sys
 from gcvideo.data.synth import synthesize_relation, synthesize
 out, workers = sys.argv[1], int(sys.argv[2])
-synthesize_relation(os.path.join(out, "relation"), videos_per_class=24, progress=False, workers=workers)
+synthesize_relation(os.path.join(out, "relation"), videos_per_class=12, progress=False, workers=workers)
 synthesize(os.path.join(out, "order"), num_classes=3, videos_per_class=4, seconds=1.0, size=(64, 48), progress=False,
            workers=workers)
 digests = {}
@@ -139,7 +139,7 @@ def test_same_seed_gives_byte_identical_files_in_concurrent_processes(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
              for name, workers in (("a", "1"), ("b", "2"), ("c", "2"))]
     digests = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
-    assert len(digests[0]) == (48 + 4 + 1) + (12 + 4)     # videos, csv + classes files, cues.json
+    assert len(digests[0]) == (24 + 4 + 1) + (12 + 4)     # videos, csv + classes files, cues.json
     assert digests[0] == digests[1] == digests[2]
 
 
