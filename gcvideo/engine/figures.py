@@ -250,8 +250,14 @@ def attention_figure(frames: np.ndarray, maps: dict, times: Sequence[float],
                  + ("; blue: cue boxes" if cue_boxes else ""), fontsize=11)
     from matplotlib.cm import ScalarMappable
 
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, fraction=0.02, pad=0.02,
-                 label="attention, × uniform (log scale; ≤ 1: no colour)")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, fraction=0.02, pad=0.02,
+                       label="attention, × uniform (log scale; ≤ 1: no colour)")
+    ticks = [t for t in (1, 1.5, 2, 3, 5, 10, 20, 50, 100) if t <= top] + [round(top, 1)]
+    bar.set_ticks(ticks)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
     return fig
 
 
