@@ -109,12 +109,10 @@ class PoisonAt(pl.Callback):
 
 def latest_metrics(root: str):
     """Path of the newest run's ``metrics.csv`` under ``root`` (None if there is none)."""
-    folder = os.path.join(root, "csv")
-    if not os.path.isdir(folder):
-        return None
-    versions = sorted((d for d in os.listdir(folder) if d.startswith("version_")),
-                      key=lambda d: int(d.split("_")[1]))
-    path = os.path.join(folder, versions[-1], "metrics.csv") if versions else None
+    from gcvideo.engine.report import run_versions
+
+    versions = run_versions(root)
+    path = os.path.join(versions[-1], "metrics.csv") if versions else None
     return path if path and os.path.exists(path) else None
 
 

@@ -147,6 +147,13 @@ def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
         save(views_figure(metrics["views"], len(classes)), paths["views.png"])
 
 
+def run_versions(root: str) -> list[str]:
+    """The run's ``csv/version_N`` folders, oldest first (a resumed run adds one per start)."""
+    folder = os.path.join(root, "csv")
+    names = [d for d in os.listdir(folder) if d.startswith("version_")] if os.path.isdir(folder) else []
+    return [os.path.join(folder, d) for d in sorted(names, key=lambda d: int(d.split("_")[1]))]
+
+
 def write_curves(root: str, loggers=()) -> Optional[str]:
     """``<root>/curves.png``: loss, top-1 and lr per epoch from the run's ``csv/version_*/metrics.csv``
     (every version: a resumed run continues its curves); None when there is nothing to plot."""
@@ -155,11 +162,8 @@ def write_curves(root: str, loggers=()) -> Optional[str]:
     for logger in loggers:                 # what the loggers hold in memory, on disk first
         if hasattr(logger, "save"):
             logger.save()
-    folder = os.path.join(root, "csv")
-    versions = sorted((d for d in os.listdir(folder) if d.startswith("version_")),
-                      key=lambda d: int(d.split("_")[1])) if os.path.isdir(folder) else []
-    files = [os.path.join(folder, v, "metrics.csv") for v in versions
-             if os.path.exists(os.path.join(folder, v, "metrics.csv"))]
+    files = [os.path.join(v, "metrics.csv") for v in run_versions(root)
+             if os.path.exists(os.path.join(v, "metrics.csv"))]
     epochs = read_epoch_metrics(files) if files else {}
     if not epochs:
         return None

@@ -20,12 +20,6 @@ WORST = 6          # worst-classified videos shown per run
 THUMBS = 4         # frames per video strip
 
 
-def _versions(run: str) -> list[str]:
-    folder = os.path.join(run, "csv")
-    names = [d for d in os.listdir(folder) if d.startswith("version_")] if os.path.isdir(folder) else []
-    return [os.path.join(folder, d) for d in sorted(names, key=lambda d: int(d.split("_")[1]))]
-
-
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -106,6 +100,7 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     """Everything the page shows about one run, figures as data URIs."""
     from ..engine.figures import (confusion_figure, curves_figure, most_confused, per_class_figure,
                                   read_epoch_metrics, views_figure)
+    from ..engine.report import run_versions
 
     if not os.path.isdir(run):
         raise FileNotFoundError(f"run folder not found: {run}")
@@ -116,7 +111,7 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     result = {"run": run, "name": os.path.basename(os.path.abspath(run)), "checkpoint": ckpt_path,
               "model": hp.get("model"), "hp": hp, "data": data, "classes": classes,
               "cost": _cost(hp, frames, crop), "clip": f"{frames}×{crop}²"}
-    versions = _versions(run)
+    versions = run_versions(run)
     configs = [os.path.join(v, "config.yaml") for v in versions if os.path.exists(os.path.join(v, "config.yaml"))]
     result["config"] = open(configs[0], encoding="utf-8").read() if configs else ""
     epochs = read_epoch_metrics([os.path.join(v, "metrics.csv") for v in versions

@@ -8,6 +8,7 @@ length. Writes ``timeline.csv`` (window start, end, top-k classes and scores), `
 ``timeline.png`` (the top class of each window as a coloured band under frame thumbnails).
 """
 import csv
+import io
 import json
 import os
 from typing import Optional
@@ -128,22 +129,15 @@ def write_timeline(result: dict, out: str) -> dict:
     check_writable(out, "timeline output (--out)")
     os.makedirs(out, exist_ok=True)
     k = max(len(r["top"]) for r in result["windows"])
-    lines = [["start", "end"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")]]
-    for r in result["windows"]:
-        lines.append([f"{r['start']:.3f}", f"{r['end']:.3f}"] + [x for name, p in r["top"] for x in (name, f"{p:.6f}")])
-    text = "".join(",".join(_csv_cell(c) for c in line) + "\n" for line in lines)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["start", "end"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")])
+    writer.writerows([f"{r['start']:.3f}", f"{r['end']:.3f}"] + [x for name, p in r["top"] for x in (name, f"{p:.6f}")]
+                     for r in result["windows"])
     paths = {"csv": os.path.join(out, "timeline.csv"), "json": os.path.join(out, "timeline.json"),
              "png": os.path.join(out, "timeline.png")}
-    write_atomic(paths["csv"], text.encode("utf-8", "surrogateescape"))
+    write_atomic(paths["csv"], text.getvalue().encode("utf-8", "surrogateescape"))
     public = {key: value for key, value in result.items() if key != "thumbnails"}
     write_atomic(paths["json"], json.dumps(public, indent=2).encode("utf-8", "surrogateescape"))
     save(timeline_figure(result), paths["png"])
     return paths
-
-
-def _csv_cell(value: str) -> str:
-    import io
-
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([value])
-    return buffer.getvalue().rstrip("\r\n")
