@@ -1,7 +1,8 @@
 """``gcvideo fit|validate|test|predict``: LightningCLI over VideoClassifier + KineticsDataModule.
 
 Every run writes to ``trainer.default_root_dir`` (default ``runs/default``):
-``checkpoints/`` (one per epoch, ``best.ckpt`` by val top-1, ``last.ckpt``),
+``checkpoints/`` (``best.ckpt`` by val top-1, ``last.ckpt``, ``epochNNN.ckpt`` every
+``--checkpoint_every_n_epochs``),
 ``csv/version_N/`` (``metrics.csv`` and the resolved ``config.yaml``) and
 ``tensorboard/version_N/``: a new version per run, so resuming never overwrites logs.
 ``--ckpt_path last`` resumes from ``checkpoints/last.ckpt`` of that folder; a fresh ``fit`` into a
@@ -30,7 +31,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 
 from ..configs import find_config
 from ..files import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
-from .callbacks import ModelCost, StopOnNonFinite, Summary, Throughput, LightningNoise, run_checkpoints
+from .callbacks import LightningNoise, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints
 from .checkpoint import (TRUST_OPTION, AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
                          newest_intact_checkpoint, read_checkpoint)
 from .datamodule import KineticsDataModule
@@ -43,13 +44,13 @@ DEFAULT_ROOT = os.path.join("runs", "default")
 DEFAULT_CHECKPOINT_EVERY = 20
 # model options that define the network's weights: a checkpoint and the command line must agree
 NETWORK_OPTIONS = ("model", "backbone", "blocks")
-# what may differ when fit resumes: evaluation and memory layout, and what is not read on resume
-# (initial weights; classes are linked from the data and checked against the checkpoint's)
-RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
-                       "num_classes", "classes", "compile", "compile_dynamic", "activation_checkpointing")
 # how this run executes, never taken from a checkpoint: a run compiled for training need not be
 # compiled to be evaluated
 RUN_OPTIONS = ("compile", "compile_dynamic", "activation_checkpointing")
+# what may differ when fit resumes: evaluation and memory layout, how the run executes, and what is
+# not read on resume (initial weights; classes are linked from the data and checked against the checkpoint's)
+RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
+                       "num_classes", "classes", *RUN_OPTIONS)
 
 
 def _plain(value):
