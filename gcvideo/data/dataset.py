@@ -62,20 +62,16 @@ class VideoClipDataset(Dataset):
     def load_clip(self, index: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
         """(3, T, crop, crop) uint8 clip of video ``index`` (normalised on the device by the model:
         ``transforms.normalize_clips``); raises ``decode.VideoError``."""
+        if self.mode == "train":                    # one random clip: repeated augmentation with K = 1
+            return self.load_clips(index, [rng])[0]
         path = self.records.path(index)
 
         def times(info: decode.VideoInfo) -> np.ndarray:   # from the headers of the file being decoded
             sampling.require_clip(path, info, self.num_frames, self.sampling_rate, self.target_fps)
-            if self.mode == "train":
-                return sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
-                                            rng, self.target_fps)
             return sampling.uniform_clips(info.duration, info.fps, self.num_frames, self.sampling_rate,
                                           1, self.target_fps)[0]
 
         frames = decode.decode_clip(path, times, self.backend)
-        if self.mode == "train":
-            return transforms.train_clip(frames, rng, self.train_short_side, self.crop_size, self.flip,
-                                         self.augment)
         return transforms.to_cthw(transforms.center_crop(frames, self.eval_short_side, self.crop_size))
 
     def load_clips(self, index: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
@@ -111,8 +107,8 @@ class VideoClipDataset(Dataset):
         tried = index
         for attempt in range(self.max_retries + 1):
             try:
-                video = self.load_clip(tried, rng) if self.clips_per_video == 1 else self.load_clips(tried, rngs)
-                return self._sample(tried, video, ok=True, replaced=attempt)
+                clips = self.load_clips(tried, rngs if self.clips_per_video > 1 else [rng])
+                return self._sample(tried, clips if self.clips_per_video > 1 else clips[0], ok=True, replaced=attempt)
             except decode.VideoError as err:
                 if tried not in self._bad:
                     self._bad.add(tried)
