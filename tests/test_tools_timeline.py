@@ -1,7 +1,9 @@
 """``gcvideo predict VIDEO --timeline``: the model slid over a whole video."""
 import csv
 import json
+import os
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -83,3 +85,66 @@ def test_timeline_options_are_checked(colour_classifier, tmp_path):
     assert main(["predict", video, "--ckpt_path", "x", "--timeline", "--window", "-1"]) == 2
     assert main(["predict", str(tmp_path / "missing.mp4"), "--ckpt_path", "x", "--timeline",
                  "--out", str(tmp_path / "o")]) == 1
+
+
+REAL_VIDEO = os.path.join(os.path.dirname(__file__), "data", "bbb_trailer_720p.mp4")
+
+
+def frames_in_order(path: str) -> tuple[np.ndarray, list]:
+    """Every frame's display time and RGB array, decoded front to back with PyAV (no seeking)."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        shown = sorted((float(f.pts * f.time_base) - base, f.to_ndarray(format="rgb24"))
+                       for f in container.decode(stream) if f.pts is not None)
+    return np.array([t for t, _ in shown]), [a for _, a in shown]
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_a_real_video_gets_the_frames_on_screen_in_every_window(colour_classifier, tmp_path, monkeypatch, backend):
+    """A real 720p H.264 file (B-frames, key frames seconds apart, an audio track): each window's
+    scores are those of the frames on screen at its clip's times, found here by decoding the whole
+    file front to back, and the windows cover the video to its end."""
+    if backend == "decord":
+        pytest.importorskip("decord")
+    from gcvideo.data import transforms
+    from gcvideo.data.decode import probe
+    from gcvideo.tools.timeline import clip_times
+
+    data = dict(DATA, backend=backend, eval_short_side=64, test_crop_size=64)
+    monkeypatch.setattr(predict, "load_classifier", lambda path, trust=False: (colour_classifier.eval(), data))
+    out = tmp_path / "t"
+    assert main(["predict", REAL_VIDEO, "--ckpt_path", "unused.ckpt", "--timeline", "--window", "1",
+                 "--stride", "0.75", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "timeline.csv")))
+    info = probe(REAL_VIDEO)
+    assert (info.width, info.height) == (1280, 720) and info.duration > 9
+    assert len(rows) == len(window_starts(info.duration, 1.0, 0.75)) == 12
+    assert float(rows[0]["start"]) == 0 and float(rows[-1]["end"]) == pytest.approx(info.duration, abs=1e-3)
+    times, frames = frames_in_order(REAL_VIDEO)
+    for row in rows:
+        at = clip_times(float(row["start"]), 1.0, data, info.duration, info.fps)
+        shown = np.stack([frames[max(0, np.searchsorted(times, t + 1e-6, side="right") - 1)] for t in at])
+        clip = transforms.to_cthw(transforms.center_crop(shown, 64, 64)).unsqueeze(0)
+        probs = ColourNet()(transforms.normalize_clips(clip)).softmax(-1)[0]
+        top = int(probs.argmax())
+        assert row["top1"] == ["red", "green"][top], row
+        assert float(row["score1"]) == pytest.approx(float(probs[top]), abs=1e-5), row
+    assert {r["top1"] for r in rows} == {"red", "green"}         # the scenes differ in colour
+
+
+def test_the_timeline_keeps_no_decoded_window(colour_classifier, tmp_path):
+    """What the timeline holds between windows is its rows and small thumbnails of their own, never
+    a view into a decoded window (which would keep all its frames alive: memory would grow with
+    the video up to 64 windows' frames)."""
+    from gcvideo.tools.timeline import timeline
+
+    video = str(tmp_path / "v.mp4")
+    write_two_halves(video, seconds=3.0, height=360, width=640)
+    result = timeline(video, colour_classifier.eval(), dict(DATA), window=0.1, stride=0.1, progress=False)
+    assert len(result["windows"]) >= 30
+    assert 8 <= len(result["thumbnails"]) <= 64
+    for _, image in result["thumbnails"]:
+        assert image.base is None and image.nbytes <= 64 * 64 * 3 * 4, image.shape

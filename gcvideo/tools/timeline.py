@@ -75,7 +75,9 @@ def timeline(path: str, module, data: dict, window: Optional[float] = None, stri
         frames = decode.decode_at(path, clip_times(start, window, data, info.duration, info.fps), data["backend"])
         clip = transforms.center_crop(frames, short_side, crop)               # (T, 3, crop, crop) uint8
         pending.append((start, transforms.to_cthw(clip)))
-        thumbs.append((start, frames[len(frames) // 2][::max(1, frames.shape[1] // 64), ::max(1, frames.shape[1] // 64)]))
+        step = max(1, frames.shape[1] // 64)
+        # a copy: a strided view would keep the whole decoded window alive with its thumbnail
+        thumbs.append((start, frames[len(frames) // 2, ::step, ::step].copy()))
         if len(thumbs) > 4 * THUMBNAILS:          # keep memory flat: every other thumbnail
             thumbs = thumbs[::2]
         if len(pending) >= module.hparams.view_batch:
