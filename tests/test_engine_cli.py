@@ -182,7 +182,7 @@ def test_data_bound_training_is_logged_and_hinted(synth_root, tmp_path, capsys, 
     assert out.count("hint:") == 1                                   # once per run, not every epoch
     waits = [float(r["train/data_wait"]) for r in csv.DictReader(open(latest_metrics(str(run))))
              if r.get("train/data_wait")]
-    assert len(waits) == 4 and all(0.5 < w < 1 for w in waits)
+    assert len(waits) == 4 and all(0.3 < w < 1 for w in waits), waits      # most of each step (a loaded CPU: less)
     # compute-bound: the usual data, a slow step
     from gcvideo.engine.module import VideoClassifier
 

@@ -238,6 +238,32 @@ def test_features_match_a_direct_forward_list_failures_and_resume(synth_root, tr
     assert vectors5.shape[0] == 4 and vectors5.shape[1] == vectors.shape[1]
 
 
+def test_features_resume_a_distributed_run_that_stopped_before_its_merge(synth_root, trained, tmp_path):
+    """Two ranks' indexes left unmerged (one rank had finished, the other had one shard): a rerun
+    in one process keeps their vectors, computes only the rest and writes one complete index."""
+    import numpy as np
+
+    from gcvideo.tools.features import _read_index, _write_index, load_features
+
+    out = tmp_path / "features"
+    args = ["features", "--ckpt_path", trained["ckpt"], "--data", trained["list"], "--out", str(out),
+            "--shard-size", "1"]
+    assert main(args) == 1
+    rows, vectors = load_features(str(out))
+    ok = [r for r in rows if r["status"] == "ok"]
+    _write_index(str(out / "index-rank0.csv"), ok[0::2])
+    _write_index(str(out / "index-rank1.csv"), ok[1:2])
+    os.remove(out / "index.csv")
+    os.remove(out / ok[3]["shard"])                  # rank 1's second shard never written
+    kept = {r["path"]: r["shard"] for r in ok[:3]}
+    assert main(args) == 1
+    rows2, vectors2 = load_features(str(out))
+    assert [r["path"] for r in rows2] == [r["path"] for r in rows]
+    assert all(r["shard"] == kept[r["path"]] for r in rows2 if r["path"] in kept)       # not computed again
+    assert np.allclose(vectors2, vectors, atol=1e-6)
+    assert len(_read_index(str(out / "index.csv"))) == len(rows)
+
+
 @pytest.mark.slow
 def test_features_with_two_processes_handle_each_video_once(synth_root, trained, tmp_path):
     import numpy as np

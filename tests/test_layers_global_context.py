@@ -269,7 +269,7 @@ def matmul_gc(block: GlobalContext3d, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("fusion", ["add", "mul"])
 def test_gradients_match_the_formulas(fusion):
     """The block's outputs and gradients are the paper's formulas' (float64: equal to 1e-12) and,
-    in float32, within 1e-6 (relative, in norm) of the earlier matmul formulation's."""
+    in float32, within 4e-6 (relative, in norm) of them, as the earlier matmul formulation is."""
     import copy
 
     block64 = perturb(GlobalContext3d(64, reduction=8, fusion=fusion)).double()
@@ -286,8 +286,11 @@ def test_gradients_match_the_formulas(fusion):
         assert (got - want).norm() <= 1e-12 * want.norm(), got.shape
     block32 = copy.deepcopy(block64).float()
     earlier = grads(lambda t: matmul_gc(block32, t), x64.float(), list(block32.parameters()))
-    for got, want in zip(grads(block32, x64.float(), list(block32.parameters())), earlier):
-        assert (got - want).norm() <= 1e-6 * want.norm(), got.shape
+    for got, before, want in zip(grads(block32, x64.float(), list(block32.parameters())), earlier, truth):
+        # float32 rounding differs between CPUs (kernels, vector widths), so both are measured
+        # against the float64 truth: here up to 1.0e-6 relative for the block, 6e-7 for the earlier form
+        error, error_before = (got.double() - want).norm(), (before.double() - want).norm()
+        assert error <= 4e-6 * want.norm() and error_before <= 4e-6 * want.norm(), got.shape
 
 
 def test_one_block_dispatches_few_ops():

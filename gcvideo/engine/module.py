@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..models import channels_last_3d, create_model, fold_context_blocks
+from ..models import channels_last_3d, create_model
 from ..models.options import BackboneOptions, BlockOptions
 from ..models.weights import load_inflated
+from .inference import InferenceForm, ViewAverage, average_views, video_scores, view_logits
 from .schedule import lr_at, scaled_lr
 
 log = logging.getLogger("gcvideo")
@@ -54,22 +55,7 @@ def mix_batch(mix, video: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
     return mixed.as_subclass(torch.Tensor).transpose(1, 2), target
 
 
-class InferenceForm:
-    """The network's inference form for one evaluation: ``fold_context_blocks`` of this epoch's
-    weights (compiled where the network is). A plain attribute holder, not a submodule: never
-    saved, never trained, made afresh at every evaluation."""
-
-    def __init__(self) -> None:
-        self.net: Optional[torch.nn.Module] = None
-
-    def make(self, model: torch.nn.Module, compile_options: Optional[dict] = None) -> None:
-        self.net = fold_context_blocks(model)          # a copy: not compiled, even where the model is
-        if compile_options is not None:
-            self.net.compile(**compile_options)
-
-
 Optimizer = Literal["sgd", "adamw"]
-ViewAverage = Literal["softmax", "logits"]
 
 
 def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -297,25 +283,17 @@ class VideoClassifier(pl.LightningModule):
         return list(self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)])
 
     def average_views(self, logits: torch.Tensor) -> torch.Tensor:
-        """(videos, views, classes) -> (videos, classes) probabilities, averaged over views."""
-        if self.hparams.view_average == "softmax":
-            return logits.float().softmax(-1).mean(1)
-        return logits.float().mean(1).softmax(-1)
+        """(videos, views, classes) -> (videos, classes) probabilities, averaged over views as
+        ``view_average`` says (:func:`gcvideo.engine.inference.average_views`)."""
+        return average_views(logits, self.hparams.view_average)
 
     def _multiview_step(self, sample: dict) -> None:
-        from ..data.multiview import iter_views, view_subsets
-
         scores, subsets = None, None
         if sample["ok"]:
-            chunks = [self.infer(self.batch_video({"video": view.to(self.device)})) for view in
-                      iter_views(sample["frames"], sample["boxes"], self.hparams.view_batch)]
-            logits = torch.cat(chunks)                                     # (views, classes)
-            scores = self.average_views(logits.unsqueeze(0))[0].tolist()
-            # fewer views for free: the top-5 classes of each smaller protocol's subset of these views
-            clips, crops = sample["frames"].shape[0], len(sample["boxes"])
-            top = min(5, logits.shape[-1])
-            subsets = {name: self.average_views(logits[index].unsqueeze(0))[0].topk(top).indices.tolist()
-                       for name, index in view_subsets(clips, crops).items()}
+            forward = lambda views: self.infer(self.batch_video({"video": views}))  # noqa: E731 (channels_last)
+            logits = view_logits(forward, sample["frames"], sample["boxes"], self.hparams.view_batch, self.device)
+            scores, subsets = video_scores(logits, sample["frames"].shape[0], len(sample["boxes"]),
+                                           self.hparams.view_average)
         self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
                                 | {"scores": scores, "subsets": subsets})
 
@@ -339,10 +317,10 @@ class VideoClassifier(pl.LightningModule):
         self.inference.make(self.model, self.compile_options())
 
     def on_validation_end(self) -> None:
-        self.inference.net = None
+        self.inference.clear()
 
     def on_test_end(self) -> None:
-        self.inference.net = None
+        self.inference.clear()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints whose parameters had another shape of the same values (GC's LayerNorm was

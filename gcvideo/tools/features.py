@@ -15,17 +15,24 @@ one video. Shards and the index are written atomically, so an interrupted run re
 its last shard ended, retrying the videos that failed. A run resumes only what it would
 compute itself: ``features.json`` in the output folder records everything a vector depends on
 (the checkpoint's content hash, layer, views, the list's rows); a rerun with any of them
-changed is refused in one line naming what differs (use another ``--out``). Under
-torch.distributed (``torchrun``) every video is handled by exactly one rank (the ``test``
-rule), each rank writes its own shards, and rank 0 merges the index in list order.
+changed is refused in one line naming what differs (use another ``--out``).
+
+The videos go through Lightning's ``trainer.predict`` (:class:`FeatureExtractor`), and a
+prediction-writer callback (:class:`ShardWriter`) writes the shards and the index. Under
+``torchrun`` the ranks run DDP: Lightning's prediction sampler gives every video to exactly
+one rank (no padding), each rank writes its own shards, and rank 0 merges the index in list
+order.
 """
 import csv
+import glob
 import io
 import os
 from typing import Literal, Optional
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 
 LAYERS = ("pre_logits", "c5")
@@ -79,18 +86,6 @@ class FeatureReader:
             handle.remove()
 
 
-def _join_ranks() -> tuple[int, int]:
-    """(ranks, this rank). Under ``torchrun`` (WORLD_SIZE > 1) the ranks join a gloo process group
-    (the videos are split by index; only the final merge of the index exchanges anything)."""
-    import torch.distributed as dist
-
-    from ..data.dataset import world
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return world()
-
-
 def _read_index(path: str) -> list[dict]:
     if not os.path.exists(path):
         return []
@@ -108,105 +103,200 @@ def _write_index(path: str, rows: list[dict]) -> None:
     write_atomic(path, text.getvalue().encode("utf-8", "surrogateescape"))
 
 
+def _done_rows(out: str) -> list[dict]:
+    """The ok rows of an earlier run in ``out`` (its index, and the per-rank indexes of a
+    distributed run that was interrupted before it merged them), one per path."""
+    paths = [os.path.join(out, "index.csv")] + sorted(glob.glob(os.path.join(out, "index-rank*.csv")))
+    rows = {r["path"]: r for p in paths for r in _read_index(p) if r["status"] == "ok"}
+    return list(rows.values())
+
+
+class FeatureExtractor(pl.LightningModule):
+    """``predict_step``: one decoded video (a :class:`MultiViewDataset` item) -> its index row and
+    the view-averaged feature vector (None when the video could not be read)."""
+
+    def __init__(self, net: nn.Module, layer: str, view_batch: int) -> None:
+        super().__init__()
+        self.net, self.view_batch = net, view_batch
+        self.reader = FeatureReader(net, layer)
+
+    def predict_step(self, sample: dict, batch_idx: int) -> dict:
+        from ..data.multiview import iter_views
+
+        vector = None
+        if sample["ok"]:
+            feats = torch.cat([self.reader(views.to(self.device))
+                               for views in iter_views(sample["frames"].cpu(), sample["boxes"], self.view_batch)])
+            vector = feats.mean(0).float().cpu().numpy()
+        return {"index": sample["index"], "ok": sample["ok"], "reason": sample["reason"], "vector": vector}
+
+
+class ShardWriter(BasePredictionWriter):
+    """Writes each rank's vectors in shards of ``shard_size`` rows with the index of its videos
+    (``index.csv``; per rank ``index-rank<r>.csv``, merged by rank 0 in list order at the end),
+    atomically after every shard, so an interrupted run loses at most one shard of work. The
+    videos an earlier run in ``out`` finished are skipped (set on the dataset before the first
+    item is read: every rank reads the old indexes before any rank writes)."""
+
+    def __init__(self, out: str, records, dataset, shard_size: int) -> None:
+        super().__init__(write_interval="batch")
+        self.out, self.records, self.dataset, self.shard_size = out, records, dataset, shard_size
+        self.vectors, self.pending, self.rows = [], [], []
+        self.order = {records.path(i): i for i in range(len(records))}        # the index keeps list order
+
+    def setup(self, trainer, module, stage: str) -> None:
+        world, rank = trainer.world_size, trainer.global_rank
+        self.index_path = os.path.join(self.out, "index.csv" if world == 1 else f"index-rank{rank}.csv")
+        self.prefix = "features" if world == 1 else f"features-rank{rank}"
+        earlier = {r["path"]: r for r in _done_rows(self.out)}
+        trainer.strategy.barrier("features: earlier indexes read")
+        mine = {self.records.path(i) for i in range(rank, len(self.records), world)}   # Lightning's split
+        self.rows = [r for path, r in earlier.items() if path in mine]    # this rank's finished videos
+        self.dataset.skip = {self.order[path] for path in earlier if path in self.order}
+        taken = [int(name[len(self.prefix) + 1:-4]) for name in os.listdir(self.out)
+                 if name.startswith(self.prefix + "-") and name[len(self.prefix) + 1:-4].isdigit()]
+        self.shard = max(taken, default=-1) + 1
+
+    def write_on_batch_end(self, trainer, module, prediction: dict, batch_indices, batch, batch_idx: int,
+                           dataloader_idx: int = 0) -> None:
+        if prediction["reason"] == "done":
+            return                                              # finished by an earlier run
+        i = prediction["index"]
+        self.pending.append({"video_id": self.records.video_id(i), "path": self.records.path(i),
+                             "label": self.records.label(i), "shard": "", "row": "",
+                             "status": "ok" if prediction["ok"] else "failed", "reason": prediction["reason"]})
+        if prediction["vector"] is not None:
+            self.vectors.append(prediction["vector"])
+        if len(self.vectors) >= self.shard_size:
+            self.flush()
+
+    def flush(self) -> None:
+        from ..files import write_atomic
+
+        if self.vectors:
+            name = f"{self.prefix}-{self.shard:05d}.npy"
+            buffer = io.BytesIO()
+            np.save(buffer, np.stack(self.vectors).astype(np.float32))
+            write_atomic(os.path.join(self.out, name), buffer.getvalue())    # a full disk: one line, no partial file
+            for row, entry in enumerate(e for e in self.pending if e["status"] == "ok"):
+                entry.update(shard=name, row=row)
+            self.shard += 1
+        self.rows.extend(self.pending)
+        _write_index(self.index_path, self.rows)
+        self.vectors, self.pending = [], []
+
+    def on_predict_end(self, trainer, module) -> None:
+        self.flush()
+        _write_index(self.index_path, self._in_list_order(self.rows))
+        if trainer.world_size > 1:
+            trainer.strategy.barrier("features: rank indexes written")
+            if trainer.is_global_zero:
+                merged = [r for k in range(trainer.world_size)
+                          for r in _read_index(os.path.join(self.out, f"index-rank{k}.csv"))]
+                _write_index(os.path.join(self.out, "index.csv"), self._in_list_order(merged))
+            trainer.strategy.barrier("features: index merged")
+
+    def _in_list_order(self, rows: list[dict]) -> list[dict]:
+        return sorted(rows, key=lambda r: self.order.get(r["path"], len(self.order)))
+
+
+def _trainer(progress: bool) -> pl.Trainer:
+    """One process, or one rank of a ``torchrun`` launch (WORLD_SIZE, LOCAL_WORLD_SIZE): DDP,
+    which splits the videos so that each goes to exactly one rank (predict never pads)."""
+    import logging
+
+    from ..engine.callbacks import LightningNoise
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    ranks = {"devices": local, "num_nodes": world // local, "strategy": "ddp"} if world > 1 else {"devices": 1}
+    lightning = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    level, noise = lightning.level, LightningNoise()
+    lightning.setLevel(logging.WARNING)               # not its "GPU available: ..." lines
+    lightning.addFilter(noise)
+    try:
+        return pl.Trainer(accelerator="auto", logger=False, enable_checkpointing=False, enable_model_summary=False,
+                          enable_progress_bar=progress, callbacks=[], **ranks)
+    finally:
+        lightning.setLevel(level)
+        lightning.removeFilter(noise)
+
+
 def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
                      layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0,
                      progress: bool = True, trust: bool = False) -> dict:
-    from tqdm import tqdm
-
-    from ..data.multiview import MultiViewDataset, iter_views, parse_views
-    from ..files import check_writable, write_atomic
-    from ..data.records import RecordTable, load_records
+    from ..data.multiview import parse_views
     from ..engine.checkpoint import load_classifier
+    from ..files import check_writable
     from ..models import fold_context_blocks
 
-    clips, crops = parse_views(views)
+    parse_views(views)
     if layer not in LAYERS:
         raise ValueError(f"--layer must be one of {list(LAYERS)}, got {layer!r}")
     if shard_size < 1:
         raise ValueError("--shard-size must be >= 1")
     check_writable(out, "features output (--out)")
     module, options = load_classifier(ckpt_path, trust)
-    classes = module.class_names
-    listed = load_records(data, root, classes)
-    first = {}
-    for i in range(len(listed)):
-        first.setdefault(listed.path(i), i)                 # a path listed twice is one video
-    unique = sorted(first.values())
-    records = RecordTable([listed.path(i) for i in unique], [listed.label(i) for i in unique],
-                          [listed.video_id(i) for i in unique], listed.present[unique])
+    records = _unique_videos(data, root, module.class_names)
     claim_folder(out, run_key(ckpt_path, layer, views, records))
-    known = {name: i for i, name in enumerate(classes)}
-    every = range(len(records))
-    labelled = RecordTable([records.path(i) for i in every],
-                           [records.label(i) if records.label(i) in known else "" for i in every],  # unknown: no target
-                           [records.video_id(i) for i in every], records.present)
-    dataset = MultiViewDataset(labelled, known, num_frames=options["num_frames"],
-                               sampling_rate=options["sampling_rate"], target_fps=options["target_fps"],
-                               backend=options["backend"], clips=clips, crops=crops,
-                               short_side=options["eval_short_side"], crop_size=options["test_crop_size"])
-    world, rank = _join_ranks()
-    index_path = os.path.join(out, "index.csv" if world == 1 else f"index-rank{rank}.csv")
-    # a resumed run: what its shards hold; failed videos are tried again
-    done_rows = [r for r in _read_index(index_path) if r["status"] == "ok"]
-    done = _done_indices(done_rows, records)
-    mine = [i for i in range(rank, len(records), world) if i not in done]
-    prefix = "features" if world == 1 else f"features-rank{rank}"
-    shard = len({r["shard"] for r in done_rows if r["shard"]})
-    net = fold_context_blocks(module.model)
-    reader = FeatureReader(net, layer)
-
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, mine), batch_size=None,
-                                         num_workers=workers)
-    vectors, pending = [], []
-    bar = tqdm(total=len(mine), desc=f"features ({views} views, {layer})", unit="video", disable=not progress)
-
-    def flush():
-        nonlocal shard, vectors, pending
-        if vectors:
-            name = f"{prefix}-{shard:05d}.npy"
-            buffer = io.BytesIO()
-            np.save(buffer, np.stack(vectors).astype(np.float32))
-            write_atomic(os.path.join(out, name), buffer.getvalue())      # a full disk: one line, no partial file
-            for row, entry in enumerate(e for e in pending if e["status"] == "ok"):
-                entry.update(shard=name, row=row)
-            shard += 1
-        done_rows.extend(pending)
-        _write_index(index_path, done_rows)
-        vectors, pending = [], []
-
-    for sample in loader:
-        record = labelled[sample["index"]]
-        entry = {"video_id": record.video_id, "path": record.path, "label": records.label(sample["index"]),
-                 "shard": "", "row": "", "status": "ok" if sample["ok"] else "failed", "reason": sample["reason"]}
-        if sample["ok"]:
-            feats = torch.cat([reader(v) for v in iter_views(sample["frames"], sample["boxes"],
-                                                             module.hparams.view_batch)])
-            vectors.append(feats.mean(0).numpy())
-        pending.append(entry)
-        bar.update()
-        if len(vectors) >= shard_size:
-            flush()
-    flush()
-    bar.close()
-    reader.close()
-    order = {records.path(i): i for i in range(len(records))}                    # the index keeps list order
-    _write_index(index_path, sorted(done_rows, key=lambda r: order.get(r["path"], len(order))))
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        if rank == 0:
-            merged = [r for k in range(world) for r in _read_index(os.path.join(out, f"index-rank{k}.csv"))]
-            _write_index(os.path.join(out, "index.csv"), sorted(merged, key=lambda r: order[r["path"]]))
-        dist.barrier()
+    dataset = _ResumableViews(records, module.class_names, options, views)
+    writer = ShardWriter(out, records, dataset, shard_size)
+    trainer = _trainer(progress)
+    trainer.callbacks.append(writer)
+    extractor = FeatureExtractor(fold_context_blocks(module.model), layer, module.hparams.view_batch)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=_one_video, num_workers=workers)
+    trainer.predict(extractor, loader, return_predictions=False)
+    extractor.reader.close()
     rows = _read_index(os.path.join(out, "index.csv"))          # every rank reports the whole run
     return {"videos": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
             "failed": sum(r["status"] != "ok" for r in rows), "index": os.path.join(out, "index.csv")}
 
 
-def _done_indices(rows: list[dict], records) -> set:
-    where = {records.path(i): i for i in range(len(records))}
-    return {where[r["path"]] for r in rows if r["path"] in where}
+def _one_video(items: list[dict]) -> dict:
+    """A batch is one video with all its views (a batch sampler, so Lightning knows the indices)."""
+    return items[0]
+
+
+def _unique_videos(data: str, root: Optional[str], classes: list[str]):
+    """The list's videos, each path once (its first row)."""
+    from ..data.records import RecordTable, load_records
+
+    listed = load_records(data, root, classes)
+    first = {}
+    for i in range(len(listed)):
+        first.setdefault(listed.path(i), i)
+    unique = sorted(first.values())
+    return RecordTable([listed.path(i) for i in unique], [listed.label(i) for i in unique],
+                       [listed.video_id(i) for i in unique], listed.present[unique])
+
+
+class _ResumableViews(torch.utils.data.Dataset):
+    """The videos' decoded views (:class:`MultiViewDataset`; labels the checkpoint does not know
+    become unlabelled), with the videos in ``skip`` (finished earlier) not decoded at all."""
+
+    def __init__(self, records, classes: list[str], options: dict, views: str) -> None:
+        from ..data.multiview import MultiViewDataset, parse_views
+        from ..data.records import RecordTable
+
+        known = {name: i for i, name in enumerate(classes)}
+        every = range(len(records))
+        labelled = RecordTable([records.path(i) for i in every],
+                               [records.label(i) if records.label(i) in known else "" for i in every],
+                               [records.video_id(i) for i in every], records.present)
+        clips, crops = parse_views(views)
+        self.views = MultiViewDataset(labelled, known, num_frames=options["num_frames"],
+                                      sampling_rate=options["sampling_rate"], target_fps=options["target_fps"],
+                                      backend=options["backend"], clips=clips, crops=crops,
+                                      short_side=options["eval_short_side"], crop_size=options["test_crop_size"])
+        self.skip: set = set()
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, index: int) -> dict:
+        if index in self.skip:
+            return {"index": index, "ok": False, "reason": "done"}
+        return self.views[index]
 
 
 def file_sha256(path: str) -> str:

@@ -18,7 +18,8 @@ from ..models import fold_context_blocks
 def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5,
                    trust: bool = False) -> list[dict]:
     from ..data.decode import VideoError
-    from ..data.multiview import decode_views, iter_views, parse_views
+    from ..data.multiview import decode_views, parse_views
+    from ..engine.inference import view_logits
 
     module, data = load_classifier(ckpt_path, trust)
     clips, crops = parse_views(views)
@@ -34,8 +35,7 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
         except VideoError as err:
             results.append({"path": path, "ok": False, "reason": str(err)})
             continue
-        logits = torch.cat([net(v) for v in iter_views(decoded["frames"], decoded["boxes"],
-                                                          module.hparams.view_batch)])
+        logits = view_logits(net, decoded["frames"], decoded["boxes"], module.hparams.view_batch)
         probs = module.average_views(logits.unsqueeze(0))[0]
         best = probs.topk(min(top, len(classes)))
         results.append({"path": path, "ok": True, "views": clips * crops,
