@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from gcvideo.cli import main
 from gcvideo.data.records import load_records
@@ -130,9 +131,11 @@ def test_predict_prints_top_classes(synth_root, trained, capsys):
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx", "export"])
-def test_export_matches_eager(trained, tmp_path, capsys, fmt):
+def test_export_matches_eager(trained, tmp_path, capsys, recwarn, fmt):
     out = str(tmp_path / f"net.{fmt}")
     assert main(["export", "--ckpt_path", trained["ckpt"], "--format", fmt, "--out", out]) == 0
+    ours = [w for w in recwarn if issubclass(w.category, torch.jit.TracerWarning) and "gcvideo" in w.filename]
+    assert not ours, [f"{w.filename}:{w.lineno}" for w in ours]      # no warning a user cannot act on
     text = capsys.readouterr().out
     assert "max abs diff vs eager" in text and os.path.getsize(out) > 0
     diff = float(text.rsplit(":", 1)[1])

@@ -20,6 +20,7 @@ import glob
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from typing import Optional
 
 import torch
@@ -32,7 +33,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from ..configs import find_config
 from ..files import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
 from .callbacks import LightningNoise, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints
-from .checkpoint import (TRUST_OPTION, AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
+from .checkpoint import (AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
                          newest_intact_checkpoint, read_checkpoint)
 from .datamodule import KineticsDataModule
 from .module import VideoClassifier
@@ -107,9 +108,21 @@ def _launch_rank() -> int:
 
 
 class GCVideoCLI(LightningCLI):
+    """LightningCLI for one gcvideo command (``fit``, ``validate`` or ``test``), built with
+    ``run=False``: it parses and instantiates; :meth:`run` then runs the command, with the run
+    folder locked and the checks of ``before_<command>`` first."""
+
+    def __init__(self, command: str, *args, **kwargs) -> None:
+        self.command = command
+        super().__init__(*args, run=False, **kwargs)
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
+        parser.add_argument("--ckpt_path", type=Optional[str], default=None,
+                            help="fit: a checkpoint to resume from (`last`: <default_root_dir>/checkpoints/last.ckpt); "
+                                 "validate/test: the checkpoint to evaluate. Model options not given are taken "
+                                 "from it; given ones that change the network must match it")
         parser.add_argument("--trust_checkpoint", type=bool, default=False, nargs="?", const=True,
                             help="load a --ckpt_path that holds objects other than tensors, numbers, "
                                  "strings and containers with full pickle, which can run code: only "
@@ -124,10 +137,10 @@ class GCVideoCLI(LightningCLI):
                                  "forgotten --ckpt_path never reports a random network's numbers")
 
     def _require_weights(self) -> None:
-        config = self.config[self.subcommand]
+        config = self.config
         if config.get("ckpt_path") or config.get("untrained") or self.model.hparams.get("pretrained"):
             return
-        raise ValueError(f"no --ckpt_path: {self.subcommand} would score a randomly initialised network. "
+        raise ValueError(f"no --ckpt_path: {self.command} would score a randomly initialised network. "
                          "Give the checkpoint to evaluate (e.g. --ckpt_path runs/NAME/checkpoints/best.ckpt), "
                          "or --untrained true to evaluate the network as initialised")
 
@@ -137,15 +150,15 @@ class GCVideoCLI(LightningCLI):
                       "val_check_interval")
 
     def parse_arguments(self, parser, args) -> None:
-        self._argv = list(sys.argv[1:] if args is None else args)
-        super().parse_arguments(parser, args)
+        """Parse ``args`` (the command line after the command), then take from ``--ckpt_path``
+        only the model options not given: read the file once, safely; a truncated or foreign file
+        fails as one line naming it."""
+        self._argv = list(sys.argv[2:] if args is None else args)
+        self.config = parser.parse_args(self._argv)
+        self._take_checkpoint_options()
 
-    def _parse_ckpt_path(self) -> None:
-        """Replaces LightningCLI's (the checkpoint's hyper-parameters over the whole command
-        line): read the file once, safely, and take from it only the model options not given
-        (see the module docstring); a truncated or foreign file fails as one line naming it."""
-        subcommand = self.config.get("subcommand")
-        config = self.config[subcommand] if subcommand else {}
+    def _take_checkpoint_options(self) -> None:
+        config = self.config
         given = config.get("ckpt_path")
         self._read = (None, None)
         if given == "last":
@@ -161,9 +174,9 @@ class GCVideoCLI(LightningCLI):
         saved = checkpoint.get("hyper_parameters")
         if not isinstance(saved, dict) or "model" not in saved:
             return                                     # _check_checkpoint says what does not fit
-        explicit = self.parser.parse_args(self._argv, defaults=False)[subcommand].get("model") or {}
-        taken, conflict = merge_checkpoint_options(saved, _plain(explicit), resume=subcommand == "fit")
-        if conflict and subcommand == "fit":
+        explicit = self.parser.parse_args(self._argv, defaults=False).get("model") or {}
+        taken, conflict = merge_checkpoint_options(saved, _plain(explicit), resume=self.command == "fit")
+        if conflict and self.command == "fit":
             raise ValueError(f"{given}: resuming continues the checkpoint's network, optimiser and lr schedule, "
                              f"but {conflict}; drop the option, or start a new run in another folder")
         if conflict:
@@ -171,16 +184,12 @@ class GCVideoCLI(LightningCLI):
                              "(the checkpoint's network is then used) or give a checkpoint of this network")
         known = set(config["model"].keys()) if config.get("model") is not None else set()
         taken = {k: v for k, v in taken.items() if k in known}
-        self.config = self.parser.parse_object({subcommand: {"model": taken}}, self.config)
+        self.config = self.parser.parse_object({"model": taken}, self.config)
 
     def _check_checkpoint(self) -> None:
         """Read ``--ckpt_path`` before any work starts: one line naming the file if it is
         unreadable or does not fit the network (for ``last``: also the newest intact epoch)."""
-        config = self.config[self.subcommand]
-        if config.get("weights_only") is False and not config.get("trust_checkpoint"):
-            raise ValueError(f"--weights_only false would unpickle --ckpt_path with full pickle, which can run "
-                             f"code: for a checkpoint from a trusted source say so with {TRUST_OPTION}")
-        given = config.get("ckpt_path")
+        given = self.config.get("ckpt_path")
         if not given or given in ("best", "hpc", "registry"):
             return
         path = os.path.join(self.trainer.default_root_dir, "checkpoints", "last.ckpt") if given == "last" else given
@@ -188,7 +197,7 @@ class GCVideoCLI(LightningCLI):
             return                                  # Lightning says so and starts afresh
         try:
             (read_path, checkpoint), self._read = getattr(self, "_read", (None, None)), (None, None)  # read once, not kept
-            trust = bool(self.config[self.subcommand].get("trust_checkpoint"))
+            trust = bool(self.config.get("trust_checkpoint"))
             checkpoint = checkpoint if read_path == path else read_checkpoint(path, trust)
             check_fits(checkpoint, self.model, path)
             check_finite(checkpoint, path)
@@ -201,36 +210,35 @@ class GCVideoCLI(LightningCLI):
         folders = {root: "--trainer.default_root_dir"}
         for logger in self.trainer.loggers:
             folders.setdefault(getattr(logger, "root_dir", None) or logger.save_dir, "the logger's save_dir")
-        if self.subcommand == "fit":
+        if self.command == "fit":
             for callback in self.trainer.checkpoint_callbacks:
                 folders.setdefault(callback.dirpath or os.path.join(root, "checkpoints"), "checkpoint dirpath")
         for folder, what in folders.items():
             if folder:
-                check_writable(folder, f"{self.subcommand} output ({what})",
+                check_writable(folder, f"{self.command} output ({what})",
                                "run in a writable folder: --trainer.default_root_dir runs/NAME")
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        """The subcommand with the run folder locked (one run per folder; rank 0 holds the
-        lock for all ranks), and SIGTERM turned into :class:`Terminated` (Lightning stops at
-        the next step and raises a SystemExit that would exit 0)."""
-        root = self.trainer.default_root_dir
-        lock = FolderLock(root, f"{subcommand} (--trainer.default_root_dir)") if _launch_rank() == 0 else None
+    def run(self) -> None:
+        """The command: ``before_<command>``'s checks, then ``trainer.<command>``, with the run
+        folder locked (one run per folder; rank 0 holds the lock for all ranks) and SIGTERM turned
+        into :class:`Terminated` (Lightning stops at the next step and raises a SystemExit that
+        would exit 0)."""
+        command, root = self.command, self.trainer.default_root_dir
+        lock = FolderLock(root, f"{command} (--trainer.default_root_dir)") if _launch_rank() == 0 else nullcontext()
         try:
-            if lock:
-                lock.__enter__()
-            super()._run_subcommand(subcommand)
+            with lock:
+                getattr(self, f"before_{command}")()
+                getattr(self.trainer, command)(self.model, datamodule=self.datamodule,
+                                               ckpt_path=self.config.get("ckpt_path"))
         except SIGTERMException:
             last = os.path.join(root, "checkpoints", "last.ckpt")
-            if subcommand != "fit":
-                raise Terminated(f"{subcommand} stopped by SIGTERM before it finished: no report was written; "
+            if command != "fit":
+                raise Terminated(f"{command} stopped by SIGTERM before it finished: no report was written; "
                                  "run the same command again") from None
             resume = f"{last} holds this point: resume with the same command and --ckpt_path last" \
                 if os.path.isfile(last) else "nothing could be saved: start the run again"
             raise Terminated(f"fit stopped by SIGTERM during epoch {self.trainer.current_epoch}, at step "
                              f"{self.trainer.global_step}; {resume}") from None
-        finally:
-            if lock:
-                lock.__exit__()
 
     def before_fit(self) -> None:
         self._check_outputs()
@@ -242,7 +250,7 @@ class GCVideoCLI(LightningCLI):
         self._check_checkpoint()
         folder = os.path.join(self.trainer.default_root_dir, "checkpoints")
         earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
-        if earlier and not self.config["fit"].get("ckpt_path"):
+        if earlier and not self.config.get("ckpt_path"):
             # a fresh run would replace best.ckpt while last.ckpt stayed the old run's
             raise ValueError(f"{folder} already holds another run's checkpoints ({len(earlier)}, e.g. "
                              f"{os.path.basename(earlier[-1])}): resume it with --ckpt_path last, or train into a "
@@ -260,7 +268,7 @@ class GCVideoCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         """Options refused before anything is built, each in one line naming it."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
+        config = self.config
         for name in ("optimizer", "lr_scheduler"):
             if config.get(name) is not None:
                 raise ValueError(f"--{name}: gcvideo's VideoClassifier sets its own optimiser and lr schedule, which "
@@ -269,7 +277,7 @@ class GCVideoCLI(LightningCLI):
         trainer = config.get("trainer") or {}
         if trainer.get("accumulate_grad_batches") is not None and trainer["accumulate_grad_batches"] < 1:
             raise ValueError(f"--trainer.accumulate_grad_batches must be >= 1, got {trainer['accumulate_grad_batches']}")
-        if self.subcommand == "fit" and trainer.get("max_epochs") is not None and trainer["max_epochs"] == 0:
+        if self.command == "fit" and trainer.get("max_epochs") is not None and trainer["max_epochs"] == 0:
             raise ValueError("--trainer.max_epochs 0 trains nothing: give the number of epochs to train (>= 1)")
 
     def instantiate_trainer(self, **kwargs):
@@ -362,24 +370,20 @@ def resolve_configs(argv: list[str]) -> list[str]:
 
 
 def make_cli(argv: list[str]) -> GCVideoCLI:
-    """Run ``gcvideo <subcommand> ...`` in-process; the returned CLI holds the trainer.
-
-    The command line is handed over as ``sys.argv`` (restored afterwards), where LightningCLI
-    and DDP's re-launch of each rank read it: given as ``args`` next to another ``sys.argv``
-    (the demo's, a test runner's), LightningCLI warns and prints both."""
-    saved = sys.argv
-    sys.argv = [saved[0] if saved else "gcvideo", *resolve_configs(argv)]
-    try:
-        return GCVideoCLI(VideoClassifier, KineticsDataModule, seed_everything_default=0,
-                          trainer_defaults={"use_distributed_sampler": False},
-                          save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
-                          parser_kwargs={"prog": "gcvideo", "description": __doc__, "formatter_class": GuideFormatter,
-                                         **{command: {"usage": f"gcvideo {command} [--config FILE_OR_NAME ...] "
-                                                               "[--SECTION.OPTION VALUE ...]",
-                                                      "description": text + SUBCOMMAND_GUIDE}
-                                            for command, text in SUBCOMMAND_HELP.items()}})
-    finally:
-        sys.argv = saved
+    """Run ``gcvideo <command> ...`` in-process (``argv[0]`` is the command); the returned CLI
+    holds the trainer. A DDP run started here re-launches its ranks with this process's own
+    command line (``sys.argv``), as Lightning does: start multi-process runs from the shell."""
+    command = argv[0] if argv else None
+    if command not in SUBCOMMAND_HELP:
+        raise ValueError(f"unknown command {command!r}: one of {', '.join(SUBCOMMAND_HELP)}")
+    cli = GCVideoCLI(command, VideoClassifier, KineticsDataModule, args=resolve_configs(argv[1:]),
+                     seed_everything_default=0, trainer_defaults={"use_distributed_sampler": False},
+                     save_config_kwargs={"overwrite": True, "config_filename": "config.yaml"},
+                     parser_kwargs={"prog": f"gcvideo {command}", "formatter_class": GuideFormatter,
+                                    "usage": f"gcvideo {command} [--config FILE_OR_NAME ...] [--SECTION.OPTION VALUE ...]",
+                                    "description": SUBCOMMAND_HELP[command] + SUBCOMMAND_GUIDE})
+    cli.run()
+    return cli
 
 
 def run_lightning_cli(argv: list[str]) -> int:

@@ -171,6 +171,7 @@ class VideoClassifier(pl.LightningModule):
         self.predictions: list[dict] = []      # video-level results of test / validate (this rank)
         self.video_metrics: Optional[dict] = None  # set by the VideoReports callback
         self.inference = InferenceForm()                 # the folded network during evaluation
+        self._compiled = False
         self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)
 
     def on_train_start(self) -> None:
@@ -194,8 +195,9 @@ class VideoClassifier(pl.LightningModule):
 
     def configure_model(self) -> None:
         options = self.compile_options()
-        if options is not None and self.model._compiled_call_impl is None:
-            self.model.compile(**options)
+        if options is not None and not self._compiled:
+            self.model.compile(**options)              # in place: once, whichever trainer calls this
+            self._compiled = True
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.model(video)

@@ -42,9 +42,11 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
     check = torch.randn(2, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad(), warnings.catch_warnings():
-        # the folded GC block picks the cheaper of two equal computations from the clip size: a
-        # constant in the trace is right for any input (only the cost differs), so its warning goes
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"gcvideo\.layers\.folded")
+        # the folded GC block and the 1x1x1 convs pick the cheaper of two equal computations from
+        # the input's size: a constant in the trace is right for any input (only the cost differs),
+        # so their warnings go
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning,
+                                module=r"gcvideo\.layers\.(folded|pointwise)")
         expected = module.model.eval()(check)
         buffer = io.BytesIO()           # serialised in memory, written atomically: a full disk is one line
         if fmt == "torchscript":
