@@ -1,4 +1,4 @@
-"""``gcvideo fit|validate|test|predict``: LightningCLI over VideoClassifier + KineticsDataModule.
+"""``gcvideo fit|validate|test``: LightningCLI over VideoClassifier + KineticsDataModule.
 
 Every run writes to ``trainer.default_root_dir`` (default ``runs/default``):
 ``checkpoints/`` (``best.ckpt`` by val top-1, ``last.ckpt``, ``epochNNN.ckpt`` every

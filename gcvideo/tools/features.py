@@ -120,13 +120,16 @@ class FeatureExtractor(pl.LightningModule):
         self.net, self.view_batch = net, view_batch
         self.reader = FeatureReader(net, layer)
 
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        return batch                    # the uint8 frames stay here; each chunk of views goes to the device
+
     def predict_step(self, sample: dict, batch_idx: int) -> dict:
         from ..data.multiview import iter_views
 
         vector = None
         if sample["ok"]:
             feats = torch.cat([self.reader(views.to(self.device))
-                               for views in iter_views(sample["frames"].cpu(), sample["boxes"], self.view_batch)])
+                               for views in iter_views(sample["frames"], sample["boxes"], self.view_batch)])
             vector = feats.mean(0).float().cpu().numpy()
         return {"index": sample["index"], "ok": sample["ok"], "reason": sample["reason"], "vector": vector}
 

@@ -98,14 +98,20 @@ def timeline_figure(result: dict):
         counts[r["top"][0][0]] = counts.get(r["top"][0][0], 0) + 1
     named = [c for c, _ in sorted(counts.items(), key=lambda kv: -kv[1])][:BAND_CLASSES]
     colours = {c: f"C{i}" for i, c in enumerate(named)}
-    fig = Figure(figsize=(12, 3.6), dpi=100)
-    strip, band = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     thumbs = result["thumbnails"]
-    chosen = [thumbs[int(i)] for i in np.linspace(0, len(thumbs) - 1, min(THUMBNAILS, len(thumbs)))]
+    # thumbnails keep the video's shape: 8 side by side for a landscape video, up to 16 for others
+    aspect = thumbs[0][1].shape[1] / thumbs[0][1].shape[0] if thumbs else 16 / 9
+    count = min(len(thumbs), THUMBNAILS if aspect < 1.2 else THUMBNAILS // 2)
+    ratio = min(1 / (max(count, 1) * aspect), 0.25)          # the strip's height / width
+    fig = Figure(figsize=(12, 12 * ratio + 1.3), dpi=100)
+    strip, band = fig.subplots(2, 1, gridspec_kw={"height_ratios": [12 * ratio, 0.45], "hspace": 0.08},
+                               sharex=True)
+    strip.set_box_aspect(ratio)
+    chosen = [thumbs[int(i)] for i in np.linspace(0, len(thumbs) - 1, count)] if count else []
     width = duration / max(len(chosen), 1)
     for start, image in chosen:                      # each thumbnail at its window's time
         left = min(start, duration - width)
-        strip.imshow(image, extent=(left, left + width * 0.96, 0, 1), aspect="auto")
+        strip.imshow(image, extent=(left, left + width * 0.97, 0, 1), aspect="auto")
     strip.set_xlim(0, duration)
     strip.set_ylim(0, 1)
     strip.set_yticks([])
@@ -119,8 +125,8 @@ def timeline_figure(result: dict):
     handles = [Patch(color=colours[c], label=c) for c in named]
     if len(counts) > len(named):
         handles.append(Patch(color="lightgrey", label="other"))
-    band.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.9), ncol=min(5, len(handles)),
-                fontsize=9, frameon=False)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(5, len(handles)),
+               fontsize=9, frameon=False)                 # under the time axis (the saved figure grows to it)
     return fig
 
 
