@@ -27,13 +27,12 @@ class InferenceForm:
     def __init__(self) -> None:
         self.net: Optional[nn.Module] = None
 
-    def make(self, model: nn.Module, compile_options: Optional[dict] = None) -> nn.Module:
+    def make(self, model: nn.Module, compile_options: Optional[dict] = None) -> None:
         from ..models import fold_context_blocks
 
         self.net = fold_context_blocks(model)          # a copy: not compiled, even where the model is
         if compile_options is not None:
             self.net.compile(**compile_options)
-        return self.net
 
     def clear(self) -> None:
         self.net = None

@@ -93,6 +93,12 @@ def merge_checkpoint_options(saved: dict, given: dict, resume: bool = False) -> 
     return taken, None
 
 
+def run_checkpoints_folder(root: str, name: str = "") -> str:
+    """A run folder's checkpoints (``ROOT/checkpoints/``), or the file ``name`` there."""
+    folder = os.path.join(root, "checkpoints")
+    return os.path.join(folder, name) if name else folder
+
+
 def _intact_hint(last: str) -> str:
     """For an unreadable last.ckpt: where to resume from instead, if anywhere."""
     intact = newest_intact_checkpoint(os.path.dirname(last))
@@ -163,7 +169,7 @@ class GCVideoCLI(LightningCLI):
         self._read = (None, None)
         if given == "last":
             root = (config.get("trainer") or {}).get("default_root_dir") or DEFAULT_ROOT
-            given = os.path.join(root, "checkpoints", "last.ckpt")
+            given = run_checkpoints_folder(root, "last.ckpt")
         if not given or not os.path.isfile(given):
             return
         try:
@@ -192,7 +198,7 @@ class GCVideoCLI(LightningCLI):
         given = self.config.get("ckpt_path")
         if not given or given in ("best", "hpc", "registry"):
             return
-        path = os.path.join(self.trainer.default_root_dir, "checkpoints", "last.ckpt") if given == "last" else given
+        path = run_checkpoints_folder(self.trainer.default_root_dir, "last.ckpt") if given == "last" else given
         if given == "last" and not os.path.isfile(path):
             return                                  # Lightning says so and starts afresh
         try:
@@ -212,7 +218,7 @@ class GCVideoCLI(LightningCLI):
             folders.setdefault(getattr(logger, "root_dir", None) or logger.save_dir, "the logger's save_dir")
         if self.command == "fit":
             for callback in self.trainer.checkpoint_callbacks:
-                folders.setdefault(callback.dirpath or os.path.join(root, "checkpoints"), "checkpoint dirpath")
+                folders.setdefault(callback.dirpath or run_checkpoints_folder(root), "checkpoint dirpath")
         for folder, what in folders.items():
             if folder:
                 check_writable(folder, f"{self.command} output ({what})",
@@ -231,7 +237,7 @@ class GCVideoCLI(LightningCLI):
                 getattr(self.trainer, command)(self.model, datamodule=self.datamodule,
                                                ckpt_path=self.config.get("ckpt_path"))
         except SIGTERMException:
-            last = os.path.join(root, "checkpoints", "last.ckpt")
+            last = run_checkpoints_folder(root, "last.ckpt")
             if command != "fit":
                 raise Terminated(f"{command} stopped by SIGTERM before it finished: no report was written; "
                                  "run the same command again") from None
@@ -243,12 +249,11 @@ class GCVideoCLI(LightningCLI):
     def before_fit(self) -> None:
         self._check_outputs()
         if self.trainer.checkpoint_callbacks and self.trainer.is_global_zero:
-            folder = self.trainer.checkpoint_callbacks[0].dirpath or os.path.join(self.trainer.default_root_dir,
-                                                                                 "checkpoints")
+            folder = self.trainer.checkpoint_callbacks[0].dirpath or run_checkpoints_folder(self.trainer.default_root_dir)
             check_space(folder, checkpoint_bytes(self.model, self.model.hparams.optimizer),
                         "fit cannot save a checkpoint")
         self._check_checkpoint()
-        folder = os.path.join(self.trainer.default_root_dir, "checkpoints")
+        folder = run_checkpoints_folder(self.trainer.default_root_dir)
         earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
         if earlier and not self.config.get("ckpt_path"):
             # a fresh run would replace best.ckpt while last.ckpt stayed the old run's
@@ -309,7 +314,7 @@ class GCVideoCLI(LightningCLI):
             every = self._get(self.config, "checkpoint_every_n_epochs", default=DEFAULT_CHECKPOINT_EVERY)
             if every is None or every < 0:
                 raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
-            extra += run_checkpoints(os.path.join(root, "checkpoints"), every)
+            extra += run_checkpoints(run_checkpoints_folder(root), every)
         given = config.get("callbacks") or []
         kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
         plugins = config.get("plugins") or []

@@ -61,7 +61,7 @@ def run_key(base: str, config: str, extra: list[str], seed: int) -> str:
 
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
     from ..files import write_atomic
-    from ..engine.lightning_cli import make_cli
+    from ..engine.lightning_cli import make_cli, run_checkpoints_folder
 
     done = os.path.join(run_dir, "ablate_result.json")
     if os.path.exists(done):
@@ -70,9 +70,9 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
     common = ["--config", base, "--config", config, "--seed_everything", str(seed), "--model.step_seed", str(seed),
               "--data.seed", str(seed), "--trainer.default_root_dir", run_dir, *extra]
     # an interrupted run resumes from its last checkpoint
-    resume = ["--ckpt_path", "last"] if os.path.exists(os.path.join(run_dir, "checkpoints", "last.ckpt")) else []
+    resume = ["--ckpt_path", "last"] if os.path.exists(run_checkpoints_folder(run_dir, "last.ckpt")) else []
     fit = make_cli(["fit", *common, *resume])
-    test = make_cli(["test", *common, "--ckpt_path", os.path.join(run_dir, "checkpoints", "best.ckpt")])
+    test = make_cli(["test", *common, "--ckpt_path", run_checkpoints_folder(run_dir, "best.ckpt")])
     metrics = test.model.video_metrics
     result = {"top1": metrics["top1"], "top5": metrics["top5"], "params_m": fit.model.cost["params_m"],
               "gflops": fit.model.cost["gflops"]}

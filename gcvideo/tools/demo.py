@@ -54,7 +54,7 @@ def run_demo(*, task: Literal["relation", "order"] = "relation", config: Optiona
 def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize
     from ..engine.callbacks import best_score
-    from ..engine.lightning_cli import make_cli
+    from ..engine.lightning_cli import make_cli, run_checkpoints_folder
 
     config = find_config(config or "demo/order.yaml")
     run_dir = os.path.join(out, "demo")
@@ -66,7 +66,7 @@ def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
     common = ["--config", config, "--data.root", data_root, "--trainer.default_root_dir", run_dir]
     fit = make_cli(["fit", *common])
     fit_logs = fit.trainer.log_dir
-    best = os.path.join(run_dir, "checkpoints", "best.ckpt")
+    best = run_checkpoints_folder(run_dir, "best.ckpt")
     print(f"[3/3] testing {best}", flush=True)
     test = make_cli(["test", *common, "--ckpt_path", best])
     metrics = test.model.video_metrics
@@ -87,7 +87,7 @@ def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
 def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize_relation
     from ..engine.callbacks import best_score
-    from ..engine.lightning_cli import make_cli
+    from ..engine.lightning_cli import make_cli, run_checkpoints_folder
     from ..models.cost import model_cost
     from .analyze import measure_lift, run_visualize
 
@@ -110,7 +110,7 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
         tick = time.time()
         fit = make_cli(["fit", *common])
         train_min = (time.time() - tick) / 60
-        best = os.path.join(run_dir, "checkpoints", "best.ckpt")
+        best = run_checkpoints_folder(run_dir, "best.ckpt")
         test = make_cli(["test", *common, "--ckpt_path", best])
         net = test.model.model
         cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
@@ -143,7 +143,9 @@ def _generate(root: str, step: str, what: str, make) -> None:
 def _fresh(run_dir: str) -> None:
     """The demo starts afresh: the checkpoints of its earlier run in ``run_dir`` go (logs are
     versioned, reports replaced, the generated data stays)."""
-    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
+    from ..engine.lightning_cli import run_checkpoints_folder
+
+    shutil.rmtree(run_checkpoints_folder(run_dir), ignore_errors=True)
 
 
 def _first_test_video(root: str) -> str:
