@@ -20,6 +20,57 @@ def check_writable(folder: str, what: str, hint: str = "") -> str:
     return folder
 
 
+def file_sha256(path: str) -> str:
+    """The sha256 of a file's content (hex), read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    """``a`` and ``b`` name one file or folder (links, ``..`` and hard links seen through)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _inside(path: str, folder: str) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def check_outputs(paths, *, inputs=(), overwrite: bool = False, what: str = "--out") -> None:
+    """Every file a command is about to write, checked before any work: ``ValueError`` in one line
+    naming ``what`` and the file when it is one of the ``inputs`` (a file, or anything already in
+    an input folder: always refused), an existing folder, under a file, a dangling link, or
+    exists and ``overwrite`` (``--overwrite``) was not given. Nothing is ever written over
+    without being asked, and never over what the command reads."""
+    for path in [paths] if isinstance(paths, str) else paths:
+        for source in inputs:
+            if source and os.path.exists(source) and (
+                    _same(path, source) or (os.path.isdir(source) and os.path.lexists(path)
+                                            and _inside(path, source))):
+                raise ValueError(f"{what} {path} is {'one of the inputs' if _same(path, source) else 'a file of the input ' + source}"
+                                 ": it is never written over; choose another output")
+        if os.path.isdir(path):
+            raise ValueError(f"{what} {path} is a folder: name a file")
+        parent = os.path.dirname(os.path.abspath(path))
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if parent and not os.path.isdir(parent):
+            raise ValueError(f"{what} {path}: {parent} is a file, not a folder")
+        if os.path.islink(path) and not os.path.exists(path):
+            raise ValueError(f"{what} {path} is a link to nothing ({os.readlink(path)}): remove it or choose "
+                             "another output")
+        if os.path.lexists(path) and not overwrite:
+            raise ValueError(f"{what} {path} exists: it is not replaced unless you add --overwrite")
+
+
 class WriteFailed(OSError):
     """Writing an output failed (a full disk, a read-only or vanished folder): one line naming
     the file or folder; what was written before is complete."""

@@ -67,7 +67,7 @@ def tiny_args(root, run_dir, epochs=2, model="slow_r50_gc", extra=()):
             "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.enable_progress_bar", "false",
             "--trainer.log_every_n_steps", "1", "--trainer.num_sanity_val_steps", "0",
             "--model.model", model, "--model.backbone", '{"depths": [1, 1, 1, 1], "width": 4}',
-            "--model.warmup_epochs", "1", "--model.lr", "0.1",
+            "--model.warmup_epochs", "0.5", "--model.lr", "0.1",
             "--data.root", root, "--data.num_frames", "4", "--data.sampling_rate", "2",
             "--data.train_short_side", "[32, 40]", "--data.crop_size", "32", "--data.eval_short_side", "32",
             "--data.batch_size", "4", "--data.num_workers", "0", *extra]
@@ -105,6 +105,17 @@ class PoisonAt(pl.Callback):
             linear = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
             with torch.no_grad():
                 linear.weight[0, 0] = float("nan")
+
+
+class PoisonBufferAtEnd(pl.Callback):
+    """After the last training batch of epoch 0, an infinite BatchNorm running variance: the
+    training loss of every step was finite and the evaluation output stays finite (x / sqrt(inf)
+    is 0), but the weights a checkpoint would hold are not."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.current_epoch == 0 and trainer.is_last_batch:
+            norm = next(m for m in module.modules() if isinstance(m, nn.BatchNorm3d))
+            norm.running_var[0] = float("inf")
 
 
 def latest_metrics(root: str):

@@ -140,9 +140,35 @@ def _videos(root):
 
 def test_bad_arguments_are_one_line(synth_root, tmp_path, capsys):
     assert main(["data", "prepare", synth_root, synth_root]) == 2
-    assert "DST must differ from SRC" in capsys.readouterr().err
+    assert "is SRC" in capsys.readouterr().err
     (tmp_path / "a_file").write_text("")
     assert main(["data", "prepare", synth_root, str(tmp_path / "a_file" / "dst")]) == 2
     assert "cannot write to" in capsys.readouterr().err
     assert main(["data", "prepare", str(tmp_path / "nope"), str(tmp_path / "dst")]) == 2
     assert "source folder not found" in capsys.readouterr().err
+
+
+def test_dst_that_is_src_through_a_link_or_inside_it_is_refused(synth_root, tmp_path, capsys):
+    """DST a symlink to SRC (or a folder inside SRC): refused before anything is written into SRC."""
+    src = tmp_path / "src"
+    shutil.copytree(synth_root, src)
+    before = {p: os.path.getmtime(os.path.join(d, p)) for d, _, files in os.walk(src) for p in files}
+    link = tmp_path / "link"
+    link.symlink_to(src)
+    assert main(["data", "prepare", str(src), str(link), "--list", str(src / "train.csv")]) == 2
+    assert "is SRC" in capsys.readouterr().err
+    assert main(["data", "prepare", str(src), str(src / "prepared")]) == 2
+    assert "inside SRC" in capsys.readouterr().err
+    after = {p: os.path.getmtime(os.path.join(d, p)) for d, _, files in os.walk(src) for p in files}
+    assert after == before and not os.path.exists(src / ".gcvideo.lock")
+
+
+def test_a_list_in_dst_is_never_rewritten_over(synth_root, tmp_path, capsys):
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    listing = dst / "train.csv"
+    shutil.copy(os.path.join(synth_root, "train.csv"), listing)
+    text = listing.read_text()
+    assert main(["data", "prepare", synth_root, str(dst), "--list", str(listing)]) == 2
+    assert "is in DST" in capsys.readouterr().err
+    assert listing.read_text() == text

@@ -105,3 +105,35 @@ def test_data_folder_matches_the_demo_generator():
     for flag in ("--task order", f"--classes {DEMO_DATA['num_classes']}", f"--videos-per-class {DEMO_DATA['videos_per_class']}",
                  f"--size {size}", f"--event-frames {DEMO_DATA['event_frames']}", f"--seed {DEMO_DATA['seed']}"):
         assert flag in script, flag
+
+
+def test_synth_never_writes_into_a_dataset_or_another_synth(tmp_path, capsys):
+    """A folder holding a dataset keeps its lists; a folder of another synth is refused; the
+    same synth again is allowed (it writes the same files)."""
+    from gcvideo.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("label,youtube_id,time_start,time_end,split\n" + "a,x,0,10,train\n" * 600)
+    before = (data / "train.csv").read_text()
+    args = ["--videos-per-class", "3", "--frames", "8", "--cue-frames", "2", "--size", "16x16"]
+    assert main(["data", "synth", str(data), *args]) == 2
+    assert "not a data synth output" in capsys.readouterr().err
+    assert (data / "train.csv").read_text() == before and sorted(os.listdir(data)) == ["train.csv"]
+
+    fresh = tmp_path / "fresh"
+    assert main(["data", "synth", str(fresh), *args]) == 0
+    lists = {n: (fresh / n).read_text() for n in ("train.csv", "val.csv", "test.csv")}
+    assert main(["data", "synth", str(fresh), *args]) == 0                       # the same synth again
+    assert {n: (fresh / n).read_text() for n in lists} == lists
+    assert main(["data", "synth", str(fresh), *args[:-2], "--size", "32x32"]) == 2
+    assert "size [16, 16] there, [32, 32] asked" in capsys.readouterr().err
+    assert {n: (fresh / n).read_text() for n in lists} == lists
+
+
+@pytest.mark.parametrize("size", ["33x17", "100000x100000", "8x8", "32"])
+def test_synth_sizes_that_cannot_be_encoded_are_one_line(tmp_path, capsys, size):
+    from gcvideo.cli import main
+
+    assert main(["data", "synth", str(tmp_path / "out"), "--size", size]) == 2
+    assert "--size" in capsys.readouterr().err and not os.path.exists(tmp_path / "out")

@@ -74,14 +74,14 @@ def test_a_fresh_fit_never_mixes_with_an_earlier_run(synth_root, tmp_path, capsy
     """A fresh fit into a folder with checkpoints is refused (it would replace
     best.ckpt and leave the old last.ckpt); resuming it is how to continue."""
     run = tmp_path / "run"
-    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1), "--model.max_epochs", "2"]) == 0
     before = {f: os.path.getmtime(run / "checkpoints" / f) for f in os.listdir(run / "checkpoints")}
     capsys.readouterr()
     assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 2
     err = capsys.readouterr().err
     assert "already holds another run's checkpoints" in err and "--ckpt_path last" in err
     assert {f: os.path.getmtime(run / "checkpoints" / f) for f in os.listdir(run / "checkpoints")} == before
-    assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--ckpt_path", "last"]) == 0
+    assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--model.max_epochs", "2", "--ckpt_path", "last"]) == 0
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")

@@ -189,7 +189,7 @@ def test_predict_and_export_name_a_bad_checkpoint_in_one_line(trained, tmp_path,
             assert len(err) == 1 and str(path) in err[0] and words in err[0], (argv, err)
     (tmp_path / "a_file").write_text("")
     assert main(["export", "--ckpt_path", trained["ckpt"], "--out", str(tmp_path / "a_file" / "net.ts")]) == 2
-    assert "cannot write to" in capsys.readouterr().err
+    assert "a_file is a file, not a folder" in capsys.readouterr().err
 
 
 def direct_features(trained, path, layer):
@@ -288,3 +288,69 @@ def test_features_with_two_processes_handle_each_video_once(synth_root, trained,
     assert [r["path"] for r in r1] == [r["path"] for r in r2]              # every video exactly once
     assert [r["status"] for r in r1] == [r["status"] for r in r2]
     assert np.allclose(v1, v2, atol=1e-5)
+
+
+def test_export_never_writes_over_its_checkpoint_or_an_existing_file(trained, tmp_path, capsys):
+    before = open(trained["ckpt"], "rb").read()
+    link = tmp_path / "link.ckpt"
+    link.symlink_to(trained["ckpt"])
+    for out in (trained["ckpt"], str(link)):
+        assert main(["export", "--ckpt_path", trained["ckpt"], "--out", out, "--overwrite"]) == 2
+        assert "one of the inputs" in capsys.readouterr().err
+    assert open(trained["ckpt"], "rb").read() == before
+    other = tmp_path / "notes.ts"
+    other.write_text("mine")
+    assert main(["export", "--ckpt_path", trained["ckpt"], "--out", str(other)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and other.read_text() == "mine"
+    assert main(["export", "--ckpt_path", trained["ckpt"], "--out", str(other), "--overwrite"]) == 0
+
+
+def test_report_run_never_writes_over_what_it_reads(trained, capsys):
+    run = os.path.dirname(os.path.dirname(trained["ckpt"]))
+    before = open(trained["ckpt"], "rb").read()
+    assert main(["report", "run", run, "--out", trained["ckpt"], "--overwrite"]) == 2
+    assert "a file of the input" in capsys.readouterr().err
+    assert open(trained["ckpt"], "rb").read() == before
+
+
+def test_evaluation_reports_go_beside_the_checkpoints_run_never_over_another(synth_root, trained, tmp_path, capsys):
+    """A config naming another run's folder does not send a checkpoint's reports there; an
+    explicit other run's folder, or another checkpoint's reports, are refused; metrics.json
+    records the checkpoint scored (path, sha256) and report run checks it."""
+    import shutil
+
+    from gcvideo.files import file_sha256
+    from gcvideo.tools.run_report import read_metrics, scored_checkpoint
+
+    other = tmp_path / "other"                        # another run, with reports of its own
+    (other / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained["ckpt"], other / "checkpoints" / "best.ckpt")
+    mine = tmp_path / "mine"
+    (mine / "checkpoints").mkdir(parents=True)
+    ckpt = mine / "checkpoints" / "best.ckpt"
+    shutil.copy(trained["ckpt"], ckpt)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"trainer:\n  default_root_dir: {other}\n")
+    args = [*[a for a in eval_args(synth_root, trained, tmp_path / "unused") if a != str(tmp_path / "unused")
+              and a != "--trainer.default_root_dir"]]
+    args[args.index("--ckpt_path") + 1] = str(ckpt)
+    assert main(["test", "--config", str(config), *args]) == 0
+    assert "reports in " + str(os.path.relpath(mine)) in capsys.readouterr().out
+    assert not os.path.exists(other / "test_2x3")
+    metrics = read_metrics(str(mine / "test_2x3" / "metrics.json"))
+    assert metrics["checkpoint"] == {"path": str(ckpt), "sha256": file_sha256(str(ckpt))}
+    assert scored_checkpoint(metrics, str(mine), "m")["ok"]
+
+    assert main(["test", *args, "--trainer.default_root_dir", str(other)]) == 2        # asked, but another run's
+    assert "another run's folder" in capsys.readouterr().err
+    shutil.copy(ckpt, mine / "checkpoints" / "epoch000.ckpt")
+    args[args.index("--ckpt_path") + 1] = str(mine / "checkpoints" / "epoch000.ckpt")
+    assert main(["test", *args]) == 2                                                  # best.ckpt's reports there
+    assert "holds the reports of " + str(ckpt) in capsys.readouterr().err
+    assert read_metrics(str(mine / "test_2x3" / "metrics.json"))["checkpoint"]["path"] == str(ckpt)
+
+    with open(ckpt, "ab") as f:                      # the scored file replaced since: flagged
+        f.write(b"\0")
+    assert not scored_checkpoint(metrics, str(mine), "m")["ok"]
+    assert "has changed" in capsys.readouterr().err
+    assert "not a checkpoint of this run" in scored_checkpoint(metrics, str(other), "m")["text"]

@@ -90,7 +90,7 @@ def test_a_run_saved_with_the_old_layer_norm_shape_resumes(synth_root, tmp_path)
     from helpers import tiny_args
 
     run = tmp_path / "run"
-    assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
+    assert main(["fit", *tiny_args(synth_root, run, epochs=1), "--model.max_epochs", "2"]) == 0
     path = run / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(path, weights_only=True)
     module, _ = load_classifier(str(path))
@@ -106,7 +106,7 @@ def test_a_run_saved_with_the_old_layer_norm_shape_resumes(synth_root, tmp_path)
         state = checkpoint["optimizer_states"][0]["state"][i]
         state["momentum_buffer"] = state["momentum_buffer"].reshape(-1, 1, 1, 1)
     torch.save(checkpoint, path)
-    assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--ckpt_path", "last"]) == 0
+    assert main(["fit", *tiny_args(synth_root, run, epochs=2), "--model.max_epochs", "2", "--ckpt_path", "last"]) == 0
     load_classifier(str(run / "checkpoints" / "last.ckpt"))
 
 

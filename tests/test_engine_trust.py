@@ -257,3 +257,58 @@ def test_ablate_keys_runs_by_content_and_labels_them_uniquely(tmp_path, monkeypa
     seen.clear()
     assert ablate.run_ablate(seeds=1, base=str(base), out=str(tmp_path / "default")) == 0
     assert [os.path.basename(os.path.dirname(d)) for d in seen] == list(ablate.RELATION_ABLATION)
+
+
+def test_non_finite_weights_with_a_finite_loss_are_divergence(synth_root, tmp_path, capsys):
+    """Divergence is non-finite weights (or val loss), not only a non-finite training loss: no
+    checkpoint of them is written, and the message says which."""
+    folder = tmp_path / "weights"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=1), *EVAL,
+                 "--trainer.callbacks+=helpers.PoisonBufferAtEnd"]) == 1
+    assert "the weights became NaN or infinite by epoch 0" in one_line(capsys)
+    assert not (folder / "checkpoints").exists() or not os.listdir(folder / "checkpoints")
+    folder = tmp_path / "huge_lr"                     # the hostile round's command
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=1), *EVAL, "--model.lr", "1e6",
+                 "--model.warmup_epochs", "0", "--trainer.limit_train_batches", "3"]) == 1
+    assert "NaN or infinite" in one_line(capsys)
+    assert not (folder / "checkpoints").exists() or not os.listdir(folder / "checkpoints")
+
+
+def test_resuming_with_options_that_change_the_schedule_is_refused(synth_root, tmp_path, capsys):
+    """The restored optimiser and lr schedule were made for a total batch and a length: a resume
+    that changes either is refused, naming both values; the same options resume."""
+    folder = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=1), *EVAL]) == 0
+    capsys.readouterr()
+    resume = [*tiny_args(synth_root, folder, epochs=1), *EVAL, "--ckpt_path", "last"]
+    for extra, said in ((["--data.batch_size", "2"], "data.batch_size 4 there, 2 here"),
+                        (["--data.clips_per_video", "2"], "4 clips per step there (the lr was scaled for them), 8 here"),
+                        (["--trainer.max_epochs", "2"], "an lr schedule of 1 epochs there, 2 here")):
+        assert main(["fit", *resume, *extra]) == 2
+        assert said in one_line(capsys)
+    before = os.path.getmtime(folder / "checkpoints" / "last.ckpt")
+    assert main(["fit", *resume]) == 0                   # nothing left to train: the same options resume
+    assert os.path.getmtime(folder / "checkpoints" / "last.ckpt") == before
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["--model.warmup_epochs", "34"], "model.warmup_epochs 34 is as long as the whole lr schedule (1 epochs"),
+    (["--model.max_epochs", "1", "--trainer.max_epochs", "2"], "model.max_epochs 1 (where the cosine lr schedule "
+                                                               "ends) is shorter than trainer.max_epochs 2"),
+    (["--trainer.limit_train_batches", "0"], "--trainer.limit_train_batches 0 would train no batch"),
+    (["--data.val", "missing.csv"], "data.val: list not found"),
+])
+def test_fit_options_that_cannot_give_the_run_asked_for_stop_before_any_folder(synth_root, tmp_path, capsys,
+                                                                             extra, said):
+    folder = tmp_path / "run"
+    assert main(["fit", *tiny_args(synth_root, folder, epochs=1), *EVAL, *extra]) == 2
+    assert said in one_line(capsys)
+    assert not folder.exists()
+
+
+def test_evaluation_of_no_batch_is_refused(synth_root, run, tmp_path, capsys):
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    for command, limit in (("test", "limit_test_batches"), ("validate", "limit_val_batches")):
+        assert main([command, *tiny_args(synth_root, tmp_path / command), *EVAL, "--ckpt_path", ckpt,
+                     f"--trainer.{limit}", "0"]) == 2
+        assert f"--trainer.{limit} 0 would score no batch" in one_line(capsys)

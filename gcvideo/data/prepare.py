@@ -248,8 +248,15 @@ def prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] =
         raise ValueError(f"--tune: unknown x264 tuning {options.tune!r}")
     if not os.path.isdir(src):
         raise FileNotFoundError(f"source folder not found: {src}")
-    if os.path.abspath(dst) == os.path.abspath(src):
-        raise ValueError("DST must differ from SRC (the copy never overwrites its sources)")
+    real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    if real_dst == real_src or real_dst.startswith(real_src.rstrip(os.sep) + os.sep):
+        raise ValueError(f"DST {dst} is {'SRC' if real_dst == real_src else 'inside SRC'} ({real_src}"
+                         f"{' through a link' if os.path.realpath(dst) != os.path.abspath(dst) else ''}): the copy never "
+                         "writes into its sources; choose a folder outside SRC")
+    for path in lists:
+        if os.path.realpath(os.path.join(dst, os.path.basename(path))) == os.path.realpath(path):
+            raise ValueError(f"--list {path} is in DST, where its rewritten copy goes: it would be written over; "
+                             "keep the lists outside DST")
     check_writable(dst, "data prepare output (DST)")
     records, per_list = collect(src, lists, classes)
     jobs_list = [(r, destination(r.path, src, dst)) for r in records]

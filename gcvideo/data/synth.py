@@ -174,6 +174,38 @@ def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size
     return video.clip(0, 255).astype(np.uint8), cues
 
 
+RECORD = "synth.json"
+
+
+def claim_output(out: str, task: str, **options) -> None:
+    """Before any video is written: ``out`` is new, empty, or an earlier synth of exactly these
+    options (its ``synth.json``; the same files again), else ``ValueError`` naming what differs.
+    A folder holding anything else (a dataset) is never written into."""
+    from ..files import write_atomic
+
+    record = json.loads(json.dumps({"task": task, **options}))          # tuples as lists, as read back
+    path = os.path.join(out, RECORD)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"{out} is a file: data synth writes a folder")
+    if os.path.isdir(out) and os.listdir(out):
+        try:
+            with open(path, encoding="utf-8") as f:
+                earlier = json.load(f)
+        except (OSError, ValueError):
+            earlier = None
+        if not isinstance(earlier, dict):
+            names = sorted(os.listdir(out))
+            raise ValueError(f"{out} is not empty ({len(names)} entries: {', '.join(names[:4])}"
+                             f"{', ...' if len(names) > 4 else ''}) and is not a data synth output: nothing "
+                             "is written into it; choose a new or empty folder")
+        changed = [f"{k} {earlier.get(k)!r} there, {v!r} asked" for k, v in record.items() if earlier.get(k) != v]
+        if changed:
+            raise ValueError(f"{out} holds a data synth of other options ({'; '.join(changed)}): its lists would "
+                             "no longer match its videos; choose a new or empty folder")
+    os.makedirs(out, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=1).encode())
+
+
 def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16, fps: int = 30,
                         size: tuple[int, int] = (32, 32), colours: int = 2, cue_frames: int = 4,
                         seed: int = 0, progress: bool = True, workers: Optional[int] = None) -> dict[str, list[dict]]:
@@ -185,6 +217,10 @@ def synthesize_relation(out: str, videos_per_class: int = 500, frames: int = 16,
         raise ValueError(f"colours must be 2..{len(COLORS)}, got {colours}")
     if not 1 <= cue_frames <= frames // 2 - 1:
         raise ValueError(f"cue_frames must be 1..{frames // 2 - 1} for {frames} frames (the cues must not meet)")
+    if videos_per_class < 3:
+        raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
+    claim_output(out, "relation", videos_per_class=videos_per_class, frames=frames, fps=fps, size=tuple(size),
+                 colours=colours, cue_frames=cue_frames, seed=seed)
     render = functools.partial(_render_relation, frames=frames, size=tuple(size), colours=colours,
                                cue_frames=cue_frames)
     rows, cues = _write_dataset(out, list(RELATION_CLASSES), videos_per_class, frames / fps, fps, seed, render,
@@ -216,6 +252,10 @@ def synthesize(out: str, num_classes: int = 6, videos_per_class: int = 20, secon
                fps: int = 30, size: tuple[int, int] = (96, 72), event_frames: int = 6, seed: int = 0,
                progress: bool = True, workers: Optional[int] = None) -> dict[str, list[dict]]:
     """Write the temporal-order dataset under ``out``; returns the CSV rows per split."""
+    if videos_per_class < 3:
+        raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
+    claim_output(out, "order", num_classes=num_classes, videos_per_class=videos_per_class, seconds=seconds,
+                 fps=fps, size=tuple(size), event_frames=event_frames, seed=seed)
     render = functools.partial(_render_order, frames=int(round(seconds * fps)), size=tuple(size),
                                event_frames=event_frames)
     return _write_dataset(out, class_names(num_classes), videos_per_class, seconds, fps, seed, render,
@@ -270,6 +310,6 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise ValueError(f"--size must look like 96x72 (WIDTHxHEIGHT), got {text!r}") from None
-    if w < 16 or h < 16:
-        raise ValueError(f"--size must be at least 16x16, got {text!r}")
+    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
+        raise ValueError(f"--size must be even sides from 16 to 4096 pixels (H.264 4:2:0 halves both), got {text!r}")
     return w, h

@@ -156,10 +156,12 @@ class Throughput(pl.Callback):
 
 
 class StopOnNonFinite(pl.Callback):
-    """Stop training when the loss is NaN or infinite, before any checkpoint of the diverged
-    weights is written. The check costs no host sync per step: a flag accumulates on the
-    device and is read on logging steps, on an epoch's last batch and before validation
-    (checkpoints are written after validation), agreed by all ranks."""
+    """Stop training when it diverged, before any checkpoint of the diverged weights is written:
+    a NaN or infinite training loss, weights or buffers (a finite loss of 1e36 can leave the
+    weights non-finite), or validation loss. The loss check costs no host sync per step: a flag
+    accumulates on the device and is read on logging steps, on an epoch's last batch and before
+    validation, with one check of every weight; the val loss is read when validation ends
+    (checkpoints are written after it), agreed by all ranks."""
 
     def __init__(self) -> None:
         self._bad: Optional[torch.Tensor] = None
@@ -176,18 +178,37 @@ class StopOnNonFinite(pl.Callback):
 
     def on_validation_start(self, trainer, module) -> None:
         if trainer.training:
-            self.check(trainer)
+            self.check(trainer, module)
 
-    def check(self, trainer) -> None:
+    def on_train_epoch_end(self, trainer, module) -> None:
+        self.check(trainer, module)               # a run without validation saves after this
+
+    def on_validation_end(self, trainer, module) -> None:
+        if trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        loss = trainer.callback_metrics.get("val/loss")
+        bad = loss is not None and not bool(torch.isfinite(loss).all())
+        if trainer.strategy.reduce_boolean_decision(bad, all=False):
+            self._stop(trainer, "the validation loss is NaN or infinite")
+
+    def check(self, trainer, module=None) -> None:
         bad = bool(self._bad) if self._bad is not None else False
+        what = "the training loss became NaN or infinite"
+        if not bad and module is not None:
+            tensors = [t.detach() for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()]
+            bad = bool(torch.stack([torch.isfinite(t).all() for t in tensors]).logical_not().any()) if tensors else False
+            what = "the weights became NaN or infinite"
         if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             self._bad = None
             return
+        self._stop(trainer, what)
+
+    @staticmethod
+    def _stop(trainer, what: str) -> None:
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
-        raise Diverged(f"the training loss became NaN or infinite by epoch {trainer.current_epoch}, step "
-                       f"{trainer.global_step} (lr {lr:.4g}); stopped, no checkpoint of the diverged weights was "
-                       "written (the earlier ones are kept). Try a lower --model.lr, a longer "
-                       "--model.warmup_epochs, or --trainer.gradient_clip_val 1.0")
+        raise Diverged(f"{what} by epoch {trainer.current_epoch}, step {trainer.global_step} (lr {lr:.4g}); "
+                       "stopped, no checkpoint of the diverged weights was written (the earlier ones are kept). "
+                       "Try a lower --model.lr, a longer --model.warmup_epochs, or --trainer.gradient_clip_val 1.0")
 
 
 class LastCheckpoint(ModelCheckpoint):

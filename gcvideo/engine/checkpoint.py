@@ -82,6 +82,9 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
                          f"file?): {_first_line(err)}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict)")
+    if not isinstance(checkpoint["state_dict"], dict):
+        raise ValueError(f"{path} is not a usable checkpoint: its state_dict is a "
+                         f"{type(checkpoint['state_dict']).__name__}, not a dict of tensors")
     if isinstance(checkpoint.get("hyper_parameters"), dict):
         checkpoint["hyper_parameters"] = upgrade_hyper_parameters(checkpoint["hyper_parameters"], path)
     for key, value in checkpoint["state_dict"].items():     # GC's LayerNorm before 0.2: (C/r, 1, 1, 1)

@@ -129,13 +129,19 @@ class KineticsDataModule(pl.LightningDataModule):
     def _path(self, name: str) -> str:
         return name if os.path.isabs(name) else os.path.join(self.root, name)
 
-    def records(self, split: str, classes: Optional[Sequence[str]] = None):
+    def check_list(self, split: str) -> str:
+        """The path of ``split``'s list; ``FileNotFoundError``/``ValueError`` naming the option when
+        it is missing or not set (a command checks its lists before it starts any work)."""
         source = self.splits[split]
         if source is None:
             raise ValueError(f"data.{split} is not set")
         path = self._path(source)
         if not os.path.exists(path):
             raise FileNotFoundError(f"data.{split}: list not found: {path}")
+        return path
+
+    def records(self, split: str, classes: Optional[Sequence[str]] = None):
+        path = self.check_list(split)
         if classes is not None:
             return load_records(path, self.root, classes or None)
         if split not in self._tables:

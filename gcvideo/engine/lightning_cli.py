@@ -17,6 +17,7 @@ loads one that needs other types, for files from a trusted source.
 """
 import argparse
 import glob
+import json
 import logging
 import os
 import sys
@@ -38,6 +39,7 @@ from .checkpoint import (AtomicCheckpointIO, check_finite, check_fits, checkpoin
 from .datamodule import KineticsDataModule
 from .module import VideoClassifier
 from .report import VideoReports
+from .schedule import check_schedule, total_batch
 
 DEFAULT_ROOT = os.path.join("runs", "default")
 # epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (slow_r50_gc with SGD
@@ -97,6 +99,14 @@ def run_checkpoints_folder(root: str, name: str = "") -> str:
     """A run folder's checkpoints (``ROOT/checkpoints/``), or the file ``name`` there."""
     folder = os.path.join(root, "checkpoints")
     return os.path.join(folder, name) if name else folder
+
+
+def checkpoint_run(path: str) -> Optional[str]:
+    """The run folder a checkpoint belongs to (``RUN`` for ``RUN/checkpoints/NAME.ckpt``), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(folder) != "checkpoints":
+        return None
+    return os.path.relpath(os.path.dirname(folder))
 
 
 def _intact_hint(last: str) -> str:
@@ -207,8 +217,48 @@ class GCVideoCLI(LightningCLI):
             checkpoint = checkpoint if read_path == path else read_checkpoint(path, trust)
             check_fits(checkpoint, self.model, path)
             check_finite(checkpoint, path)
+            if self.command == "fit":
+                self._check_resume(checkpoint, path)
         except ValueError as err:
             raise ValueError(f"{err}{_intact_hint(path) if given == 'last' else ''}") from None
+
+    def _schedule(self) -> dict:
+        """This run's lr schedule inputs (as ``VideoClassifier.schedule`` stores them)."""
+        dm, trainer = self.datamodule, self.trainer
+        return {"total_batch": total_batch(dm.batch_size, dm.clips_per_video, trainer.world_size,
+                                           trainer.accumulate_grad_batches),
+                "max_epochs": self.model.hparams.max_epochs or trainer.max_epochs}
+
+    def _check_resume(self, checkpoint: dict, path: str) -> None:
+        """Resuming restores the optimiser and the lr schedule's position: options that would
+        change what that schedule is (its length, the clips per step the lr was scaled for, the
+        batches an epoch's position counts) are refused, naming the checkpoint's value and this run's."""
+        saved, now = checkpoint.get("gcvideo_schedule"), self._schedule()
+        data = checkpoint.get("datamodule_hyper_parameters") or {}
+        changed = [f"data.{k} {data[k]} there, {getattr(self.datamodule, k)} here" for k in ("batch_size", "clips_per_video")
+                   if k in data and data[k] != getattr(self.datamodule, k)]
+        if isinstance(saved, dict):
+            if saved.get("total_batch") != now["total_batch"]:
+                changed.append(f"{saved.get('total_batch')} clips per step there (the lr was scaled for them), "
+                               f"{now['total_batch']} here")
+            if saved.get("max_epochs") != now["max_epochs"]:
+                changed.append(f"an lr schedule of {saved.get('max_epochs')} epochs there, {now['max_epochs']} here "
+                               "(trainer.max_epochs / model.max_epochs)")
+        if changed:
+            raise ValueError(f"{path}: resuming continues its optimiser and lr schedule, which this run would change: "
+                             f"{'; '.join(changed)}. Resume with the run's options, or start a new run from its "
+                             "weights in another folder (--model.pretrained FILE; plan a schedule longer than a "
+                             "first run with --model.max_epochs)")
+
+    def _check_inputs(self) -> None:
+        """Every list the command reads, found, before a folder is made or a process started."""
+        trainer, dm = self.trainer, self.datamodule
+        needed = {"fit": ["train"] + (["val"] if trainer.limit_val_batches != 0 and dm.splits.get("val") else []),
+                  "validate": ["val"], "test": ["test"]}[self.command]
+        for split in needed:
+            dm.check_list(split)
+        if self.command == "fit":
+            check_schedule(self._schedule()["max_epochs"], trainer.max_epochs, self.model.hparams.warmup_epochs)
 
     def _check_outputs(self) -> None:
         """Every folder this run will write, writable now (not at the first save, an epoch later)."""
@@ -224,6 +274,53 @@ class GCVideoCLI(LightningCLI):
                 check_writable(folder, f"{self.command} output ({what})",
                                "run in a writable folder: --trainer.default_root_dir runs/NAME")
 
+    def _evaluation_root(self, configured: str) -> str:
+        """Where validate/test write: the checkpoint's own run folder (``RUN`` of
+        ``RUN/checkpoints/best.ckpt``) unless ``--trainer.default_root_dir`` is given on the command
+        line, so a config's folder (another run's) is never written into by accident."""
+        ckpt = self.config.get("ckpt_path")
+        given = any(a == "--trainer.default_root_dir" or a.startswith("--trainer.default_root_dir=")
+                    for a in self._argv)
+        if ckpt and os.path.isfile(ckpt) and not given:
+            return checkpoint_run(ckpt) or configured
+        return configured
+
+    def _check_report_folder(self) -> None:
+        """validate/test: refuse a folder that holds another run's checkpoints or another
+        checkpoint's reports of this view count, before any work; tell the report callback which
+        checkpoint it scores (path and sha256, written to ``metrics.json``)."""
+        from ..files import file_sha256
+
+        root, ckpt = self.trainer.default_root_dir, self.config.get("ckpt_path")
+        scored = os.path.abspath(ckpt) if ckpt and os.path.isfile(ckpt) else None
+        own = os.path.realpath(run_checkpoints_folder(root))
+        others = [f for f in sorted(glob.glob(os.path.join(own, "*.ckpt")))
+                  if scored is None or not os.path.samefile(f, scored)]
+        if others and not (scored and os.path.realpath(scored).startswith(own + os.sep)):
+            raise ValueError(f"{root} is another run's folder (it holds {os.path.join(root, 'checkpoints', os.path.basename(others[0]))}"
+                             f", and {ckpt or 'no --ckpt_path'} is not among its checkpoints): its reports are not "
+                             "written over; give a new folder with --trainer.default_root_dir runs/NEW")
+        stage = "test" if self.command == "test" else "val"
+        views = "x".join(map(str, getattr(self.datamodule, "test_views", (1, 1))))
+        metrics = os.path.join(root, f"{stage}_{views}", "metrics.json")
+        earlier = None
+        if os.path.isfile(metrics):
+            try:
+                with open(metrics, encoding="utf-8") as f:
+                    earlier = json.load(f).get("checkpoint")
+            except (OSError, ValueError, AttributeError):
+                earlier = None                  # a damaged report: replaced
+        if isinstance(earlier, dict) and earlier.get("path") != scored:
+            raise ValueError(f"{os.path.dirname(metrics)} holds the reports of {earlier.get('path') or 'the untrained network'}"
+                             f", not of {ckpt or 'the untrained network'}: they are not written over; give a new "
+                             "folder with --trainer.default_root_dir runs/NEW")
+        record = {"path": scored, "sha256": file_sha256(scored) if scored else None}
+        if not scored:
+            record["pretrained"] = self.model.hparams.get("pretrained")
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, VideoReports):
+                callback.checkpoint = record
+
     def run(self) -> None:
         """The command: ``before_<command>``'s checks, then ``trainer.<command>``, with the run
         folder locked (one run per folder; rank 0 holds the lock for all ranks) and SIGTERM turned
@@ -232,6 +329,7 @@ class GCVideoCLI(LightningCLI):
         command, root = self.command, self.trainer.default_root_dir
         lock = FolderLock(root, f"{command} (--trainer.default_root_dir)") if _launch_rank() == 0 else nullcontext()
         try:
+            self._check_inputs()
             with lock:
                 getattr(self, f"before_{command}")()
                 getattr(self.trainer, command)(self.model, datamodule=self.datamodule,
@@ -265,11 +363,10 @@ class GCVideoCLI(LightningCLI):
         self._require_weights()
         self._check_outputs()
         self._check_checkpoint()
+        self._check_report_folder()
 
     def before_test(self) -> None:
-        self._require_weights()
-        self._check_outputs()
-        self._check_checkpoint()
+        self.before_validate()
 
     def before_instantiate_classes(self) -> None:
         """Options refused before anything is built, each in one line naming it."""
@@ -284,10 +381,16 @@ class GCVideoCLI(LightningCLI):
             raise ValueError(f"--trainer.accumulate_grad_batches must be >= 1, got {trainer['accumulate_grad_batches']}")
         if self.command == "fit" and trainer.get("max_epochs") is not None and trainer["max_epochs"] == 0:
             raise ValueError("--trainer.max_epochs 0 trains nothing: give the number of epochs to train (>= 1)")
+        limit = {"fit": "limit_train_batches", "validate": "limit_val_batches", "test": "limit_test_batches"}[self.command]
+        if trainer.get(limit) is not None and trainer[limit] == 0:
+            raise ValueError(f"--trainer.{limit} 0 would {'train' if self.command == 'fit' else 'score'} no batch and "
+                             "write no checkpoint or report: leave it out, or give a number of batches (>= 1) or a share")
 
     def instantiate_trainer(self, **kwargs):
         config = self._get(self.config_init, "trainer", default={})
         root = config.get("default_root_dir") or DEFAULT_ROOT
+        if self.command != "fit":
+            root = self._evaluation_root(root)
         kwargs["default_root_dir"] = root
         for key in self.COUNT_OR_SHARE:
             value = config.get(key)

@@ -12,7 +12,7 @@ from ..models import channels_last_3d, create_model
 from ..models.options import BackboneOptions, BlockOptions
 from ..models.weights import load_inflated
 from .inference import InferenceForm, ViewAverage, average_views, video_scores, view_logits
-from .schedule import lr_at, scaled_lr
+from .schedule import lr_at, scaled_lr, total_batch
 
 log = logging.getLogger("gcvideo")
 
@@ -347,7 +347,16 @@ class VideoClassifier(pl.LightningModule):
         if per_device is None:
             raise ValueError("cannot scale the lr: the datamodule has no batch_size")
         clips = getattr(trainer.datamodule, "clips_per_video", 1)       # repeated augmentation: K clips a video
-        return per_device * clips * trainer.world_size * trainer.accumulate_grad_batches
+        return total_batch(per_device, clips, trainer.world_size, trainer.accumulate_grad_batches)
+
+    def schedule(self) -> dict:
+        """What the lr schedule is a function of (stored in checkpoints: a resumed run must
+        keep it): the total batch and the schedule's length in epochs."""
+        return {"total_batch": self.total_batch(), "max_epochs": self.hparams.max_epochs or self.trainer.max_epochs}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.trainer is not None and self.trainer.datamodule is not None and self.trainer.state.fn == "fit":
+            checkpoint["gcvideo_schedule"] = self.schedule()
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -361,6 +370,9 @@ class VideoClassifier(pl.LightningModule):
         max_epochs = hp.max_epochs or self.trainer.max_epochs
         if not max_epochs or max_epochs < 0:
             raise ValueError("set trainer.max_epochs (or model.max_epochs) for the cosine schedule")
+        if max_epochs > self.trainer.max_epochs > 0 and self.trainer.is_global_zero:
+            log.info("the lr schedule spans %d epochs (model.max_epochs); this run stops after %d: continue it "
+                     "with --trainer.max_epochs %d --ckpt_path last", max_epochs, self.trainer.max_epochs, max_epochs)
         steps_per_epoch = max(1, self.trainer.estimated_stepping_batches // max(1, self.trainer.max_epochs))
         warmup = min(hp.warmup_epochs, max_epochs)
         schedule = lambda step: lr_at(step / steps_per_epoch, base, max_epochs, warmup, start, final) / base  # noqa: E731

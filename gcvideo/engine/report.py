@@ -18,6 +18,11 @@ class VideoReports(pl.Callback):
     ``<default_root_dir>/<stage>_<views>/`` and prints the summary (top-1, fewer views, the data
     fingerprint). The metrics are left in ``module.video_metrics`` for callers (demo, ablate)."""
 
+    def __init__(self) -> None:
+        # the checkpoint scored ({"path", "sha256"}), set by the command before it runs; written
+        # to metrics.json so that a report always says whose numbers it holds
+        self.checkpoint: Optional[dict] = None
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.state.fn == "validate":
             self.report(trainer, module, "val")
@@ -33,6 +38,8 @@ class VideoReports(pl.Callback):
         predictions = gather_predictions(module.predictions)
         metrics = compute_metrics(predictions, module.hparams.num_classes)
         dm = trainer.datamodule
+        if self.checkpoint is not None:
+            metrics["checkpoint"] = self.checkpoint
         if hasattr(dm, "fingerprint"):      # which copy of the data gave these numbers
             metrics["data"] = {**dm.fingerprint(stage), "readable": metrics["readable"]}
         for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):

@@ -24,3 +24,25 @@ def lr_at(epoch: float, base_lr: float, max_epochs: float, warmup_epochs: float 
 def scaled_lr(lr: float, total_batch: int, reference_batch: int = 64) -> float:
     """Linear scaling rule: ``lr`` was tuned for ``reference_batch`` clips per step."""
     return lr * total_batch / reference_batch
+
+
+def total_batch(batch_size: int, clips_per_video: int = 1, world_size: int = 1, accumulate: int = 1) -> int:
+    """Clips per optimiser step: per-device batch x clips per video (repeated augmentation) x
+    devices x nodes x gradient accumulation. ``lr`` scales with it (:func:`scaled_lr`)."""
+    return batch_size * clips_per_video * world_size * accumulate
+
+
+def check_schedule(max_epochs: int, run_epochs: int, warmup_epochs: float) -> None:
+    """``ValueError`` naming the options when the schedule cannot be the one asked for: a cosine
+    (``model.max_epochs``) that ends before the run does (``trainer.max_epochs``: the rest would
+    train at ``final_lr``), or a warm-up as long as the whole schedule (the run would never reach
+    ``model.lr``). A schedule longer than the run is a run to be resumed (the lr does not reach
+    ``final_lr`` in it)."""
+    if run_epochs and run_epochs > 0 and max_epochs < run_epochs:
+        raise ValueError(f"model.max_epochs {max_epochs} (where the cosine lr schedule ends) is shorter than "
+                         f"trainer.max_epochs {run_epochs} (the run): set both to the same number, or leave "
+                         "model.max_epochs out (the schedule then follows trainer.max_epochs)")
+    if warmup_epochs > 0 and warmup_epochs >= max_epochs:
+        raise ValueError(f"model.warmup_epochs {warmup_epochs:g} is as long as the whole lr schedule ({max_epochs} "
+                         "epochs: trainer.max_epochs, or model.max_epochs): the run would never leave its warm-up "
+                         f"or reach model.lr; give a shorter --model.warmup_epochs (e.g. {max(max_epochs * 0.2, 0.1):.2g})")

@@ -54,7 +54,7 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
 
 
 def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: str = "attention",
-                  cues: Optional[str] = None, trust_checkpoint: bool = False) -> int:
+                  cues: Optional[str] = None, trust_checkpoint: bool = False, overwrite: bool = False) -> int:
     """GC/SNL attention maps over T x H x W, overlaid on a video
 
     Runs a checkpoint on the centre view of VIDEO (as the test protocol's middle view) and saves
@@ -72,10 +72,14 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
         cues: cues.json of a generated relation dataset (default: the one above VIDEO, if any)
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
+        overwrite: replace pictures already in --out
     """
     from ..data import transforms
     from ..engine.checkpoint import load_classifier
     from ..engine.figures import attention_figure, gif_frames, save, stage_label
+    from ..files import check_outputs
+
+    check_outputs(os.path.join(out, "attention_grid.png"), inputs=[ckpt_path, video], overwrite=overwrite)
 
     module, options = load_classifier(ckpt_path, trust_checkpoint)
     clip_u8, times, info, box = centre_view(video, options)            # (T, 3, crop, crop) uint8
@@ -87,6 +91,8 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
         maps = {k: v for k, v in maps.items() if any(b in k for b in blocks)}
         if not maps:
             raise ValueError(f"no GC/SNL block matches {blocks}")
+    gifs = {name: os.path.join(out, f"{name.replace('.', '_')}.gif") for name in maps}
+    check_outputs(gifs.values(), inputs=[ckpt_path, video], overwrite=overwrite)
     frames = clip_u8.permute(0, 2, 3, 1).numpy()                      # (T, crop, crop, 3)
     boxes = cue_boxes(video, cues, [int(round(t * info.fps)) for t in times], box, frames.shape[1])
     os.makedirs(out, exist_ok=True)
@@ -95,7 +101,7 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
     top = max(2.0, max(float(v[0].max()) * v[0].numel() for v in maps.values()))
     written = []
     for name, att in maps.items():
-        gif = os.path.join(out, f"{name.replace('.', '_')}.gif")
+        gif = gifs[name]
         images = gif_frames(frames, att[0].numpy(), top)
         images[0].save(gif, save_all=True, append_images=images[1:], duration=250, loop=0)
         written.append(gif)

@@ -15,7 +15,7 @@ def _summary(path: str) -> str:
     return ""
 
 
-def run_configs(name: Optional[str] = None, /, *, copy: Optional[str] = None) -> int:
+def run_configs(name: Optional[str] = None, /, *, copy: Optional[str] = None, overwrite: bool = False) -> int:
     """list the shipped configs, show one, or copy one out to edit
 
     Without NAME: every shipped config with what it is. With NAME (e.g. models/gc.yaml): its text.
@@ -27,7 +27,10 @@ def run_configs(name: Optional[str] = None, /, *, copy: Optional[str] = None) ->
     Args:
         name: a shipped config (models/gc.yaml, kinetics400/base.yaml, demo/relation.yaml, ...)
         copy: copy NAME to this file or folder (an existing file is not replaced)
+        overwrite: with --copy: replace an existing file
     """
+    from ..files import check_outputs
+
     if name is None:
         if copy:
             raise ValueError("--copy needs the NAME of the config to copy")
@@ -44,8 +47,9 @@ def run_configs(name: Optional[str] = None, /, *, copy: Optional[str] = None) ->
             print(f.read(), end="")
         return 0
     target = os.path.join(copy, os.path.basename(path)) if os.path.isdir(copy) else copy
-    if os.path.exists(target):
-        raise ValueError(f"--copy: {target} exists; not replaced (remove it or name another file)")
+    check_outputs(target, inputs=[path], overwrite=overwrite, what="--copy")
+    if os.path.islink(target):
+        os.remove(target)                 # replaced, never written through to what it points at
     shutil.copyfile(path, target)
     print(f"copied {name} to {target}; use it with --config {target}")
     return 0

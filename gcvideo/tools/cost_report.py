@@ -125,7 +125,7 @@ def to_markdown(report: dict) -> str:
 
 
 def run_cost_report(*, frames: int = 8, size: int = 224, rounds: int = 3, out: Optional[str] = "runs/costs/results.md",
-                    json: Optional[str] = "runs/costs/results.json") -> int:
+                    json: Optional[str] = "runs/costs/results.json", overwrite: bool = False) -> int:
     """params, GFLOPs, Δ% and CPU latency (vs blocks bypassed) of every table row and ablation
 
     Cost columns of the paper's video table for the shipped model configs (models/*.yaml), written
@@ -137,7 +137,13 @@ def run_cost_report(*, frames: int = 8, size: int = 224, rounds: int = 3, out: O
         rounds: interleaved latency rounds (0: skip latency)
         out: Markdown file
         json: JSON file
+        overwrite: replace existing --out and --json files
     """
+    from ..files import check_outputs
+
+    check_outputs([p for p in (out, json) if p], overwrite=overwrite)
+    if out and json and os.path.abspath(out) == os.path.abspath(json):
+        raise ValueError(f"--out and --json are both {out}: name two files")
     report = cost_report(frames, size, rounds)
     markdown = to_markdown(report)
     for path, text in ((out, markdown), (json, jsonlib.dumps(report, indent=2, default=str))):

@@ -123,12 +123,12 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     data_options = {**cfg["data"], "target_fps": 30.0, "backend": "pyav"}
     lift = measure_lift(gc["module"], data_options, data_root, progress=True)
     video = _first_test_video(data_root)
-    run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"))
+    run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"), overwrite=True)
     print(summary(results, lift, cfg, time.time() - start))
     from .run_report import run_report
 
     run_report(os.path.join(demo_dir, "gc"), compare=[os.path.join(demo_dir, "plain")],
-               out=os.path.join(demo_dir, "report.html"))        # prints "wrote ...report.html": the last line
+               out=os.path.join(demo_dir, "report.html"), overwrite=True)        # prints "wrote ...report.html": the last line
     return 0
 
 

@@ -16,21 +16,23 @@ FORMATS = {"torchscript": ".ts", "onnx": ".onnx", "export": ".pt2"}
 
 
 def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = None,
-                 frames: Optional[int] = None, size: Optional[int] = None, trust: bool = False) -> dict:
+                 frames: Optional[int] = None, size: Optional[int] = None, trust: bool = False,
+                 overwrite: bool = False) -> dict:
     """Trace the checkpoint's network in its inference form (``fold_context_blocks``) on a
     (1, 3, frames, size, size) clip, save it, reload it, and compare its output with the
     eager, unfolded network on a fresh batch of 2 clips (the exported network takes any
     batch size)."""
     import io
 
-    from ..files import check_space, check_writable, write_atomic
+    from ..files import check_outputs, check_space, check_writable, write_atomic
     from ..engine.checkpoint import load_classifier
     from ..models import fold_context_blocks
 
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
-    module, data = load_classifier(ckpt_path, trust)
     out = out or os.path.splitext(ckpt_path)[0] + FORMATS[fmt]
+    check_outputs(out, inputs=[ckpt_path], overwrite=overwrite)
+    module, data = load_classifier(ckpt_path, trust)
     check_writable(os.path.dirname(os.path.abspath(out)), "export", "choose another place with --out")
     check_space(os.path.dirname(os.path.abspath(out)),
                 sum(t.numel() * t.element_size() for t in module.state_dict().values()) + 2 ** 20, "export")
@@ -75,7 +77,7 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
 
 def run_export(*, ckpt_path: str, format: Literal["torchscript", "onnx", "export"] = "torchscript",
                out: Optional[str] = None, frames: Optional[int] = None, size: Optional[int] = None,
-               trust_checkpoint: bool = False) -> int:
+               trust_checkpoint: bool = False, overwrite: bool = False) -> int:
     """a checkpoint's network as TorchScript, ONNX or torch.export, checked against eager
 
     Trace the network of a gcvideo checkpoint (folded inference form), save it, reload it and print
@@ -90,8 +92,9 @@ def run_export(*, ckpt_path: str, format: Literal["torchscript", "onnx", "export
         size: crop size of the traced input (default: the data's)
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
+        overwrite: replace an existing --out file (never the checkpoint itself)
     """
-    result = export_model(ckpt_path, format, out, frames, size, trust_checkpoint)
+    result = export_model(ckpt_path, format, out, frames, size, trust_checkpoint, overwrite)
     print(f"wrote {result['path']} ({result['format']}, input {result['input']}); "
           f"max abs diff vs eager: {result['max_abs_diff']:.3g}")
     return 0 if result["max_abs_diff"] < 1e-3 else 1

@@ -302,20 +302,12 @@ class _ResumableViews(torch.utils.data.Dataset):
         return self.views[index]
 
 
-def file_sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_key(ckpt_path: str, layer: str, views: str, records) -> dict:
     """Everything a folder's vectors depend on: the checkpoint's content (not its name), the
     layer, the views and the list's rows (paths and labels, in order)."""
     import hashlib
+
+    from ..files import file_sha256
 
     rows = hashlib.sha256()
     for i in range(len(records)):

@@ -45,7 +45,7 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
 
 def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", json: bool = False,
                 timeline: bool = False, window: Optional[float] = None, stride: Optional[float] = None,
-                out: str = "timeline", trust_checkpoint: bool = False) -> int:
+                out: str = "timeline", trust_checkpoint: bool = False, overwrite: bool = False) -> int:
     """top-5 classes of videos with a trained checkpoint (multi-view), or a timeline of a long video
 
     Multi-view prediction for any video (any length, size, fps). Class names and clip options are
@@ -66,9 +66,10 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
         out: timeline output folder
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
+        overwrite: with --timeline: replace the files of an earlier timeline in OUT
     """
     if timeline:
-        return _run_timeline(videos, ckpt_path, window, stride, out, json, trust_checkpoint)
+        return _run_timeline(videos, ckpt_path, window, stride, out, json, trust_checkpoint, overwrite)
     if window is not None or stride is not None:
         raise ValueError("--window and --stride apply to --timeline")
     results = predict_videos(videos, ckpt_path, views, trust=trust_checkpoint)
@@ -86,16 +87,25 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
 
 
 def _run_timeline(videos: list[str], ckpt_path: str, window: Optional[float], stride: Optional[float], out: str,
-                  json: bool, trust: bool) -> int:
+                  json: bool, trust: bool, overwrite: bool = False) -> int:
     import os
 
     from ..data.decode import VideoError
-    from .timeline import timeline, write_timeline
+    from ..files import check_outputs
+    from .timeline import TIMELINE_FILES, timeline, write_timeline
 
+    folders = {path: out if len(videos) == 1 else os.path.join(out, os.path.splitext(os.path.basename(path))[0])
+               for path in videos}
+    if len(set(folders.values())) < len(folders):
+        raise ValueError("--timeline: two videos share a base name, so their timelines would share a folder; "
+                         "run them one at a time with --out")
+    for path, folder in folders.items():
+        check_outputs([os.path.join(folder, name) for name in TIMELINE_FILES], inputs=[ckpt_path, *videos],
+                      overwrite=overwrite)
     module, data = load_classifier(ckpt_path, trust)
     failed = False
     for path in videos:
-        folder = out if len(videos) == 1 else os.path.join(out, os.path.splitext(os.path.basename(path))[0])
+        folder = folders[path]
         try:
             result = timeline(path, module, data, window, stride, progress=not json)
         except VideoError as err:

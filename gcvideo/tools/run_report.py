@@ -12,6 +12,7 @@ import html
 import io
 import json
 import os
+import sys
 from typing import Optional
 
 import numpy as np
@@ -96,6 +97,53 @@ def _worst(predictions: list[dict], classes: list[str], n: int = WORST) -> list[
     return (wrong + right)[:n]
 
 
+def run_inputs(run: str) -> list[str]:
+    """What the report of ``run`` reads (never written over by its ``--out``): the checkpoints,
+    the logs and every evaluation's reports."""
+    return ["checkpoints", "csv", "tensorboard", *sorted(os.path.basename(f) for pattern in ("test_*", "val_*")
+                                                       for f in glob.glob(os.path.join(run, pattern)))]
+
+
+def read_metrics(path: str) -> dict:
+    """An evaluation's ``metrics.json``; a damaged file is one line naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            metrics = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not readable JSON ({err}): run the evaluation again to rewrite it") from None
+    if not isinstance(metrics, dict) or not all(k in metrics for k in ("top1", "confusion", "per_class_accuracy")):
+        raise ValueError(f"{path} is not a gcvideo metrics.json (no top1, confusion or per_class_accuracy): "
+                         "run the evaluation again to rewrite it")
+    return metrics
+
+
+def scored_checkpoint(metrics: dict, run: str, path: str) -> dict:
+    """Which checkpoint an evaluation scored (recorded in its ``metrics.json``: path and sha256),
+    and whether that is still this run's checkpoint: ``{"text", "ok"}``. A report whose checkpoint
+    is another run's, or was replaced since, is flagged on the page and printed as a warning."""
+    from ..files import file_sha256
+
+    record = metrics.get("checkpoint")
+    if not isinstance(record, dict):
+        return {"text": "checkpoint not recorded (an evaluation by gcvideo 0.2 or older)", "ok": True}
+    scored = record.get("path")
+    if not scored:
+        return {"text": "the untrained network" + (f" (pretrained from {record['pretrained']})"
+                                                  if record.get("pretrained") else ""), "ok": True}
+    mine = os.path.realpath(os.path.join(run, "checkpoints"))
+    problem = None
+    if not os.path.realpath(scored).startswith(mine + os.sep):
+        problem = f"{scored} is not a checkpoint of this run"
+    elif not os.path.isfile(scored):
+        problem = f"{scored} no longer exists"
+    elif file_sha256(scored) != record.get("sha256"):
+        problem = f"{scored} has changed since it was scored"
+    if problem:
+        print(f"warning: {path}: {problem}; these numbers may not be this run's", file=sys.stderr)
+    return {"text": f"{scored} (sha256 {str(record.get('sha256'))[:12]})" + (f": {problem}" if problem else ""),
+            "ok": problem is None}
+
+
 def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     """Everything the page shows about one run, figures as data URIs."""
     from ..engine.figures import (confusion_figure, curves_figure, most_confused, per_class_figure,
@@ -125,7 +173,7 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
         path = os.path.join(folder, "metrics.json")
         if not os.path.exists(path):
             continue
-        metrics = json.load(open(path, encoding="utf-8"))
+        metrics = read_metrics(path)
         names = metrics.get("classes", classes)
         with open(os.path.join(folder, "predictions.csv"), newline="", encoding="utf-8", errors="surrogateescape") as f:
             predictions = list(csv.DictReader(f))
@@ -137,6 +185,7 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
         for p in worst:
             p["strip"] = _strip(_video_path(p["path"], data), data)
         tests.append({"views": os.path.basename(folder)[len("test_"):], "metrics": metrics, "failures": failures,
+                      "scored": scored_checkpoint(metrics, run, path),
                       "worst": worst, "confused": most_confused(metrics["confusion"], names),
                       "confusion": _png(confusion_figure(metrics["confusion"], names)),
                       "per_class": _png(per_class_figure(metrics["per_class_accuracy"], names,
@@ -178,7 +227,7 @@ table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .runs { display: grid; gap: 24px; } .run { min-width: 0; } img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
-.strip { height: 72px; } .small { color: #666; font-size: 13px; }
+.strip { height: 72px; } .small { color: #666; font-size: 13px; } .warn { color: #b00; font-weight: bold; }
 """
 
 CHECK = """<script>
@@ -235,6 +284,8 @@ def _run_section(r: dict) -> str:
     for t in r["tests"]:
         m = t["metrics"]
         parts.append(f"<h3>Test, {e(t['views'])} views</h3>")
+        scored = t["scored"]
+        parts.append(f"<p class='small{'' if scored['ok'] else ' warn'}'>scored: {e(scored['text'])}</p>")
         if t["views_plot"]:
             parts.append(f"<img alt='accuracy vs views' src='{t['views_plot']}'>")
         parts.append(f"<img alt='confusion matrix' src='{t['confusion']}'>")
@@ -279,7 +330,7 @@ def render(runs: list[dict]) -> str:
 
 
 def run_report(run_dir: str, /, *, compare: list[str] = (), out: Optional[str] = None,
-               trust_checkpoint: bool = False) -> int:
+               trust_checkpoint: bool = False, overwrite: bool = False) -> int:
     """one self-contained HTML page of a run, or of runs side by side
 
     For a run folder (trainer.default_root_dir): the model's cost (params, GFLOPs, Δ vs its plain
@@ -295,15 +346,18 @@ def run_report(run_dir: str, /, *, compare: list[str] = (), out: Optional[str] =
         out: the HTML file (default: RUN_DIR/report.html)
         trust_checkpoint: read checkpoints holding other objects than tensors, numbers and strings
             with full pickle, which can run code (refused otherwise): trusted files only
+        overwrite: replace an existing --out file (never a file the report reads)
     """
     from tqdm import tqdm
 
-    from ..files import write_atomic
+    from ..files import check_outputs, write_atomic
 
     folders = [run_dir, *compare]
+    out = out or os.path.join(run_dir, "report.html")
+    check_outputs(out, inputs=[os.path.join(folder, name) for folder in folders for name in run_inputs(folder)],
+                  overwrite=overwrite)
     runs = [collect(r, trust_checkpoint) for r in tqdm(folders, desc="reading runs", unit="run",
                                                         disable=len(folders) < 2)]
-    out = out or os.path.join(run_dir, "report.html")
     write_atomic(out, render(runs).encode("utf-8"))
     print(f"wrote {out}")
     return 0

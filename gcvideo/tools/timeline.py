@@ -130,6 +130,9 @@ def timeline_figure(result: dict):
     return fig
 
 
+TIMELINE_FILES = ("timeline.csv", "timeline.json", "timeline.png")
+
+
 def write_timeline(result: dict, out: str) -> dict:
     from ..engine.figures import save
     from ..files import check_writable, write_atomic
@@ -142,8 +145,7 @@ def write_timeline(result: dict, out: str) -> dict:
     writer.writerow(["start", "end"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")])
     writer.writerows([f"{r['start']:.3f}", f"{r['end']:.3f}"] + [x for name, p in r["top"] for x in (name, f"{p:.6f}")]
                      for r in result["windows"])
-    paths = {"csv": os.path.join(out, "timeline.csv"), "json": os.path.join(out, "timeline.json"),
-             "png": os.path.join(out, "timeline.png")}
+    paths = {os.path.splitext(name)[1][1:]: os.path.join(out, name) for name in TIMELINE_FILES}
     write_atomic(paths["csv"], text.getvalue().encode("utf-8", "surrogateescape"))
     public = {key: value for key, value in result.items() if key != "thumbnails"}
     write_atomic(paths["json"], json.dumps(public, indent=2).encode("utf-8", "surrogateescape"))
