@@ -44,6 +44,15 @@ def _inside(path: str, folder: str) -> bool:
     return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
+def check_folder_possible(folder: str, what: str) -> None:
+    """``ValueError`` when ``folder`` cannot be made because a file stands at or above it."""
+    parent = os.path.abspath(folder)
+    while not os.path.exists(parent) and parent != os.path.dirname(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{what}: {parent} is a file, not a folder")
+
+
 def check_outputs(paths, *, inputs=(), overwrite: bool = False, what: str = "--out") -> None:
     """Every file a command is about to write, checked before any work: ``ValueError`` in one line
     naming ``what`` and the file when it is one of the ``inputs`` (a file, or anything already in
@@ -59,11 +68,7 @@ def check_outputs(paths, *, inputs=(), overwrite: bool = False, what: str = "--o
                                  ": it is never written over; choose another output")
         if os.path.isdir(path):
             raise ValueError(f"{what} {path} is a folder: name a file")
-        parent = os.path.dirname(os.path.abspath(path))
-        while parent and not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if parent and not os.path.isdir(parent):
-            raise ValueError(f"{what} {path}: {parent} is a file, not a folder")
+        check_folder_possible(os.path.dirname(os.path.abspath(path)), f"{what} {path}")
         if os.path.islink(path) and not os.path.exists(path):
             raise ValueError(f"{what} {path} is a link to nothing ({os.readlink(path)}): remove it or choose "
                              "another output")
@@ -91,7 +96,10 @@ def write_atomic(path: str, data: bytes) -> str:
         if os.path.exists(temporary):
             os.remove(temporary)
         folder = os.path.dirname(os.path.abspath(path))
-        free = shutil.disk_usage(folder).free if os.path.isdir(folder) else 0
+        if not os.path.isdir(folder):
+            raise WriteFailed(f"cannot write {path}: its folder {folder} "
+                              f"{'is a file' if os.path.exists(folder) else 'does not exist'}") from None
+        free = shutil.disk_usage(folder).free
         raise WriteFailed(f"cannot write {path} ({err.strerror or err}): {len(data) / 1e6:.1f} MB needed, "
                           f"{free / 1e6:.1f} MB free in {folder}") from None
     return path

@@ -94,6 +94,24 @@ class TerminateAt(pl.Callback):
             self._terminate()
 
 
+class TerminateGroupAt(pl.Callback):
+    """SIGTERM to this process's whole process group (what SLURM's scancel and ``kill -TERM -- -PGID``
+    send: the DataLoader workers get it too) as epoch ``epoch`` starts, then a pause in which the
+    signal reaches every process before the epoch's first batch is fetched. Run it in a process
+    that leads its own group."""
+
+    def __init__(self, epoch: int = 1) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        import signal
+        import time
+
+        if trainer.current_epoch == self.epoch:
+            os.killpg(os.getpgid(0), signal.SIGTERM)
+            time.sleep(1.0)
+
+
 class PoisonAt(pl.Callback):
     """Put a NaN into the classifier's weights at the start of ``epoch`` (a run that diverges)."""
 

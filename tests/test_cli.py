@@ -196,3 +196,36 @@ def test_fit_help_opens_with_a_guide_and_explains_every_gcvideo_option(capsys):
         words = " ".join(rest.split()[1:] if rest.split() and rest.split()[0].isupper() else rest.split())
         assert not words.startswith("(type:") and not re.match(r"^\{[a-z,]+\} \(type:", words), \
             f"{name} has no explanation: {entry.strip()!r}"
+
+
+@pytest.mark.parametrize("config, said", [
+    ("trainer: {max_epochs: 3\n", "not valid YAML at line 2, column 1"),
+    ("trainer:\n\tmax_epochs: 3\n", "found character '\\t'"),
+    ("trainer: !!python/object:os.system {}\n", "could not determine a constructor"),
+    ("a: &x {b: *x}\n", "an alias refers to itself"),
+    ("root:x:0:0:root:/root:/bin/bash\n", "is not a config: a config is a YAML mapping"),
+])
+def test_a_bad_config_file_is_one_line(tmp_path, capsys, config, said):
+    path = tmp_path / "bad.yaml"
+    path.write_text(config)
+    assert main(["fit", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0] and "bad.yaml" in err[0], err
+
+
+def test_outputs_under_a_file_or_through_a_dangling_link_are_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for argv in (["configs", "models/gc.yaml", "--copy", str(tmp_path / "file" / "gc.yaml")],
+                 ["data", "synth", str(tmp_path / "file" / "data")],
+                 ["report", "costs", "--out", str(tmp_path / "file" / "costs.md")],
+                 ["info", "slow_r50", "--frames", "-1"], ["info", "slow_r50", "--size", "30000"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("is a file, not a folder" in err[0] or "--frames must be" in err[0]), (argv, err)
+    (tmp_path / "dangling.yaml").symlink_to(tmp_path / "nowhere" / "x.yaml")
+    assert main(["configs", "models/gc.yaml", "--copy", str(tmp_path / "dangling.yaml")]) == 2
+    assert "link to nothing" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
+    assert main(["configs", "models/gc.yaml", "--copy", str(tmp_path / "gc.yaml")]) == 0
+    assert main(["configs", "models/gc.yaml", "--copy", str(tmp_path / "gc.yaml")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["configs", "models/gc.yaml", "--copy", str(tmp_path / "gc.yaml"), "--overwrite"]) == 0

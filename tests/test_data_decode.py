@@ -127,3 +127,21 @@ def test_frames_scaled_one_by_one_equal_the_scaled_stack(bad_videos, backend):
     full = torch.from_numpy(decode_at(path, times, backend)).permute(0, 3, 1, 2)
     expected = TF.resize(full, [64, 85], antialias=True).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(decode_at(path, times, backend, short_side=64), expected)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_frames_larger_than_needed_are_shrunk_while_decoding(tmp_path, backend):
+    """max_short_side: a source above it comes out at that short side (aspect kept: memory is
+    bounded for any resolution); a source at or below it comes out untouched, pixel for pixel."""
+    from gcvideo.data.decode import decode_at, working_size
+    from gcvideo.data.synth import write_video
+
+    path = str(tmp_path / "big.mp4")
+    rng = np.random.default_rng(0)
+    write_video(path, rng.integers(0, 255, (3, 480, 640, 3), dtype=np.uint8))
+    small = decode_at(path, [0.0, 0.05], backend, max_short_side=120)
+    assert small.shape == (2, 120, 160, 3)
+    whole = decode_at(path, [0.0, 0.05], backend)
+    assert np.array_equal(decode_at(path, [0.0, 0.05], backend, max_short_side=480), whole)
+    assert abs(small.astype(float).mean() - whole.astype(float).mean()) < 3      # the same picture, smaller
+    assert working_size(320) == 640

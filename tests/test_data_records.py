@@ -184,3 +184,23 @@ def test_a_kinetics_csv_is_indexed_by_listing_each_folder_once(tmp_path, monkeyp
     assert int(records.present.sum()) == 270 and not os.path.exists(records.path(0))
     # 3 classes x (root/label, root/train/label) + root + root/train, whatever the number of rows
     assert calls["listdir"] <= 8 and calls["stat"] <= 3, calls
+
+
+def test_a_video_listed_twice_is_one_video_or_an_error_naming_both_lines(tmp_path):
+    """The same path with two labels is an error naming both lines; the same row twice is one
+    video (one warning); both for path-label lists and Kinetics CSVs."""
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "b.mp4").write_bytes(b"")
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.mp4 x\nb.mp4 y\n./a.mp4 y\n")
+    with pytest.raises(ValueError, match=r"list.txt:3: .*a.mp4 is listed again with label 'y'; line 1 gives it 'x'"):
+        load_records(str(listing))
+    listing.write_text("a.mp4 x\nb.mp4 y\n\na.mp4 x\n")
+    with pytest.warns(UserWarning, match="1 row\\(s\\) repeat an earlier row \\(e.g. line 4 = line 1\\)"):
+        records = load_records(str(listing))
+    assert [r.label for r in records] == ["x", "y"] and list(records.lines) == [1, 2]
+    csv_path = tmp_path / "k.csv"
+    csv_path.write_text("label,youtube_id,time_start,time_end,split\nx,a,0,10,train\ny,a,0,10,train\n")
+    (tmp_path / "a_000000_000010.mp4").write_bytes(b"")           # flat layout: both rows name one file
+    with pytest.raises(ValueError, match="k.csv:3: .* is listed again with label 'y'; line 2 gives it 'x'"):
+        load_records(str(csv_path))

@@ -139,7 +139,7 @@ def test_same_seed_gives_byte_identical_files_in_concurrent_processes(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
              for name, workers in (("a", "1"), ("b", "2"), ("c", "2"))]
     digests = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
-    assert len(digests[0]) == (24 + 4 + 1) + (12 + 4)     # videos, csv + classes files, cues.json
+    assert len(digests[0]) == (24 + 4 + 1 + 1) + (12 + 4 + 1)  # videos, csv + classes files, cues.json, synth.json
     assert digests[0] == digests[1] == digests[2]
 
 
@@ -176,8 +176,10 @@ def test_lift_needs_the_sidecar(tmp_path, relation_root):
     class Module:
         model = create_model("slow_r50_gc", num_classes=2, depths=(1, 1, 1, 1), width=4)
 
-    options = dict(num_frames=8, sampling_rate=2, target_fps=30.0, backend="pyav", test_crop_size=32,
-                   crop_size=32, eval_short_side=32)
+    from gcvideo.data.spec import InputSpec
+
+    options = InputSpec.from_options(dict(num_frames=8, sampling_rate=2, target_fps=30.0, backend="pyav",
+                                          test_crop_size=32, crop_size=32, train_short_side=[32, 32]))
     torch.manual_seed(0)
     result = measure_lift(Module(), options, relation_root, limit=4)
     assert result["videos"] == 4 and len(result["blocks"]) == 3                 # c3, c4, c5 GC blocks

@@ -113,6 +113,16 @@ def test_a_name_that_is_not_utf8_is_read_like_any_other(synth_root, tmp_path, ca
                  "--ckpt_path", str(folder / "checkpoints" / "last.ckpt")]) == 0
     predictions = next(folder.glob("test_*/predictions.csv")).read_bytes()
     assert b"caf\xe9" in predictions and predictions.count(b"\n") == 3
+    # features and their reader, and the run report, carry it too
+    from gcvideo.tools.features import load_features
+
+    features = tmp_path / "features"
+    assert main(["features", "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"), "--data",
+                 str(tmp_path / "test.txt"), "--out", str(features)]) == 0
+    rows, vectors = load_features(str(features))
+    assert sorted(os.path.basename(r["path"]) for r in rows) == sorted([name, "plain.mp4"]) and len(vectors) == 2
+    assert main(["report", "run", str(folder)]) == 0
+    assert "caf\\udce9" in (folder / "report.html").read_text(encoding="utf-8")
 
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(synth_root, tmp_path, capsys, monkeypatch):

@@ -204,7 +204,7 @@ def test_slowfast_with_gc_trains_and_tests_end_to_end(synth_root, tmp_path, caps
     ckpt = run / "checkpoints" / "last.ckpt"
     assert main(["test", *tiny_args(synth_root, run, model="slowfast_r50_gc", extra=extra),
                  "--data.test_views", "2x1", "--data.test_crop_size", "32", "--ckpt_path", str(ckpt)]) == 0
-    assert "test (2x1 views, 4/4 videos readable)" in capsys.readouterr().out
+    assert "test (2x1 views of 8x1 frames, short side 32, 32-px crops, 4/4 videos readable)" in capsys.readouterr().out
 
 
 def test_resume_repeats_the_modern_recipe_draws(synth_root, tmp_path):

@@ -43,12 +43,14 @@ def read(folder):
 def test_single_process_reports(synth_root, trained, capsys):
     out = trained["run"] / "single"
     assert main(["test", *eval_args(synth_root, trained, out)]) == 0
-    assert "2x3 views, 4/5 videos readable" in capsys.readouterr().out
+    assert "2x3 views of 4x2 frames, short side 32, 32-px crops, 4/5 videos readable" in capsys.readouterr().out
     preds, fails, metrics = read(out / "test_2x3")
     assert len(preds) == 4 and [f["video_id"] for f in fails] == ["gone"]
     assert fails[0]["reason"] == "missing"
     assert metrics["top1_all"] == pytest.approx(metrics["top1"] * 4 / 5)
     assert {"top1", "top5", "mean_class_accuracy", "per_class_accuracy", "confusion"} <= set(metrics)
+    assert metrics["view"] == {"views": "2x3", "num_frames": 4, "sampling_rate": 2, "target_fps": 30.0,
+                               "short_side": 32, "crop": 32, "train_crop": 32}
 
 
 def test_fewer_views_and_the_data_fingerprint_come_with_every_test(synth_root, trained, capsys):
@@ -146,7 +148,7 @@ def test_validate_command_uses_the_multiview_protocol(synth_root, trained, capsy
     out = trained["run"] / "validate"
     args = [*tiny_args(synth_root, out), *EVAL, "--ckpt_path", trained["ckpt"]]
     assert main(["validate", *args]) == 0
-    assert "val (2x3 views, 4/4 videos readable)" in capsys.readouterr().out
+    assert "val (2x3 views of 4x2 frames, short side 32, 32-px crops, 4/4 videos readable)" in capsys.readouterr().out
     preds, fails, metrics = read(out / "val_2x3")
     assert len(preds) == 4 and not fails and metrics["videos"] == 4
 
@@ -199,9 +201,9 @@ def direct_features(trained, path, layer):
     from gcvideo.data.multiview import decode_views, iter_views
     from gcvideo.engine.checkpoint import load_classifier
 
-    module, options = load_classifier(trained["ckpt"])
-    decoded = decode_views(path, num_frames=options["num_frames"], sampling_rate=options["sampling_rate"],
-                           clips=1, crops=1, short_side=options["eval_short_side"], crop=options["test_crop_size"])
+    module, spec = load_classifier(trained["ckpt"])
+    decoded = decode_views(path, num_frames=spec.num_frames, sampling_rate=spec.sampling_rate,
+                           clips=1, crops=1, short_side=spec.eval_short_side, crop=spec.test_crop_size)
     x = next(iter_views(decoded["frames"], decoded["boxes"], 1))
     blocks = module.model.eval().blocks
     with torch.no_grad():

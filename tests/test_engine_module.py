@@ -78,7 +78,7 @@ def test_checkpoints_of_every_format_load(tmp_path, synth_root):
     assert module.hparams.blocks == {"where": ["c3"]}
     today = os.path.join(os.path.dirname(__file__), "data", "slow_r50_gc_tiny_v0.2.ckpt")
     module, data = load_classifier(today)
-    assert module.hparams.model == "slow_r50_gc" and data["num_frames"] == 4
+    assert module.hparams.model == "slow_r50_gc" and data.num_frames == 4
     assert main(["test", *tiny_args(synth_root, tmp_path / "run"), "--data.test_views", "1x1",
                  "--data.test_crop_size", "32", "--ckpt_path", today]) == 0
 

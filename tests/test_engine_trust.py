@@ -297,6 +297,7 @@ def test_resuming_with_options_that_change_the_schedule_is_refused(synth_root, t
                                                                "ends) is shorter than trainer.max_epochs 2"),
     (["--trainer.limit_train_batches", "0"], "--trainer.limit_train_batches 0 would train no batch"),
     (["--data.val", "missing.csv"], "data.val: list not found"),
+    (["--data.clips_per_video", "100000"], "data.clips_per_video must be 1-16"),
 ])
 def test_fit_options_that_cannot_give_the_run_asked_for_stop_before_any_folder(synth_root, tmp_path, capsys,
                                                                              extra, said):
@@ -312,3 +313,62 @@ def test_evaluation_of_no_batch_is_refused(synth_root, run, tmp_path, capsys):
         assert main([command, *tiny_args(synth_root, tmp_path / command), *EVAL, "--ckpt_path", ckpt,
                      f"--trainer.{limit}", "0"]) == 2
         assert f"--trainer.{limit} 0 would score no batch" in one_line(capsys)
+
+
+@pytest.mark.parametrize("option, value, said", [("eval_short_side", 60000, "data.eval_short_side must be"),
+                                                 ("target_fps", 0, "data.target_fps must be > 0"),
+                                                 ("sampling_rate", 0, "data.sampling_rate must be")])
+def test_a_checkpoint_with_unusable_data_options_is_refused_on_load(synth_root, run, tmp_path, capsys,
+                                                                    option, value, said):
+    """A checkpoint's data options are checked as the command line's are: no 8 copies of one frame."""
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["datamodule_hyper_parameters"][option] = value
+    path = tmp_path / "edited.ckpt"
+    torch.save(checkpoint, path)
+    video = videos_of(synth_root)[0].path
+    assert main(["predict", video, "--ckpt_path", str(path)]) == 2
+    line = one_line(capsys)
+    assert str(path) in line and said in line, line
+
+
+def test_sigterm_to_the_process_group_stops_fit_like_sigterm_to_it(synth_root, tmp_path):
+    """Schedulers signal the whole process group: the loader workers must not die first with a
+    traceback; fit saves last.ckpt at the step reached and exits 143."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "group"
+    argv = [*tiny_args(synth_root, folder, epochs=2), *EVAL, "--data.num_workers", "2",
+            "--trainer.callbacks+=helpers.TerminateGroupAt", "--trainer.callbacks.epoch", "1"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "gcvideo.cli", "fit", *argv], capture_output=True, text=True,
+                          timeout=300, start_new_session=True, env=env)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "SIGTERM during epoch 1" in done.stderr, done.stderr[-2000:]
+    assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_foreign_files_as_weights_are_one_line_naming_what_they_are(synth_root, run, tmp_path, capsys):
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello world\nthese are notes\n")
+    video = videos_of(synth_root)[0].path
+    assert main(["predict", video, "--ckpt_path", str(text)]) == 2
+    assert "notes.ckpt is a text file (it starts 'hello world'), not a checkpoint" in one_line(capsys)
+    marker = tmp_path / "ran"
+    evil = payload(tmp_path / "evil.pt", marker)
+    assert main(["fit", *tiny_args(synth_root, tmp_path / "f", epochs=1), *EVAL, "--model.pretrained", evil]) == 2
+    line = one_line(capsys)
+    assert "holds a posix.system object" in line and "weights_only" not in line and not marker.exists(), line
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    assert main(["export", "--ckpt_path", ckpt, "--size", "20000", "--out", str(tmp_path / "x.ts")]) == 2
+    assert "--size 16-2048" in one_line(capsys)
+
+
+def test_onnx_export_without_its_packages_names_the_extra(run, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert main(["export", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--format", "onnx",
+                 "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "pip install 'gcvideo[export]'" in one_line(capsys) and not (tmp_path / "x.onnx").exists()

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from gcvideo.cli import main
+from gcvideo.data.spec import InputSpec
 from gcvideo.tools import predict
 from gcvideo.tools.timeline import window_starts
 from videos import write_two_halves
@@ -32,7 +33,8 @@ def colour_classifier(monkeypatch):
     module = VideoClassifier("slow_r50", {"depths": [1, 1, 1, 1], "width": 4}, num_classes=2,
                              classes=["red", "green"], view_batch=4)
     module.model = ColourNet()
-    monkeypatch.setattr(predict, "load_classifier", lambda path, trust=False: (module.eval(), dict(DATA)))
+    spec = InputSpec.from_options(DATA)
+    monkeypatch.setattr(predict, "load_classifier", lambda path, trust=False: (module.eval(), spec))
     return module
 
 
@@ -113,7 +115,9 @@ def test_a_real_video_gets_the_frames_on_screen_in_every_window(colour_classifie
     from gcvideo.data.decode import probe
     from gcvideo.tools.timeline import clip_times
 
-    data = dict(DATA, backend=backend, eval_short_side=64, test_crop_size=64)
+    # short side 360: the 720p frames are decoded at full size (within twice the short side), as the
+    # front-to-back decode below sees them
+    data = InputSpec.from_options(dict(DATA, backend=backend, eval_short_side=360, test_crop_size=64))
     monkeypatch.setattr(predict, "load_classifier", lambda path, trust=False: (colour_classifier.eval(), data))
     out = tmp_path / "t"
     assert main(["predict", REAL_VIDEO, "--ckpt_path", "unused.ckpt", "--timeline", "--window", "1",
@@ -127,7 +131,7 @@ def test_a_real_video_gets_the_frames_on_screen_in_every_window(colour_classifie
     for row in rows:
         at = clip_times(float(row["start"]), 1.0, data, info.duration, info.fps)
         shown = np.stack([frames[max(0, np.searchsorted(times, t + 1e-6, side="right") - 1)] for t in at])
-        clip = transforms.to_cthw(transforms.center_crop(shown, 64, 64)).unsqueeze(0)
+        clip = transforms.to_cthw(transforms.center_crop(shown, 360, 64)).unsqueeze(0)
         probs = ColourNet()(transforms.normalize_clips(clip)).softmax(-1)[0]
         top = int(probs.argmax())
         assert row["top1"] == ["red", "green"][top], row
@@ -143,8 +147,34 @@ def test_the_timeline_keeps_no_decoded_window(colour_classifier, tmp_path):
 
     video = str(tmp_path / "v.mp4")
     write_two_halves(video, seconds=3.0, height=360, width=640)
-    result = timeline(video, colour_classifier.eval(), dict(DATA), window=0.1, stride=0.1, progress=False)
+    result = timeline(video, colour_classifier.eval(), InputSpec.from_options(DATA), window=0.1, stride=0.1, progress=False)
     assert len(result["windows"]) >= 30
     assert 8 <= len(result["thumbnails"]) <= 64
     for _, image in result["thumbnails"]:
         assert image.base is None and image.nbytes <= 64 * 64 * 3 * 4, image.shape
+
+
+def test_timeline_options_are_taken_as_given_or_refused(colour_classifier, tmp_path, capsys):
+    """--window 0 / --stride 0 / nan are refused (not silently the defaults), --views is refused
+    with --timeline, a video shorter than one clip is refused as plain predict refuses it, and
+    an earlier timeline is not replaced without --overwrite."""
+    from gcvideo.data.synth import write_video
+
+    video = str(tmp_path / "halves.mp4")
+    write_two_halves(video, seconds=1.0)
+    out = str(tmp_path / "timeline")
+    base = ["predict", video, "--ckpt_path", "unused.ckpt", "--timeline", "--out", out]
+    for extra in (["--window", "0"], ["--stride", "0"], ["--window", "nan"], ["--stride", "-1"]):
+        assert main([*base, *extra]) == 2
+        assert "--window and --stride must be seconds > 0" in capsys.readouterr().err
+    assert main([*base, "--views", "10x3"]) == 2
+    assert "--views does not apply to --timeline" in capsys.readouterr().err
+    assert not os.path.exists(out)
+    assert main(base) == 0
+    assert main(base) == 2
+    assert "exists: it is not replaced unless you add --overwrite" in capsys.readouterr().err
+    assert main([*base, "--overwrite"]) == 0
+    short = str(tmp_path / "one_frame.mp4")
+    write_video(short, np.zeros((1, 48, 64, 3), np.uint8))
+    assert main(["predict", short, "--ckpt_path", "unused.ckpt", "--timeline", "--out", str(tmp_path / "s")]) == 1
+    assert "too short" in capsys.readouterr().err

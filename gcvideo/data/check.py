@@ -78,19 +78,21 @@ def output_stem(source: str, out_prefix: Optional[str] = None) -> str:
     return out_prefix or os.path.splitext(source.rstrip("/"))[0]
 
 
-def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optional[str] = None) -> dict:
+def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optional[str] = None,
+                  lines: Optional[Sequence[int]] = None) -> dict:
     """Clean list in the input's own format (a list file's ok rows verbatim: the same columns,
-    separators and header) and a bad-video report. ``results`` are in the source's order."""
+    separators and header; a repeated row once) and a bad-video report. ``results`` are in the
+    source's order, ``lines`` the list line of each (``RecordTable.lines``)."""
     stem = output_stem(source, out_prefix)
-    ok = [r.status == "ok" for r in results]
     paths = {}
     if os.path.isfile(source):
         header, rows = list_rows(source)
-        if len(rows) != len(results):
+        if lines is None or len(lines) != len(results):
             raise ValueError(f"{source}: {len(rows)} rows but {len(results)} videos were checked; "
                              "no clean list written")
+        good = {int(n) for n, r in zip(lines, results) if r.status == "ok"}
         paths["clean"] = f"{stem}.clean{os.path.splitext(source)[1] or '.txt'}"
-        lines = header + [row if row.endswith(("\n", "\r")) else row + "\n" for (_, row), good in zip(rows, ok) if good]
+        lines = header + [row if row.endswith(("\n", "\r")) else row + "\n" for n, row in rows if n in good]
     else:  # a class-folder tree: one "path label" row per video (the list grammar reads it back)
         paths["clean"] = f"{stem}.clean.txt"
         lines = [f"{os.path.abspath(r.path)} {r.label}\n" for r in results if r.status == "ok"]
@@ -114,4 +116,4 @@ def scan(source: str, root: Optional[str] = None, workers: Optional[int] = None,
     check_writable(where, "clean list and report", "name a writable place with --out PREFIX "
                    "(e.g. --out ~/kinetics_train)" if out_prefix is None else "choose another --out")
     results = check_videos(records, workers, progress=progress, **options)
-    return results, write_outputs(source, results, out_prefix)
+    return results, write_outputs(source, results, out_prefix, records.lines)

@@ -71,7 +71,8 @@ class VideoClipDataset(Dataset):
             return sampling.uniform_clips(info.duration, info.fps, self.num_frames, self.sampling_rate,
                                           1, self.target_fps)[0]
 
-        frames = decode.decode_clip(path, times, self.backend)
+        frames = decode.decode_clip(path, times, self.backend,
+                                    max_short_side=decode.working_size(max(self.eval_short_side, self.crop_size)))
         return transforms.to_cthw(transforms.center_crop(frames, self.eval_short_side, self.crop_size))
 
     def load_clips(self, index: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
@@ -86,7 +87,8 @@ class VideoClipDataset(Dataset):
                                                rng, self.target_fps) for rng in rngs]
             return np.sort(np.concatenate(windows), kind="stable")
 
-        decoded = decode.decode_clip(path, times, self.backend)      # the K windows' frames, in time order
+        decoded = decode.decode_clip(path, times, self.backend,      # the K windows' frames, in time order
+                                     max_short_side=decode.working_size(max(max(self.train_short_side), self.crop_size)))
         frames = np.empty_like(decoded)
         frames[np.argsort(np.concatenate(windows), kind="stable")] = decoded       # back to window order
         t = self.num_frames

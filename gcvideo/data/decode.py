@@ -106,14 +106,15 @@ def _info(path: str, container) -> VideoInfo:
 
 
 def decode_clip(path: str, choose: Callable[[VideoInfo], Sequence[float]], backend: str = "pyav",
-                short_side: Optional[int] = None) -> np.ndarray:
+                short_side: Optional[int] = None, max_short_side: Optional[int] = None) -> np.ndarray:
     """Frames at the times ``choose(info)`` picks from the video's header info, which may raise
-    (too short, ...). With PyAV the file is opened once for both (a clip's probe and decode)."""
+    (too short, ...). With PyAV the file is opened once for both (a clip's probe and decode).
+    ``short_side`` / ``max_short_side``: see :func:`decode_at`."""
     if backend != "pyav":
-        return decode_at(path, choose(probe(path)), backend, short_side)
+        return decode_at(path, choose(probe(path)), backend, short_side, max_short_side)
     with _open(path) as container:
         times = _checked_times(choose(_info(path, container)))
-        return _decode_pyav(path, times, short_side, container)
+        return _decode_pyav(path, times, _Scale(short_side, max_short_side), container)
 
 
 def decode_ends(path: str, info: VideoInfo, backend: str = "pyav") -> None:
@@ -131,21 +132,31 @@ def _checked_times(times: Sequence[float]) -> np.ndarray:
 
 
 def decode_at(path: str, times: Sequence[float], backend: str = "pyav",
-              short_side: Optional[int] = None) -> np.ndarray:
+              short_side: Optional[int] = None, max_short_side: Optional[int] = None) -> np.ndarray:
     """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time, display
-    rotation applied; with ``short_side``, each frame scaled so its short side is that size."""
+    rotation applied; with ``short_side``, each frame scaled so its short side is that size; with
+    ``max_short_side``, only a frame whose short side is larger is scaled down to it (memory
+    stays bounded for any source resolution; smaller videos come out untouched)."""
     times = _checked_times(times)
+    scale = _Scale(short_side, max_short_side)
     if backend == "pyav":
-        return _decode_pyav(path, times, short_side)
+        return _decode_pyav(path, times, scale)
     if backend == "decord":
         try:
-            return _decode_decord(path, times, short_side)
+            return _decode_decord(path, times, scale)
         except _DecordCannot as err:
             if path not in _fallback_logged:
                 _fallback_logged.add(path)
                 log.warning("decord cannot decode %s (%s); decoding it with pyav", path, err)
-            return _decode_pyav(path, times, short_side)
+            return _decode_pyav(path, times, scale)
     raise ValueError(f"unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
+
+
+def working_size(needed: int) -> int:
+    """The largest short side decoded frames keep when the frames are then scaled to ``needed``
+    (training's largest scale, a test view's): twice it. Sources up to that size are decoded as
+    they are (their pixels unchanged); larger ones are shrunk as each frame is decoded."""
+    return 2 * int(needed)
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -154,12 +165,29 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     return int(round(height * scale)), int(round(width * scale))
 
 
-def _shown(array: np.ndarray, rotation: float, short_side: Optional[int]) -> np.ndarray:
+@dataclass(frozen=True)
+class _Scale:
+    """How decoded frames are scaled: to ``short_side`` exactly, or down to ``max_short_side``
+    when larger (``None``: as decoded)."""
+    short_side: Optional[int] = None
+    max_short_side: Optional[int] = None
+
+    def target(self, height: int, width: int) -> Optional[int]:
+        """The short side a (height, width) frame is scaled to, or None to keep it."""
+        if self.short_side is not None:
+            return self.short_side
+        if self.max_short_side is not None and min(height, width) > self.max_short_side:
+            return self.max_short_side
+        return None
+
+
+def _shown(array: np.ndarray, rotation: float, scale: "_Scale") -> np.ndarray:
     """(H, W, 3) frame as displayed: turned by ``rotation`` degrees counter-clockwise, then scaled."""
     turns = int(round(rotation / 90)) % 4
     if turns:
         array = np.rot90(array, turns)
     array = np.ascontiguousarray(array)
+    short_side = scale.target(*array.shape[:2])
     if short_side is None or scaled_size(*array.shape[:2], short_side) == array.shape[:2]:
         return array
     import torch
@@ -169,10 +197,10 @@ def _shown(array: np.ndarray, rotation: float, short_side: Optional[int]) -> np.
     return TF.resize(chw, list(scaled_size(*array.shape[:2], short_side)), antialias=True).permute(1, 2, 0).numpy()
 
 
-def _decode_pyav(path: str, times: np.ndarray, short_side: Optional[int] = None, container=None) -> np.ndarray:
+def _decode_pyav(path: str, times: np.ndarray, scale: _Scale = _Scale(), container=None) -> np.ndarray:
     if container is None:
         with _open(path) as container:
-            return _decode_pyav(path, times, short_side, container)
+            return _decode_pyav(path, times, scale, container)
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     time_base = float(stream.time_base)          # float arithmetic per frame (Fractions cost ~1 ms a clip)
@@ -189,7 +217,7 @@ def _decode_pyav(path: str, times: np.ndarray, short_side: Optional[int] = None,
             while k < len(times) and t > times[k] + _EPS:
                 held = held or [t, frame, None]  # a request before the first frame
                 if held[2] is None:              # convert only frames that are used
-                    held[2] = _pyav_rgb(held[1], short_side)
+                    held[2] = _pyav_rgb(held[1], scale)
                 out[k] = held[2]
                 k += 1
             if k == len(times):
@@ -208,20 +236,25 @@ def _decode_pyav(path: str, times: np.ndarray, short_side: Optional[int] = None,
         if times[-1] > held[0] + 1.5 / rate:
             raise VideoError(path, "truncated",
                              f"frames end at {held[0]:.2f}s, clip needs {times[-1]:.2f}s")
-        last = held[2] if held[2] is not None else _pyav_rgb(held[1], short_side)
+        last = held[2] if held[2] is not None else _pyav_rgb(held[1], scale)
         out[k:] = [last] * (len(times) - k)
     return _stack(path, out)
 
 
-def _pyav_rgb(frame, short_side: Optional[int]) -> np.ndarray:
-    return _shown(frame.to_ndarray(format="rgb24"), frame.rotation, short_side)
+def _pyav_rgb(frame, scale: _Scale) -> np.ndarray:
+    if scale.short_side is None and scale.target(frame.height, frame.width) is not None:
+        # a frame far larger than needed: libswscale shrinks it while converting to RGB, so the
+        # full-resolution RGB array (200 MB at 8192x8192) never exists
+        height, width = scaled_size(frame.height, frame.width, scale.max_short_side)
+        return _shown(frame.to_ndarray(format="rgb24", width=width, height=height), frame.rotation, _Scale())
+    return _shown(frame.to_ndarray(format="rgb24"), frame.rotation, scale)
 
 
 class _DecordCannot(Exception):
     """decord failed on a file that exists; PyAV gets to try it."""
 
 
-def _decode_decord(path: str, times: np.ndarray, short_side: Optional[int] = None) -> np.ndarray:
+def _decode_decord(path: str, times: np.ndarray, scale: _Scale = _Scale()) -> np.ndarray:
     import decord
 
     _check_file(path)
@@ -249,7 +282,7 @@ def _decode_decord(path: str, times: np.ndarray, short_side: Optional[int] = Non
         batch = batch.asnumpy() if hasattr(batch, "asnumpy") else batch.numpy()
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise _DecordCannot(f"frames of shape {batch.shape[1:]}")
-        frames += [_shown(frame, 0, short_side) for frame in batch]   # decord applies the rotation itself
+        frames += [_shown(frame, 0, scale) for frame in batch]   # decord applies the rotation itself
     return _stack(path, [frames[i] for i in where.reshape(-1)])
 
 

@@ -22,17 +22,7 @@ from torch.utils.data import Dataset
 
 from . import decode, sampling, transforms
 from .records import RecordTable, VideoRecord, class_targets
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """``"10x3"`` -> (10 clips, 3 crops)."""
-    try:
-        clips, crops = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise ValueError(f"views must look like CLIPSxCROPS, e.g. 10x3, got {text!r}") from None
-    if clips < 1 or crops < 1:
-        raise ValueError(f"views needs at least 1x1, got {text!r}")
-    return clips, crops
+from .spec import parse_views  # noqa: F401  (views are parsed where the spec is)
 
 
 VIEW_SUBSETS = ((1, 1), (1, 3), (3, 3), (5, 3), (10, 3))

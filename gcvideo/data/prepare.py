@@ -143,7 +143,7 @@ def _write(out, stream, frame, pts: int, options: PrepareOptions, time_base: Opt
     import av
 
     if frame.rotation:
-        shown = decode._shown(frame.to_ndarray(format="rgb24"), frame.rotation, None)
+        shown = decode._shown(frame.to_ndarray(format="rgb24"), frame.rotation, decode._Scale())
         frame = av.VideoFrame.from_ndarray(shown, format="rgb24")
     frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p", interpolation="AREA")
     frame.pts = pts
@@ -202,7 +202,7 @@ def collect(src: str, lists: Sequence[str], classes=None) -> tuple[list[VideoRec
         if other != path:
             raise ValueError(f"--list {other} and {path} share the name {os.path.basename(path)}: their rewritten "
                              "copies in DST would overwrite each other; rename one")
-    per_list = {path: list(load_records(path, src, classes)) for path in lists} if lists else {}
+    per_list = {path: load_records(path, src, classes) for path in lists} if lists else {}
     records = [r for rs in per_list.values() for r in rs] if lists else list(load_records(src))
     unique = list({r.path: r for r in records}.values())
     return unique, per_list
@@ -218,15 +218,18 @@ def check_targets(jobs: Sequence[tuple[VideoRecord, str]]) -> None:
                              "only in extension): rename one of them")
 
 
-def rewrite_list(path: str, records: Sequence[VideoRecord], good: set, src: str, dst: str) -> str:
+def rewrite_list(path: str, records, good: set, src: str, dst: str) -> str:
     """``path`` for DST: its header, and its rows whose videos were prepared (path-label rows
-    get the new ``.mp4`` path, relative to DST)."""
+    get the new ``.mp4`` path, relative to DST; a repeated row once). ``records``: the list's
+    ``RecordTable`` (each record knows its line)."""
     header, rows = list_rows(path)
     kinetics = bool(header) and is_kinetics_header(header[0])
     out_path = os.path.join(dst, os.path.basename(path))
     lines = list(header)
-    for (_, row), record in zip(rows, records):
-        if record.path not in good:
+    by_line = dict(zip(map(int, records.lines), records))
+    for lineno, row in rows:
+        record = by_line.get(lineno)
+        if record is None or record.path not in good:
             continue
         if kinetics:
             lines.append(row if row.endswith(("\n", "\r")) else row + "\n")

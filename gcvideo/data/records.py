@@ -79,9 +79,11 @@ class RecordTable(SequenceABC):
     the table was built. Indexing builds a VideoRecord on demand; a slice gives a list."""
 
     def __init__(self, paths: Sequence[str], labels: Sequence[str], video_ids: Sequence[str],
-                 present: Optional[Sequence[bool]] = None) -> None:
+                 present: Optional[Sequence[bool]] = None, lines: Optional[Sequence[int]] = None) -> None:
         if not len(paths) == len(labels) == len(video_ids):
             raise ValueError("paths, labels and video_ids differ in length")
+        # the list line each record was read from (None: not read from a list file)
+        self.lines = np.asarray(lines, np.int64) if lines is not None else None
         self._paths, self._ids = _Strings(paths), _Strings(video_ids)
         self.label_names = tuple(sorted(set(labels)))
         code = {name: i for i, name in enumerate(self.label_names)}
@@ -177,6 +179,40 @@ def is_kinetics_header(line: str) -> bool:
     return "youtube_id" in next(csv.reader([line.lstrip("\ufeff")]), [])
 
 
+class _Rows:
+    """A list's records as they are read, each video once: a row naming a video already listed
+    with the same label is dropped (one warning for the list, naming the first repeat); with
+    another label it is an error naming both lines."""
+
+    def __init__(self, list_path: str) -> None:
+        self.list_path = list_path
+        self.paths, self.labels, self.ids, self.present, self.lines = [], [], [], [], []
+        self._first: dict[str, tuple[int, str]] = {}
+        self.repeats: list[tuple[int, int]] = []
+
+    def add(self, lineno: int, path: str, label: str, video_id: str, present: bool) -> None:
+        key = os.path.normpath(path)
+        first = self._first.setdefault(key, (lineno, label))
+        if first[0] != lineno:
+            if first[1] != label:
+                raise ValueError(f"{self.list_path}:{lineno}: {path} is listed again with label {label!r}; line "
+                                 f"{first[0]} gives it {first[1]!r}: one video has one label (remove one row)")
+            self.repeats.append((lineno, first[0]))
+            return
+        self.paths.append(path)
+        self.labels.append(label)
+        self.ids.append(video_id)
+        self.present.append(present)
+        self.lines.append(lineno)
+
+    def table(self) -> RecordTable:
+        if self.repeats:
+            line, first = self.repeats[0]
+            warnings.warn(f"{self.list_path}: {len(self.repeats)} row(s) repeat an earlier row (e.g. line {line} = "
+                          f"line {first}): each video counts once", stacklevel=3)
+        return RecordTable(self.paths, self.labels, self.ids, self.present, self.lines)
+
+
 def read_kinetics_csv(csv_path: str, root: str) -> RecordTable:
     """Rows of an official Kinetics CSV, each matched to its file under ``root``.
 
@@ -191,7 +227,7 @@ def read_kinetics_csv(csv_path: str, root: str) -> RecordTable:
         raise ValueError(f"{csv_path}: not a Kinetics CSV; expected columns "
                          f"{','.join(KINETICS_COLUMNS)}[,split], got {columns}")
     listing, candidates = _Listing(), {}
-    paths, labels, ids, present = [], [], [], []
+    table = _Rows(csv_path)
     for (lineno, line), fields in zip(rows, csv.reader(line for _, line in rows)):
         if len(fields) != len(columns):
             raise ValueError(f"{csv_path}:{lineno}: expected {len(columns)} columns ({','.join(columns)}), "
@@ -211,11 +247,9 @@ def read_kinetics_csv(csv_path: str, root: str) -> RecordTable:
             folders = candidates[(label, split)] = [(folder, listing.names(folder)) for folder in names]
         found = next((os.path.join(folder, name + ext) for folder, names in folders
                       for ext in VIDEO_EXTENSIONS if name + ext in names), None)
-        paths.append(found or os.path.join(folders[0][0], name + VIDEO_EXTENSIONS[0]))
-        labels.append(label)
-        ids.append(row["youtube_id"])
-        present.append(found is not None)
-    return RecordTable(paths, labels, ids, present)
+        table.add(lineno, found or os.path.join(folders[0][0], name + VIDEO_EXTENSIONS[0]), label,
+                  row["youtube_id"], found is not None)
+    return table.table()
 
 
 def split_path_label(line: str) -> Optional[tuple[str, str]]:
@@ -238,7 +272,7 @@ def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[s
     """``path label`` rows (the module's list grammar); integer labels index ``classes`` when a
     classes file gives them, else they are class names ("0", "1", ...; ordered by value, see
     :func:`sort_class_names`), as in SlowFast's ``path int`` lists."""
-    records = []
+    listing, table = _Listing(), _Rows(list_path)
     for lineno, line in list_rows(list_path)[1]:
         parts = split_path_label(line)
         if parts is None:
@@ -251,9 +285,8 @@ def read_path_label_list(list_path: str, root: str, classes: Optional[Sequence[s
                                  f"{len(classes)} classes")
             label = classes[index]
         full = path if os.path.isabs(path) else os.path.join(root, path)
-        records.append(VideoRecord(full, label, os.path.splitext(os.path.basename(path))[0]))
-    listing = _Listing()
-    return RecordTable.of(records, [listing.exists(r.path) for r in records])
+        table.add(lineno, full, label, os.path.splitext(os.path.basename(path))[0], listing.exists(full))
+    return table.table()
 
 
 def read_class_folders(root: str) -> RecordTable:

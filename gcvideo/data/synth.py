@@ -181,12 +181,11 @@ def claim_output(out: str, task: str, **options) -> None:
     """Before any video is written: ``out`` is new, empty, or an earlier synth of exactly these
     options (its ``synth.json``; the same files again), else ``ValueError`` naming what differs.
     A folder holding anything else (a dataset) is never written into."""
-    from ..files import write_atomic
+    from ..files import check_folder_possible, write_atomic
 
     record = json.loads(json.dumps({"task": task, **options}))          # tuples as lists, as read back
     path = os.path.join(out, RECORD)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"{out} is a file: data synth writes a folder")
+    check_folder_possible(out, f"data synth {out}")
     if os.path.isdir(out) and os.listdir(out):
         try:
             with open(path, encoding="utf-8") as f:

@@ -11,15 +11,14 @@ only for files from a source you trust.
 import glob
 import inspect
 import os
-import pickle
-import re
 from typing import Optional
 
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from .datamodule import KineticsDataModule
+from ..data.spec import InputSpec
 from ..files import WriteFailed
+from ..models.serialization import UnsafeFile, first_line, load_torch_file
 from .module import VideoClassifier
 
 
@@ -29,15 +28,14 @@ SAFE_GLOBALS: list = []
 TRUST_OPTION = "--trust_checkpoint"
 
 
-class UnsafeCheckpoint(ValueError):
-    """A checkpoint that needs a type outside the allow-list (its unpickling could run code)."""
+UnsafeCheckpoint = UnsafeFile     # a checkpoint that needs a type outside the allow-list
 
 
-def load_classifier(ckpt_path: str, trust: bool = False):
-    """The checkpoint's VideoClassifier (eval mode) and its data options: the
-    KineticsDataModule arguments it was trained with, defaults filled in. Anything wrong with
-    the file is one ``ValueError`` line naming it and the first thing that does not fit;
-    non-finite weights (a diverged run) are refused too. ``trust``: see :func:`read_checkpoint`."""
+def load_classifier(ckpt_path: str, trust: bool = False) -> tuple[VideoClassifier, InputSpec]:
+    """The checkpoint's VideoClassifier (eval mode) and its :class:`~gcvideo.data.spec.InputSpec`
+    (the clip, scale and evaluation view it was trained with, checked as on the command line).
+    Anything wrong with the file is one ``ValueError`` line naming it and the first thing that does
+    not fit; non-finite weights (a diverged run) are refused too. ``trust``: see :func:`read_checkpoint`."""
     checkpoint = read_checkpoint(ckpt_path, trust)
     check_finite(checkpoint, ckpt_path)
     hparams = checkpoint.get("hyper_parameters")
@@ -54,9 +52,12 @@ def load_classifier(ckpt_path: str, trust: bool = False):
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     check_fits(checkpoint, module, ckpt_path)
     module.load_state_dict(checkpoint["state_dict"])
-    defaults = {k: p.default for k, p in inspect.signature(KineticsDataModule).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    return module.eval(), {**defaults, **checkpoint.get("datamodule_hyper_parameters", {})}
+    data = checkpoint.get("datamodule_hyper_parameters")
+    try:
+        spec = InputSpec.from_options(data if isinstance(data, dict) else {}, "data")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{ckpt_path}: its data options are not usable: {err}") from None
+    return module.eval(), spec
 
 
 def read_checkpoint(path: str, trust: bool = False) -> dict:
@@ -64,22 +65,7 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
     what is wrong with it (truncated, not a PyTorch file, not a Lightning checkpoint, or an
     :class:`UnsafeCheckpoint`: it holds a type outside ``SAFE_GLOBALS``). Unpickling runs no
     code unless ``trust`` is true (then any pickled object is rebuilt: trusted files only)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=not trust)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if found:
-            raise UnsafeCheckpoint(
-                f"{path} holds a {found.group(1)} object, which gcvideo checkpoints never hold: refused, "
-                f"because loading it could run code (if you trust its source: {TRUST_OPTION})") from None
-        raise ValueError(f"{path} is not a readable checkpoint (truncated by a crash, or not a PyTorch file, "
-                         f"e.g. a plain pickle?): {_first_line(err)}") from None
-    except Exception as err:  # torch raises RuntimeError, EOFError, ... by cause
-        raise ValueError(f"{path} is not a readable checkpoint (truncated by a crash, or not a PyTorch "
-                         f"file?): {_first_line(err)}") from None
+    checkpoint = load_torch_file(path, "checkpoint", trust, TRUST_OPTION, SAFE_GLOBALS)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict)")
     if not isinstance(checkpoint["state_dict"], dict):
@@ -112,12 +98,6 @@ def upgrade_hyper_parameters(hparams: dict, path: str) -> dict:
         hparams["blocks"] = {**blocks.overrides(), **(hparams.get("blocks") or {})}
     return hparams
 
-
-def _first_line(err: Exception) -> str:
-    lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    # torch's weights_only errors start with a paragraph of advice: keep the line that names the cause
-    cause = next((line for line in lines if "Unsupported" in line or "error" in line.lower()), None)
-    return (cause or (lines[0] if lines else type(err).__name__)).strip()[:200]
 
 
 def check_finite(checkpoint: dict, path: str) -> None:
@@ -184,7 +164,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             import shutil
 
             folder = os.path.dirname(os.path.abspath(path))
-            raise WriteFailed(f"cannot save {path} ({_first_line(err)}); {shutil.disk_usage(folder).free / 1e6:.1f} "
+            raise WriteFailed(f"cannot save {path} ({first_line(err)}); {shutil.disk_usage(folder).free / 1e6:.1f} "
                               f"MB free in {folder}; the checkpoints saved before are intact: free space and resume "
                               "with --ckpt_path last") from None
         finally:

@@ -1,6 +1,7 @@
 """``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
 import gc
 import os
+import signal
 import warnings
 from collections import Counter
 from typing import Optional, Sequence
@@ -12,17 +13,28 @@ from torch.utils.data import DataLoader
 
 from ..data.dataset import EpochSampler, VideoClipDataset
 from ..data.decode import BACKENDS
-from ..data.multiview import MultiViewDataset, parse_views
+from ..data.multiview import MultiViewDataset
 from ..data.records import class_index, fingerprint, load_records, read_classes_file, sort_class_names
+from ..data.spec import InputSpec
 from ..data.transforms import clip_augmentation
+
+
+# repeated augmentation draws 2-4 clips per video in its papers; a step holds batch_size x K clips
+MAX_CLIPS_PER_VIDEO = 16
 
 
 def worker_init(_worker_id: int) -> None:
     """First thing in every DataLoader worker: move everything inherited from the parent into
     the garbage collector's permanent generation. A full collection writes to every object it
     tracks, which copies each memory page holding them into the worker (the copy-on-read
-    growth); frozen objects are never visited, so those pages stay shared."""
+    growth); frozen objects are never visited, so those pages stay shared.
+
+    And ignore SIGTERM: a scheduler signals the whole process group (``scancel``, ``kill -TERM --
+    -PGID``), and a worker that died of it would end the run in a DataLoader traceback before the
+    main process could save ``last.ckpt``. The main process stops at the next step and shuts its
+    workers down; a worker whose parent is gone exits on its own (PyTorch's watchdog)."""
     gc.freeze()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class KineticsDataModule(pl.LightningDataModule):
@@ -40,7 +52,8 @@ class KineticsDataModule(pl.LightningDataModule):
         target_fps: frame rate the clips are sampled at, whatever the video's (30).
         train_short_side: training scale: the short side is drawn from this range (256-320).
         crop_size: training crop (224).
-        eval_short_side: validation/test scale before the crops (256).
+        eval_short_side: validation/test scale before the crops (default: the smallest training short
+            side, the paper's 256).
         backend: decoder, ``pyav`` or ``decord``.
         batch_size: clips per device per step (the lr scales with the total batch).
         num_workers: data-loading processes per device.
@@ -49,7 +62,8 @@ class KineticsDataModule(pl.LightningDataModule):
         test_views: views per video for ``test`` and the ``validate`` command, CLIPSxCROPS
             (paper: 10x3; 1x1 = the single centre view). Validation during ``fit`` is
             always single-view.
-        test_crop_size: crop of each test view (paper: 256, at short side ``eval_short_side``).
+        test_crop_size: crop of each test view (default: ``eval_short_side``, the paper's 256 at 256).
+            A test crop more than 2x the training crop (or less than half) is named in a warning.
         randaugment: RandAugment ops per training clip, 0 = off (the paper's recipe has none);
             torchvision.transforms.v2 on the uint8 clip, one draw for all its frames, drawn from
             (seed, epoch, video).
@@ -64,41 +78,38 @@ class KineticsDataModule(pl.LightningDataModule):
                  test: Optional[str] = "test.csv", classes_file: Optional[str] = None,
                  num_frames: int = 8, sampling_rate: int = 8, target_fps: float = 30.0,
                  train_short_side: tuple[int, int] = (256, 320), crop_size: int = 224,
-                 eval_short_side: int = 256, backend: str = "pyav", batch_size: int = 8,
+                 eval_short_side: Optional[int] = None, backend: str = "pyav", batch_size: int = 8,
                  num_workers: int = 4, seed: int = 0, max_retries: int = 10,
-                 test_views: str = "10x3", test_crop_size: int = 256, randaugment: int = 0,
+                 test_views: str = "10x3", test_crop_size: Optional[int] = None, randaugment: int = 0,
                  randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
             raise ValueError(f"data.backend: unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
-        for name, value in [("num_frames", num_frames), ("sampling_rate", sampling_rate), ("crop_size", crop_size),
-                            ("eval_short_side", eval_short_side), ("batch_size", batch_size),
-                            ("test_crop_size", test_crop_size)]:
-            if value < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        # the clip, the training scale and the evaluation view: checked, defaults resolved
+        self.spec = InputSpec.from_options(dict(
+            num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,
+            train_short_side=train_short_side, crop_size=crop_size, eval_short_side=eval_short_side,
+            test_crop_size=test_crop_size, test_views=test_views))
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if randaugment < 0 or not 0 <= random_erasing <= 1:
             raise ValueError(f"data.randaugment must be >= 0 and data.random_erasing in [0, 1], got "
                              f"{randaugment}, {random_erasing}")
-        low, high = train_short_side
-        if not 1 <= low <= high:
-            raise ValueError(f"data.train_short_side is [min, max] with 1 <= min <= max, got {list(train_short_side)}")
-        if crop_size > low:
-            raise ValueError(f"data.crop_size {crop_size} is larger than the smallest training short side {low} "
-                             "(data.train_short_side): the crop would not fit")
-        if clips_per_video < 1:
-            raise ValueError(f"data.clips_per_video must be >= 1, got {clips_per_video}")
-        if num_workers < 0 or target_fps <= 0:
-            raise ValueError(f"data.num_workers must be >= 0 and data.target_fps > 0, got {num_workers}, {target_fps}")
-        self.test_views = parse_views(test_views)
-        self.test_crop_size = test_crop_size
+        if not 1 <= clips_per_video <= MAX_CLIPS_PER_VIDEO:
+            raise ValueError(f"data.clips_per_video must be 1-{MAX_CLIPS_PER_VIDEO} (repeated augmentation uses 2-4; "
+                             f"a step holds data.batch_size x K clips), got {clips_per_video}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.test_views = self.spec.test_views
+        self.test_crop_size = self.spec.test_crop_size
         if not os.path.isdir(root):
             raise FileNotFoundError(f"data.root: video folder not found: {root}")
         self.root = root
         self.splits = {"train": train, "val": val, "test": test}
         self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
-                                 backend=backend, train_short_side=tuple(train_short_side),
-                                 crop_size=crop_size, eval_short_side=eval_short_side,
+                                 backend=backend, train_short_side=self.spec.train_short_side,
+                                 crop_size=crop_size, eval_short_side=self.spec.eval_short_side,
                                  max_retries=max_retries, seed=seed,
                                  augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed

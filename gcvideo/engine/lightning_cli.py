@@ -469,10 +469,27 @@ def resolve_configs(argv: list[str]) -> list[str]:
         else:
             continue
         path = find_config(name)
-        with open(path, encoding="utf-8") as f:
-            if yaml.safe_load(f) is None:
-                raise ValueError(f"--config {name} is empty: it sets no options (a config is YAML, "
-                                 "e.g. {trainer: {max_epochs: 10}})")
+        try:
+            with open(path, encoding="utf-8") as f:
+                content = yaml.safe_load(f)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark
+            raise ValueError(f"--config {name}: not valid YAML at line {mark.line + 1}, column {mark.column + 1}: "
+                             f"{err.problem}") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ValueError(f"--config {name}: not valid YAML: {str(err).splitlines()[0]}") from None
+        except RecursionError:
+            raise ValueError(f"--config {name}: not valid YAML: an alias refers to itself") from None
+        if content is None:
+            raise ValueError(f"--config {name} is empty: it sets no options (a config is YAML, "
+                             "e.g. {trainer: {max_epochs: 10}})")
+        if not isinstance(content, dict):
+            raise ValueError(f"--config {name} is not a config: a config is a YAML mapping of options "
+                             f"(e.g. {{trainer: {{max_epochs: 10}}}}), this file holds a {type(content).__name__}")
+        try:
+            json.dumps(content, default=str)
+        except ValueError:                         # "Circular reference detected"
+            raise ValueError(f"--config {name}: not valid as a config: an alias refers to itself (a cycle)") from None
         resolved[at] = path if at != i else f"--config={path}"
     return resolved
 

@@ -40,6 +40,8 @@ class VideoReports(pl.Callback):
         dm = trainer.datamodule
         if self.checkpoint is not None:
             metrics["checkpoint"] = self.checkpoint
+        if hasattr(dm, "spec"):             # the views these numbers come from
+            metrics["view"] = dm.spec.evaluation_view()
         if hasattr(dm, "fingerprint"):      # which copy of the data gave these numbers
             metrics["data"] = {**dm.fingerprint(stage), "readable": metrics["readable"]}
         for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
@@ -67,7 +69,10 @@ def gather_predictions(predictions: list[dict]) -> list[dict]:
 
 
 def summary_lines(stage: str, views: str, metrics: dict, out: str) -> str:
-    lines = [f"{stage} ({views} views, {metrics['readable']}/{metrics['videos']} videos readable): "
+    view = metrics.get("view")
+    views = (f"{views} views of {view['num_frames']}x{view['sampling_rate']} frames, short side {view['short_side']}, "
+             f"{view['crop']}-px crops" if view else f"{views} views")
+    lines = [f"{stage} ({views}, {metrics['readable']}/{metrics['videos']} videos readable): "
              f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
              f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}"]
     if "views" in metrics:

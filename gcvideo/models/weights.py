@@ -15,13 +15,9 @@ def read_state_dict(path: Union[str, os.PathLike]) -> StateDict:
     """Tensors of a local checkpoint: a plain state_dict, a Lightning checkpoint
     (``state_dict`` with the LightningModule's ``model.`` prefix), a SlowFast-style
     ``model_state`` dict, or a DDP-wrapped (``module.``) state_dict."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file's name
-        raise ValueError(f"cannot read weights from {path}: {err}") from err
+    from .serialization import load_torch_file
+
+    obj = load_torch_file(os.fspath(path), "weights file")
     for key in ("state_dict", "model_state", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

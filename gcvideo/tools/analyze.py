@@ -33,12 +33,12 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
     from ..data.records import load_records
     from ..engine.checkpoint import load_classifier
 
-    module, options = load_classifier(ckpt_path, trust_checkpoint)
+    module, spec = load_classifier(ckpt_path, trust_checkpoint)
     classes = module.class_names
     records = load_records(data, root, classes)
-    dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val",
-                               **{k: options[k] for k in ("num_frames", "sampling_rate", "target_fps", "backend",
-                                                          "crop_size", "eval_short_side")})
+    dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val", num_frames=spec.num_frames,
+                               sampling_rate=spec.sampling_rate, target_fps=spec.target_fps, backend=spec.backend,
+                               crop_size=spec.crop_size, eval_short_side=spec.eval_short_side)
     samples = (dataset[i] for i in range(len(dataset)))
     good = (module.batch_video({"video": s["video"].unsqueeze(0)}) for s in samples if s["ok"])
     limited = (clip for _, clip in zip(range(clips), good))
@@ -81,8 +81,8 @@ def run_visualize(*, ckpt_path: str, video: str, blocks: list[str] = (), out: st
 
     check_outputs(os.path.join(out, "attention_grid.png"), inputs=[ckpt_path, video], overwrite=overwrite)
 
-    module, options = load_classifier(ckpt_path, trust_checkpoint)
-    clip_u8, times, info, box = centre_view(video, options)            # (T, 3, crop, crop) uint8
+    module, spec = load_classifier(ckpt_path, trust_checkpoint)
+    clip_u8, times, info, box = centre_view(video, spec)               # (T, 3, crop, crop) uint8
     with capture_attention(module.model) as maps, torch.no_grad():
         module.model.eval()(transforms.normalize(clip_u8).unsqueeze(0))
     if not maps:
@@ -133,19 +133,19 @@ def cue_boxes(video: str, cues: Optional[str], frame_indices, box: tuple, crop: 
             for index in frame_indices]
 
 
-def centre_view(path: str, options: dict):
+def centre_view(path: str, spec):
     """The centre clip's centre crop of ``path``, as the test protocol's middle view sees it, for
-    a checkpoint's data ``options``: (uint8 (T, 3, crop, crop), frame times in s, the probe, the
-    crop's box (top, left, h, w) in source pixels)."""
+    a checkpoint's :class:`~gcvideo.data.spec.InputSpec`: (uint8 (T, 3, crop, crop), frame times
+    in s, the probe, the crop's box (top, left, h, w) in source pixels)."""
     from ..data import decode, sampling, transforms
 
     info = decode.probe(path)
-    times = sampling.uniform_clips(info.duration, info.fps, options["num_frames"], options["sampling_rate"], 1,
-                                   options["target_fps"])[0]
-    frames = decode.decode_at(path, times, options["backend"])
-    crop = options.get("test_crop_size") or options["crop_size"]
-    box = transforms.spatial_crop_boxes(info.height, info.width, options["eval_short_side"], crop, 1)[0]
-    return transforms.center_crop(frames, options["eval_short_side"], crop), times, info, box
+    times = sampling.uniform_clips(info.duration, info.fps, spec.num_frames, spec.sampling_rate, 1,
+                                   spec.target_fps)[0]
+    short_side, crop = spec.eval_short_side, spec.test_crop_size
+    frames = decode.decode_at(path, times, spec.backend, max_short_side=decode.working_size(max(short_side, crop)))
+    box = transforms.spatial_crop_boxes(info.height, info.width, short_side, crop, 1)[0]
+    return transforms.center_crop(frames, short_side, crop), times, info, box
 
 
 def cue_cover(cues: list, frame_indices, source_hw: tuple, box: tuple, crop: int) -> torch.Tensor:
@@ -163,10 +163,11 @@ def cue_cover(cues: list, frame_indices, source_hw: tuple, box: tuple, crop: int
     return F.interpolate(region, size=(crop, crop), mode="area")[:, 0]
 
 
-def measure_lift(module, options: dict, root: str, split: str = "test", limit: int = 0,
+def measure_lift(module, spec, root: str, split: str = "test", limit: int = 0,
                  progress: bool = False) -> dict:
     """Attention share and lift of every GC/SNL block on the cue boxes of a generated relation
-    dataset (``root/cues.json``), averaged over the centre clips of ``split``'s videos."""
+    dataset (``root/cues.json``), averaged over the centre clips of ``split``'s videos (the
+    checkpoint's :class:`~gcvideo.data.spec.InputSpec` ``spec``)."""
     from ..data import transforms
     from ..data.records import kinetics_filename
 
@@ -184,7 +185,10 @@ def measure_lift(module, options: dict, root: str, split: str = "test", limit: i
     for row in tqdm(rows, desc=f"attention on the cues ({split})", unit="video", disable=not progress):
         rel = f"{row['label']}/{kinetics_filename(row['youtube_id'], row['time_start'], row['time_end'])}.mp4"
         path = os.path.join(root, rel)                   # cues.json is keyed by this relative path
-        clip_u8, times, info, box = centre_view(path, options)
+        if rel not in cues:
+            raise ValueError(f"{cues_path} has no cue boxes for {rel} ({split}.csv): it belongs to another "
+                             "generated dataset; run lift on the folder `data synth` wrote")
+        clip_u8, times, info, box = centre_view(path, spec)
         cover = cue_cover(cues[rel], [int(round(t * info.fps)) for t in times], (info.height, info.width), box,
                           clip_u8.shape[-1])
         with capture_attention(net) as maps, torch.no_grad():
@@ -218,8 +222,8 @@ def run_lift(*, ckpt_path: str, data: str, split: Literal["train", "val", "test"
     """
     from ..engine.checkpoint import load_classifier
 
-    module, options = load_classifier(ckpt_path, trust_checkpoint)
-    result = measure_lift(module, options, data, split, limit, progress=not json)
+    module, spec = load_classifier(ckpt_path, trust_checkpoint)
+    result = measure_lift(module, spec, data, split, limit, progress=not json)
     if json:
         print(jsonlib.dumps(result, indent=2))
         return 0

@@ -116,12 +116,11 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
         cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
         results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
                          "val_top1": best_score(fit.trainer),
-                         "cost": cost, "best": best, "module": test.model,
+                         "cost": cost, "best": best, "module": test.model, "spec": test.datamodule.spec,
                          "views": "x".join(map(str, test.datamodule.test_views))}
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
-    data_options = {**cfg["data"], "target_fps": 30.0, "backend": "pyav"}
-    lift = measure_lift(gc["module"], data_options, data_root, progress=True)
+    lift = measure_lift(gc["module"], gc["spec"], data_root, progress=True)
     video = _first_test_video(data_root)
     run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"), overwrite=True)
     print(summary(results, lift, cfg, time.time() - start))

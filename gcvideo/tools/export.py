@@ -30,17 +30,24 @@ def export_model(ckpt_path: str, fmt: str = "torchscript", out: Optional[str] = 
 
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":
+        import importlib.util
+
+        missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(f"--format onnx needs {' and '.join(missing)}, which are not installed: "
+                             "pip install 'gcvideo[export]'")
     out = out or os.path.splitext(ckpt_path)[0] + FORMATS[fmt]
     check_outputs(out, inputs=[ckpt_path], overwrite=overwrite)
-    module, data = load_classifier(ckpt_path, trust)
+    if (frames is not None and not 1 <= frames <= 1024) or (size is not None and not 16 <= size <= 2048):
+        raise ValueError(f"--frames must be 1-1024 and --size 16-2048 (the traced clip), got {frames} and {size}")
+    module, spec = load_classifier(ckpt_path, trust)
     check_writable(os.path.dirname(os.path.abspath(out)), "export", "choose another place with --out")
     check_space(os.path.dirname(os.path.abspath(out)),
                 sum(t.numel() * t.element_size() for t in module.state_dict().values()) + 2 ** 20, "export")
     net = fold_context_blocks(module.model)
-    if (frames is not None and frames < 1) or (size is not None and size < 1):
-        raise ValueError(f"--frames and --size must be >= 1, got {frames} and {size}")
-    frames = frames or data["num_frames"]
-    size = size or data["crop_size"]
+    frames = frames or spec.num_frames
+    size = size or spec.crop_size
     example = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
     check = torch.randn(2, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad(), warnings.catch_warnings():

@@ -89,7 +89,7 @@ class FeatureReader:
 def _read_index(path: str) -> list[dict]:
     if not os.path.exists(path):
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:    # any file name's bytes
         return list(csv.DictReader(f))
 
 
@@ -229,7 +229,9 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
                      layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0,
                      progress: bool = True, trust: bool = False) -> dict:
     from ..data.multiview import parse_views
+    from ..data.records import load_records
     from ..engine.checkpoint import load_classifier
+    from ..engine.datamodule import worker_init
     from ..files import check_writable
     from ..models import fold_context_blocks
 
@@ -239,15 +241,16 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     if shard_size < 1:
         raise ValueError("--shard-size must be >= 1")
     check_writable(out, "features output (--out)")
-    module, options = load_classifier(ckpt_path, trust)
-    records = _unique_videos(data, root, module.class_names)
+    module, spec = load_classifier(ckpt_path, trust)
+    records = load_records(data, root, module.class_names)    # each video once
     claim_folder(out, run_key(ckpt_path, layer, views, records))
-    dataset = _ResumableViews(records, module.class_names, options, views)
+    dataset = _ResumableViews(records, module.class_names, spec, views)
     writer = ShardWriter(out, records, dataset, shard_size)
     trainer = _trainer(progress)
     trainer.callbacks.append(writer)
     extractor = FeatureExtractor(fold_context_blocks(module.model), layer, module.hparams.view_batch)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=_one_video, num_workers=workers)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=_one_video, num_workers=workers,
+                                         worker_init_fn=worker_init)
     trainer.predict(extractor, loader, return_predictions=False)
     extractor.reader.close()
     rows = _read_index(os.path.join(out, "index.csv"))          # every rank reports the whole run
@@ -260,24 +263,11 @@ def _one_video(items: list[dict]) -> dict:
     return items[0]
 
 
-def _unique_videos(data: str, root: Optional[str], classes: list[str]):
-    """The list's videos, each path once (its first row)."""
-    from ..data.records import RecordTable, load_records
-
-    listed = load_records(data, root, classes)
-    first = {}
-    for i in range(len(listed)):
-        first.setdefault(listed.path(i), i)
-    unique = sorted(first.values())
-    return RecordTable([listed.path(i) for i in unique], [listed.label(i) for i in unique],
-                       [listed.video_id(i) for i in unique], listed.present[unique])
-
-
 class _ResumableViews(torch.utils.data.Dataset):
     """The videos' decoded views (:class:`MultiViewDataset`; labels the checkpoint does not know
     become unlabelled), with the videos in ``skip`` (finished earlier) not decoded at all."""
 
-    def __init__(self, records, classes: list[str], options: dict, views: str) -> None:
+    def __init__(self, records, classes: list[str], spec, views: str) -> None:
         from ..data.multiview import MultiViewDataset, parse_views
         from ..data.records import RecordTable
 
@@ -287,10 +277,10 @@ class _ResumableViews(torch.utils.data.Dataset):
                                [records.label(i) if records.label(i) in known else "" for i in every],
                                [records.video_id(i) for i in every], records.present)
         clips, crops = parse_views(views)
-        self.views = MultiViewDataset(labelled, known, num_frames=options["num_frames"],
-                                      sampling_rate=options["sampling_rate"], target_fps=options["target_fps"],
-                                      backend=options["backend"], clips=clips, crops=crops,
-                                      short_side=options["eval_short_side"], crop_size=options["test_crop_size"])
+        self.views = MultiViewDataset(labelled, known, num_frames=spec.num_frames,
+                                      sampling_rate=spec.sampling_rate, target_fps=spec.target_fps,
+                                      backend=spec.backend, clips=clips, crops=crops,
+                                      short_side=spec.eval_short_side, crop_size=spec.test_crop_size)
         self.skip: set = set()
 
     def __len__(self) -> int:

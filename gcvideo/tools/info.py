@@ -28,6 +28,8 @@ def run_info(model: Optional[str] = None, /, *, all: bool = False, frames: Optio
 
     if not all and not model:
         raise ValueError("give a MODEL or --all (see `gcvideo models`)")
+    if frames is not None and not 1 <= frames <= 1024 or size is not None and not 16 <= size <= 4096:
+        raise ValueError(f"--frames must be 1-1024 and --size 16-4096, got {frames} and {size}")
     rows = cost_table(list(MODELS) if all else [model], frames, size, progress=not json)
     if json:
         print(jsonlib.dumps(rows if all else rows[0], indent=2))

@@ -18,32 +18,31 @@ from ..models import fold_context_blocks
 def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5,
                    trust: bool = False) -> list[dict]:
     from ..data.decode import VideoError
-    from ..data.multiview import decode_views, parse_views
+    from ..data.multiview import decode_views
     from ..engine.inference import view_logits
 
-    module, data = load_classifier(ckpt_path, trust)
-    clips, crops = parse_views(views)
+    module, spec = load_classifier(ckpt_path, trust)
+    spec = spec.with_views(views)
+    clips, crops = spec.test_views
     classes = module.class_names
-    options = dict(num_frames=data["num_frames"], sampling_rate=data["sampling_rate"],
-                   target_fps=data["target_fps"], short_side=data["eval_short_side"],
-                   crop=data["test_crop_size"], backend=data["backend"])
     net = fold_context_blocks(module.model)      # the inference form: GC folded into conv + BN
     results = []
     for path in paths:
         try:
-            decoded = decode_views(path, clips=clips, crops=crops, **options)
+            decoded = decode_views(path, spec.num_frames, spec.sampling_rate, clips, crops, spec.eval_short_side,
+                                   spec.test_crop_size, spec.target_fps, spec.backend)
         except VideoError as err:
             results.append({"path": path, "ok": False, "reason": str(err)})
             continue
         logits = view_logits(net, decoded["frames"], decoded["boxes"], module.hparams.view_batch)
         probs = module.average_views(logits.unsqueeze(0))[0]
         best = probs.topk(min(top, len(classes)))
-        results.append({"path": path, "ok": True, "views": clips * crops,
+        results.append({"path": path, "ok": True, "views": clips * crops, "view": spec.describe(),
                         "top": [(classes[i], float(p)) for p, i in zip(best.values, best.indices)]})
     return results
 
 
-def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", json: bool = False,
+def run_predict(videos: list[str], /, *, ckpt_path: str, views: Optional[str] = None, json: bool = False,
                 timeline: bool = False, window: Optional[float] = None, stride: Optional[float] = None,
                 out: str = "timeline", trust_checkpoint: bool = False, overwrite: bool = False) -> int:
     """top-5 classes of videos with a trained checkpoint (multi-view), or a timeline of a long video
@@ -58,7 +57,7 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
     Args:
         videos: video files
         ckpt_path: a gcvideo checkpoint (e.g. runs/demo_relation/gc/checkpoints/best.ckpt)
-        views: CLIPSxCROPS (10x3: the paper's 30 views); not with --timeline
+        views: CLIPSxCROPS (default 10x3: the paper's 30 views); not with --timeline (one centre view per window)
         json: print JSON
         timeline: slide over the whole video window by window
         window: timeline window in seconds (default: the checkpoint's clip span)
@@ -68,11 +67,13 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
             strings with full pickle, which can run code (refused otherwise): trusted files only
         overwrite: with --timeline: replace the files of an earlier timeline in OUT
     """
+    if timeline and views is not None:
+        raise ValueError("--views does not apply to --timeline (each window is one clip, its centre crop)")
     if timeline:
         return _run_timeline(videos, ckpt_path, window, stride, out, json, trust_checkpoint, overwrite)
     if window is not None or stride is not None:
         raise ValueError("--window and --stride apply to --timeline")
-    results = predict_videos(videos, ckpt_path, views, trust=trust_checkpoint)
+    results = predict_videos(videos, ckpt_path, views or "10x3", trust=trust_checkpoint)
     if json:
         print(jsonlib.dumps(results, indent=2))
     else:
@@ -80,7 +81,7 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: str = "10x3", js
             if not r["ok"]:
                 print(f"{r['path']}: cannot predict: {r['reason']}", file=sys.stderr)
                 continue
-            print(f"{r['path']} ({r['views']} views)")
+            print(f"{r['path']} ({r['view']})")
             for rank, (name, p) in enumerate(r["top"], 1):
                 print(f"  {rank}. {name:30s} {p:.4f}")
     return 0 if all(r["ok"] for r in results) else 1
@@ -102,12 +103,12 @@ def _run_timeline(videos: list[str], ckpt_path: str, window: Optional[float], st
     for path, folder in folders.items():
         check_outputs([os.path.join(folder, name) for name in TIMELINE_FILES], inputs=[ckpt_path, *videos],
                       overwrite=overwrite)
-    module, data = load_classifier(ckpt_path, trust)
+    module, spec = load_classifier(ckpt_path, trust)
     failed = False
     for path in videos:
         folder = folders[path]
         try:
-            result = timeline(path, module, data, window, stride, progress=not json)
+            result = timeline(path, module, spec, window, stride, progress=not json)
         except VideoError as err:
             print(f"{path}: cannot predict: {err}", file=sys.stderr)
             failed = True

@@ -66,7 +66,7 @@ def _strip(path: str, data: dict, size: int = 96) -> Optional[str]:
     try:
         info = decode.probe(path)
         times = np.linspace(0, max(info.duration - 1.0 / info.fps, 0), THUMBS)
-        frames = decode.decode_at(path, times, data.get("backend", "pyav"))
+        frames = decode.decode_at(path, times, data.get("backend", "pyav"), max_short_side=decode.working_size(size))
     except Exception:                  # a thumbnail is not worth a failed report
         return None
     images = [Image.fromarray(f) for f in frames]
@@ -111,8 +111,11 @@ def read_metrics(path: str) -> dict:
             metrics = json.load(f)
     except (OSError, ValueError) as err:
         raise ValueError(f"{path} is not readable JSON ({err}): run the evaluation again to rewrite it") from None
-    if not isinstance(metrics, dict) or not all(k in metrics for k in ("top1", "confusion", "per_class_accuracy")):
-        raise ValueError(f"{path} is not a gcvideo metrics.json (no top1, confusion or per_class_accuracy): "
+    confusion = metrics.get("confusion") if isinstance(metrics, dict) else None
+    if not isinstance(metrics, dict) or not all(k in metrics for k in ("top1", "confusion", "per_class_accuracy")) \
+            or not (isinstance(confusion, list) and all(isinstance(r, list) and len(r) == len(confusion)
+                                                         for r in confusion)):
+        raise ValueError(f"{path} is not a gcvideo metrics.json (top1, a square confusion matrix, per_class_accuracy): "
                          "run the evaluation again to rewrite it")
     return metrics
 
@@ -358,6 +361,7 @@ def run_report(run_dir: str, /, *, compare: list[str] = (), out: Optional[str] =
                   overwrite=overwrite)
     runs = [collect(r, trust_checkpoint) for r in tqdm(folders, desc="reading runs", unit="run",
                                                         disable=len(folders) < 2)]
-    write_atomic(out, render(runs).encode("utf-8"))
+    # a file name that is not UTF-8 (a surrogate-escaped byte) is shown as its escape, e.g. caf\udce9
+    write_atomic(out, render(runs).encode("utf-8", "backslashreplace"))
     print(f"wrote {out}")
     return 0

@@ -31,35 +31,42 @@ def window_starts(duration: float, window: float, stride: float) -> list[float]:
     return [float(s) for s in starts]
 
 
-def clip_times(start: float, window: float, data: dict, duration: float, fps: float) -> np.ndarray:
-    """The frame times of the clip centred in ``[start, start + window]``."""
-    step = data["sampling_rate"] / data["target_fps"]
-    span = data["num_frames"] * step
-    first = start + (window - span) / 2
-    times = first + step * np.arange(data["num_frames"]) + step / 2
+def clip_times(start: float, window: float, spec, duration: float, fps: float) -> np.ndarray:
+    """The frame times of the spec's clip centred in ``[start, start + window]``."""
+    from ..data import sampling
+
+    times = sampling.clip_times(start + (window - spec.clip_span) / 2, *spec.clip)
     return np.clip(times, 0.0, max(duration - 1.0 / max(fps, 1e-6), 0.0))
 
 
+def clip_window(spec) -> float:
+    """The default window: a clip's frames with the time each is shown (the span plus one step)."""
+    return spec.clip_span + spec.sampling_rate / spec.target_fps
+
+
 @torch.no_grad()
-def timeline(path: str, module, data: dict, window: Optional[float] = None, stride: Optional[float] = None,
+def timeline(path: str, module, spec, window: Optional[float] = None, stride: Optional[float] = None,
              top: int = 5, progress: bool = True) -> dict:
-    """The top-``top`` classes of every window of ``path`` (see the module doc)."""
+    """The top-``top`` classes of every window of ``path`` (see the module doc); ``spec``: the
+    checkpoint's :class:`~gcvideo.data.spec.InputSpec`."""
     from tqdm import tqdm
 
     from ..data import decode, transforms
     from ..models import fold_context_blocks
 
-    span = data["num_frames"] * data["sampling_rate"] / data["target_fps"]
-    window = window or span
-    stride = stride or window
-    if window <= 0 or stride <= 0:
-        raise ValueError(f"--window and --stride must be > 0, got {window} and {stride}")
+    from ..data.sampling import require_clip
+
+    window = clip_window(spec) if window is None else window
+    stride = window if stride is None else stride
+    if not (0 < window < float("inf") and 0 < stride < float("inf")):
+        raise ValueError(f"--window and --stride must be seconds > 0, got {window} and {stride}")
     info = decode.probe(path)
+    require_clip(path, info, *spec.clip)                   # as plain predict
     starts = window_starts(info.duration, window, stride)
     net = fold_context_blocks(module.model)
     classes = module.class_names
     k = min(top, len(classes))
-    crop, short_side = data.get("test_crop_size") or data["crop_size"], data["eval_short_side"]
+    crop, short_side = spec.test_crop_size, spec.eval_short_side
     rows, thumbs, pending = [], [], []
 
     def flush():
@@ -72,10 +79,11 @@ def timeline(path: str, module, data: dict, window: Optional[float] = None, stri
         pending.clear()
 
     for start in tqdm(starts, desc="timeline windows", unit="window", disable=not progress):
-        frames = decode.decode_at(path, clip_times(start, window, data, info.duration, info.fps), data["backend"])
+        frames = decode.decode_at(path, clip_times(start, window, spec, info.duration, info.fps), spec.backend,
+                                  max_short_side=decode.working_size(max(short_side, crop)))
         clip = transforms.center_crop(frames, short_side, crop)               # (T, 3, crop, crop) uint8
         pending.append((start, transforms.to_cthw(clip)))
-        step = max(1, frames.shape[1] // 64)
+        step = -(-frames.shape[1] // 64)                  # thumbnails at most 64 px high
         # a copy: a strided view would keep the whole decoded window alive with its thumbnail
         thumbs.append((start, frames[len(frames) // 2, ::step, ::step].copy()))
         if len(thumbs) > 4 * THUMBNAILS:          # keep memory flat: every other thumbnail
