@@ -157,7 +157,7 @@ def test_dst_that_is_src_through_a_link_or_inside_it_is_refused(synth_root, tmp_
     link.symlink_to(src)
     assert main(["data", "prepare", str(src), str(link), "--list", str(src / "train.csv")]) == 2
     assert "is SRC" in capsys.readouterr().err
-    assert main(["data", "prepare", str(src), str(src / "prepared")]) == 2
+    assert main(["data", "prepare", str(src), str(src / "prepared")]) == 2          # a class-folder tree
     assert "inside SRC" in capsys.readouterr().err
     after = {p: os.path.getmtime(os.path.join(d, p)) for d, _, files in os.walk(src) for p in files}
     assert after == before and not os.path.exists(src / ".gcvideo.lock")

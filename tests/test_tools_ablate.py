@@ -39,7 +39,7 @@ def test_sigterm_stops_an_ablation_with_a_nonzero_exit(synth_root, tmp_path, cap
     """SIGTERM stops ablate (and demo: the same in-process runs) with exit 143."""
     base = {"trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 1, "enable_progress_bar": False,
                         "num_sanity_val_steps": 0},
-            "model": {"model": "slow_r50", "backbone": {"depths": [1, 1, 1, 1], "width": 4}},
+            "model": {"model": "slow_r50", "backbone": {"depths": [1, 1, 1, 1], "width": 4}, "warmup_epochs": 0},
             "data": {"root": synth_root, "num_frames": 4, "sampling_rate": 2, "train_short_side": [32, 32],
                      "crop_size": 32, "eval_short_side": 32, "batch_size": 4, "num_workers": 0,
                      "test_views": "1x1", "test_crop_size": 32}}

@@ -63,8 +63,8 @@ def test_one_epoch_fit_of_a_shipped_config_from_another_folder(installed):
     gcvideo = str(bin_dir / "gcvideo")
     run([gcvideo, "data", "synth", "data", "--videos-per-class", "5"], cwd=work)
     run([gcvideo, "fit", "--config", "demo/relation.yaml", "--config", "models/plain.yaml", "--data.root", "data",
-         "--trainer.max_epochs", "1", "--trainer.default_root_dir", "run", "--data.num_workers", "0",
-         "--data.batch_size", "4", "--trainer.enable_progress_bar", "false"], cwd=work)
+         "--trainer.max_epochs", "1", "--model.warmup_epochs", "0.3", "--trainer.default_root_dir", "run",
+         "--data.num_workers", "0", "--data.batch_size", "4", "--trainer.enable_progress_bar", "false"], cwd=work)
     assert os.path.isfile(work / "run" / "checkpoints" / "best.ckpt")
     saved = open(glob.glob(str(work / "run" / "csv" / "version_*" / "config.yaml"))[0]).read()
     assert "slow_r50" in saved and "root: data" in saved

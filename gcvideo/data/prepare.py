@@ -252,7 +252,8 @@ def prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] =
     if not os.path.isdir(src):
         raise FileNotFoundError(f"source folder not found: {src}")
     real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
-    if real_dst == real_src or real_dst.startswith(real_src.rstrip(os.sep) + os.sep):
+    # inside SRC is refused for a class-folder tree only: a re-run would take DST's copies for a class
+    if real_dst == real_src or (not lists and real_dst.startswith(real_src.rstrip(os.sep) + os.sep)):
         raise ValueError(f"DST {dst} is {'SRC' if real_dst == real_src else 'inside SRC'} ({real_src}"
                          f"{' through a link' if os.path.realpath(dst) != os.path.abspath(dst) else ''}): the copy never "
                          "writes into its sources; choose a folder outside SRC")
