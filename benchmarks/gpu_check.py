@@ -319,8 +319,16 @@ def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
     records = load_records(os.path.join(root, "train.csv"), root)
     repeats = -(-(sizes.data_clips + 2 * sizes.data_batch) // len(records))
     listing = os.path.join(root, "repeated.txt")
-    with open(listing, "w") as f:                   # enough rows for one epoch of the timed clips
-        f.writelines(f"{os.path.relpath(r.path, root)} {r.label}\n" for _ in range(repeats) for r in records)
+    rows = []                                       # enough videos for one epoch of the timed clips: links,
+    for k in range(repeats):                        # since a list names each video once
+        for r in records:
+            link = os.path.join(root, f"copy{k}", os.path.basename(r.path))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if not os.path.lexists(link):
+                os.symlink(os.path.abspath(r.path), link)
+            rows.append(f"{os.path.relpath(link, root)} {r.label}\n")
+    with open(listing, "w") as f:
+        f.writelines(rows)
     workers = os.cpu_count() or 1
     dm = KineticsDataModule(root, train="repeated.txt", val=None, test=None, classes_file="classes.txt",
                             batch_size=sizes.data_batch, num_workers=workers)

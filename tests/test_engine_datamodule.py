@@ -34,7 +34,7 @@ def test_bad_paths_name_the_option(synth_root, tmp_path):
         KineticsDataModule(synth_root, train="nope.csv")
     with pytest.raises(ValueError, match="data.backend: unknown video backend"):
         KineticsDataModule(synth_root, backend="opencv", num_workers=0)
-    with pytest.raises(ValueError, match="data.num_frames must be >= 1"):
+    with pytest.raises(ValueError, match="data.num_frames must be a whole number from 1"):
         KineticsDataModule(synth_root, num_frames=0)
 
 

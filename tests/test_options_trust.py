@@ -58,7 +58,7 @@ def test_export_refuses_zero_frames(synth_root, tmp_path, capsys):
     assert main(["fit", *tiny_args(synth_root, run, epochs=1)]) == 0
     capsys.readouterr()
     assert main(["export", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--frames", "0"]) == 2
-    assert "--frames and --size must be >= 1" in one_line(capsys)
+    assert "--frames must be 1-1024 and --size 16-2048" in one_line(capsys)
 
 
 def test_bad_videos_from_a_worker_are_one_line():
