@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from gcvideo.data.multiview import decode_views, iter_views, parse_views
+from gcvideo.data.multiview import decode_views, iter_views
+from gcvideo.data.spec import parse_views
 from gcvideo.data.synth import write_video
 from gcvideo.data.transforms import normalize
 from videos import frame_index, ramp_frames

@@ -40,6 +40,16 @@ def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeyp
     # a second run reuses the generated videos
     assert main(["demo", "--config", str(config), "--seed", "3", "--out", "elsewhere"]) == 0
     assert "[1/4] reusing generated videos" in capsys.readouterr().out
+    # the README's Python API block runs as printed on what the demo wrote (runs/ is --out here)
+    import re
+
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md"), encoding="utf-8").read()
+    code = re.search(r"## Python API\n\n```python\n(.*?)```", readme, re.S).group(1)
+    exec(compile(code.replace("runs/demo_relation", "elsewhere/demo_relation"), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "['different_colour', 'same_colour'] 2x1 views of 8 frames every 2 at 30 fps" in printed, printed
+    assert "'blocks.2.res_blocks.0.branch2.context': (1, 8, 4, 4)" in printed, printed   # c3's attention map
+    assert float(re.search(r"\]\]\) (\S+) \{", printed).group(1)) < 1e-5    # the folded network: same logits
 
 
 def test_demo_seed_belongs_to_the_relation_task():

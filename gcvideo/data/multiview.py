@@ -22,7 +22,6 @@ from torch.utils.data import Dataset
 
 from . import decode, sampling, transforms
 from .records import RecordTable, VideoRecord, class_targets
-from .spec import parse_views  # noqa: F401  (views are parsed where the spec is)
 
 
 VIEW_SUBSETS = ((1, 1), (1, 3), (3, 3), (5, 3), (10, 3))
@@ -117,3 +116,16 @@ class MultiViewDataset(Dataset):
         except decode.VideoError as err:
             sample.update(ok=False, reason=err.summary)
         return sample
+
+
+def centre_view(path: str, spec):
+    """The centre clip's centre crop of ``path``, as the test protocol's middle view sees it, for
+    a checkpoint's :class:`~gcvideo.data.spec.InputSpec`: (uint8 (T, 3, crop, crop), frame times
+    in s, the probe, the crop's box (top, left, h, w) in source pixels)."""
+    info = decode.probe(path)
+    times = sampling.uniform_clips(info.duration, info.fps, spec.num_frames, spec.sampling_rate, 1,
+                                   spec.target_fps)[0]
+    short_side, crop = spec.eval_short_side, spec.test_crop_size
+    frames = decode.decode_at(path, times, spec.backend, max_short_side=decode.working_size(max(short_side, crop)))
+    box = transforms.spatial_crop_boxes(info.height, info.width, short_side, crop, 1)[0]
+    return transforms.center_crop(frames, short_side, crop), times, info, box

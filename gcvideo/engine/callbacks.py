@@ -211,6 +211,20 @@ class StopOnNonFinite(pl.Callback):
                        "Try a lower --model.lr, a longer --model.warmup_epochs, or --trainer.gradient_clip_val 1.0")
 
 
+def stopped_by_sigterm(trainer, exception: BaseException) -> bool:
+    """Whether ``exception`` ended the run because of SIGTERM: Lightning's own ``SIGTERMException``
+    (raised after the step), or the DataLoader's error about workers that died of the same signal
+    while the main process waited for a batch -- what happens when a scheduler signals the whole
+    process group (``scancel``, ``kill -TERM -- -PGID``). The weights and the epoch position are
+    those of the last finished step either way."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    if isinstance(exception, SIGTERMException):
+        return True
+    return bool(getattr(trainer, "received_sigterm", False)) and isinstance(exception, RuntimeError) \
+        and "DataLoader worker" in str(exception)
+
+
 class LastCheckpoint(ModelCheckpoint):
     """``last.ckpt`` after every epoch (overwritten; Lightning's ``save_last`` writes it only
     when another checkpoint was written in the same step), and at the step reached when SIGTERM
@@ -223,9 +237,7 @@ class LastCheckpoint(ModelCheckpoint):
                          enable_version_counter=False)
 
     def on_exception(self, trainer, module, exception: BaseException) -> None:
-        from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-        if isinstance(exception, SIGTERMException) and trainer.training and not trainer.sanity_checking:
+        if stopped_by_sigterm(trainer, exception) and trainer.training and not trainer.sanity_checking:
             self._save_checkpoint(trainer, os.path.join(self.dirpath, "last.ckpt"))
 
     @property

@@ -1,7 +1,6 @@
 """``KineticsDataModule``: train/val/test loaders over any of the supported video layouts."""
 import gc
 import os
-import signal
 import warnings
 from collections import Counter
 from typing import Optional, Sequence
@@ -27,14 +26,8 @@ def worker_init(_worker_id: int) -> None:
     """First thing in every DataLoader worker: move everything inherited from the parent into
     the garbage collector's permanent generation. A full collection writes to every object it
     tracks, which copies each memory page holding them into the worker (the copy-on-read
-    growth); frozen objects are never visited, so those pages stay shared.
-
-    And ignore SIGTERM: a scheduler signals the whole process group (``scancel``, ``kill -TERM --
-    -PGID``), and a worker that died of it would end the run in a DataLoader traceback before the
-    main process could save ``last.ckpt``. The main process stops at the next step and shuts its
-    workers down; a worker whose parent is gone exits on its own (PyTorch's watchdog)."""
+    growth); frozen objects are never visited, so those pages stay shared."""
     gc.freeze()
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class KineticsDataModule(pl.LightningDataModule):

@@ -33,7 +33,8 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 
 from ..configs import find_config
 from ..files import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
-from .callbacks import LightningNoise, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints
+from .callbacks import (LightningNoise, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints,
+                        stopped_by_sigterm)
 from .checkpoint import (AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
                          newest_intact_checkpoint, read_checkpoint)
 from .datamodule import KineticsDataModule
@@ -334,7 +335,9 @@ class GCVideoCLI(LightningCLI):
                 getattr(self, f"before_{command}")()
                 getattr(self.trainer, command)(self.model, datamodule=self.datamodule,
                                                ckpt_path=self.config.get("ckpt_path"))
-        except SIGTERMException:
+        except (SIGTERMException, RuntimeError) as err:
+            if not stopped_by_sigterm(self.trainer, err):
+                raise
             last = run_checkpoints_folder(root, "last.ckpt")
             if command != "fit":
                 raise Terminated(f"{command} stopped by SIGTERM before it finished: no report was written; "

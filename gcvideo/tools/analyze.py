@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.multiview import centre_view
 from ..models.attention import attention_on_regions, capture_attention, collect_nl_statistics
 
 
@@ -131,21 +132,6 @@ def cue_boxes(video: str, cues: Optional[str], frame_indices, box: tuple, crop: 
     return [[((x0 - left) * sx, (y0 - top) * sy, (x1 - left) * sx, (y1 - top) * sy)
              for cue in entries[key] if index in cue["frames"] for x0, y0, x1, y1 in [cue["box"]]]
             for index in frame_indices]
-
-
-def centre_view(path: str, spec):
-    """The centre clip's centre crop of ``path``, as the test protocol's middle view sees it, for
-    a checkpoint's :class:`~gcvideo.data.spec.InputSpec`: (uint8 (T, 3, crop, crop), frame times
-    in s, the probe, the crop's box (top, left, h, w) in source pixels)."""
-    from ..data import decode, sampling, transforms
-
-    info = decode.probe(path)
-    times = sampling.uniform_clips(info.duration, info.fps, spec.num_frames, spec.sampling_rate, 1,
-                                   spec.target_fps)[0]
-    short_side, crop = spec.eval_short_side, spec.test_crop_size
-    frames = decode.decode_at(path, times, spec.backend, max_short_side=decode.working_size(max(short_side, crop)))
-    box = transforms.spatial_crop_boxes(info.height, info.width, short_side, crop, 1)[0]
-    return transforms.center_crop(frames, short_side, crop), times, info, box
 
 
 def cue_cover(cues: list, frame_indices, source_hw: tuple, box: tuple, crop: int) -> torch.Tensor:

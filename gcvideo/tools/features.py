@@ -228,7 +228,7 @@ def _trainer(progress: bool) -> pl.Trainer:
 def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
                      layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0,
                      progress: bool = True, trust: bool = False) -> dict:
-    from ..data.multiview import parse_views
+    from ..data.spec import parse_views
     from ..data.records import load_records
     from ..engine.checkpoint import load_classifier
     from ..engine.datamodule import worker_init
@@ -268,7 +268,8 @@ class _ResumableViews(torch.utils.data.Dataset):
     become unlabelled), with the videos in ``skip`` (finished earlier) not decoded at all."""
 
     def __init__(self, records, classes: list[str], spec, views: str) -> None:
-        from ..data.multiview import MultiViewDataset, parse_views
+        from ..data.multiview import MultiViewDataset
+        from ..data.spec import parse_views
         from ..data.records import RecordTable
 
         known = {name: i for i, name in enumerate(classes)}
