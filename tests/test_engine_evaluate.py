@@ -50,7 +50,7 @@ def test_single_process_reports(synth_root, trained, capsys):
     assert metrics["top1_all"] == pytest.approx(metrics["top1"] * 4 / 5)
     assert {"top1", "top5", "mean_class_accuracy", "per_class_accuracy", "confusion"} <= set(metrics)
     assert metrics["view"] == {"views": "2x3", "num_frames": 4, "sampling_rate": 2, "target_fps": 30.0,
-                               "short_side": 32, "crop": 32, "train_crop": 32}
+                               "short_side": 32, "crop": 32, "train_crop": 32, "protocol": "gcvideo"}
 
 
 def test_fewer_views_and_the_data_fingerprint_come_with_every_test(synth_root, trained, capsys):
@@ -356,3 +356,11 @@ def test_evaluation_reports_go_beside_the_checkpoints_run_never_over_another(syn
     assert not scored_checkpoint(metrics, str(mine), "m")["ok"]
     assert "has changed" in capsys.readouterr().err
     assert "not a checkpoint of this run" in scored_checkpoint(metrics, str(other), "m")["text"]
+
+
+def test_the_pyslowfast_protocol_runs_end_to_end_and_is_recorded(synth_root, trained, capsys):
+    out = trained["run"] / "pyslowfast"
+    assert main(["test", *eval_args(synth_root, trained, out), "--data.protocol", "pyslowfast"]) == 0
+    assert "32-px crops, the pyslowfast protocol" in capsys.readouterr().out
+    _, _, metrics = read(out / "test_2x3")
+    assert metrics["view"]["protocol"] == "pyslowfast" and metrics["readable"] == 4

@@ -28,6 +28,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from . import protocols
+
 BACKENDS = ("pyav", "decord")
 # Seconds: a requested time this close to a frame's start counts as reaching it (times that land on
 # a boundary up to rounding). Well below 1/30000 s, the finest gap between 30 fps sampling times and
@@ -58,6 +60,10 @@ class VideoInfo:
     width: int                 # as stored; a rotated video is shown with width and height swapped
     height: int
     num_frames: int            # declared frame count (0 when the container does not say)
+    pts_per_frame: float = 0.0  # the stream's duration in its time base / num_frames (0: unknown)
+    time_base: float = 0.0     # seconds per presentation-time unit
+    start_pts: int = 0         # the stream's first presentation time (frame times are counted from it)
+    path: str = ""
 
     @property
     def frame_duration(self) -> float:
@@ -102,19 +108,24 @@ def _info(path: str, container) -> VideoInfo:
         duration = stream.frames / fps if stream.frames and fps else 0.0
     if fps <= 0 or duration <= 0:
         raise VideoError(path, "unreadable", f"no frame rate or duration (fps={fps}, duration={duration})")
-    return VideoInfo(duration, fps, stream.codec_context.width, stream.codec_context.height, int(stream.frames or 0))
+    frames = int(stream.frames or 0)
+    per_frame = stream.duration / frames if stream.duration and frames else 0.0
+    return VideoInfo(duration, fps, stream.codec_context.width, stream.codec_context.height, frames, per_frame,
+                     float(stream.time_base or 0), int(stream.start_time or 0), path)
 
 
 def decode_clip(path: str, choose: Callable[[VideoInfo], Sequence[float]], backend: str = "pyav",
-                short_side: Optional[int] = None, max_short_side: Optional[int] = None) -> np.ndarray:
+                short_side: Optional[int] = None, max_short_side: Optional[int] = None,
+                protocol: str = "gcvideo") -> np.ndarray:
     """Frames at the times ``choose(info)`` picks from the video's header info, which may raise
     (too short, ...). With PyAV the file is opened once for both (a clip's probe and decode).
-    ``short_side`` / ``max_short_side``: see :func:`decode_at`."""
+    ``short_side`` / ``max_short_side``: see :func:`decode_at`; ``protocol``: whose rounding the
+    scaled size follows (:func:`gcvideo.data.protocols.scaled_size`)."""
     if backend != "pyav":
-        return decode_at(path, choose(probe(path)), backend, short_side, max_short_side)
+        return decode_at(path, choose(probe(path)), backend, short_side, max_short_side, protocol)
     with _open(path) as container:
         times = _checked_times(choose(_info(path, container)))
-        return _decode_pyav(path, times, _Scale(short_side, max_short_side), container)
+        return _decode_pyav(path, times, _Scale(short_side, max_short_side, protocol), container)
 
 
 def decode_ends(path: str, info: VideoInfo, backend: str = "pyav") -> None:
@@ -132,13 +143,14 @@ def _checked_times(times: Sequence[float]) -> np.ndarray:
 
 
 def decode_at(path: str, times: Sequence[float], backend: str = "pyav",
-              short_side: Optional[int] = None, max_short_side: Optional[int] = None) -> np.ndarray:
+              short_side: Optional[int] = None, max_short_side: Optional[int] = None,
+              protocol: str = "gcvideo") -> np.ndarray:
     """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time, display
     rotation applied; with ``short_side``, each frame scaled so its short side is that size; with
     ``max_short_side``, only a frame whose short side is larger is scaled down to it (memory
     stays bounded for any source resolution; smaller videos come out untouched)."""
     times = _checked_times(times)
-    scale = _Scale(short_side, max_short_side)
+    scale = _Scale(short_side, max_short_side, protocol)
     if backend == "pyav":
         return _decode_pyav(path, times, scale)
     if backend == "decord":
@@ -160,9 +172,8 @@ def working_size(needed: int) -> int:
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
-    """(height, width) with the short side ``short_side``, aspect kept."""
-    scale = short_side / min(height, width)
-    return int(round(height * scale)), int(round(width * scale))
+    """(height, width) with the short side ``short_side``, aspect kept (gcvideo's rounding)."""
+    return protocols.scaled_size("gcvideo", height, width, short_side)
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,7 @@ class _Scale:
     when larger (``None``: as decoded)."""
     short_side: Optional[int] = None
     max_short_side: Optional[int] = None
+    rule: str = "gcvideo"      # how the scaled size is rounded: an evaluation protocol's (data.protocols)
 
     def target(self, height: int, width: int) -> Optional[int]:
         """The short side a (height, width) frame is scaled to, or None to keep it."""
@@ -188,13 +200,14 @@ def _shown(array: np.ndarray, rotation: float, scale: "_Scale") -> np.ndarray:
         array = np.rot90(array, turns)
     array = np.ascontiguousarray(array)
     short_side = scale.target(*array.shape[:2])
-    if short_side is None or scaled_size(*array.shape[:2], short_side) == array.shape[:2]:
+    size = None if short_side is None else protocols.scaled_size(scale.rule, *array.shape[:2], short_side)
+    if size is None or size == array.shape[:2]:
         return array
     import torch
     from torchvision.transforms.v2 import functional as TF
 
     chw = torch.from_numpy(array).permute(2, 0, 1)
-    return TF.resize(chw, list(scaled_size(*array.shape[:2], short_side)), antialias=True).permute(1, 2, 0).numpy()
+    return TF.resize(chw, list(size), antialias=True).permute(1, 2, 0).numpy()
 
 
 def _decode_pyav(path: str, times: np.ndarray, scale: _Scale = _Scale(), container=None) -> np.ndarray:

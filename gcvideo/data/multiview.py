@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from . import decode, sampling, transforms
+from . import decode, protocols, sampling, transforms
 from .records import RecordTable, VideoRecord, class_targets
 
 
@@ -44,31 +44,33 @@ def view_subsets(clips: int, crops: int) -> dict[str, list[int]]:
 
 
 def view_times(info: decode.VideoInfo, num_frames: int, sampling_rate: int, clips: int,
-               target_fps: float = 30.0) -> list[np.ndarray]:
-    return sampling.uniform_clips(info.duration, info.fps, num_frames, sampling_rate, clips, target_fps)
+               target_fps: float = 30.0, protocol: str = "gcvideo") -> list[np.ndarray]:
+    return protocols.view_times(protocol, info, num_frames, sampling_rate, clips, target_fps)
 
 
 def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, crops: int, short_side: int,
-                 crop: int, target_fps: float = 30.0, backend: str = "pyav") -> dict[str, object]:
+                 crop: int, target_fps: float = 30.0, backend: str = "pyav",
+                 protocol: str = "gcvideo") -> dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
-    and the crop ``boxes`` (top, left, size, size) in those frames."""
+    and the crop ``boxes`` (top, left, size, size) in those frames, both as ``protocol``'s test
+    loader takes them (:mod:`gcvideo.data.protocols`)."""
     order = None
 
     def sorted_times(info: decode.VideoInfo) -> np.ndarray:
         nonlocal order
         sampling.require_clip(path, info, num_frames, sampling_rate, target_fps)
-        times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps))
+        times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps, protocol))
         order = np.argsort(times, kind="stable")              # clips may overlap in short videos
         return times[order]
 
     # one open file; each frame is scaled as soon as it is decoded (memory does not grow with the
     # source resolution)
-    decoded = decode.decode_clip(path, sorted_times, backend, short_side=max(short_side, crop))
+    decoded = decode.decode_clip(path, sorted_times, backend, short_side=max(short_side, crop), protocol=protocol)
     frames = np.empty_like(decoded)
     frames[order] = decoded
     tensor = transforms.to_tchw(frames)                       # (K*T, 3, H', W') uint8
     size = tensor.shape[-2:]
-    boxes = transforms.spatial_crop_boxes(size[0], size[1], min(size), crop, crops)
+    boxes = protocols.crop_boxes(protocol, size[0], size[1], crop, crops)
     return {"frames": tensor.reshape(clips, num_frames, *tensor.shape[1:]), "boxes": boxes}
 
 
@@ -96,11 +98,12 @@ class MultiViewDataset(Dataset):
 
     def __init__(self, records: Sequence[VideoRecord], class_to_index: dict[str, int], *, num_frames: int = 8,
                  sampling_rate: int = 8, target_fps: float = 30.0, backend: str = "pyav", clips: int = 10,
-                 crops: int = 3, short_side: int = 256, crop_size: int = 256) -> None:
+                 crops: int = 3, short_side: int = 256, crop_size: int = 256, protocol: str = "gcvideo") -> None:
         self.records, self.class_to_index = RecordTable.of(records), dict(class_to_index)
         self.targets = class_targets(self.records, class_to_index)
         self.options = dict(num_frames=num_frames, sampling_rate=sampling_rate, clips=clips, crops=crops,
-                            short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend)
+                            short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend,
+                            protocol=protocol)
 
     def __len__(self) -> int:
         return len(self.records)

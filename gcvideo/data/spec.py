@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Mapping
 
 from . import sampling
+from .protocols import check_protocol
 
 # the recipe's test crop is 256/224 = 1.14x its training crop; 2x is far from any recipe
 CROP_RATIO_LIMIT = 2.0
@@ -52,6 +53,7 @@ class InputSpec:
     test_crop_size: int = 256
     test_views: tuple[int, int] = (10, 3)
     backend: str = "pyav"
+    protocol: str = "gcvideo"  # whose test loader the views reproduce (gcvideo.data.protocols)
 
     @classmethod
     def from_options(cls, options: Mapping, where: str = "data") -> "InputSpec":
@@ -82,6 +84,7 @@ class InputSpec:
         if not isinstance(self.target_fps, (int, float)) or not 0 < self.target_fps <= 1000 \
                 or not math.isfinite(self.target_fps):
             raise ValueError(f"{where}.target_fps must be > 0 and <= 1000 frames per second, got {self.target_fps!r}")
+        check_protocol(self.protocol, self.test_views[1], where)
         low, high = self.train_short_side
         if not 1 <= low <= high <= MAX_SIDE:
             raise ValueError(f"{where}.train_short_side is [min, max] with 1 <= min <= max <= {MAX_SIDE}, got "
@@ -118,13 +121,14 @@ class InputSpec:
         """The evaluation view in words (printed beside every evaluation's numbers)."""
         clips, crops = self.test_views
         return (f"{clips}x{crops} views of {self.num_frames} frames every {self.sampling_rate} at "
-                f"{self.target_fps:g} fps, short side {self.eval_short_side}, {self.test_crop_size}-px crops")
+                f"{self.target_fps:g} fps, short side {self.eval_short_side}, {self.test_crop_size}-px crops"
+                + (f", the {self.protocol} protocol" if self.protocol != "gcvideo" else ""))
 
     def evaluation_view(self) -> dict:
         """The evaluation view as recorded in ``metrics.json``."""
         return {"views": self.views, "num_frames": self.num_frames, "sampling_rate": self.sampling_rate,
                 "target_fps": self.target_fps, "short_side": self.eval_short_side, "crop": self.test_crop_size,
-                "train_crop": self.crop_size}
+                "train_crop": self.crop_size, "protocol": self.protocol}
 
     def options(self) -> dict:
         """As data options (the data module's argument names)."""

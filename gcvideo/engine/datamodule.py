@@ -65,6 +65,10 @@ class KineticsDataModule(pl.LightningDataModule):
         clips_per_video: repeated augmentation: K training clips per decoded video, each with its own
             window, crop, flip and augmentation (drawn from seed, epoch, video, k). An epoch still
             counts videos; a step holds batch_size x K clips, and the lr scales with those clips.
+        protocol: whose test loader the multi-view evaluation reproduces, frame for frame and crop
+            for crop: ``gcvideo`` (clips from the first to the last possible start, frames exactly
+            ``sampling_rate`` apart) or ``pyslowfast`` (PySlowFast 1.0's test clips and crops; see
+            :mod:`gcvideo.data.protocols`).
     """
 
     def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
@@ -74,7 +78,8 @@ class KineticsDataModule(pl.LightningDataModule):
                  eval_short_side: Optional[int] = None, backend: str = "pyav", batch_size: int = 8,
                  num_workers: int = 4, seed: int = 0, max_retries: int = 10,
                  test_views: str = "10x3", test_crop_size: Optional[int] = None, randaugment: int = 0,
-                 randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1) -> None:
+                 randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1,
+                 protocol: str = "gcvideo") -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
@@ -83,7 +88,7 @@ class KineticsDataModule(pl.LightningDataModule):
         self.spec = InputSpec.from_options(dict(
             num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,
             train_short_side=train_short_side, crop_size=crop_size, eval_short_side=eval_short_side,
-            test_crop_size=test_crop_size, test_views=test_views))
+            test_crop_size=test_crop_size, test_views=test_views, protocol=protocol))
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if randaugment < 0 or not 0 <= random_erasing <= 1:
@@ -213,12 +218,13 @@ class KineticsDataModule(pl.LightningDataModule):
     def multiview_dataset(self, split: str) -> MultiViewDataset:
         key = f"{split}_multiview"
         if key not in self._datasets:
-            o = self.clip_options
-            clips, crops = self.test_views
+            spec = self.spec
+            clips, crops = spec.test_views
             self._datasets[key] = MultiViewDataset(
-                self.known_records(split), self.class_to_index, num_frames=o["num_frames"],
-                sampling_rate=o["sampling_rate"], target_fps=o["target_fps"], backend=o["backend"],
-                clips=clips, crops=crops, short_side=o["eval_short_side"], crop_size=self.test_crop_size)
+                self.known_records(split), self.class_to_index, num_frames=spec.num_frames,
+                sampling_rate=spec.sampling_rate, target_fps=spec.target_fps, backend=spec.backend,
+                clips=clips, crops=crops, short_side=spec.eval_short_side, crop_size=spec.test_crop_size,
+                protocol=spec.protocol)
         return self._datasets[key]
 
     def _world(self):
@@ -252,7 +258,8 @@ class KineticsDataModule(pl.LightningDataModule):
         return self._loader("train")
 
     def _protocol_loader(self, split: str) -> DataLoader:
-        return self._loader(split) if self.test_views == (1, 1) else self._multiview_loader(split)
+        single = self.test_views == (1, 1) and self.spec.protocol == "gcvideo"     # the same view, batched
+        return self._loader(split) if single else self._multiview_loader(split)
 
     def val_dataloader(self) -> DataLoader:
         validating = self.trainer is not None and self.trainer.state.fn == "validate"

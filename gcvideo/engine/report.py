@@ -71,7 +71,8 @@ def gather_predictions(predictions: list[dict]) -> list[dict]:
 def summary_lines(stage: str, views: str, metrics: dict, out: str) -> str:
     view = metrics.get("view")
     views = (f"{views} views of {view['num_frames']}x{view['sampling_rate']} frames, short side {view['short_side']}, "
-             f"{view['crop']}-px crops" if view else f"{views} views")
+             f"{view['crop']}-px crops" + (f", the {view['protocol']} protocol" if view.get("protocol", "gcvideo")
+                                          != "gcvideo" else "") if view else f"{views} views")
     lines = [f"{stage} ({views}, {metrics['readable']}/{metrics['videos']} videos readable): "
              f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
              f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}"]

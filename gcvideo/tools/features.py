@@ -269,7 +269,6 @@ class _ResumableViews(torch.utils.data.Dataset):
 
     def __init__(self, records, classes: list[str], spec, views: str) -> None:
         from ..data.multiview import MultiViewDataset
-        from ..data.spec import parse_views
         from ..data.records import RecordTable
 
         known = {name: i for i, name in enumerate(classes)}
@@ -277,11 +276,13 @@ class _ResumableViews(torch.utils.data.Dataset):
         labelled = RecordTable([records.path(i) for i in every],
                                [records.label(i) if records.label(i) in known else "" for i in every],
                                [records.video_id(i) for i in every], records.present)
-        clips, crops = parse_views(views)
+        spec = spec.with_views(views)                  # checked: the protocol takes these crops
+        clips, crops = spec.test_views
         self.views = MultiViewDataset(labelled, known, num_frames=spec.num_frames,
                                       sampling_rate=spec.sampling_rate, target_fps=spec.target_fps,
                                       backend=spec.backend, clips=clips, crops=crops,
-                                      short_side=spec.eval_short_side, crop_size=spec.test_crop_size)
+                                      short_side=spec.eval_short_side, crop_size=spec.test_crop_size,
+                                      protocol=spec.protocol)
         self.skip: set = set()
 
     def __len__(self) -> int:
