@@ -27,6 +27,7 @@ COMMANDS = {
     ("visualize",): "analyze:run_visualize",
     ("ablate",): "ablate:run_ablate",
     ("export",): "export:run_export",
+    ("convert",): "convert:run_convert",
     ("demo",): "demo:run_demo",
     ("configs",): "config_files:run_configs",
     ("data", "check"): "data:run_data_check",

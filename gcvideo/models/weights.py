@@ -3,7 +3,7 @@
 Nothing here downloads anything; every path is a local file.
 """
 import os
-from typing import Mapping, Union
+from typing import Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -12,12 +12,25 @@ StateDict = dict[str, torch.Tensor]
 
 
 def read_state_dict(path: Union[str, os.PathLike]) -> StateDict:
-    """Tensors of a local checkpoint: a plain state_dict, a Lightning checkpoint
-    (``state_dict`` with the LightningModule's ``model.`` prefix), a SlowFast-style
-    ``model_state`` dict, or a DDP-wrapped (``module.``) state_dict."""
-    from .serialization import load_torch_file
+    """Tensors of a local checkpoint under gcvideo's names: a plain state_dict, a Lightning
+    checkpoint (``state_dict`` with the LightningModule's ``model.`` prefix), a DDP-wrapped
+    (``module.``) state_dict, a PySlowFast ``.pyth`` (``model_state``) or Caffe2 model-zoo ``.pkl``
+    (:mod:`gcvideo.models.peers`)."""
+    return read_weights(path)[1]
 
-    obj = load_torch_file(os.fspath(path), "weights file")
+
+def read_weights(path: Union[str, os.PathLike]) -> tuple[str, StateDict]:
+    """(the format found, the tensors under gcvideo's names) of a weights file; see
+    :func:`read_state_dict`. Nothing in the file runs: torch files are read with
+    ``weights_only=True``, pickles with an unpickler that admits only numpy arrays."""
+    from .peers import detect_format, read_caffe2_pickle, to_gcvideo_names
+    from .serialization import describe_format, load_torch_file
+
+    path = os.fspath(path)
+    if os.path.isfile(path) and describe_format(path) == "a plain pickle":
+        return "pyslowfast-caffe2", to_gcvideo_names(read_caffe2_pickle(path), "pyslowfast-caffe2")
+    obj = load_torch_file(path, "weights file")
+    fmt = detect_format(obj)
     for key in ("state_dict", "model_state", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -28,15 +41,17 @@ def read_state_dict(path: Union[str, os.PathLike]) -> StateDict:
     for prefix in ("model.", "module."):
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
-    return state
+    return fmt, to_gcvideo_names(state, fmt)
 
 
-def _head_keys(model: nn.Module) -> list[str]:
+def head_keys(model: nn.Module) -> list[str]:
+    """The classifier's weight and bias keys (the last linear layer)."""
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     return [f"{linears[-1]}.weight", f"{linears[-1]}.bias"] if linears else []
 
 
-def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]) -> list[str]:
+def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict],
+                    name: Optional[str] = None) -> list[str]:
     """Load a plain network's weights into ``model`` (which may have inserted blocks).
 
     Allowed differences: keys of inserted context blocks (``.context.``) may be
@@ -45,10 +60,16 @@ def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]
     mismatches, other missing keys) is an error naming the keys. Returns the keys
     left at their initialisation.
     """
-    state = read_state_dict(source) if not isinstance(source, Mapping) else dict(source)
-    where = source if not isinstance(source, Mapping) else "state_dict"
+    if isinstance(source, Mapping):
+        state = dict(source)
+    else:
+        from .peers import align_to_model
+
+        fmt, state = read_weights(source)
+        state = state if fmt == "pytorchvideo" else align_to_model(state, model)
+    where = name or (source if not isinstance(source, Mapping) else "state_dict")
     own = model.state_dict()
-    head = set(_head_keys(model))
+    head = set(head_keys(model))
     unexpected = sorted(set(state) - set(own))
     if unexpected:
         raise ValueError(f"{where}: {len(unexpected)} key(s) not in the model, e.g. {unexpected[:5]}")

@@ -1,0 +1,58 @@
+"""``gcvideo convert IN OUT``: a peer's checkpoint as a gcvideo network's state_dict."""
+import io
+
+
+def convert_weights(source: str, out: str, model: str = "slow_r50", overwrite: bool = False) -> dict:
+    """Read ``source`` (any format :func:`gcvideo.models.weights.read_weights` knows), load it into
+    the registered ``model`` (its class count taken from the file's head; inserted blocks and a head
+    of another shape stay at their initialisation) and write the network's state_dict to ``out``."""
+    import torch
+
+    from ..files import check_outputs, write_atomic
+    from ..models import create_model
+    from ..models.peers import align_to_model
+    from ..models.weights import head_keys, load_pretrained, read_weights
+
+    check_outputs(out, inputs=[source], overwrite=overwrite)
+    fmt, state = read_weights(source)
+    probe = create_model(model, num_classes=2)
+    state = state if fmt == "pytorchvideo" else align_to_model(state, probe)
+    head = head_keys(probe)
+    num_classes = int(state[head[0]].shape[0]) if head and head[0] in state else 400
+    network = create_model(model, num_classes=num_classes)
+    kept = load_pretrained(network, state, name=source)
+    buffer = io.BytesIO()
+    torch.save(network.state_dict(), buffer)
+    write_atomic(out, buffer.getvalue())
+    return {"format": fmt, "mapped": len(state), "initialised": kept, "classes": num_classes, "path": out}
+
+
+def run_convert(source: str, out: str, /, *, model: str = "slow_r50", overwrite: bool = False) -> int:
+    """a PySlowFast (.pyth, Caffe2 .pkl) or pytorchvideo checkpoint as a gcvideo network's weights
+
+    Read IN (the format is found from its content: PySlowFast .pyth `model_state`, PySlowFast's
+    Caffe2 model-zoo .pkl `blobs` -- read without running code: a pickle holding anything but numpy
+    arrays is refused --, a pytorchvideo or gcvideo state_dict), rename its tensors to gcvideo's,
+    load them into --model (a file of another network is refused naming the keys that do not fit)
+    and write that network's state_dict to OUT, for `--model.pretrained OUT` or
+    `create_model(NAME, pretrained=OUT)`. Blocks the file does not have (GC, NL, SE inserted into a
+    plain network) stay at their initialisation, the identity for GC. Covered: single-pathway
+    ResNets (PySlowFast's slowonly and i3d R50: slow_r50, i3d_r50 and their GC/SE variants).
+
+    Args:
+        source: the checkpoint to read
+        out: the file to write (never IN; an existing file only with --overwrite)
+        model: the registered network to load it into (`gcvideo models`)
+        overwrite: replace an existing OUT
+    """
+    result = convert_weights(source, out, model, overwrite)
+    kept = result["initialised"]
+    blocks = sorted({k.split(".context.")[0] for k in kept if ".context." in k})
+    others = [k for k in kept if ".context." not in k]
+    said = (f"; {len(kept)} at their initialisation" + (f" ({len(blocks)} inserted .context. blocks"
+                                                         + (f", and {', '.join(others[:4])}" if others else "") + ")"
+                                                         if blocks else f" ({', '.join(others[:4])})")
+            if kept else "; nothing left at its initialisation")
+    print(f"{source}: a {result['format']} checkpoint, {result['mapped']} tensors mapped to {model} "
+          f"({result['classes']} classes){said}; wrote {out}")
+    return 0

@@ -1,0 +1,147 @@
+"""gcvideo.models.peers: PySlowFast's checkpoints (.pyth and Caffe2 .pkl) read into gcvideo's
+networks, proved with PySlowFast's own code: its network built by its own builder from its own
+config, saved in its formats, converted, and compared output for output."""
+import os
+import pickle
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from gcvideo import create_model
+from gcvideo.cli import main
+from gcvideo.models.peers import caffe2_to_pyslowfast
+from gcvideo.models.weights import read_weights
+from helpers import randomize_norms, tiny_args
+
+CROP, FRAMES, CLASSES = 64, 8, 5
+
+
+@pytest.fixture(scope="module")
+def pyslowfast():
+    """PySlowFast 1.0 (installed by `make test` without its dependencies; its AVA head's
+    detectron2 import is the only one it lacks, and the networks here never use it)."""
+    if "detectron2.layers" not in sys.modules:
+        detectron2, layers = types.ModuleType("detectron2"), types.ModuleType("detectron2.layers")
+        layers.ROIAlign, detectron2.layers = None, layers
+        sys.modules.update({"detectron2": detectron2, "detectron2.layers": layers})
+    config = pytest.importorskip("slowfast.config.defaults")
+    builder = pytest.importorskip("slowfast.models.video_model_builder")
+    names = pytest.importorskip("slowfast.utils.c2_model_loading")
+    return config, builder, names
+
+
+def slow_r50(pyslowfast, arch: str = "slowonly"):
+    """PySlowFast's SLOW_8x8_R50 (or C2D/I3D R50) network, built by its own builder from its own
+    config, in eval mode, with non-trivial BatchNorm statistics."""
+    config, builder, _ = pyslowfast
+    cfg = config.get_cfg()
+    cfg.MODEL.ARCH, cfg.MODEL.NUM_CLASSES, cfg.RESNET.DEPTH = arch, CLASSES, 50
+    cfg.DATA.NUM_FRAMES, cfg.DATA.CROP_SIZE, cfg.DATA.INPUT_CHANNEL_NUM = FRAMES, CROP, [3]
+    cfg.RESNET.NUM_BLOCK_TEMP_KERNEL = [[3], [4], [6], [3]]
+    cfg.RESNET.SPATIAL_STRIDES, cfg.RESNET.SPATIAL_DILATIONS = [[1], [2], [2], [2]], [[1], [1], [1], [1]]
+    cfg.NONLOCAL.LOCATION, cfg.NONLOCAL.GROUP = [[[]]] * 4, [[1]] * 4
+    cfg.NONLOCAL.POOL = [[[1, 2, 2], [1, 2, 2]]] * 4
+    torch.manual_seed(0)
+    return randomize_norms(builder.ResNetModel(cfg)).eval()
+
+
+def caffe2_name(key: str) -> str:
+    """A PySlowFast parameter's name as its Caffe2 model zoo writes it (written out here from the
+    zoo's naming; PySlowFast's own converter must map it back, which the test checks)."""
+    bn = {"weight": "s", "bias": "b", "running_mean": "rm", "running_var": "riv"}
+    wb = {"weight": "w", "bias": "b"}
+    module, _, param = key.rpartition(".")
+    parts = module.split(".")
+    if module == "s1.pathway0_stem.conv":
+        return f"conv1_{wb[param]}"
+    if module == "s1.pathway0_stem.bn":
+        return f"res_conv1_bn_{bn[param]}"
+    if module == "head.projection":
+        return f"pred_{wb[param]}"
+    stage, block = parts[0][1:], parts[1][len("pathway0_res"):]
+    if parts[2] == "branch1":
+        return f"res{stage}_{block}_branch1_{wb[param]}"
+    if parts[2] == "branch1_bn":
+        return f"res{stage}_{block}_branch1_bn_{bn[param]}"
+    layer = parts[3]
+    return f"res{stage}_{block}_branch2{layer[0]}_" + (f"bn_{bn[param]}" if layer.endswith("_bn") else wb[param])
+
+
+def compare(peer, ours, seed: int = 1) -> None:
+    """PySlowFast's network (softmax in eval mode) against gcvideo's on the same clip."""
+    clip = torch.randn(2, 3, FRAMES, CROP, CROP, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        theirs = peer([clip.clone()])
+        mine = ours.eval()(clip).softmax(-1)
+    assert torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6), (mine - theirs).abs().max()
+
+
+@pytest.mark.parametrize("arch, model", [("slowonly", "slow_r50"), ("i3d", "i3d_r50")])
+def test_a_pyslowfast_checkpoint_loads_and_computes_the_same_function(pyslowfast, tmp_path, arch, model):
+    peer = slow_r50(pyslowfast, arch)
+    path = tmp_path / "peer.pyth"
+    torch.save({"epoch": 196, "model_state": peer.state_dict(), "cfg": "..."}, path)
+    fmt, state = read_weights(path)
+    assert fmt == "pyslowfast" and len(state) == len(peer.state_dict())
+    compare(peer, create_model(model, num_classes=CLASSES, pretrained=str(path)))
+
+
+def test_a_caffe2_model_zoo_pickle_loads_and_computes_the_same_function(pyslowfast, tmp_path):
+    peer = slow_r50(pyslowfast)
+    convert = pyslowfast[2].get_name_convert_func()
+    blobs = {}
+    for key, value in peer.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue                                           # Caffe2 keeps no such counter
+        name = caffe2_name(key)
+        assert convert(name) == key, (name, convert(name), key)   # PySlowFast's own table agrees
+        assert caffe2_to_pyslowfast(name) == key                  # and gcvideo's
+        blobs[name] = value.numpy()
+        blobs[name + "_momentum"] = np.zeros_like(blobs[name])     # optimiser state: ignored
+    path = tmp_path / "SLOW_8x8_R50.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"blobs": blobs, "model_iter": 1}, f, protocol=2)
+    fmt, state = read_weights(path)
+    assert fmt == "pyslowfast-caffe2"
+    compare(peer, create_model("slow_r50", num_classes=CLASSES, pretrained=str(path)))
+    # GC inserted on the converted weights: the identity at initialisation, so the same function
+    compare(peer, create_model("slow_r50_gc", num_classes=CLASSES, pretrained=str(path)))
+
+
+def test_a_pickle_with_code_is_refused_without_running_it(synth_root, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    payload = type("Payload", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})
+    path = tmp_path / "evil.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"blobs": {"conv1_w": payload()}}, f, protocol=2)
+    for argv in (["convert", str(path), str(tmp_path / "out.pt")],
+                 ["fit", *tiny_args(synth_root, tmp_path / "run", epochs=1), "--model.pretrained", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "holds a posix.system object" in err[0] and "refused" in err[0], err
+    assert not marker.exists() and not (tmp_path / "out.pt").exists()
+
+
+def test_convert_writes_a_gcvideo_state_dict_and_says_what_it_mapped(pyslowfast, tmp_path, capsys):
+    peer = slow_r50(pyslowfast)
+    source = tmp_path / "peer.pyth"
+    torch.save({"model_state": peer.state_dict()}, source)
+    out = tmp_path / "slow_r50_gc.pt"
+    assert main(["convert", str(source), str(out), "--model", "slow_r50_gc"]) == 0
+    printed = capsys.readouterr().out
+    assert "pyslowfast checkpoint" in printed and "320 tensors mapped" in printed
+    context = sum(".context." in k for k in create_model("slow_r50_gc", num_classes=CLASSES).state_dict())
+    assert f"{context} at their initialisation (13 inserted .context. blocks)" in printed    # c3-c5's GC
+    compare(peer, create_model("slow_r50_gc", num_classes=CLASSES, pretrained=str(out)))
+    assert main(["convert", str(source), str(source)]) == 2                            # never over the input
+    assert "one of the inputs" in capsys.readouterr().err
+    assert main(["convert", str(source), str(out)]) == 2                               # nor over a file
+    assert "--overwrite" in capsys.readouterr().err
+    other = tmp_path / "x3d.pyth"
+    torch.save({"model_state": {"s1.pathway0_stem.conv_xy.weight": torch.zeros(24, 3, 1, 3, 3)}}, other)
+    assert main(["convert", str(other), str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "not in the model" in err and "s1.pathway0_stem.conv_xy.weight" in err
