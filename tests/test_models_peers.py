@@ -145,3 +145,64 @@ def test_convert_writes_a_gcvideo_state_dict_and_says_what_it_mapped(pyslowfast,
     assert main(["convert", str(other), str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
     assert "not in the model" in err and "s1.pathway0_stem.conv_xy.weight" in err
+
+
+def to_pyslowfast(key: str) -> str:
+    """A slow_r50 key in PySlowFast's names (the inverse of the converter, for a file as PySlowFast
+    would write this network; the converter's names are checked against PySlowFast's own network
+    above)."""
+    import re
+
+    rules = ((r"^blocks\.0\.conv\.", "s1.pathway0_stem.conv."), (r"^blocks\.0\.norm\.", "s1.pathway0_stem.bn."),
+             (r"^blocks\.5\.proj\.", "head.projection."))
+    for pattern, new in rules:
+        if re.match(pattern, key):
+            return re.sub(pattern, new, key)
+    m = re.match(r"^blocks\.(\d)\.res_blocks\.(\d+)\.(.+)$", key)
+    part = {"branch1_conv": "branch1", "branch1_norm": "branch1_bn"}
+    rest = m[3].split(".")
+    if rest[0] in part:
+        tail = ".".join([part[rest[0]], *rest[1:]])
+    else:                                   # branch2.conv_a.weight -> branch2.a.weight, norm_a -> a_bn
+        layer = rest[1]
+        tail = ".".join(["branch2", layer[-1] if layer.startswith("conv") else f"{layer[-1]}_bn", *rest[2:]])
+    return f"s{int(m[1]) + 1}.pathway0_res{m[2]}.{tail}"
+
+
+def test_gc_inserted_into_converted_weights_scores_exactly_like_the_plain_network(synth_root, tmp_path, capsys):
+    """The fine-tuning path on generated Kinetics-format data: a plain network trained briefly,
+    written as a PySlowFast checkpoint, loaded into the GC network: its multi-view test predictions
+    are the plain network's before any step (the identity at initialisation survives conversion)."""
+    import csv
+
+    from gcvideo.models.peers import pyslowfast_to_gcvideo
+
+    views = ["--data.test_views", "2x3", "--data.test_crop_size", "32"]
+    plain = tmp_path / "plain"
+    assert main(["fit", *tiny_args(synth_root, plain, epochs=1, model="slow_r50"), *views]) == 0
+    ckpt = torch.load(plain / "checkpoints" / "last.ckpt", weights_only=True)
+    network = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    assert all(pyslowfast_to_gcvideo(to_pyslowfast(k)) == k for k in network)
+    peer = tmp_path / "plain.pyth"
+    torch.save({"model_state": {to_pyslowfast(k): v for k, v in network.items()}}, peer)
+    assert main(["test", *tiny_args(synth_root, plain, model="slow_r50"), *views,
+                 "--ckpt_path", str(plain / "checkpoints" / "last.ckpt")]) == 0
+    gc = tmp_path / "gc"
+    assert main(["test", *tiny_args(synth_root, gc, model="slow_r50_gc"), *views, "--model.pretrained", str(peer)]) == 0
+    capsys.readouterr()
+    rows = [list(csv.DictReader(open(folder / "test_2x3" / "predictions.csv"))) for folder in (plain, gc)]
+    assert len(rows[0]) == len(rows[1]) > 0
+    for a, b in zip(*rows):
+        assert a["top1"] == b["top1"] and abs(float(a["score1"]) - float(b["score1"])) < 1e-6, (a, b)
+
+
+def test_the_gc_fine_tuning_recipe_parses_onto_the_base(capsys):
+    import yaml
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "kinetics400/base.yaml", "--config", "models/gc.yaml",
+              "--config", "kinetics400/finetune_gc.yaml", "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["model"] == "slow_r50_gc" and printed["model"]["lr"] == 0.01
+    assert printed["trainer"]["max_epochs"] == 40 and printed["model"]["max_epochs"] is None
+    assert printed["model"]["warmup_epochs"] == 2 and printed["model"]["backbone"]["dropout"] == 0.5
