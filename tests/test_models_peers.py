@@ -206,3 +206,65 @@ def test_the_gc_fine_tuning_recipe_parses_onto_the_base(capsys):
     assert printed["model"]["model"] == "slow_r50_gc" and printed["model"]["lr"] == 0.01
     assert printed["trainer"]["max_epochs"] == 40 and printed["model"]["max_epochs"] is None
     assert printed["model"]["warmup_epochs"] == 2 and printed["model"]["backbone"]["dropout"] == 0.5
+
+
+def test_gc_goes_into_pyslowfasts_own_network_by_rule(pyslowfast):
+    """insert_blocks on PySlowFast's ResNet: a block after conv c + BN of every residual branch of
+    c3-c5, state_dict keys only added, the same outputs at initialisation, still the identity after
+    PySlowFast's own weight init, and gradients reach the blocks."""
+    import importlib
+
+    from gcvideo.models import bypass_blocks, insert_blocks
+
+    init_helper = importlib.import_module("slowfast.utils.weight_init_helper")
+    peer = slow_r50(pyslowfast)
+    before = peer.state_dict()
+    clip = torch.randn(2, 3, FRAMES, CROP, CROP, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        plain = peer([clip.clone()])
+    insert_blocks(peer, "gc")
+    after = peer.state_dict()
+    added = set(after) - set(before)
+    assert set(before) <= set(after) and all(".branch2.context." in k for k in added)
+    assert {k.split(".context.")[0] for k in added} == {f"s{s}.pathway0_res{i}.branch2"
+                                                       for s, n in ((3, 4), (4, 6), (5, 3)) for i in range(n)}
+    with torch.no_grad():
+        assert torch.equal(peer.eval()([clip.clone()]), plain)
+    init_helper.init_weights(peer, 0.01, True)                     # PySlowFast's own init, again
+    with torch.no_grad(), bypass_blocks(peer):
+        bypassed = peer([clip.clone()])
+    with torch.no_grad():
+        assert torch.equal(peer([clip.clone()]), bypassed)         # the blocks are still the identity
+    assert peer.load_state_dict(before, strict=False).missing_keys == sorted(added, key=list(after).index)
+    peer.train()
+    loss = peer([clip.clone()]).square().mean()
+    loss.backward()
+    last = [p for n, p in peer.named_parameters() if ".context." in n and n.endswith("transform.3.weight")]
+    assert len(last) == 13 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in last)
+
+
+def test_gc_goes_into_pyslowfasts_slowfast_by_pathway(pyslowfast):
+    """PySlowFast's SlowFastModel: ``slow:c4`` and ``fast`` (c3-c5) select blocks by pathway; the
+    lateral connections keep their shapes and the outputs are unchanged at initialisation."""
+    from gcvideo.models import insert_blocks
+
+    config, builder, _ = pyslowfast
+    cfg = config.get_cfg()
+    cfg.MODEL.ARCH, cfg.MODEL.NUM_CLASSES, cfg.RESNET.DEPTH, cfg.SLOWFAST.ALPHA = "slowfast", CLASSES, 50, 4
+    cfg.DATA.NUM_FRAMES, cfg.DATA.CROP_SIZE, cfg.DATA.INPUT_CHANNEL_NUM = 16, CROP, [3, 3]
+    cfg.RESNET.NUM_BLOCK_TEMP_KERNEL = [[3, 3], [4, 4], [6, 6], [3, 3]]
+    cfg.RESNET.SPATIAL_STRIDES, cfg.RESNET.SPATIAL_DILATIONS = [[1, 1], [2, 2], [2, 2], [2, 2]], [[1, 1]] * 4
+    cfg.NONLOCAL.LOCATION, cfg.NONLOCAL.GROUP = [[[], []]] * 4, [[1, 1]] * 4
+    cfg.NONLOCAL.POOL = [[[1, 2, 2], [1, 2, 2]]] * 4
+    torch.manual_seed(0)
+    peer = randomize_norms(builder.SlowFastModel(cfg)).eval()
+    clips = [torch.randn(1, 3, 4, CROP, CROP), torch.randn(1, 3, 16, CROP, CROP)]
+    with torch.no_grad():
+        plain = peer([c.clone() for c in clips])
+    before = set(peer.state_dict())
+    insert_blocks(peer, "gc", where=["slow:c4", "fast"])
+    ends = {k.split(".context.")[0] for k in set(peer.state_dict()) - before}
+    assert ends == {f"s4.pathway0_res{i}.branch2" for i in range(6)} | {
+        f"s{s}.pathway1_res{i}.branch2" for s, n in ((3, 4), (4, 6), (5, 3)) for i in range(n)}
+    with torch.no_grad():
+        assert torch.equal(peer([c.clone() for c in clips]), plain)

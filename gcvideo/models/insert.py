@@ -19,6 +19,10 @@ pytorchvideo                    each pathway's         the same, in both pathway
                                                        the fast pathway's c3-c5)
 torchvision ``VideoResNet``     ``layer1..layer4``     ``layerK.i.conv2`` (BasicBlock) or
 (r3d_18, mc3_18, r2plus1d_18)                          ``.conv3`` (Bottleneck) / ``layerK.i``
+PySlowFast ``ResNetModel``,     ``s2``..``s5``, their  ``sK.pathwayP_resI.branch2`` (after
+``SlowFastModel``               ``pathwayP_resI``      c + c_bn) / ``sK.pathwayP_resI``;
+                                blocks (P: 0 slow,     SlowFast as pytorchvideo's
+                                1 fast)
 torchvision ``S3D``             c3: Mixed_3b-3c,       no residual branch: only
                                 c4: Mixed_4b-4f,       ``after_add`` = the inception
                                 c5: Mixed_5b-5c        block's output (its 4 branches
@@ -93,6 +97,9 @@ def network_layout(model: nn.Module) -> Layout:
 
     for prefix, net in model.named_modules():
         at = f"{prefix}." if prefix else ""
+        pyslowfast = _pyslowfast_stages(net, at)
+        if pyslowfast is not None:
+            return pyslowfast
         if isinstance(net, VideoResNet):
             out = {}
             for k, stage in enumerate(STAGES):
@@ -122,8 +129,30 @@ def network_layout(model: nn.Module) -> Layout:
                                      for stage, s in zip(STAGES, stages)})
         break
     raise TypeError(f"{type(model).__name__} is not a network insert_blocks knows (a pytorchvideo ResNet, "
-                    "X3D, CSN, R(2+1)D or SlowFast, a torchvision VideoResNet or S3D); pass modules=[...] "
+                    "X3D, CSN, R(2+1)D or SlowFast, a PySlowFast ResNet or SlowFast, a torchvision VideoResNet or "
+                    "S3D); pass modules=[...] "
                     "with the names of the modules whose outputs should get a block")
+
+
+def _pyslowfast_stages(net: nn.Module, at: str) -> Optional[Layout]:
+    """PySlowFast's ``ResNetModel`` / ``SlowFastModel`` (its stages ``s2``..``s5`` hold
+    ``pathway{p}_res{i}`` residual blocks, each with a ``branch2`` that ends with conv c and its BN),
+    or None."""
+    stages = [getattr(net, f"s{k}", None) for k in range(2, 6)]
+    if not all(stage is not None and hasattr(stage, "pathway0_res0") for stage in stages):
+        return None
+    pathways = [p for p in range(2) if hasattr(stages[0], f"pathway{p}_res0")]
+
+    def blocks(k: int, p: int) -> list[tuple[str, str]]:
+        count = 0
+        while hasattr(stages[k], f"pathway{p}_res{count}"):
+            count += 1
+        return [(f"{at}s{k + 2}.pathway{p}_res{i}", f"{at}s{k + 2}.pathway{p}_res{i}.branch2") for i in range(count)]
+
+    if len(pathways) == 1:
+        return Layout("resnet", {stage: blocks(k, 0) for k, stage in enumerate(STAGES)})
+    return Layout("slowfast", {f"{pathway}:{stage}": blocks(k, p) for p, pathway in enumerate(PATHWAYS)
+                               for k, stage in enumerate(STAGES)})
 
 
 def stage_keys(layout: Layout, name: str) -> list[str]:
