@@ -64,6 +64,16 @@ def read_caffe2_pickle(path: str) -> dict[str, torch.Tensor]:
             if isinstance(v, np.ndarray) and not k.endswith("_momentum") and v.dtype != object}
 
 
+def _rename(name: str, rules) -> str:
+    """``name`` renamed by the first of ``rules`` (regular expression, function of the match) that
+    matches it, or as it is."""
+    for pattern, rename in rules:
+        match = re.match(pattern, name)
+        if match:
+            return rename(match)
+    return name
+
+
 def caffe2_to_pyslowfast(name: str) -> str:
     """A Caffe2 blob's name as PySlowFast names the parameter (single pathway and head)."""
     rules = ((r"^conv1_(w|b)$", lambda m: f"s1.pathway0_stem.conv.{'weight' if m[1] == 'w' else 'bias'}"),
@@ -76,11 +86,7 @@ def caffe2_to_pyslowfast(name: str) -> str:
              (r"^res(\d+)_(\d+)_branch2([abc])_bn_(s|b|rm|riv)$",
               lambda m: f"s{m[1]}.pathway0_res{m[2]}.branch2.{m[3]}_bn.{_BN[m[4]]}"),
              (r"^pred_(w|b)$", lambda m: f"head.projection.{'weight' if m[1] == 'w' else 'bias'}"))
-    for pattern, rename in rules:
-        match = re.match(pattern, name)
-        if match:
-            return rename(match)
-    return name
+    return _rename(name, rules)
 
 
 def pyslowfast_to_gcvideo(name: str) -> str:
@@ -96,11 +102,7 @@ def pyslowfast_to_gcvideo(name: str) -> str:
              (r"^s(\d)\.pathway0_res(\d+)\.branch2\.([abc])_bn\.(.+)$",
               lambda m: f"blocks.{int(m[1]) - 1}.res_blocks.{m[2]}.branch2.norm_{m[3]}.{m[4]}"),
              (r"^head\.projection\.(.+)$", lambda m: f"blocks.5.proj.{m[1]}"))
-    for pattern, rename in rules:
-        match = re.match(pattern, name)
-        if match:
-            return rename(match)
-    return name
+    return _rename(name, rules)
 
 
 def detect_format(obj) -> str:
