@@ -186,3 +186,12 @@ def test_lift_needs_the_sidecar(tmp_path, relation_root):
     assert all(0 < s["area"] < 1 and s["lift"] > 0 for s in result["blocks"].values())
     with pytest.raises(FileNotFoundError, match="cues.json"):
         measure_lift(Module(), options, str(tmp_path), limit=4)
+    # another dataset's cues.json: one line naming the video it lacks
+    import json
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(relation_root, other)
+    (other / "cues.json").write_text(json.dumps({**json.load(open(other / "cues.json")), "videos": {}}))
+    with pytest.raises(ValueError, match="has no cue boxes for .*test.csv"):
+        measure_lift(Module(), options, str(other), limit=4)

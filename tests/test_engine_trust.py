@@ -372,3 +372,19 @@ def test_onnx_export_without_its_packages_names_the_extra(run, tmp_path, capsys,
     assert main(["export", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--format", "onnx",
                  "--out", str(tmp_path / "x.onnx")]) == 2
     assert "pip install 'gcvideo[export]'" in one_line(capsys) and not (tmp_path / "x.onnx").exists()
+
+
+def test_damaged_files_a_command_reads_are_one_line_naming_them(synth_root, run, tmp_path, capsys):
+    import shutil
+
+    odd = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": 5}, odd)
+    assert main(["predict", videos_of(synth_root)[0].path, "--ckpt_path", str(odd)]) == 2
+    assert "odd.ckpt is not a usable checkpoint: its state_dict is a int" in one_line(capsys)
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "test_1x1").mkdir(exist_ok=True)
+    (copy / "test_1x1" / "metrics.json").write_text("{\n")
+    assert main(["report", "run", str(copy)]) == 2
+    line = one_line(capsys)
+    assert str(copy / "test_1x1" / "metrics.json") in line and "not readable JSON" in line, line

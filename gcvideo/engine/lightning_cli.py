@@ -311,13 +311,15 @@ class GCVideoCLI(LightningCLI):
                     earlier = json.load(f).get("checkpoint")
             except (OSError, ValueError, AttributeError):
                 earlier = None                  # a damaged report: replaced
-        if isinstance(earlier, dict) and earlier.get("path") != scored:
-            raise ValueError(f"{os.path.dirname(metrics)} holds the reports of {earlier.get('path') or 'the untrained network'}"
-                             f", not of {ckpt or 'the untrained network'}: they are not written over; give a new "
+        pretrained = None if scored else self.model.hparams.get("pretrained")
+        if isinstance(earlier, dict) and (earlier.get("path") != scored or earlier.get("pretrained") != pretrained):
+            raise ValueError(f"{os.path.dirname(metrics)} holds the reports of "
+                             f"{earlier.get('path') or earlier.get('pretrained') or 'the untrained network'}, not of "
+                             f"{ckpt or pretrained or 'the untrained network'}: they are not written over; give a new "
                              "folder with --trainer.default_root_dir runs/NEW")
         record = {"path": scored, "sha256": file_sha256(scored) if scored else None}
-        if not scored:
-            record["pretrained"] = self.model.hparams.get("pretrained")
+        if pretrained:
+            record["pretrained"] = pretrained
         for callback in self.trainer.callbacks:
             if isinstance(callback, VideoReports):
                 callback.checkpoint = record

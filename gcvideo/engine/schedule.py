@@ -38,11 +38,11 @@ def check_schedule(max_epochs: int, run_epochs: int, warmup_epochs: float) -> No
     train at ``final_lr``), or a warm-up as long as the whole schedule (the run would never reach
     ``model.lr``). A schedule longer than the run is a run to be resumed (the lr does not reach
     ``final_lr`` in it)."""
-    if run_epochs and run_epochs > 0 and max_epochs < run_epochs:
+    if run_epochs and run_epochs > 0 and max_epochs and 0 < max_epochs < run_epochs:
         raise ValueError(f"model.max_epochs {max_epochs} (where the cosine lr schedule ends) is shorter than "
                          f"trainer.max_epochs {run_epochs} (the run): set both to the same number, or leave "
                          "model.max_epochs out (the schedule then follows trainer.max_epochs)")
-    if warmup_epochs > 0 and warmup_epochs >= max_epochs:
+    if max_epochs and max_epochs > 0 and warmup_epochs > 0 and warmup_epochs >= max_epochs:
         raise ValueError(f"model.warmup_epochs {warmup_epochs:g} is as long as the whole lr schedule ({max_epochs} "
                          "epochs: trainer.max_epochs, or model.max_epochs): the run would never leave its warm-up "
                          f"or reach model.lr; give a shorter --model.warmup_epochs (e.g. {max(max_epochs * 0.2, 0.1):.2g})")
