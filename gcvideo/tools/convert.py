@@ -27,7 +27,7 @@ def convert_weights(source: str, out: str, model: str = "slow_r50", overwrite: b
     return {"format": fmt, "mapped": len(state), "initialised": kept, "classes": num_classes, "path": out}
 
 
-def run_convert(source: str, out: str, /, *, model: str = "slow_r50", overwrite: bool = False) -> int:
+def run_convert(in_: str, out: str, /, *, model: str = "slow_r50", overwrite: bool = False) -> int:
     """a PySlowFast (.pyth, Caffe2 .pkl) or pytorchvideo checkpoint as a gcvideo network's weights
 
     Read IN (the format is found from its content: PySlowFast .pyth `model_state`, PySlowFast's
@@ -40,12 +40,12 @@ def run_convert(source: str, out: str, /, *, model: str = "slow_r50", overwrite:
     ResNets (PySlowFast's slowonly and i3d R50: slow_r50, i3d_r50 and their GC/SE variants).
 
     Args:
-        source: the checkpoint to read
+        in_: the checkpoint to read
         out: the file to write (never IN; an existing file only with --overwrite)
         model: the registered network to load it into (`gcvideo models`)
         overwrite: replace an existing OUT
     """
-    result = convert_weights(source, out, model, overwrite)
+    result = convert_weights(in_, out, model, overwrite)
     kept = result["initialised"]
     blocks = sorted({k.split(".context.")[0] for k in kept if ".context." in k})
     others = [k for k in kept if ".context." not in k]
@@ -53,6 +53,6 @@ def run_convert(source: str, out: str, /, *, model: str = "slow_r50", overwrite:
                                                          + (f", and {', '.join(others[:4])}" if others else "") + ")"
                                                          if blocks else f" ({', '.join(others[:4])})")
             if kept else "; nothing left at its initialisation")
-    print(f"{source}: a {result['format']} checkpoint, {result['mapped']} tensors mapped to {model} "
+    print(f"{in_}: a {result['format']} checkpoint, {result['mapped']} tensors mapped to {model} "
           f"({result['classes']} classes){said}; wrote {out}")
     return 0
