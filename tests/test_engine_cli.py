@@ -1,4 +1,5 @@
 import csv
+import re
 import math
 import json
 import os
@@ -178,8 +179,9 @@ def test_data_bound_training_is_logged_and_hinted(synth_root, tmp_path, capsys, 
     run = tmp_path / "run"
     assert main(["fit", *tiny_args(synth_root, run, epochs=2)]) == 0
     out = capsys.readouterr().out
-    assert out.count("hint: epoch 0 spent") == 1 and "waiting for data" in out and "data.num_workers, now 0" in out
-    assert out.count("hint:") == 1                                   # once per run, not every epoch
+    # the first epoch above 20 % gets it (epoch 0 here; on a loaded CPU its share can dip under 20 %)
+    assert len(re.findall(r"hint: epoch [01] spent", out)) == 1 and "waiting for data" in out
+    assert "data.num_workers, now 0" in out and out.count("hint:") == 1   # once per run, not every epoch
     waits = [float(r["train/data_wait"]) for r in csv.DictReader(open(latest_metrics(str(run))))
              if r.get("train/data_wait")]
     assert len(waits) == 4 and all(0.3 < w < 1 for w in waits), waits      # most of each step (a loaded CPU: less)
