@@ -1,8 +1,8 @@
 import csv
-import re
-import math
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 
