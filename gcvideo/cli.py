@@ -72,6 +72,18 @@ def build_parser(only: Optional[tuple] = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """``gcvideo ...``: the exit status of the command. A reader that goes away (``gcvideo configs |
+    head -5``) ends it quietly, as a Unix tool ends: exit 141 (128 + SIGPIPE), no traceback."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing left to flush at exit
+        return 141
+
+
+def _run(argv: Optional[list[str]] = None) -> int:
     # pytorchvideo decorates functions with torch.jit.script at import time; Lightning 2.6 vs torch 2.14's pytree
     warnings.filterwarnings("ignore", message=".*torch\\.jit\\.[a-z_]*`? is deprecated", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")

@@ -229,3 +229,12 @@ def test_outputs_under_a_file_or_through_a_dangling_link_are_one_line(tmp_path, 
     assert main(["configs", "models/gc.yaml", "--copy", str(tmp_path / "gc.yaml")]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["configs", "models/gc.yaml", "--copy", str(tmp_path / "gc.yaml"), "--overwrite"]) == 0
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`gcvideo configs | head -2`: the reader leaves early; gcvideo stops without a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "gcvideo.cli", "configs"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()             # what `head` does after its lines; here before the first (deterministic)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
