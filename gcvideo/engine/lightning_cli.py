@@ -40,7 +40,7 @@ from .checkpoint import (AtomicCheckpointIO, check_finite, check_fits, checkpoin
 from .datamodule import KineticsDataModule
 from .module import VideoClassifier
 from .report import VideoReports
-from .schedule import check_schedule, total_batch
+from .schedule import check_schedule, schedule_inputs
 
 DEFAULT_ROOT = os.path.join("runs", "default")
 # epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (slow_r50_gc with SGD
@@ -223,18 +223,12 @@ class GCVideoCLI(LightningCLI):
         except ValueError as err:
             raise ValueError(f"{err}{_intact_hint(path) if given == 'last' else ''}") from None
 
-    def _schedule(self) -> dict:
-        """This run's lr schedule inputs (as ``VideoClassifier.schedule`` stores them)."""
-        dm, trainer = self.datamodule, self.trainer
-        return {"total_batch": total_batch(dm.batch_size, dm.clips_per_video, trainer.world_size,
-                                           trainer.accumulate_grad_batches),
-                "max_epochs": self.model.hparams.max_epochs or trainer.max_epochs}
-
     def _check_resume(self, checkpoint: dict, path: str) -> None:
         """Resuming restores the optimiser and the lr schedule's position: options that would
         change what that schedule is (its length, the clips per step the lr was scaled for, the
         batches an epoch's position counts) are refused, naming the checkpoint's value and this run's."""
-        saved, now = checkpoint.get("gcvideo_schedule"), self._schedule()
+        saved = checkpoint.get("gcvideo_schedule")
+        now = schedule_inputs(self.model.hparams.max_epochs, self.trainer, self.datamodule)
         data = checkpoint.get("datamodule_hyper_parameters") or {}
         changed = [f"data.{k} {data[k]} there, {getattr(self.datamodule, k)} here" for k in ("batch_size", "clips_per_video")
                    if k in data and data[k] != getattr(self.datamodule, k)]
@@ -259,7 +253,8 @@ class GCVideoCLI(LightningCLI):
         for split in needed:
             dm.check_list(split)
         if self.command == "fit":
-            check_schedule(self._schedule()["max_epochs"], trainer.max_epochs, self.model.hparams.warmup_epochs)
+            length = schedule_inputs(self.model.hparams.max_epochs, trainer, dm)["max_epochs"]
+            check_schedule(length, trainer.max_epochs, self.model.hparams.warmup_epochs)
 
     def _check_outputs(self) -> None:
         """Every folder this run will write, writable now (not at the first save, an epoch later)."""

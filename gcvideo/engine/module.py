@@ -12,7 +12,7 @@ from ..models import channels_last_3d, create_model
 from ..models.options import BackboneOptions, BlockOptions
 from ..models.weights import load_inflated
 from .inference import InferenceForm, ViewAverage, average_views, video_scores, view_logits
-from .schedule import lr_at, scaled_lr, total_batch
+from .schedule import lr_at, run_total_batch, scaled_lr, schedule_inputs
 
 log = logging.getLogger("gcvideo")
 
@@ -341,18 +341,12 @@ class VideoClassifier(pl.LightningModule):
                         values[name] = value.reshape(shape)
 
     # --- optimisation ---------------------------------------------------------------
-    def total_batch(self) -> int:
-        trainer = self.trainer
-        per_device = getattr(trainer.datamodule, "batch_size", None) if trainer.datamodule else None
-        if per_device is None:
-            raise ValueError("cannot scale the lr: the datamodule has no batch_size")
-        clips = getattr(trainer.datamodule, "clips_per_video", 1)       # repeated augmentation: K clips a video
-        return total_batch(per_device, clips, trainer.world_size, trainer.accumulate_grad_batches)
-
     def schedule(self) -> dict:
-        """What the lr schedule is a function of (stored in checkpoints: a resumed run must
-        keep it): the total batch and the schedule's length in epochs."""
-        return {"total_batch": self.total_batch(), "max_epochs": self.hparams.max_epochs or self.trainer.max_epochs}
+        """The total batch and the length of this run's lr schedule (:func:`schedule_inputs`)."""
+        return schedule_inputs(self.hparams.max_epochs, self.trainer, self.trainer.datamodule)
+
+    def total_batch(self) -> int:
+        return run_total_batch(self.trainer, self.trainer.datamodule)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.trainer is not None and self.trainer.datamodule is not None and self.trainer.state.fn == "fit":
@@ -367,7 +361,7 @@ class VideoClassifier(pl.LightningModule):
             optimizer = torch.optim.SGD(groups, lr=base, momentum=hp.momentum, nesterov=True)
         else:
             optimizer = torch.optim.AdamW(groups, lr=base)
-        max_epochs = hp.max_epochs or self.trainer.max_epochs
+        max_epochs = self.schedule()["max_epochs"]
         if not max_epochs or max_epochs < 0:
             raise ValueError("set trainer.max_epochs (or model.max_epochs) for the cosine schedule")
         if max_epochs > self.trainer.max_epochs > 0 and self.trainer.is_global_zero:

@@ -46,3 +46,20 @@ def check_schedule(max_epochs: int, run_epochs: int, warmup_epochs: float) -> No
         raise ValueError(f"model.warmup_epochs {warmup_epochs:g} is as long as the whole lr schedule ({max_epochs} "
                          "epochs: trainer.max_epochs, or model.max_epochs): the run would never leave its warm-up "
                          f"or reach model.lr; give a shorter --model.warmup_epochs (e.g. {max(max_epochs * 0.2, 0.1):.2g})")
+
+
+def run_total_batch(trainer, datamodule) -> int:
+    """A run's total batch: :func:`total_batch` of the data module's batch and clips per video and
+    the trainer's devices and accumulation; ``ValueError`` for a data module without a batch size."""
+    per_device = getattr(datamodule, "batch_size", None) if datamodule is not None else None
+    if per_device is None:
+        raise ValueError("cannot scale the lr: the datamodule has no batch_size")
+    clips = getattr(datamodule, "clips_per_video", 1)              # repeated augmentation: K clips a video
+    return total_batch(per_device, clips, trainer.world_size, trainer.accumulate_grad_batches)
+
+
+def schedule_inputs(max_epochs, trainer, datamodule) -> dict:
+    """What a run's lr schedule is a function of: its total batch (:func:`run_total_batch`) and its
+    length in epochs (``model.max_epochs``, else ``trainer.max_epochs``). Stored in checkpoints as
+    ``gcvideo_schedule``: a resumed run must keep it."""
+    return {"total_batch": run_total_batch(trainer, datamodule), "max_epochs": max_epochs or trainer.max_epochs}
