@@ -7,12 +7,13 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test gpu-check clean-venv
 
-# The tests check gcvideo against its peers' own code: PySlowFast 1.0's test loader (its package
-# declares detectron2 and more, which the functions the tests use never import: --no-deps).
+# The tests check gcvideo against its peers' own code: PySlowFast 1.0 and mmaction2 1.2.0 (their
+# packages declare detectron2, an mmcv < 2.2 and more, which the modules the tests use never
+# import: --no-deps; mmaction2's mmengine, mmcv-lite and einops come with the test extra).
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps 'slowfast==1.0'
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps 'slowfast==1.0' 'mmaction2==1.2.0'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -33,7 +33,8 @@ setup(
     ],
     extras_require={
         "export": ["onnx", "onnxscript", "onnxruntime"],
-        "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime"],
+        # the peers the interop tests run (mmaction2 itself: --no-deps, see the Makefile)
+        "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime", "mmengine", "mmcv-lite==2.2.0", "einops"],
     },
     entry_points={"console_scripts": ["gcvideo=gcvideo.cli:main"]},
 )

@@ -55,28 +55,70 @@ def caffe2_name(key: str) -> str:
     wb = {"weight": "w", "bias": "b"}
     module, _, param = key.rpartition(".")
     parts = module.split(".")
-    if module == "s1.pathway0_stem.conv":
-        return f"conv1_{wb[param]}"
-    if module == "s1.pathway0_stem.bn":
-        return f"res_conv1_bn_{bn[param]}"
     if module == "head.projection":
         return f"pred_{wb[param]}"
-    stage, block = parts[0][1:], parts[1][len("pathway0_res"):]
+    if parts[0].endswith("_fuse"):          # the fast-to-slow fusion after stage K: named after the
+        stage = int(parts[0][1])            # fast pathway's last block there (last_blocks)
+        at = "t_pool1_subsample" if stage == 1 else f"t_res{stage}_{last_blocks[stage]}_branch2c_bn_subsample"
+        return f"{at}_bn_{bn[param]}" if parts[1] == "bn" else f"{at}_{wb[param]}"
+    t = "t_" if ".pathway1" in key else ""
+    if parts[1].startswith("pathway0_nonlocal"):
+        name = f"nonlocal_conv{parts[0][1:]}_{parts[1][len('pathway0_nonlocal'):]}"
+        return f"{name}_bn_{bn[param]}" if parts[2] == "bn" else f"{name}_{parts[2][len('conv_'):]}_{wb[param]}"
+    if parts[1].endswith("_stem"):
+        return f"{t}conv1_{wb[param]}" if parts[2] == "conv" else f"{t}res_conv1_bn_{bn[param]}"
+    stage, block = parts[0][1:], parts[1].split("_res")[1]
     if parts[2] == "branch1":
-        return f"res{stage}_{block}_branch1_{wb[param]}"
+        return f"{t}res{stage}_{block}_branch1_{wb[param]}"
     if parts[2] == "branch1_bn":
-        return f"res{stage}_{block}_branch1_bn_{bn[param]}"
+        return f"{t}res{stage}_{block}_branch1_bn_{bn[param]}"
     layer = parts[3]
-    return f"res{stage}_{block}_branch2{layer[0]}_" + (f"bn_{bn[param]}" if layer.endswith("_bn") else wb[param])
+    return f"{t}res{stage}_{block}_branch2{layer[0]}_" + (f"bn_{bn[param]}" if layer.endswith("_bn") else wb[param])
 
 
-def compare(peer, ours, seed: int = 1) -> None:
-    """PySlowFast's network (softmax in eval mode) against gcvideo's on the same clip."""
-    clip = torch.randn(2, 3, FRAMES, CROP, CROP, generator=torch.Generator().manual_seed(seed))
+last_blocks = {1: 0, 2: 2, 3: 3, 4: 5}      # R50: the last residual block of stages 2-4
+
+
+def compare(peer, ours, seed: int = 1, frames: int = FRAMES, alpha: int = 0) -> None:
+    """PySlowFast's network (softmax in eval mode) against gcvideo's on the same clip (a SlowFast
+    network, ``alpha`` > 0: every alpha-th frame for the slow pathway, as gcvideo's takes it)."""
+    clip = torch.randn(2, 3, frames, CROP, CROP, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        theirs = peer([clip.clone()])
+        theirs = peer([clip[:, :, ::alpha].clone(), clip.clone()] if alpha else [clip.clone()])
         mine = ours.eval()(clip).softmax(-1)
     assert torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6), (mine - theirs).abs().max()
+
+
+def slowfast_r50(pyslowfast, frames: int = 32):
+    """PySlowFast's SLOWFAST_8x8_R50 (alpha 4, beta 1/8, fusion kernel 7) from its own config."""
+    config, builder, _ = pyslowfast
+    cfg = config.get_cfg()
+    cfg.MODEL.ARCH, cfg.MODEL.NUM_CLASSES, cfg.RESNET.DEPTH, cfg.SLOWFAST.ALPHA = "slowfast", CLASSES, 50, 4
+    cfg.SLOWFAST.FUSION_KERNEL_SZ = 7
+    cfg.DATA.NUM_FRAMES, cfg.DATA.CROP_SIZE, cfg.DATA.INPUT_CHANNEL_NUM = frames, CROP, [3, 3]
+    cfg.RESNET.NUM_BLOCK_TEMP_KERNEL = [[3, 3], [4, 4], [6, 6], [3, 3]]
+    cfg.RESNET.SPATIAL_STRIDES, cfg.RESNET.SPATIAL_DILATIONS = [[1, 1], [2, 2], [2, 2], [2, 2]], [[1, 1]] * 4
+    cfg.NONLOCAL.LOCATION, cfg.NONLOCAL.GROUP = [[[], []]] * 4, [[1, 1]] * 4
+    cfg.NONLOCAL.POOL = [[[1, 2, 2], [1, 2, 2]]] * 4
+    torch.manual_seed(0)
+    return randomize_norms(builder.SlowFastModel(cfg)).eval()
+
+
+def caffe2_pickle(pyslowfast, peer, path) -> None:
+    """``peer`` written as a Caffe2 model-zoo ``.pkl`` (with optimiser state), each name checked
+    against PySlowFast's own converter and gcvideo's."""
+    convert = pyslowfast[2].get_name_convert_func()
+    blobs = {}
+    for key, value in peer.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue                                           # Caffe2 keeps no such counter
+        name = caffe2_name(key)
+        assert convert(name) == key, (name, convert(name), key)   # PySlowFast's own table agrees
+        assert caffe2_to_pyslowfast(name) == key                  # and gcvideo's
+        blobs[name] = value.numpy()
+        blobs[name + "_momentum"] = np.zeros_like(blobs[name])     # optimiser state: ignored
+    with open(path, "wb") as f:
+        pickle.dump({"blobs": blobs, "model_iter": 1}, f, protocol=2)
 
 
 @pytest.mark.parametrize("arch, model", [("slowonly", "slow_r50"), ("i3d", "i3d_r50")])
@@ -91,24 +133,85 @@ def test_a_pyslowfast_checkpoint_loads_and_computes_the_same_function(pyslowfast
 
 def test_a_caffe2_model_zoo_pickle_loads_and_computes_the_same_function(pyslowfast, tmp_path):
     peer = slow_r50(pyslowfast)
-    convert = pyslowfast[2].get_name_convert_func()
-    blobs = {}
-    for key, value in peer.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            continue                                           # Caffe2 keeps no such counter
-        name = caffe2_name(key)
-        assert convert(name) == key, (name, convert(name), key)   # PySlowFast's own table agrees
-        assert caffe2_to_pyslowfast(name) == key                  # and gcvideo's
-        blobs[name] = value.numpy()
-        blobs[name + "_momentum"] = np.zeros_like(blobs[name])     # optimiser state: ignored
     path = tmp_path / "SLOW_8x8_R50.pkl"
-    with open(path, "wb") as f:
-        pickle.dump({"blobs": blobs, "model_iter": 1}, f, protocol=2)
+    caffe2_pickle(pyslowfast, peer, path)
     fmt, state = read_weights(path)
     assert fmt == "pyslowfast-caffe2"
     compare(peer, create_model("slow_r50", num_classes=CLASSES, pretrained=str(path)))
     # GC inserted on the converted weights: the identity at initialisation, so the same function
     compare(peer, create_model("slow_r50_gc", num_classes=CLASSES, pretrained=str(path)))
+
+
+def test_a_pyslowfast_slowfast_checkpoint_computes_the_same_function_in_both_formats(pyslowfast, tmp_path):
+    """Both pathways, the fusions (``sK_fuse``) and the head: PySlowFast's SlowFastModel saved as
+    ``.pyth`` and as a Caffe2 ``.pkl`` (``t_`` fast-pathway and ``..._subsample`` fusion names),
+    loaded into gcvideo's slowfast_r50 (and with GC inserted)."""
+    peer = slowfast_r50(pyslowfast)
+    pyth, pkl = tmp_path / "SLOWFAST_8x8_R50.pyth", tmp_path / "SLOWFAST_8x8_R50.pkl"
+    torch.save({"model_state": peer.state_dict()}, pyth)
+    caffe2_pickle(pyslowfast, peer, pkl)
+    for path in (pyth, pkl):
+        fmt, state = read_weights(path)
+        assert fmt in ("pyslowfast", "pyslowfast-caffe2") and len(state) == len(peer.state_dict())
+        compare(peer, create_model("slowfast_r50", num_classes=CLASSES, pretrained=str(path)), frames=32, alpha=4)
+    compare(peer, create_model("slowfast_r50_gc", num_classes=CLASSES, pretrained=str(pyth)), frames=32, alpha=4)
+
+
+def non_local_r50(pyslowfast, instantiation: str):
+    """PySlowFast's Slow R50 with non-local blocks after residual blocks 1, 3 of res3 and 1, 3, 5 of
+    res4 (its NLN configs' locations), keys/values pooled (1, 2, 2), the blocks' weights random."""
+    config, builder, _ = pyslowfast
+    cfg = config.get_cfg()
+    cfg.MODEL.ARCH, cfg.MODEL.NUM_CLASSES, cfg.RESNET.DEPTH = "slowonly", CLASSES, 50
+    cfg.DATA.NUM_FRAMES, cfg.DATA.CROP_SIZE, cfg.DATA.INPUT_CHANNEL_NUM = FRAMES, CROP, [3]
+    cfg.RESNET.NUM_BLOCK_TEMP_KERNEL = [[3], [4], [6], [3]]
+    cfg.RESNET.SPATIAL_STRIDES, cfg.RESNET.SPATIAL_DILATIONS = [[1], [2], [2], [2]], [[1], [1], [1], [1]]
+    cfg.NONLOCAL.LOCATION, cfg.NONLOCAL.GROUP = [[[]], [[1, 3]], [[1, 3, 5]], [[]]], [[1]] * 4
+    cfg.NONLOCAL.POOL = [[[1, 2, 2], [1, 2, 2]]] * 4
+    cfg.NONLOCAL.INSTANTIATION = instantiation
+    torch.manual_seed(0)
+    peer = randomize_norms(builder.ResNetModel(cfg)).eval()
+    with torch.no_grad():
+        for name, p in peer.named_parameters():
+            if "nonlocal" in name:          # dot_product sums over keys: smaller, to stay finite
+                p.normal_(0, 0.02 if instantiation == "softmax" else 0.002)
+    peer.head.act = torch.nn.Identity()     # logits: the blocks' effect is seen unsaturated
+    return peer
+
+
+@pytest.mark.parametrize("instantiation", ["softmax", "dot_product"])
+def test_pyslowfast_non_local_weights_need_and_get_its_pooling_convention(pyslowfast, tmp_path, capsys, instantiation):
+    """PySlowFast pools x before its phi/g convs, gcvideo's (and mmcv's) NL after them: with its
+    weights, slow_r50_nl5 built with pool_input=True computes PySlowFast's function; the default
+    convention is refused in one line (it would compute another one: measured below)."""
+    peer = non_local_r50(pyslowfast, instantiation)
+    path = tmp_path / "SLOW_NLN_8x8_R50.pyth"
+    torch.save({"model_state": peer.state_dict()}, path)
+    with pytest.raises(ValueError, match="pool x before their phi/g convs .* pool_input=True"):
+        create_model("slow_r50_nl5", num_classes=CLASSES, instantiation=instantiation, pretrained=str(path))
+    clip = torch.randn(2, 3, FRAMES, CROP, CROP, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        theirs = peer([clip.clone()])
+    ours = create_model("slow_r50_nl5", num_classes=CLASSES, instantiation=instantiation, pool_input=True,
+                        pretrained=str(path)).eval()
+    with torch.no_grad():
+        mine = ours(clip)
+    assert torch.allclose(mine, theirs, rtol=1e-5, atol=1e-5 * theirs.abs().max()), (mine - theirs).abs().max()
+    for block in ours.modules():                          # the same weights, the other convention
+        if hasattr(block, "pool_input"):
+            block.pool_input = False
+    with torch.no_grad():
+        assert (ours(clip) - theirs).abs().max() > 1e-3 * theirs.abs().max()
+    # convert says which convention the file needs and keeps saying it
+    out = tmp_path / "nl5.pt"
+    assert main(["convert", str(path), str(out), "--model", "slow_r50_nl5"]) == 0
+    assert "nothing left at its initialisation" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="pool_input=True"):
+        create_model("slow_r50_nl5", num_classes=CLASSES, pretrained=str(out))
+    again = create_model("slow_r50_nl5", num_classes=CLASSES, instantiation=instantiation, pool_input=True,
+                         pretrained=str(out)).eval()
+    with torch.no_grad():
+        assert torch.equal(again(clip), mine)
 
 
 def test_a_pickle_with_code_is_refused_without_running_it(synth_root, tmp_path, capsys):
@@ -142,9 +245,15 @@ def test_convert_writes_a_gcvideo_state_dict_and_says_what_it_mapped(pyslowfast,
     assert "--overwrite" in capsys.readouterr().err
     other = tmp_path / "x3d.pyth"
     torch.save({"model_state": {"s1.pathway0_stem.conv_xy.weight": torch.zeros(24, 3, 1, 3, 3)}}, other)
-    assert main(["convert", str(other), str(tmp_path / "x.pt")]) == 2
+    assert main(["convert", str(other), str(tmp_path / "x.pt"), "--model", "x3d_m"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pyslowfast X3D" in err[0] and "no BatchNorm on the first stage's shortcut" in err[0]
+    unknown = tmp_path / "unknown.pyth"
+    torch.save({"model_state": {**peer.state_dict(), "s2.pathway0_res0.branch2.d.weight": torch.zeros(1)}}, unknown)
+    assert main(["convert", str(unknown), str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
-    assert "not in the model" in err and "s1.pathway0_stem.conv_xy.weight" in err
+    assert "not in the model" in err and "s2.pathway0_res0.branch2.d.weight" in err
+    assert not (tmp_path / "x.pt").exists()
 
 
 def to_pyslowfast(key: str) -> str:

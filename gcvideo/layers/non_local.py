@@ -19,6 +19,12 @@ class NonLocal3d(nn.Module):
         subsample: max-pool kernel (= stride) applied to phi and g to cut the
             Np x Np cost, (1, 2, 2) as in the NL paper; ``None`` disables it. Dimensions
             smaller than the kernel are not pooled.
+        pool_input: where the keys/values are pooled. ``False`` (default): the outputs of the
+            phi and g convs, as mmcv's ``NonLocal3d`` does (gcvideo's block equals it; the GCNet
+            authors' code base is mmcv). ``True``: x itself, before phi and g, as PySlowFast's
+            ``Nonlocal`` and the NL paper's Caffe2 code do -- needed to compute what their
+            trained weights compute (the two differ: a max-pool does not commute with a conv that mixes
+            channels).
 
     The output BN's gamma starts at zero (and carries pytorchvideo's
     ``block_final_bn`` flag so ``init_net_weights`` keeps it zero): identity at init.
@@ -31,13 +37,14 @@ class NonLocal3d(nn.Module):
 
     def __init__(self, channels: int, inner_channels: Optional[int] = None,
                  instantiation: Instantiation = "softmax",
-                 subsample: Optional[Sequence[int]] = (1, 2, 2)) -> None:
+                 subsample: Optional[Sequence[int]] = (1, 2, 2), pool_input: bool = False) -> None:
         super().__init__()
         if instantiation not in get_args(Instantiation):
             raise ValueError(f"instantiation must be 'softmax' or 'dot_product', got {instantiation!r}")
         inner = inner_channels or max(1, channels // 2)
         self.channels, self.inner_channels = channels, inner
         self.instantiation = instantiation
+        self.pool_input = bool(pool_input)
         self.subsample = (int(subsample[0]), int(subsample[1]), int(subsample[2])) if subsample else None
         self.theta = nn.Conv3d(channels, inner, 1)
         self.phi = nn.Conv3d(channels, inner, 1)
@@ -67,8 +74,12 @@ class NonLocal3d(nn.Module):
         """The attention maps (N, P, P') of every query position and what they attend to,
         ``sum_j a_ij g_j`` (N, C', P), before the output conv."""
         theta = self.theta(x).flatten(2)                             # (N, C', P)
-        phi = self._pool(self.phi(x)).flatten(2)                     # (N, C', P')
-        g = self._pool(self.g(x)).flatten(2)                         # (N, C', P')
+        if self.pool_input:
+            pooled = self._pool(x)
+            phi, g = self.phi(pooled).flatten(2), self.g(pooled).flatten(2)   # (N, C', P')
+        else:
+            phi = self._pool(self.phi(x)).flatten(2)                 # (N, C', P')
+            g = self._pool(self.g(x)).flatten(2)
         affinity = torch.bmm(theta.transpose(1, 2), phi)             # (N, P, P')
         if self.instantiation == "softmax":
             affinity = (affinity * self.inner_channels ** -0.5).softmax(dim=-1)
@@ -86,4 +97,5 @@ class NonLocal3d(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, inner_channels={self.inner_channels}, "
-                f"instantiation={self.instantiation!r}, subsample={self.subsample}")
+                f"instantiation={self.instantiation!r}, subsample={self.subsample}"
+                + (", pool_input=True" if self.pool_input else ""))

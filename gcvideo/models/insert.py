@@ -23,6 +23,10 @@ PySlowFast ``ResNetModel``,     ``s2``..``s5``, their  ``sK.pathwayP_resI.branch
 ``SlowFastModel``               ``pathwayP_resI``      c + c_bn) / ``sK.pathwayP_resI``;
                                 blocks (P: 0 slow,     SlowFast as pytorchvideo's
                                 1 fast)
+mmaction2 ``ResNet3d``,         ``layer1..layer4``     ``layerK.i.conv3`` (its conv + BN,
+``ResNet3dSlowOnly``, ``X3D``,  (SlowFast: of           a ConvModule; X3D: behind its SE
+``ResNet3dSlowFast``            ``slow_path`` and       and swish) / ``layerK.i``
+                                ``fast_path``)
 torchvision ``S3D``             c3: Mixed_3b-3c,       no residual branch: only
                                 c4: Mixed_4b-4f,       ``after_add`` = the inception
                                 c5: Mixed_5b-5c        block's output (its 4 branches
@@ -97,9 +101,9 @@ def network_layout(model: nn.Module) -> Layout:
 
     for prefix, net in model.named_modules():
         at = f"{prefix}." if prefix else ""
-        pyslowfast = _pyslowfast_stages(net, at)
-        if pyslowfast is not None:
-            return pyslowfast
+        peer = _pyslowfast_stages(net, at) or _mmaction2_stages(net, at)
+        if peer is not None:
+            return peer
         if isinstance(net, VideoResNet):
             out = {}
             for k, stage in enumerate(STAGES):
@@ -129,8 +133,8 @@ def network_layout(model: nn.Module) -> Layout:
                                      for stage, s in zip(STAGES, stages)})
         break
     raise TypeError(f"{type(model).__name__} is not a network insert_blocks knows (a pytorchvideo ResNet, "
-                    "X3D, CSN, R(2+1)D or SlowFast, a PySlowFast ResNet or SlowFast, a torchvision VideoResNet or "
-                    "S3D); pass modules=[...] "
+                    "X3D, CSN, R(2+1)D or SlowFast, a PySlowFast ResNet or SlowFast, an mmaction2 ResNet3d, X3D or "
+                    "ResNet3dSlowFast backbone, a torchvision VideoResNet or S3D); pass modules=[...] "
                     "with the names of the modules whose outputs should get a block")
 
 
@@ -153,6 +157,30 @@ def _pyslowfast_stages(net: nn.Module, at: str) -> Optional[Layout]:
         return Layout("resnet", {stage: blocks(k, 0) for k, stage in enumerate(STAGES)})
     return Layout("slowfast", {f"{pathway}:{stage}": blocks(k, p) for p, pathway in enumerate(PATHWAYS)
                                for k, stage in enumerate(STAGES)})
+
+
+def _mmaction2_stages(net: nn.Module, at: str) -> Optional[Layout]:
+    """mmaction2's ``ResNet3d`` family (``ResNet3dSlowOnly``, I3D, C2D), ``X3D`` (stages
+    ``layer1``..``layer4``, each residual block ending its branch with ``conv3``: conv + BN) and
+    ``ResNet3dSlowFast`` (two such networks, ``slow_path`` and ``fast_path``), or None."""
+    if not type(net).__module__.startswith("mmaction."):
+        return None
+    paths = [(p, getattr(net, f"{p}_path")) for p in PATHWAYS if hasattr(net, f"{p}_path")]
+
+    def stages(path: nn.Module, prefix: str) -> Optional[dict[str, list[tuple[str, str]]]]:
+        layers = [getattr(path, f"layer{k}", None) for k in range(1, 5)]
+        if not all(isinstance(layer, nn.Sequential) and all(hasattr(b, "conv3") for b in layer) for layer in layers):
+            return None
+        return {stage: [(f"{prefix}layer{k + 1}.{i}", f"{prefix}layer{k + 1}.{i}.conv3") for i in range(len(layer))]
+                for k, (stage, layer) in enumerate(zip(STAGES, layers))}
+
+    if len(paths) == 2:
+        found = {p: stages(path, f"{at}{p}_path.") for p, path in paths}
+        if all(found.values()):
+            return Layout("slowfast", {f"{p}:{stage}": blocks for p, of in found.items() for stage, blocks in of.items()})
+        return None
+    single = stages(net, at)
+    return Layout("resnet", single) if single else None
 
 
 def stage_keys(layout: Layout, name: str) -> list[str]:
@@ -268,6 +296,17 @@ class OutputThroughContext(KeepsKeys):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.context(self.body(x))
+
+    def __getattr__(self, name: str):
+        # the held module's attributes read through the holder, as the network's own code
+        # expects (mmaction2's init_weights sets ``block.conv3.bn``, a held ConvModule's BN)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            body = self.__dict__.get("_modules", {}).get("body")
+            if body is None:
+                raise
+            return getattr(body, name)
 
 
 def _keys_without_body(module, state_dict, prefix, local_metadata) -> None:

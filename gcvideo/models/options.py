@@ -75,6 +75,7 @@ class BlockOptions(_Overrides):
         inner_channels: NL: embedding channels (default C/2).
         instantiation: NL: ``softmax`` (embedded Gaussian) or ``dot_product``.
         subsample: NL: max-pool of keys/values (T, H, W).
+        pool_input: NL: pool x before the phi/g convs (PySlowFast's weights) instead of after.
     """
     block: Optional[BlockKind] = None
     where: Optional[Union[list[str], dict[str, Optional[list[int]]]]] = None
@@ -86,6 +87,7 @@ class BlockOptions(_Overrides):
     inner_channels: Optional[int] = None
     instantiation: Optional[Instantiation] = None
     subsample: Optional[list[int]] = None
+    pool_input: Optional[bool] = None
 
 
 def split_options(options: dict[str, Any]) -> tuple[BackboneOptions, BlockOptions]:

@@ -48,7 +48,8 @@ register_model("slow_r50_gc5", "+ 5 GC blocks at the NL positions (res3 [1,3], r
                block="gc", where=NL5_POSITIONS, position="after_add")
 register_model("slow_r50_snl5", "+ 5 simplified NL blocks at the NL positions",
                block="snl", where=NL5_POSITIONS, position="after_add")
-register_model("slow_r50_nl5", "+ 5 non-local blocks (embedded Gaussian) at the NL positions",
+register_model("slow_r50_nl5", "+ 5 non-local blocks (embedded Gaussian) at the NL positions; keys/values pooled "
+               "after phi/g as mmcv's NL (pool_input=True: before them, PySlowFast's weights)",
                block="nl", where=NL5_POSITIONS, position="after_add")
 register_model("slow_r50_se", "+ SE in every bottleneck of c3-c5",
                block="se", where=ALL_C3_C5, position="after_1x1")

@@ -2,6 +2,7 @@
 
 Nothing here downloads anything; every path is a local file.
 """
+import logging
 import os
 from typing import Mapping, Optional, Union
 
@@ -9,13 +10,14 @@ import torch
 from torch import nn
 
 StateDict = dict[str, torch.Tensor]
+log = logging.getLogger("gcvideo")
 
 
 def read_state_dict(path: Union[str, os.PathLike]) -> StateDict:
     """Tensors of a local checkpoint under gcvideo's names: a plain state_dict, a Lightning
     checkpoint (``state_dict`` with the LightningModule's ``model.`` prefix), a DDP-wrapped
-    (``module.``) state_dict, a PySlowFast ``.pyth`` (``model_state``) or Caffe2 model-zoo ``.pkl``
-    (:mod:`gcvideo.models.peers`)."""
+    (``module.``) state_dict, a PySlowFast ``.pyth`` (``model_state``) or Caffe2 model-zoo ``.pkl``,
+    an mmaction2 ``.pth`` (:mod:`gcvideo.models.peers`)."""
     return read_weights(path)[1]
 
 
@@ -28,7 +30,7 @@ def read_weights(path: Union[str, os.PathLike]) -> tuple[str, StateDict]:
 
     path = os.fspath(path)
     if os.path.isfile(path) and describe_format(path) == "a plain pickle":
-        return "pyslowfast-caffe2", to_gcvideo_names(read_caffe2_pickle(path), "pyslowfast-caffe2")
+        return "pyslowfast-caffe2", to_gcvideo_names(read_caffe2_pickle(path), "pyslowfast-caffe2", path)
     obj = load_torch_file(path, "weights file")
     fmt = detect_format(obj)
     for key in ("state_dict", "model_state", "model"):
@@ -41,7 +43,7 @@ def read_weights(path: Union[str, os.PathLike]) -> tuple[str, StateDict]:
     for prefix in ("model.", "module."):
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
-    return fmt, to_gcvideo_names(state, fmt)
+    return fmt, to_gcvideo_names(state, fmt, path)
 
 
 def head_keys(model: nn.Module) -> list[str]:
@@ -60,13 +62,15 @@ def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]
     mismatches, other missing keys) is an error naming the keys. Returns the keys
     left at their initialisation.
     """
+    fmt = "state_dict"
     if isinstance(source, Mapping):
         state = dict(source)
     else:
-        from .peers import align_to_model
+        from .peers import align_to_model, needs_pooled_input
 
         fmt, state = read_weights(source)
-        state = state if fmt == "pytorchvideo" else align_to_model(state, model)
+        state = align_to_model(state, model, fmt)
+        check_non_local_pooling(model, needs_pooled_input(state, fmt), f"{source} ({fmt})")
     where = name or (source if not isinstance(source, Mapping) else "state_dict")
     own = model.state_dict()
     head = set(head_keys(model))
@@ -87,7 +91,35 @@ def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]
         raise ValueError(f"{where}: {len(bad)} model key(s) missing from the file, e.g. {bad[:5]}")
     model.load_state_dict(state, strict=False)
     kept.extend(missing)
+    log.info("%s: a %s checkpoint, %d tensors mapped; %s", where, fmt, len(state), describe_kept(kept))
     return kept
+
+
+def describe_kept(kept: list[str]) -> str:
+    """What a load left at its initialisation, in a few words: the inserted blocks (counted) and
+    the first few other keys (a head of another class count)."""
+    if not kept:
+        return "nothing left at its initialisation"
+    blocks = sorted({k.split(".context.")[0] for k in kept if ".context." in k})
+    others = [k for k in kept if ".context." not in k]
+    if not blocks:
+        return f"{len(kept)} at their initialisation ({', '.join(others[:4])})"
+    return (f"{len(kept)} at their initialisation ({len(blocks)} inserted .context. blocks"
+            + (f", and {', '.join(others[:4])}" if others else "") + ")")
+
+
+def check_non_local_pooling(model: nn.Module, pooled_input: bool, where: str) -> None:
+    """Weights of non-local blocks trained pooling x before their phi/g convs (PySlowFast's)
+    compute another function in blocks that pool after them (gcvideo's default, mmcv's): refused
+    in one line saying the option that builds the matching blocks."""
+    from ..layers.non_local import NonLocal3d
+
+    blocks = [m for m in model.modules() if isinstance(m, NonLocal3d)]
+    if pooled_input and any(not m.pool_input for m in blocks):
+        raise ValueError(f"{where}: its non-local blocks pool x before their phi/g convs (PySlowFast's "
+                         "convention); this model's pool after them: build it with pool_input=True "
+                         "(--model.blocks.pool_input true), and instantiation as the file's config says "
+                         "(PySlowFast's default is dot_product: --model.blocks.instantiation dot_product)")
 
 
 # torchvision 2D ResNet names -> pytorchvideo (gcvideo slow_resnet) names.
