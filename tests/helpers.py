@@ -170,3 +170,37 @@ class CountHostSyncs(pl.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.mode.__exit__(None, None, None)
+
+
+def mmaction_modules(*names: str):
+    """mmaction2's modules ``mmaction.<name>`` (e.g. ``models.backbones.resnet3d``), imported without
+    running its packages' ``__init__`` (which asserts mmcv < 2.2 and imports a missing
+    ``localizers.drn``): the parent packages are registered as plain packages on its folders.
+    Skips the test when mmaction2 is not installed (`make test` installs it)."""
+    import importlib
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+    import types
+
+    import pytest
+
+    if "mmaction" in sys.modules:
+        root = sys.modules["mmaction"].__path__[0]
+    else:
+        found = importlib.util.find_spec("mmaction")
+        if found is None:
+            pytest.skip("mmaction2 is not installed (`make test` installs it)")
+        root = os.path.dirname(found.origin)
+    for name in names:
+        parts = f"mmaction.{name}".split(".")
+        for depth in range(1, len(parts)):
+            package = ".".join(parts[:depth])
+            if package not in sys.modules:
+                module = types.ModuleType(package)
+                module.__path__ = [os.path.join(root, *parts[1:depth])]
+                module.__spec__ = importlib.machinery.ModuleSpec(package, None, is_package=True)
+                module.__spec__.submodule_search_locations = module.__path__
+                sys.modules[package] = module
+    return [importlib.import_module(f"mmaction.{name}") for name in names]

@@ -317,6 +317,18 @@ def test_the_gc_fine_tuning_recipe_parses_onto_the_base(capsys):
     assert printed["model"]["warmup_epochs"] == 2 and printed["model"]["backbone"]["dropout"] == 0.5
 
 
+def test_the_slowfast_gc_fine_tuning_recipe_parses_onto_the_base(capsys):
+    import yaml
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "kinetics400/base.yaml", "--config", "kinetics400/finetune_slowfast_gc.yaml",
+              "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["model"] == "slowfast_r50_gc" and printed["model"]["lr"] == 0.01
+    assert printed["data"]["num_frames"] == 32 and printed["data"]["sampling_rate"] == 2
+    assert printed["trainer"]["max_epochs"] == 40 and printed["model"]["warmup_epochs"] == 2
+
+
 def test_gc_goes_into_pyslowfasts_own_network_by_rule(pyslowfast):
     """insert_blocks on PySlowFast's ResNet: a block after conv c + BN of every residual branch of
     c3-c5, state_dict keys only added, the same outputs at initialisation, still the identity after

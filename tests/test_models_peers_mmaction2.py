@@ -3,12 +3,8 @@ heads built by their own classes, saved in its checkpoint format, converted and 
 output; GC inserted into its own backbones by rule.
 
 mmaction2's package cannot be imported as a whole here (its ``__init__`` asserts mmcv < 2.2 and
-``mmaction.models`` imports a missing ``localizers.drn``): the fixture registers the parent packages
-without running their ``__init__`` and imports the backbone, head and loss modules themselves."""
-import importlib
-import importlib.util
-import os
-import sys
+``mmaction.models`` imports a missing ``localizers.drn``): ``helpers.mmaction_modules`` registers the
+parent packages without running their ``__init__`` and imports the backbone, head and loss modules."""
 import types
 
 import pytest
@@ -18,26 +14,17 @@ from gcvideo import create_model
 from gcvideo.cli import main
 from gcvideo.models import bypass_blocks, insert_blocks
 from gcvideo.models.weights import read_weights
-from helpers import randomize_norms
+from helpers import mmaction_modules, randomize_norms
 
 CROP, CLASSES = 64, 5
 
 
 @pytest.fixture(scope="module")
 def mmaction():
-    spec = importlib.util.find_spec("mmaction")
-    if spec is None:
-        pytest.skip("mmaction2 is not installed (`make test` installs it)")
-    root = os.path.dirname(spec.origin)
-    for name in ("mmaction", "mmaction.models", "mmaction.models.backbones", "mmaction.models.heads",
-                 "mmaction.models.losses"):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [os.path.join(root, *name.split(".")[1:])]
-            sys.modules[name] = package
     modules = ("backbones.resnet3d", "backbones.resnet3d_slowonly", "backbones.resnet3d_slowfast", "backbones.x3d",
                "heads.i3d_head", "losses.cross_entropy_loss")
-    return types.SimpleNamespace(**{m.split(".")[1]: importlib.import_module(f"mmaction.models.{m}") for m in modules})
+    found = mmaction_modules(*(f"models.{m}" for m in modules))
+    return types.SimpleNamespace(**{m.split(".")[1]: module for m, module in zip(modules, found)})
 
 
 class Recognizer(torch.nn.Module):

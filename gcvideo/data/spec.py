@@ -84,7 +84,7 @@ class InputSpec:
         if not isinstance(self.target_fps, (int, float)) or not 0 < self.target_fps <= 1000 \
                 or not math.isfinite(self.target_fps):
             raise ValueError(f"{where}.target_fps must be > 0 and <= 1000 frames per second, got {self.target_fps!r}")
-        check_protocol(self.protocol, self.test_views[1], where)
+        check_protocol(self.protocol, self.test_views[1], where, self.test_crop_size, self.eval_short_side)
         low, high = self.train_short_side
         if not 1 <= low <= high <= MAX_SIDE:
             raise ValueError(f"{where}.train_short_side is [min, max] with 1 <= min <= max <= {MAX_SIDE}, got "

@@ -67,8 +67,8 @@ class KineticsDataModule(pl.LightningDataModule):
             counts videos; a step holds batch_size x K clips, and the lr scales with those clips.
         protocol: whose test loader the multi-view evaluation reproduces, frame for frame and crop
             for crop: ``gcvideo`` (clips from the first to the last possible start, frames exactly
-            ``sampling_rate`` apart) or ``pyslowfast`` (PySlowFast 1.0's test clips and crops; see
-            :mod:`gcvideo.data.protocols`).
+            ``sampling_rate`` apart), ``pyslowfast``, ``pytorchvideo`` or ``mmaction2`` (that
+            codebase's Kinetics test clips and crops; see :mod:`gcvideo.data.protocols`).
     """
 
     def __init__(self, root: str, train: Optional[str] = "train.csv", val: Optional[str] = "val.csv",
