@@ -11,23 +11,28 @@ The package has five levels, each importing only the ones before it:
 """
 import importlib
 
-from .layers import GlobalContext3d, NonLocal3d, SimplifiedNonLocal3d, SqueezeExcite3d, make_block
-
-
 
 class GcvideoDeprecationWarning(DeprecationWarning):
     """The category of every deprecation gcvideo itself announces (the tests turn it into an
     error, so nothing in gcvideo uses a deprecated gcvideo path)."""
 
 
+_FROM_LAYERS = ("GlobalContext3d", "NonLocal3d", "SimplifiedNonLocal3d", "SqueezeExcite3d", "make_block")
 _FROM_MODELS = ("create_model", "fold_context_blocks", "insert_blocks", "list_models")
 
 
 def __getattr__(name: str):
-    # models need pytorchvideo; loaded on first use so the layers work with torch alone
+    # loaded on first use: the command line starts without torch (``gcvideo --help``), and the
+    # layers work with torch alone (models need pytorchvideo)
+    if name in _FROM_LAYERS:
+        return getattr(importlib.import_module(".layers", __name__), name)
     if name in _FROM_MODELS:
         return getattr(importlib.import_module(".models", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __all__ = ["GcvideoDeprecationWarning", "GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
            "make_block", "insert_blocks", "create_model", "list_models", "fold_context_blocks"]

@@ -51,8 +51,23 @@ def tool_function(spec: str):
     return getattr(importlib.import_module(f"gcvideo.tools.{module}"), name)
 
 
+def tool_summary(spec: str) -> str:
+    """The first line of that function's docstring, read from its source without importing the
+    module (which may import torch): the command list prints at once."""
+    import ast
+    import importlib.util
+
+    module, name = spec.split(":")
+    with open(importlib.util.find_spec(f"gcvideo.tools.{module}").origin, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name)
+    return (ast.get_docstring(function) or "").strip().splitlines()[0]
+
+
 def build_parser(only: Optional[tuple] = None) -> argparse.ArgumentParser:
-    """The parser of every tool command, or of ``only`` (the others listed without importing them)."""
+    """The parser of every tool command (``only`` None), or the command list with ``only``'s full
+    parser (``()``: none of them); a command not built is listed by its summary, its module not
+    imported."""
     parser = argparse.ArgumentParser(prog="gcvideo", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     levels = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
@@ -67,7 +82,7 @@ def build_parser(only: Optional[tuple] = None) -> argparse.ArgumentParser:
             from .tools.commands import add_command
             add_command(levels[group], words[-1], tool_function(spec))
         else:
-            levels[group].add_parser(words[-1])
+            levels[group].add_parser(words[-1], help=tool_summary(spec))
     return parser
 
 
@@ -95,17 +110,26 @@ def _run(argv: Optional[list[str]] = None) -> int:
         from .engine.lightning_cli import run_lightning_cli
         return run_lightning_cli(argv)
     chosen = next((words for words in COMMANDS if tuple(argv[:len(words)]) == words), None)
-    parser = build_parser(chosen)
+    parser = build_parser(chosen or ())
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from .data.decode import VideoError
-    from .files import Diverged, FolderInUse, Terminated, WriteFailed
     from .tools.commands import call
 
     try:
         return call(args.func, args)
+    except BaseException as err:        # the error classes are imported only when one is raised
+        return _exit_status(err, chosen)
+
+
+def _exit_status(err: BaseException, chosen: tuple) -> int:
+    """The exit status and one line for a command's error; anything unexpected is raised on."""
+    from .data.decode import VideoError
+    from .files import Diverged, FolderInUse, Terminated, WriteFailed
+
+    try:
+        raise err
     except Terminated as err:
         print(f"gcvideo {' '.join(chosen)}: {err}", file=sys.stderr)   # pre-empted: rerun to resume
         return 143

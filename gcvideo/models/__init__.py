@@ -1,23 +1,36 @@
 """Networks: the model registry, Slow-only ResNets with context blocks built in, block
 insertion into other networks, the folded inference form, weights and costs.
 
-Builds on ``gcvideo.layers`` and pytorchvideo; never imports the engine or tools.
+Builds on ``gcvideo.layers`` and pytorchvideo; never imports the engine or tools. Names load on
+first use (PEP 562): the registered models' table (:mod:`.catalog`) needs neither torch nor
+pytorchvideo, so listing it (``gcvideo models``) starts at once.
 """
+import importlib
 import warnings
 
-with warnings.catch_warnings():
-    # fvcore (imported by pytorchvideo, and for FLOP counts) scripts a loss at import time, which
-    # torch 2.14 answers with a FutureWarning that is not the user's to act on
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
-    import fvcore.nn  # noqa: F401
+_EXPORTS = {"fold_context_blocks": "fold", "insert_blocks": "insert", "bypass_blocks": "insert",
+            "BackboneOptions": "options", "BlockOptions": "options",
+            "ALL_C3_C5": "catalog", "MODELS": "catalog", "NL5_POSITIONS": "catalog", "list_models": "catalog",
+            "register_model": "catalog", "create_model": "registry", "model_spec": "registry",
+            "slow_resnet": "slow_resnet", "channels_last_3d": "slow_resnet"}
+__all__ = list(_EXPORTS)
 
-from .fold import fold_context_blocks
-from .insert import bypass_blocks, insert_blocks
-from .options import BackboneOptions, BlockOptions
-from .registry import (ALL_C3_C5, MODELS, NL5_POSITIONS, create_model, list_models, model_spec,
-                       register_model)
-from .slow_resnet import channels_last_3d, slow_resnet
 
-__all__ = ["create_model", "list_models", "model_spec", "register_model", "MODELS", "NL5_POSITIONS",
-           "ALL_C3_C5", "slow_resnet", "channels_last_3d", "insert_blocks", "bypass_blocks",
-           "fold_context_blocks", "BackboneOptions", "BlockOptions"]
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _EXPORTS[name] != "catalog":
+        quiet_fvcore()
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def quiet_fvcore() -> None:
+    """Import fvcore (pytorchvideo imports it, and FLOP counts use it) with its import-time
+    ``torch.jit.script`` FutureWarning silenced: torch 2.14's deprecation, not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
+        import fvcore.nn  # noqa: F401

@@ -14,10 +14,13 @@ plus ``context.*``: a plain checkpoint loads with exactly the new keys missing.
 from typing import Callable
 
 import torch
-from pytorchvideo.models.resnet import BottleneckBlock, ResBlock, create_bottleneck_block
 from torch import nn
 
 from ..layers.factory import make_block
+from . import quiet_fvcore
+
+quiet_fvcore()          # before pytorchvideo, which imports fvcore
+from pytorchvideo.models.resnet import BottleneckBlock, ResBlock, create_bottleneck_block  # noqa: E402
 
 
 def _init_parts(module: nn.Module, context: nn.Module, names: tuple, parts: dict) -> None:

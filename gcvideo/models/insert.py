@@ -63,6 +63,9 @@ import torch
 from torch import nn
 
 from ..layers.factory import make_block
+from . import quiet_fvcore
+
+quiet_fvcore()          # before pytorchvideo (imported by the functions below), which imports fvcore
 
 STAGES = ("c2", "c3", "c4", "c5")
 Position = Literal["after_1x1", "after_add"]

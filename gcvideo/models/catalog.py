@@ -1,0 +1,63 @@
+"""The registered models as data: names, one-line descriptions, families, recipe clips and the
+differences from each family's plain network. Importing it needs neither torch nor pytorchvideo, so
+``gcvideo models`` lists them at once; :mod:`gcvideo.models.registry` builds them.
+"""
+from typing import Any, NamedTuple
+
+# The 5 Non-local positions of the NL paper's video models (SlowFast SLOW_NLN_8x8_R50):
+# after residual blocks 1, 3 of res3 and 1, 3, 5 of res4 (0-indexed).
+NL5_POSITIONS = {"c3": (1, 3), "c4": (1, 3, 5)}
+ALL_C3_C5 = ("c3", "c4", "c5")
+
+
+class ModelEntry(NamedTuple):
+    description: str
+    spec: dict[str, Any]
+    family: str = "slow"                  # "slow" (slow_resnet) or a key of families.BUILDERS
+    clip: tuple[int, int] = (8, 224)      # frames x crop of its recipe's training clip
+    baseline: str = "slow_r50"            # the plain network of its family, for cost deltas
+
+
+MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, description: str, family: str = "slow", clip: tuple[int, int] = (8, 224),
+                   baseline: str = "slow_r50", **spec) -> None:
+    """Add ``name`` to the registry: ``spec`` holds its differences from its family's plain network."""
+    if name in MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    MODELS[name] = ModelEntry(description, spec, family, tuple(clip), baseline)
+
+
+register_model("slow_r50", "Slow-only ResNet-50, 8x8 (SlowFast paper), the baseline")
+register_model("slow_r50_gc", "+ GC in every bottleneck of c3-c5, after the last 1x1 conv+BN (+all GC)",
+               block="gc", where=ALL_C3_C5, position="after_1x1")
+register_model("slow_r50_gc5", "+ 5 GC blocks at the NL positions (res3 [1,3], res4 [1,3,5])",
+               block="gc", where=NL5_POSITIONS, position="after_add")
+register_model("slow_r50_snl5", "+ 5 simplified NL blocks at the NL positions",
+               block="snl", where=NL5_POSITIONS, position="after_add")
+register_model("slow_r50_nl5", "+ 5 non-local blocks (embedded Gaussian) at the NL positions; keys/values pooled "
+               "after phi/g as mmcv's NL (pool_input=True: before them, PySlowFast's weights)",
+               block="nl", where=NL5_POSITIONS, position="after_add")
+register_model("slow_r50_se", "+ SE in every bottleneck of c3-c5",
+               block="se", where=ALL_C3_C5, position="after_1x1")
+
+# Other networks (SlowFast's configs/Kinetics recipes), GC by insert_blocks' rule for each family
+_SLOWFAST = dict(family="slowfast", clip=(32, 224), baseline="slowfast_r50")
+register_model("slowfast_r50", "SlowFast R50 8x8 (alpha 4, beta 1/8; 32 frames in, 8 in the slow pathway)",
+               **_SLOWFAST)
+register_model("slowfast_r50_gc", "+ GC in every bottleneck of c3-c5 of both pathways, after the last 1x1 conv+BN",
+               block="gc", where=ALL_C3_C5, position="after_1x1", **_SLOWFAST)
+_X3D = dict(family="x3d", clip=(16, 224), baseline="x3d_m")
+register_model("x3d_m", "X3D-M (16x224, width x2, depth x2.2; SE in alternate blocks)", size="m", **_X3D)
+register_model("x3d_m_gc", "+ GC in every bottleneck of c3-c5, after the last 1x1 conv+BN (behind X3D's SE)",
+               size="m", block="gc", where=ALL_C3_C5, position="after_1x1", **_X3D)
+_I3D = dict(family="i3d", clip=(8, 224), baseline="i3d_r50")
+register_model("i3d_r50", "I3D R50 8x8 (5x7x7 stem, 3x1x1 convs in alternate blocks)", **_I3D)
+register_model("i3d_r50_gc", "+ GC in every bottleneck of c3-c5, after the last 1x1 conv+BN",
+               block="gc", where=ALL_C3_C5, position="after_1x1", **_I3D)
+
+
+def list_models() -> dict[str, str]:
+    """Registered model names with a one-line description."""
+    return {name: entry.description for name, entry in MODELS.items()}
