@@ -1,5 +1,6 @@
 """The package's levels: layers <- models <- engine <- tools <- cli, data beside layers, and
-under them all the base modules (``gcvideo.files``, ``gcvideo.configs``) that import nothing of gcvideo.
+under them all the base modules (``gcvideo.files``, ``gcvideo.configs``, ``gcvideo.progress``) that
+import nothing of gcvideo.
 
 Walks every module's imports (top-level and inside functions) with ``ast``."""
 import ast
@@ -13,7 +14,7 @@ import gcvideo
 
 PACKAGE = os.path.dirname(gcvideo.__file__)
 # what each level may import from gcvideo (itself included)
-BASE = {"files", "configs"}
+BASE = {"files", "configs", "progress"}
 ALLOWED = {
     "layers": {"layers"},
     "data": BASE | {"data"},

@@ -27,11 +27,11 @@ def parallel_map(fn: Callable, items: Sequence, workers: Optional[int] = None, d
     """``[fn(x) for x in items]`` over ``workers`` processes (default: one per core; one or a
     single item: in this process), with a tqdm bar (ETA included). ``ordered=False`` returns
     results as they finish (for callers that sort them themselves). ``fn`` must pickle."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     workers = workers or os.cpu_count() or 1
     results = []
-    with tqdm(total=len(items), desc=desc, unit="video", disable=not progress) as bar:
+    with progress_bar(total=len(items), desc=desc, unit="video", disable=not progress) as bar:
         if workers == 1 or len(items) < 2:
             iterator: Iterable = map(fn, items)
             pool = None

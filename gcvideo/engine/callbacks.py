@@ -1,5 +1,5 @@
 """Lightning callbacks: precise BN statistics, the model's cost at start, throughput, a stop on
-divergence, and the checkpoint callbacks of a run (best, every N epochs, last)."""
+divergence, the checkpoint callbacks of a run (best, every N epochs, last) and progress as lines."""
 import copy
 import logging
 import os
@@ -264,3 +264,108 @@ def run_checkpoints(dirpath: str, every_n_epochs: int) -> list[ModelCheckpoint]:
     epochs = [ModelCheckpoint(dirpath=dirpath, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                               every_n_epochs=every_n_epochs, save_top_k=-1)] if every_n_epochs > 0 else []
     return [best, *epochs, LastCheckpoint(dirpath)]
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s")
+
+
+def _metric_text(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+                     if k != "v_num")
+
+
+class LineProgress(pl.callbacks.ProgressBar):
+    """Lightning's progress as whole lines, for a log file or a pipe (the CLI uses it when stdout is
+    not a terminal; a bar would store every redraw): a line when a training epoch (with its
+    validation's metrics), a validation, a test or a prediction ends, with its batches, time and
+    metrics, and one every ``every`` seconds within a long one, with its ETA."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        super().__init__()
+        self.every, self.enabled = every, True
+        self._started = self._said = self._validation_started = 0.0
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def print(self, *args, **kwargs) -> None:
+        print(*args, **kwargs, flush=True)
+
+    def _say(self, trainer: pl.Trainer, text: str) -> None:
+        if self.enabled and trainer.is_global_zero and not trainer.sanity_checking:
+            print(text, flush=True)
+
+    def _start(self) -> None:
+        self._started = self._said = time.monotonic()
+
+    @staticmethod
+    def _fitting(trainer: pl.Trainer) -> bool:
+        return trainer.state.fn == "fit"
+
+    def _where(self, trainer: pl.Trainer, stage: str) -> str:
+        return f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}" if stage == "train" else stage
+
+    def _batch(self, trainer: pl.Trainer, stage: str, done: int, total) -> None:
+        now = time.monotonic()
+        if now - self._said < self.every:
+            return
+        self._said = now
+        elapsed = now - self._started
+        known = isinstance(total, (int, float)) and total != float("inf")
+        eta = f", ETA {_duration(elapsed / done * (total - done))}" if known and done else ""
+        self._say(trainer, f"{self._where(trainer, stage)}: {done}{f'/{int(total)}' if known else ''} batches, "
+                           f"{_duration(elapsed)}{eta}")
+
+    def _end(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str, batches) -> None:
+        metrics = _metric_text(self.get_metrics(trainer, module)) if stage != "predict" else ""
+        self._say(trainer, f"{self._where(trainer, stage)}: {int(batches)} batches in "
+                           f"{_duration(time.monotonic() - self._started)}" + (f"; {metrics}" if metrics else ""))
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self._start()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self._batch(trainer, "train", batch_idx + 1, self.total_train_batches)
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        self._end(trainer, module, "train", self.total_train_batches)
+
+    def on_validation_start(self, trainer, module) -> None:
+        self._validation_started = time.monotonic()
+        if not self._fitting(trainer):
+            self._start()
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not self._fitting(trainer):
+            self._batch(trainer, "validation", batch_idx + 1, sum(trainer.num_val_batches))
+
+    def on_validation_end(self, trainer, module) -> None:
+        if not self._fitting(trainer):
+            self._end(trainer, module, "validation", sum(trainer.num_val_batches))
+        else:                                 # its metrics are on the epoch's line
+            self._say(trainer, f"{self._where(trainer, 'train')} validation: {int(sum(trainer.num_val_batches))} batches "
+                               f"in {_duration(time.monotonic() - self._validation_started)}")
+
+    def on_test_start(self, trainer, module) -> None:
+        self._start()
+
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._batch(trainer, "test", batch_idx + 1, sum(trainer.num_test_batches))
+
+    def on_test_end(self, trainer, module) -> None:
+        self._end(trainer, module, "test", sum(trainer.num_test_batches))
+
+    def on_predict_start(self, trainer, module) -> None:
+        self._start()
+
+    def on_predict_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._batch(trainer, "predict", batch_idx + 1, sum(trainer.num_predict_batches))
+
+    def on_predict_end(self, trainer, module) -> None:
+        self._end(trainer, module, "predict", sum(trainer.num_predict_batches))

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from ..data.dataset import EpochSampler, VideoClipDataset
@@ -28,6 +29,9 @@ def worker_init(_worker_id: int) -> None:
     tracks, which copies each memory page holding them into the worker (the copy-on-read
     growth); frozen objects are never visited, so those pages stay shared."""
     gc.freeze()
+
+
+VAL_NAMES = {"validate.csv": "val.csv", "val.csv": "validate.csv"}   # Kinetics' name, data synth's
 
 
 class KineticsDataModule(pl.LightningDataModule):
@@ -140,13 +144,23 @@ class KineticsDataModule(pl.LightningDataModule):
 
     def check_list(self, split: str) -> str:
         """The path of ``split``'s list; ``FileNotFoundError``/``ValueError`` naming the option when
-        it is missing or not set (a command checks its lists before it starts any work)."""
+        it is missing or not set (a command checks its lists before it starts any work). The
+        validation list's two usual names are one: ``validate.csv`` (Kinetics' own, the recipes')
+        missing, ``val.csv`` beside it (``gcvideo data synth``'s) is read, and the other way round,
+        and the log says so."""
         source = self.splits[split]
         if source is None:
             raise ValueError(f"data.{split} is not set")
         path = self._path(source)
         if not os.path.exists(path):
-            raise FileNotFoundError(f"data.{split}: list not found: {path}")
+            folder, name = os.path.split(path)
+            other = os.path.join(folder, VAL_NAMES.get(name, name))
+            if other == path or not os.path.isfile(other):
+                raise FileNotFoundError(f"data.{split}: list not found: {path}")
+            rank_zero_info(f"data.{split}: {name} not found; reading {os.path.basename(other)} beside it "
+                           "(the validation list's other usual name)")
+            self.splits[split] = os.path.join(os.path.dirname(source), os.path.basename(other))
+            path = other
         return path
 
     def records(self, split: str, classes: Optional[Sequence[str]] = None):

@@ -26,14 +26,15 @@ from typing import Optional
 
 import torch
 from jsonargparse import DefaultHelpFormatter
-from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from ..configs import find_config
 from ..files import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
-from .callbacks import (LightningNoise, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints,
+from ..progress import is_terminal
+from .callbacks import (LightningNoise, LineProgress, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints,
                         stopped_by_sigterm)
 from .checkpoint import (AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
                          newest_intact_checkpoint, read_checkpoint)
@@ -377,6 +378,7 @@ class GCVideoCLI(LightningCLI):
                                  f"--{name} would silently replace; use --model.optimizer (sgd or adamw), --model.lr, "
                                  "--model.warmup_epochs and --model.final_lr")
         trainer = config.get("trainer") or {}
+        check_devices(trainer)
         if trainer.get("accumulate_grad_batches") is not None and trainer["accumulate_grad_batches"] < 1:
             raise ValueError(f"--trainer.accumulate_grad_batches must be >= 1, got {trainer['accumulate_grad_batches']}")
         if self.command == "fit" and trainer.get("max_epochs") is not None and trainer["max_epochs"] == 0:
@@ -413,13 +415,17 @@ class GCVideoCLI(LightningCLI):
                  StopOnNonFinite()]
         if config.get("enable_model_summary") is not False:
             extra.append(Summary())
+        given = config.get("callbacks") or []
+        given = given if isinstance(given, list) else [given]
+        if config.get("enable_progress_bar") is not False and not is_terminal(sys.stdout) \
+                and not any(isinstance(c, ProgressBar) for c in given):
+            extra.append(LineProgress())        # a log file holds lines, not a bar's redraws
         if config.get("enable_checkpointing", True) is not False:
             every = self._get(self.config, "checkpoint_every_n_epochs", default=DEFAULT_CHECKPOINT_EVERY)
             if every is None or every < 0:
                 raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
             extra += run_checkpoints(run_checkpoints_folder(root), every)
-        given = config.get("callbacks") or []
-        kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
+        kwargs["callbacks"] = given + extra
         plugins = config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(hasattr(p, "save_checkpoint") for p in plugins):
@@ -428,6 +434,23 @@ class GCVideoCLI(LightningCLI):
             kwargs["plugins"] = plugins + [AtomicCheckpointIO(trust=trust)]
 
         return super().instantiate_trainer(**kwargs)
+
+
+def check_devices(config: dict) -> None:
+    """A recipe that asks for GPUs on a machine without one, or for more CPU processes than there
+    are cores, is one line saying how to run it small (``--config smoke.yaml``), instead of
+    Lightning's error or N processes fighting over the cores."""
+    accelerator, devices = config.get("accelerator"), config.get("devices")
+    count = len(devices) if isinstance(devices, (list, tuple)) else devices if isinstance(devices, int) else None
+    small = "add --config smoke.yaml last (one process, small frames, few batches; see `gcvideo configs`)"
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"trainer.accelerator {accelerator}: this machine has no CUDA GPU; to run this recipe "
+                         f"here, {small}")
+    cores = os.cpu_count() or 1
+    on_cpu = accelerator == "cpu" or (accelerator in (None, "auto") and not torch.cuda.is_available())
+    if on_cpu and count is not None and count > cores:
+        raise ValueError(f"trainer.devices {count}: {count} CPU processes on {cores} cores; give "
+                         f"--trainer.devices 1 (or up to {cores}), or {small}")
 
 
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(LightningNoise())

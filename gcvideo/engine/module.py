@@ -5,12 +5,13 @@ from typing import Literal, Optional, Union, get_args
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..models import channels_last_3d, create_model
 from ..models.options import BackboneOptions, BlockOptions
-from ..models.weights import load_inflated
+from ..models.weights import load_inflated, load_pretrained
 from .inference import InferenceForm, ViewAverage, average_views, video_scores, view_logits
 from .schedule import lr_at, run_total_batch, scaled_lr, schedule_inputs
 
@@ -150,7 +151,9 @@ class VideoClassifier(pl.LightningModule):
         # checkpoints store plain dicts (save_hyperparameters reads these locals)
         backbone, blocks = backbone.overrides(), blocks.overrides()
         self.save_hyperparameters()
-        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **backbone, **blocks)
+        self.model = create_model(model, num_classes=num_classes, **backbone, **blocks)
+        if pretrained:      # one line: the format found, what was mapped, what stays at its initialisation
+            load_pretrained(self.model, pretrained, say=rank_zero_info)
         if inflate_from:
             load_inflated(self.model, inflate_from, inflate_mode)
         if channels_last:

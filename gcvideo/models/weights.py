@@ -4,7 +4,7 @@ Nothing here downloads anything; every path is a local file.
 """
 import logging
 import os
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -53,14 +53,15 @@ def head_keys(model: nn.Module) -> list[str]:
 
 
 def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict],
-                    name: Optional[str] = None) -> list[str]:
+                    name: Optional[str] = None, say: Optional[Callable[[str], None]] = None) -> list[str]:
     """Load a plain network's weights into ``model`` (which may have inserted blocks).
 
     Allowed differences: keys of inserted context blocks (``.context.``) may be
     missing, and a classifier head of another class count is left at its
     initialisation (fine-tuning). Anything else (unexpected keys, other shape
     mismatches, other missing keys) is an error naming the keys. Returns the keys
-    left at their initialisation.
+    left at their initialisation; one line saying what was loaded goes to ``say`` (default: the
+    ``gcvideo`` logger).
     """
     fmt = "state_dict"
     if isinstance(source, Mapping):
@@ -91,7 +92,7 @@ def load_pretrained(model: nn.Module, source: Union[str, os.PathLike, StateDict]
         raise ValueError(f"{where}: {len(bad)} model key(s) missing from the file, e.g. {bad[:5]}")
     model.load_state_dict(state, strict=False)
     kept.extend(missing)
-    log.info("%s: a %s checkpoint, %d tensors mapped; %s", where, fmt, len(state), describe_kept(kept))
+    (say or log.info)(f"{where}: a {fmt} checkpoint, {len(state)} tensors mapped; {describe_kept(kept)}")
     return kept
 
 

@@ -164,11 +164,11 @@ def measure_lift(module, spec, root: str, split: str = "test", limit: int = 0,
         cues = jsonlib.load(f)["videos"]
     with open(os.path.join(root, f"{split}.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))[: limit or None]
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     sums: dict = {}
     net = module.model.eval()
-    for row in tqdm(rows, desc=f"attention on the cues ({split})", unit="video", disable=not progress):
+    for row in progress_bar(rows, desc=f"attention on the cues ({split})", unit="video", disable=not progress):
         rel = f"{row['label']}/{kinetics_filename(row['youtube_id'], row['time_start'], row['time_end'])}.mp4"
         path = os.path.join(root, rel)                   # cues.json is keyed by this relative path
         if rel not in cues:

@@ -27,12 +27,12 @@ def cost_table(names: list[str], frames: Optional[int] = None, size: Optional[in
                progress: bool = False) -> list[dict]:
     """Params/GFLOPs of each model at its recipe's clip (or ``frames`` x ``size``) and their change,
     in %, relative to the plain network of its family (``slow_r50``, ``slowfast_r50``, ...)."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..models import MODELS, model_spec
 
     rows, bases = [], {}
-    for name in tqdm(names, desc="counting FLOPs", unit="model", disable=not progress or len(names) < 2):
+    for name in progress_bar(names, desc="counting FLOPs", unit="model", disable=not progress or len(names) < 2):
         model_spec(name)                      # an unknown name: the registry's one-line error
         entry = MODELS[name]
         clip = (frames or entry.clip[0], size or entry.clip[1])
@@ -77,11 +77,11 @@ def _row_options(model: dict) -> dict:
 
 
 def cost_report(frames: int = 8, size: int = 224, rounds: int = 3, progress: bool = True) -> dict:
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     rows = config_rows()
     nets = {}
-    for r in tqdm(rows, desc="counting FLOPs", unit="model", disable=not progress):
+    for r in progress_bar(rows, desc="counting FLOPs", unit="model", disable=not progress):
         nets[r["row"]] = create_model(r["model"], **r["options"]).eval()
         r.update(model_cost(nets[r["row"]], frames, size))
     clip = torch.randn(1, 3, frames, size, size)

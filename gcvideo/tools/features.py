@@ -27,6 +27,7 @@ import csv
 import glob
 import io
 import os
+import sys
 from typing import Literal, Optional
 
 import numpy as np
@@ -208,7 +209,8 @@ def _trainer(progress: bool) -> pl.Trainer:
     which splits the videos so that each goes to exactly one rank (predict never pads)."""
     import logging
 
-    from ..engine.callbacks import LightningNoise
+    from ..engine.callbacks import LightningNoise, LineProgress
+    from ..progress import is_terminal
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
@@ -218,8 +220,9 @@ def _trainer(progress: bool) -> pl.Trainer:
     lightning.setLevel(logging.WARNING)               # not its "GPU available: ..." lines
     lightning.addFilter(noise)
     try:
+        lines = progress and not is_terminal(sys.stdout)     # a log file: lines, not a bar's redraws
         return pl.Trainer(accelerator="auto", logger=False, enable_checkpointing=False, enable_model_summary=False,
-                          enable_progress_bar=progress, callbacks=[], **ranks)
+                          enable_progress_bar=progress, callbacks=[LineProgress()] if lines else [], **ranks)
     finally:
         lightning.setLevel(level)
         lightning.removeFilter(noise)

@@ -351,7 +351,7 @@ def run_report(run_dir: str, /, *, compare: list[str] = (), out: Optional[str] =
             with full pickle, which can run code (refused otherwise): trusted files only
         overwrite: replace an existing --out file (never a file the report reads)
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..files import check_outputs, write_atomic
 
@@ -359,7 +359,7 @@ def run_report(run_dir: str, /, *, compare: list[str] = (), out: Optional[str] =
     out = out or os.path.join(run_dir, "report.html")
     check_outputs(out, inputs=[os.path.join(folder, name) for folder in folders for name in run_inputs(folder)],
                   overwrite=overwrite)
-    runs = [collect(r, trust_checkpoint) for r in tqdm(folders, desc="reading runs", unit="run",
+    runs = [collect(r, trust_checkpoint) for r in progress_bar(folders, desc="reading runs", unit="run",
                                                         disable=len(folders) < 2)]
     # a file name that is not UTF-8 (a surrogate-escaped byte) is shown as its escape, e.g. caf\udce9
     write_atomic(out, render(runs).encode("utf-8", "backslashreplace"))

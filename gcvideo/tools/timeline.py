@@ -49,7 +49,7 @@ def timeline(path: str, module, spec, window: Optional[float] = None, stride: Op
              top: int = 5, progress: bool = True) -> dict:
     """The top-``top`` classes of every window of ``path`` (see the module doc); ``spec``: the
     checkpoint's :class:`~gcvideo.data.spec.InputSpec`."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..data import decode, transforms
     from ..models import fold_context_blocks
@@ -78,7 +78,7 @@ def timeline(path: str, module, spec, window: Optional[float] = None, stride: Op
                          "top": [(classes[c], float(p)) for p, c in zip(s, i)]})
         pending.clear()
 
-    for start in tqdm(starts, desc="timeline windows", unit="window", disable=not progress):
+    for start in progress_bar(starts, desc="timeline windows", unit="window", disable=not progress):
         frames = decode.decode_at(path, clip_times(start, window, spec, info.duration, info.fps), spec.backend,
                                   max_short_side=decode.working_size(max(short_side, crop)))
         clip = transforms.center_crop(frames, short_side, crop)               # (T, 3, crop, crop) uint8

@@ -30,9 +30,9 @@ def interleaved_latency(models: dict[str, nn.Module], clip: torch.Tensor, rounds
     times = {name: [] for name in models}
     # CUDA kernels run asynchronously: wait for them, or the clock stops at the launch
     sync = torch.cuda.synchronize if clip.is_cuda else (lambda: None)
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    bar = tqdm(total=rounds * len(models), desc="timing forwards", unit="forward", disable=not progress)
+    bar = progress_bar(total=rounds * len(models), desc="timing forwards", unit="forward", disable=not progress)
     with torch.inference_mode():
         for model in models.values():
             model.eval()(clip)
