@@ -114,6 +114,41 @@ def test_two_processes_give_the_same_results(synth_root, trained):
         {k: m2[k] for k in ("top1", "top5", "top1_all", "videos")}
 
 
+@pytest.mark.slow
+def test_two_nodes_under_torchrun_give_the_same_results(synth_root, trained):
+    """The README's multi-node path tried on one machine: two `torchrun --nnodes 2` launchers (node
+    ranks 0 and 1, one process each, gloo over 127.0.0.1) score the checkpoint exactly as one
+    process does, every video once, the reports written once (by the first node's rank 0)."""
+    import socket
+    import shutil
+
+    single = trained["run"] / "single" / "test_2x3"
+    if not single.exists():
+        assert main(["test", *eval_args(synth_root, trained, trained["run"] / "single")]) == 0
+    out = trained["run"] / "two_nodes"
+    args = eval_args(synth_root, trained, out)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen([torchrun, "--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
+                               "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "gcvideo.cli", "test",
+                               *args, "--trainer.num_nodes", "2", "--trainer.strategy", "ddp"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    logs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in logs[1]
+    assert sum(log.count("videos readable") for log in logs) == 1                  # reported once
+    (p1, f1, m1), (p2, f2, m2) = read(single), read(out / "test_2x3")
+    assert [r["video_id"] for r in p1] == [r["video_id"] for r in p2]
+    assert [r["top1"] for r in p1] == [r["top1"] for r in p2]
+    for a, b in zip(p1, p2):
+        assert float(a["score1"]) == pytest.approx(float(b["score1"]), abs=1e-5)
+    assert f1 == f2 and m1["top1"] == m2["top1"]
+
+
 def test_predict_prints_top_classes(synth_root, trained, capsys):
     single = trained["run"] / "single" / "test_2x3"
     if not single.exists():
