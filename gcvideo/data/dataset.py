@@ -31,7 +31,8 @@ class VideoClipDataset(Dataset):
                  target_fps: float = 30.0, backend: str = "pyav",
                  train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, flip: bool = True, max_retries: int = 10,
-                 seed: int = 0, augment=None, clips_per_video: int = 1) -> None:
+                 seed: int = 0, augment=None, clips_per_video: int = 1,
+                 flip_map: Optional[dict[int, int]] = None) -> None:
         if mode not in ("train", "val"):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
         if backend not in decode.BACKENDS:
@@ -45,6 +46,7 @@ class VideoClipDataset(Dataset):
         self.class_to_index, self.mode = dict(class_to_index), mode
         self.num_frames, self.sampling_rate, self.target_fps = num_frames, sampling_rate, target_fps
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
+        self.flip_map = dict(flip_map or {})          # class index -> its mirror's (data.flip_label_map)
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
         self.max_retries, self.seed = max_retries, seed
         if clips_per_video < 1:
@@ -79,6 +81,10 @@ class VideoClipDataset(Dataset):
         """Repeated augmentation: (K, 3, T, crop, crop) uint8, K training clips of video ``index``
         from one decoding pass, clip k with its own window, crop, flip and augmentation drawn
         from ``rngs[k]``; raises ``decode.VideoError``."""
+        return self.load_views(index, rngs)[0]
+
+    def load_views(self, index: int, rngs: Sequence[np.random.Generator]) -> tuple[torch.Tensor, list[bool]]:
+        """:meth:`load_clips`' clips and whether each was flipped."""
         path, windows = self.records.path(index), []
 
         def times(info: decode.VideoInfo) -> np.ndarray:
@@ -92,9 +98,9 @@ class VideoClipDataset(Dataset):
         frames = np.empty_like(decoded)
         frames[np.argsort(np.concatenate(windows), kind="stable")] = decoded       # back to window order
         t = self.num_frames
-        return torch.stack([transforms.train_clip(frames[k * t:(k + 1) * t], rng, self.train_short_side,
-                                                  self.crop_size, self.flip, self.augment)
-                            for k, rng in enumerate(rngs)])
+        views = [transforms.train_view(frames[k * t:(k + 1) * t], rng, self.train_short_side, self.crop_size,
+                                       self.flip, self.augment) for k, rng in enumerate(rngs)]
+        return torch.stack([clip for clip, _ in views]), [flipped for _, flipped in views]
 
     def __getitem__(self, key: int) -> dict:
         epoch, index = divmod(int(key), len(self.records))
@@ -109,8 +115,13 @@ class VideoClipDataset(Dataset):
         tried = index
         for attempt in range(self.max_retries + 1):
             try:
-                clips = self.load_clips(tried, rngs if self.clips_per_video > 1 else [rng])
-                return self._sample(tried, clips if self.clips_per_video > 1 else clips[0], ok=True, replaced=attempt)
+                clips, flipped = self.load_views(tried, rngs if self.clips_per_video > 1 else [rng])
+                labels = [self.flip_map.get(self.label_of(tried), self.label_of(tried)) if f else self.label_of(tried)
+                          for f in flipped]                 # a mirrored clip of a directed class: its mirror
+                sample = self._sample(tried, clips if self.clips_per_video > 1 else clips[0], ok=True,
+                                      replaced=attempt)
+                sample["label"] = torch.tensor(labels) if self.clips_per_video > 1 else labels[0]
+                return sample
             except decode.VideoError as err:
                 if tried not in self._bad:
                     self._bad.add(tried)

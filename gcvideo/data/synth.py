@@ -1,4 +1,4 @@
-"""Generated Kinetics-format videos: two tasks, no download.
+"""Generated Kinetics-format videos: three tasks, no download.
 
 ``task="relation"`` (``synthesize_relation``, the demo's task): classes are a relation
 between two cues far apart in space AND time - two bright discs in opposite quarters of
@@ -18,6 +18,12 @@ phase. Any single frame shows one bright colour at a random place, and the set o
 frames of a video is the same whatever the order, so neither one frame nor
 shuffled frames carry the class: only the order of the frames does. ``m`` colours
 give (m-1)! classes (4 colours: 6 classes).
+
+``task="direction"`` (``synthesize_direction``): classes name a direction of motion,
+``moving_left_to_right`` or ``moving_right_to_left``: one bright disc crosses the frame
+horizontally over a random static texture. A horizontally flipped clip shows the other class, so
+it is the test of flip handling (``data.flip``, ``data.flip_label_map``): ``flip_label_map.json``
+beside the lists holds the pair.
 
 Files are real H.264 MP4s (libx264 via PyAV) named ``{youtube_id}_{start:06d}_{end:06d}.mp4``
 in one folder per class, with ``train.csv``/``val.csv``/``test.csv`` in the official
@@ -172,6 +178,51 @@ def render_relation(same: bool, rng: np.random.Generator, frames: int = 16, size
         for t in cue["frames"]:
             video[t][disc] = np.minimum(255, np.array(COLORS[cue["colour"]], np.float32) * 1.15 + 20)
     return video.clip(0, 255).astype(np.uint8), cues
+
+
+DIRECTION_CLASSES = ("moving_left_to_right", "moving_right_to_left")
+
+
+def render_direction(left_to_right: bool, rng: np.random.Generator, frames: int = 32,
+                     size: tuple[int, int] = (64, 48)) -> np.ndarray:
+    """(frames, H, W, 3) uint8: a bright disc of a random colour crossing a static texture from
+    near one side to near the other at a random height, at constant speed."""
+    width, height = size
+    texture = rng.integers(60, 110, size=(height // 4 + 1, width // 4 + 1, 3))
+    background = np.kron(texture, np.ones((4, 4, 1)))[:height, :width].astype(np.float32)
+    yy, xx = np.mgrid[:height, :width]
+    radius = max(2, min(width, height) // 6)
+    start, end = rng.uniform(radius, 0.3 * width), rng.uniform(0.7 * width, width - radius)
+    if not left_to_right:
+        start, end = width - start, width - end
+    cy = rng.uniform(radius, height - radius)
+    colour = np.minimum(255, np.array(COLORS[list(COLORS)[int(rng.integers(len(COLORS)))]], np.float32) * 1.15 + 20)
+    video = np.repeat(background[None], frames, axis=0)
+    for t in range(frames):
+        cx = start + (end - start) * t / max(frames - 1, 1)
+        video[t][(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = colour
+    return video.clip(0, 255).astype(np.uint8)
+
+
+def synthesize_direction(out: str, videos_per_class: int = 20, frames: int = 32, fps: int = 30,
+                         size: tuple[int, int] = (64, 48), seed: int = 0, progress: bool = True,
+                         workers: Optional[int] = None) -> dict[str, list[dict]]:
+    """Write the direction dataset under ``out`` (see the module docstring) and its
+    ``flip_label_map.json``; returns the CSV rows per split."""
+    if videos_per_class < 3:
+        raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
+    claim_output(out, "direction", videos_per_class=videos_per_class, frames=frames, fps=fps, size=tuple(size),
+                 seed=seed)
+    render = functools.partial(_render_direction, frames=frames, size=tuple(size))
+    rows = _write_dataset(out, list(DIRECTION_CLASSES), videos_per_class, frames / fps, fps, seed, render,
+                          progress, workers)[0]
+    with open(os.path.join(out, "flip_label_map.json"), "w", encoding="utf-8") as f:
+        json.dump({DIRECTION_CLASSES[0]: DIRECTION_CLASSES[1]}, f)
+    return rows
+
+
+def _render_direction(label: str, rng: np.random.Generator, **options) -> tuple[np.ndarray, None]:
+    return render_direction(label == DIRECTION_CLASSES[0], rng, **options), None
 
 
 RECORD = "synth.json"

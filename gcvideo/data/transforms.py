@@ -115,14 +115,21 @@ def train_clip(frames: np.ndarray, rng: np.random.Generator, short_side_range=(2
                crop: int = 224, flip: bool = True, augment=None) -> torch.Tensor:
     """Training view, uint8 (3, T, crop, crop): short side random in the range, random crop, flip,
     then ``augment`` (:func:`clip_augmentation`) if given."""
+    return train_view(frames, rng, short_side_range, crop, flip, augment)[0]
+
+
+def train_view(frames: np.ndarray, rng: np.random.Generator, short_side_range=(256, 320),
+               crop: int = 224, flip: bool = True, augment=None) -> tuple[torch.Tensor, bool]:
+    """:func:`train_clip`'s view and whether it was flipped (what a label map needs to know)."""
     clip = to_tchw(frames)
     box = random_crop_box(clip.shape[2], clip.shape[3], short_side_range, crop, rng)
     clip = crop_resize(clip, box, crop)
-    if flip and rng.random() < 0.5:
+    flipped = bool(flip and rng.random() < 0.5)
+    if flipped:
         clip = clip.flip(-1)
     if augment is not None:
         clip = augment_clip(clip, augment, rng)
-    return to_cthw(clip)
+    return to_cthw(clip), flipped
 
 
 def center_crop(frames: np.ndarray, short_side: int = 256, crop: int = 224) -> torch.Tensor:

@@ -3,7 +3,7 @@ import gc
 import os
 import warnings
 from collections import Counter
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import pytorch_lightning as pl
@@ -32,6 +32,26 @@ def worker_init(_worker_id: int) -> None:
 
 
 VAL_NAMES = {"validate.csv": "val.csv", "val.csv": "validate.csv"}   # Kinetics' name, data synth's
+
+
+def flip_index_map(pairs: Optional[dict], class_to_index: dict[str, int]) -> Optional[dict[int, int]]:
+    """``{class index: mirrored class index}`` in both directions from pairs of class names, or None;
+    ``ValueError`` naming an unknown class or a class paired twice."""
+    if not pairs:
+        return None
+    out: dict[int, int] = {}
+    for left, right in pairs.items():
+        for name in (left, right):
+            if str(name) not in class_to_index:
+                raise ValueError(f"data.flip_label_map: {name!r} is not a class (classes: "
+                                 f"{', '.join(list(class_to_index)[:5])}{', ...' if len(class_to_index) > 5 else ''})")
+        a, b = class_to_index[str(left)], class_to_index[str(right)]
+        for x, y in ((a, b), (b, a)):
+            if out.get(x, y) != y:
+                name = next(n for n, i in class_to_index.items() if i == x)
+                raise ValueError(f"data.flip_label_map: {name!r} is in two pairs")
+            out[x] = y
+    return out
 
 
 class KineticsDataModule(pl.LightningDataModule):
@@ -69,6 +89,14 @@ class KineticsDataModule(pl.LightningDataModule):
         clips_per_video: repeated augmentation: K training clips per decoded video, each with its own
             window, crop, flip and augmentation (drawn from seed, epoch, video, k). An epoch still
             counts videos; a step holds batch_size x K clips, and the lr scales with those clips.
+        flip: random horizontal flip of training clips (Kinetics: on). Off for data whose labels
+            name a direction (Something-Something's "from left to right"), unless ``flip_label_map``
+            says what a flipped clip becomes.
+        flip_label_map: the classes a horizontal flip turns into each other, as pairs of class
+            names (``{left_class: right_class}``, either way round; mmaction2's ``flip_label_map``
+            with names), or the path (relative to ``root`` unless absolute) of a JSON or YAML file
+            holding them: a flipped training clip carries the mirrored class. A name that is not
+            a class, or a class in two pairs, is refused in one line.
         protocol: whose test loader the multi-view evaluation reproduces, frame for frame and crop
             for crop: ``gcvideo`` (clips from the first to the last possible start, frames exactly
             ``sampling_rate`` apart), ``pyslowfast``, ``pytorchvideo`` or ``mmaction2`` (that
@@ -83,7 +111,8 @@ class KineticsDataModule(pl.LightningDataModule):
                  num_workers: int = 4, seed: int = 0, max_retries: int = 10,
                  test_views: str = "10x3", test_crop_size: Optional[int] = None, randaugment: int = 0,
                  randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1,
-                 protocol: str = "gcvideo") -> None:
+                 protocol: str = "gcvideo", flip: bool = True,
+                 flip_label_map: Optional[Union[dict[str, str], str]] = None) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
@@ -109,10 +138,12 @@ class KineticsDataModule(pl.LightningDataModule):
             raise FileNotFoundError(f"data.root: video folder not found: {root}")
         self.root = root
         self.splits = {"train": train, "val": val, "test": test}
+        if flip_label_map is not None and not flip:
+            raise ValueError("data.flip_label_map needs data.flip true: without flips no label is mirrored")
         self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
                                  backend=backend, train_short_side=self.spec.train_short_side,
                                  crop_size=crop_size, eval_short_side=self.spec.eval_short_side,
-                                 max_retries=max_retries, seed=seed,
+                                 max_retries=max_retries, seed=seed, flip=flip,
                                  augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.clips_per_video = clips_per_video
@@ -130,6 +161,26 @@ class KineticsDataModule(pl.LightningDataModule):
             names = sort_class_names(n for n in self._tables[first].label_names if n)
         self.class_to_index = class_index([], names)
         self._datasets: dict[str, VideoClipDataset] = {}
+        self.flip_map = flip_index_map(self._flip_pairs(flip_label_map), self.class_to_index)
+
+    def _flip_pairs(self, value) -> Optional[dict]:
+        """``data.flip_label_map`` as a dict of class names (a file's content when it names one)."""
+        if value is None or isinstance(value, dict):
+            return value
+        path = self._path(str(value))
+        try:
+            import yaml
+
+            with open(path, encoding="utf-8") as f:
+                pairs = yaml.safe_load(f)                # JSON is YAML
+        except OSError as err:
+            raise FileNotFoundError(f"data.flip_label_map: cannot read {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ValueError(f"data.flip_label_map: {path} is not JSON or YAML: {str(err).splitlines()[0]}") from None
+        if not isinstance(pairs, dict):
+            raise ValueError(f"data.flip_label_map: {path} must hold a mapping of class names, not "
+                             f"{type(pairs).__name__}")
+        return pairs
 
     @property
     def classes(self) -> list[str]:
@@ -226,7 +277,8 @@ class KineticsDataModule(pl.LightningDataModule):
                 self.check_clip_fits(split)
             mode = "train" if split == "train" else "val"
             self._datasets[split] = VideoClipDataset(self.known_records(split), self.class_to_index, mode,
-                                                     **self.clip_options, clips_per_video=self.clips_per_video)
+                                                     **self.clip_options, clips_per_video=self.clips_per_video,
+                                                     flip_map=self.flip_map)
         return self._datasets[split]
 
     def multiview_dataset(self, split: str) -> MultiViewDataset:

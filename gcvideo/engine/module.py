@@ -221,7 +221,7 @@ class VideoClassifier(pl.LightningModule):
         target = batch["label"]
         if batch["video"].dim() == 6:           # repeated augmentation: (videos, K, 3, T, H, W) -> clips
             k = batch["video"].shape[1]
-            batch, target = {**batch, "video": batch["video"].flatten(0, 1)}, target.repeat_interleave(k)
+            batch, target = {**batch, "video": batch["video"].flatten(0, 1)}, target.flatten()   # (videos, K)
         video = self.batch_video(batch)
         if self.mix is not None:
             video, target = mix_batch(self.mix, video, target)       # soft targets, rows sum to 1
