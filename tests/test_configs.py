@@ -134,3 +134,24 @@ def test_configs_command_lists_shows_and_copies(tmp_path, capsys):
     assert copied.read_text() == open(shipped("demo/relation.yaml")).read()
     assert main(["configs", "demo/relation.yaml", "--copy", str(copied)]) == 2      # never replaced
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base, model, frames, classes_from", [
+    ("ssv2/base.yaml", "slowfast_r50", 64, "train.json"),
+    ("ucf101/finetune.yaml", "slow_r50", 8, "trainlist01.txt"),
+    ("hmdb51/finetune.yaml", "slow_r50", 8, "train_split1"),
+])
+def test_dataset_recipes_parse_and_take_a_gc_model(base, model, frames, classes_from, capsys):
+    """The dataset recipes (each number's source is in its file) parse alone and with a GC model
+    after them; SSv2's takes one frame per segment and never flips."""
+    printed = printed_config(capsys, base)
+    assert printed["model"]["model"] == model and printed["data"]["num_frames"] == frames
+    assert printed["data"]["train"].endswith(classes_from)
+    if base.startswith("ssv2"):
+        assert printed["data"]["sampling"] == "segments" and printed["data"]["flip"] is False
+        assert printed["model"]["lr"] == 0.03 and printed["model"]["reference_batch"] == 128
+        gc = printed_config(capsys, base, "ssv2/gc.yaml")
+    else:
+        assert printed["data"]["test_views"] == "10x3" and printed["trainer"]["max_epochs"] == 64
+        gc = printed_config(capsys, base, "models/gc.yaml")
+    assert gc["model"]["model"].endswith("_gc")

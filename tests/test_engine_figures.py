@@ -59,6 +59,20 @@ def test_curves_read_every_version_of_a_resumed_run(tmp_path):
     assert [ax.get_title() for ax in fig.axes][0] == "loss" and len(fig.axes) == 3
 
 
+def test_compared_runs_share_axes_and_one_epoch_is_a_point():
+    """Two runs on one figure (a line per run and split, shared axes); a run of one epoch has the
+    epoch as its only tick, not an axis of fractions around it."""
+    one = {0: {"train/loss": [0.7], "val/loss": [0.69], "val/top1": [0.5], "lr-SGD": [0.01]}}
+    two = {0: {"train/loss": [0.9], "val/loss": [0.8], "val/top1": [0.4]},
+           1: {"train/loss": [0.5], "val/loss": [0.4], "val/top1": [0.9]}}
+    fig = figures.curves_figure(one, {"gc": one, "plain": two})
+    loss = fig.axes[0]
+    assert sorted(line.get_label() for line in loss.get_lines()) == ["gc train", "gc val", "plain train", "plain val"]
+    assert list(loss.get_xticks()) == [0, 1] and loss.get_xlim() == (-0.5, 1.5)
+    alone = figures.curves_figure(one)
+    assert list(alone.axes[0].get_xticks()) == [0] and alone.axes[0].get_xlim() == (-0.5, 0.5)
+
+
 def test_attention_is_one_scale_in_units_of_uniform():
     import torch
 

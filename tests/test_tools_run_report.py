@@ -31,14 +31,40 @@ def test_the_page_holds_every_part_and_needs_no_other_file(runs, capsys):
     assert main(["report", "run", str(runs["gc"]), "--compare", str(runs["plain"]), "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith(f"wrote {out}")
     page = out.read_text(encoding="utf-8")
-    for part in ("Training curves", "Test, 2x1 views", "Most confused pairs", "Worst-classified videos",
-                 "Unreadable videos: 0", "Where GC/SNL attends", "Resolved config", "sha256", "its 1x1 views",
+    for part in ("Training curves", "Test, 2x1 views", "Most confused pairs", "Unreadable videos: 0",
+                 "Where GC/SNL attends", "Resolved config", "sha256", "its 1x1 views",
                  "slow_r50_gc", "slow_r50", "Δ params / Δ FLOPs vs plain"):
         assert part in page, part
     sources = re.findall(r"src='([^']*)'", page)
     assert sources and all(s.startswith("data:image/") for s in sources)          # all embedded
-    assert page.count("<h2>") == 2 and page.count("Where GC/SNL attends") == 1   # the plain run has no blocks
+    assert page.count("<h2>") == 3 and page.count("Where GC/SNL attends") == 1   # the plain run has no blocks
+    assert page.count("alt='training curves'") == 1                              # both runs, shared axes
     assert "c3 block 0" in page
+    # the sentence on top: GC against its plain network (the reference, though given second)
+    headline = re.search(r"<p class='headline'>(.*?)</p>", page).group(1)
+    assert headline.startswith("gc vs plain: ") and "points test top-1" in headline and "2x1 views" in headline
+    assert re.search(r"at \+0\.\d+ % FLOPs", headline), headline
+
+
+def test_the_headline_and_the_worst_videos_heading(tmp_path):
+    from gcvideo.tools.run_report import _run_section, headline
+
+    cost = {"params": 100.0, "flops": 1000.0, "gflops": 1e-6, "params_m": 1e-4, "d_params_pct": 0.0,
+            "d_flops_pct": 0.0, "baseline": "slow_r50"}
+    test = lambda top1: {"views": "10x3", "metrics": {"top1": top1}}          # noqa: E731
+    plain = {"name": "plain", "model": "slow_r50", "cost": cost, "tests": [test(0.5)]}
+    gc = {"name": "gc", "model": "slow_r50_gc", "tests": [test(0.95)],
+          "cost": {**cost, "params": 107.0, "flops": 1004.3}}
+    assert headline([gc, plain]) == "gc vs plain: +45.0 points test top-1 (95.0 % vs 50.0 %, 10x3 views) at " \
+                                    "+0.43 % FLOPs and +7.00 % parameters."
+    assert headline([plain]).startswith("plain (<code>slow_r50</code>): test top-1 50.0 % (10x3 views)")
+    right = {"video_id": "v", "label": "a", "top1": "a", "score1": "0.9", "strip": None}
+    run = {"name": "r", "model": "m", "run": str(tmp_path), "checkpoint": "best.ckpt", "lift": None,
+           "attention": None, "config": "", "tests": [{
+               "views": "1x1", "metrics": {}, "scored": {"ok": True, "text": ""}, "views_plot": None,
+               "confusion": "", "confused": [], "per_class": "", "failures": [], "worst": [right]}]}
+    page = _run_section(run)
+    assert "No test video was misclassified" in page and "confidently wrong" not in page
 
 
 def test_a_folder_that_is_not_a_run_is_one_line(tmp_path, capsys):
@@ -71,6 +97,7 @@ def test_four_hundred_classes_render(tmp_path):
     page = render([result])
     assert page.count("<tr><td>class ") >= 10 and page.count("<tr><td>v") == 6    # confused pairs, worst videos
     assert page.count("src='data:image/png") == 2                    # confusion and per-class (no curves, no views)
+    assert "No test video was misclassified" not in page
     assert json.load(open(run / "test_10x3" / "metrics.json"))["classes"][399] == "class 399"
 
 

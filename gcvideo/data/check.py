@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 from . import decode, sampling
 from ..files import check_writable, write_atomic
 from .parallel import parallel_map
-from .records import VideoRecord, list_rows, load_records
+from .records import VideoRecord, list_format, list_rows, load_records
 
 STATUSES = ("ok", "missing", "unreadable", "truncated", "too short")
 
@@ -85,7 +85,7 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
     source's order, ``lines`` the list line of each (``RecordTable.lines``)."""
     stem = output_stem(source, out_prefix)
     paths = {}
-    if os.path.isfile(source):
+    if os.path.isfile(source) and list_format(source) in ("kinetics", "path-label"):
         header, rows = list_rows(source)
         if lines is None or len(lines) != len(results):
             raise ValueError(f"{source}: {len(rows)} rows but {len(results)} videos were checked; "
@@ -93,7 +93,8 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
         good = {int(n) for n, r in zip(lines, results) if r.status == "ok"}
         paths["clean"] = f"{stem}.clean{os.path.splitext(source)[1] or '.txt'}"
         lines = header + [row if row.endswith(("\n", "\r")) else row + "\n" for n, row in rows if n in good]
-    else:  # a class-folder tree: one "path label" row per video (the list grammar reads it back)
+    else:  # a class-folder tree, UCF101/HMDB51 split files, SSv2 JSON: one "path class" row per video
+        # (the list grammar reads it back; a class name may hold spaces after the video's extension)
         paths["clean"] = f"{stem}.clean.txt"
         lines = [f"{os.path.abspath(r.path)} {r.label}\n" for r in results if r.status == "ok"]
     report = io.StringIO(newline="")

@@ -32,7 +32,7 @@ class VideoClipDataset(Dataset):
                  train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, flip: bool = True, max_retries: int = 10,
                  seed: int = 0, augment=None, clips_per_video: int = 1,
-                 flip_map: Optional[dict[int, int]] = None) -> None:
+                 flip_map: Optional[dict[int, int]] = None, sampling: str = "window") -> None:
         if mode not in ("train", "val"):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
         if backend not in decode.BACKENDS:
@@ -47,6 +47,7 @@ class VideoClipDataset(Dataset):
         self.num_frames, self.sampling_rate, self.target_fps = num_frames, sampling_rate, target_fps
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
         self.flip_map = dict(flip_map or {})          # class index -> its mirror's (data.flip_label_map)
+        self.sampling = sampling                      # "window" or "segments" (gcvideo.data.sampling)
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
         self.max_retries, self.seed = max_retries, seed
         if clips_per_video < 1:
@@ -69,9 +70,8 @@ class VideoClipDataset(Dataset):
         path = self.records.path(index)
 
         def times(info: decode.VideoInfo) -> np.ndarray:   # from the headers of the file being decoded
-            sampling.require_clip(path, info, self.num_frames, self.sampling_rate, self.target_fps)
-            return sampling.uniform_clips(info.duration, info.fps, self.num_frames, self.sampling_rate,
-                                          1, self.target_fps)[0]
+            return sampling.test_times(info, self.num_frames, self.sampling_rate, 1, self.target_fps,
+                                       self.sampling, path)[0]
 
         frames = decode.decode_clip(path, times, self.backend,
                                     max_short_side=decode.working_size(max(self.eval_short_side, self.crop_size)))
@@ -88,9 +88,8 @@ class VideoClipDataset(Dataset):
         path, windows = self.records.path(index), []
 
         def times(info: decode.VideoInfo) -> np.ndarray:
-            sampling.require_clip(path, info, self.num_frames, self.sampling_rate, self.target_fps)
-            windows[:] = [sampling.random_clip(info.duration, info.fps, self.num_frames, self.sampling_rate,
-                                               rng, self.target_fps) for rng in rngs]
+            windows[:] = [sampling.train_times(info, self.num_frames, self.sampling_rate, rng, self.target_fps,
+                                               self.sampling, path) for rng in rngs]
             return np.sort(np.concatenate(windows), kind="stable")
 
         decoded = decode.decode_clip(path, times, self.backend,      # the K windows' frames, in time order

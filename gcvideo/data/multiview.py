@@ -21,6 +21,8 @@ import torch
 from torch.utils.data import Dataset
 
 from . import decode, protocols, sampling, transforms
+
+sampling_module = sampling          # decode_views has a ``sampling`` argument
 from .records import RecordTable, VideoRecord, class_targets
 
 
@@ -50,16 +52,21 @@ def view_times(info: decode.VideoInfo, num_frames: int, sampling_rate: int, clip
 
 def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, crops: int, short_side: int,
                  crop: int, target_fps: float = 30.0, backend: str = "pyav",
-                 protocol: str = "gcvideo") -> dict[str, object]:
+                 protocol: str = "gcvideo", sampling: str = "window") -> dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
     and the crop ``boxes`` (top, left, size, size) in those frames, both as ``protocol``'s test
-    loader takes them (:mod:`gcvideo.data.protocols`)."""
+    loader takes them (:mod:`gcvideo.data.protocols`); ``sampling="segments"``: one frame per segment
+    of the whole video (:mod:`gcvideo.data.sampling`)."""
     order = None
+    segments = sampling == "segments"
 
     def sorted_times(info: decode.VideoInfo) -> np.ndarray:
         nonlocal order
-        sampling.require_clip(path, info, num_frames, sampling_rate, target_fps)
-        times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps, protocol))
+        if segments:
+            times = np.concatenate(sampling_module.segment_clips(info.duration, info.fps, num_frames, clips))
+        else:
+            sampling_module.require_clip(path, info, num_frames, sampling_rate, target_fps)
+            times = np.concatenate(view_times(info, num_frames, sampling_rate, clips, target_fps, protocol))
         order = np.argsort(times, kind="stable")              # clips may overlap in short videos
         return times[order]
 
@@ -98,12 +105,22 @@ class MultiViewDataset(Dataset):
 
     def __init__(self, records: Sequence[VideoRecord], class_to_index: dict[str, int], *, num_frames: int = 8,
                  sampling_rate: int = 8, target_fps: float = 30.0, backend: str = "pyav", clips: int = 10,
-                 crops: int = 3, short_side: int = 256, crop_size: int = 256, protocol: str = "gcvideo") -> None:
+                 crops: int = 3, short_side: int = 256, crop_size: int = 256, protocol: str = "gcvideo",
+                 sampling: str = "window") -> None:
         self.records, self.class_to_index = RecordTable.of(records), dict(class_to_index)
         self.targets = class_targets(self.records, class_to_index)
         self.options = dict(num_frames=num_frames, sampling_rate=sampling_rate, clips=clips, crops=crops,
                             short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend,
-                            protocol=protocol)
+                            protocol=protocol, sampling=sampling)
+
+    @classmethod
+    def of_spec(cls, records: Sequence[VideoRecord], class_to_index: dict[str, int], spec) -> "MultiViewDataset":
+        """The test views of a :class:`~gcvideo.data.spec.InputSpec`."""
+        clips, crops = spec.test_views
+        return cls(records, class_to_index, num_frames=spec.num_frames, sampling_rate=spec.sampling_rate,
+                   target_fps=spec.target_fps, backend=spec.backend, clips=clips, crops=crops,
+                   short_side=spec.eval_short_side, crop_size=spec.test_crop_size, protocol=spec.protocol,
+                   sampling=spec.sampling)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -126,8 +143,7 @@ def centre_view(path: str, spec):
     a checkpoint's :class:`~gcvideo.data.spec.InputSpec`: (uint8 (T, 3, crop, crop), frame times
     in s, the probe, the crop's box (top, left, h, w) in source pixels)."""
     info = decode.probe(path)
-    times = sampling.uniform_clips(info.duration, info.fps, spec.num_frames, spec.sampling_rate, 1,
-                                   spec.target_fps)[0]
+    times = sampling.test_times(info, spec.num_frames, spec.sampling_rate, 1, spec.target_fps, spec.sampling, path)[0]
     short_side, crop = spec.eval_short_side, spec.test_crop_size
     frames = decode.decode_at(path, times, spec.backend, max_short_side=decode.working_size(max(short_side, crop)))
     box = transforms.spatial_crop_boxes(info.height, info.width, short_side, crop, 1)[0]

@@ -1,13 +1,23 @@
 """Video lists from the layouts users already have, and the class index mapping.
 
-Three layouts, all resolved to a list of :class:`VideoRecord`:
+The layouts, all resolved to a list of :class:`VideoRecord`:
 
 * Kinetics CSV (``label,youtube_id,time_start,time_end,split``, as distributed for
   Kinetics-400/600/700) + a video root holding ``{youtube_id}_{start:06d}_{end:06d}.mp4``
   (or .webm/.mkv), either in one folder per class or flat;
 * "path label" text lists (pytorchvideo/SlowFast): one ``path label`` per line,
   the label an integer index or a class name, paths relative to the root;
-* a plain class-folder tree (UCF/HMDB style): ``root/<class>/<video>``.
+* a plain class-folder tree (UCF/HMDB style): ``root/<class>/<video>``;
+* UCF101's official split files (``ucfTrainTestlist/trainlist0N.txt`` rows ``Class/v_Class_g08_c01.avi
+  INDEX``, ``testlist0N.txt`` rows without the index: the class is the folder), read with the
+  ``classInd.txt`` beside them (``INDEX Class``, 1-based);
+* HMDB51's official split files (``testTrainMulti_7030_splits/<class>_test_splitN.txt``, rows
+  ``video.avi K`` with K 1 = train, 2 = test, 0 = unused): the list ``SPLITS/train_splitN`` (or
+  ``test_splitN``) is split N's training (testing) videos of every class, ``root/<class>/video.avi``;
+* Something-Something v2's JSON (``train.json``, ``validation.json``: ``[{"id", "label",
+  "template", "placeholders"}]``; ``test.json`` ids only): the class is the template without its
+  brackets (``Pushing something from left to right``, as ``labels.json`` names it), the video
+  ``root/<id>.webm``.
 
 Class indices are the sorted label names of the train split (or an explicit
 classes file, one name per line), saved with every checkpoint.
@@ -315,12 +325,121 @@ def read_classes_file(path: str) -> list[str]:
     return names
 
 
+_UCF101 = re.compile(r"^(train|test)list0\d\.txt$")
+_HMDB51 = re.compile(r"^(train|test)_split([123])$")
+_HMDB51_SUBSET = {"train": "1", "test": "2"}
+
+
+def list_format(source: str) -> str:
+    """Which reader ``source`` needs: ``folders``, ``hmdb51``, ``ucf101``, ``ssv2``, ``kinetics``
+    or ``path-label``."""
+    if os.path.isdir(source):
+        return "folders"
+    folder, name = os.path.split(source)
+    match = _HMDB51.match(name)
+    if match and not os.path.exists(source) and os.path.isdir(folder or ".") and \
+            any(f.endswith(f"_test_split{match.group(2)}.txt") for f in os.listdir(folder or ".")):
+        return "hmdb51"
+    if _UCF101.match(name) and os.path.isfile(os.path.join(folder, "classInd.txt")):
+        return "ucf101"
+    if name.lower().endswith(".json"):
+        return "ssv2"
+    if os.path.isfile(source):
+        with open(source, encoding="utf-8-sig", errors="surrogateescape") as f:
+            if is_kinetics_header(f.readline()):
+                return "kinetics"
+    return "path-label"
+
+
+def read_ucf101_list(list_path: str, root: str) -> RecordTable:
+    """UCF101's ``trainlist0N.txt``/``testlist0N.txt`` with ``classInd.txt`` beside it: the class of
+    a row is its folder, and a row's index, where given, must name that class."""
+    index_path = os.path.join(os.path.dirname(list_path), "classInd.txt")
+    names: dict[int, str] = {}
+    for lineno, line in list_rows(index_path)[1]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ValueError(f"{index_path}:{lineno}: expected 'INDEX Class', got {line.strip()!r}")
+        names[int(parts[0])] = parts[1]
+    listing, table = _Listing(), _Rows(list_path)
+    for lineno, line in list_rows(list_path)[1]:
+        parts = line.split()
+        if not 1 <= len(parts) <= 2 or "/" not in parts[0]:
+            raise ValueError(f"{list_path}:{lineno}: expected 'Class/video.avi [INDEX]', got {line.strip()!r}")
+        path, label = parts[0], parts[0].split("/")[0]
+        if len(parts) == 2:
+            if not parts[1].isdigit() or int(parts[1]) not in names:
+                raise ValueError(f"{list_path}:{lineno}: class index {parts[1]!r} is not in {index_path}")
+            if names[int(parts[1])] != label:
+                raise ValueError(f"{list_path}:{lineno}: index {parts[1]} is {names[int(parts[1])]!r} in "
+                                 f"{index_path}, but the video is in folder {label!r}")
+        full = os.path.join(root, path)
+        table.add(lineno, full, label, os.path.splitext(os.path.basename(path))[0], listing.exists(full))
+    return table.table()
+
+
+def read_hmdb51_split(source: str, root: str) -> RecordTable:
+    """HMDB51's split ``train_splitN``/``test_splitN`` of the folder of official split files: every
+    ``<class>_test_splitN.txt``'s rows marked 1 (train) or 2 (test), the class from the file's name."""
+    folder, name = os.path.split(source)
+    subset, split = _HMDB51.match(name).groups()
+    files = sorted(f for f in os.listdir(folder or ".") if f.endswith(f"_test_split{split}.txt"))
+    listing, table = _Listing(), _Rows(source)
+    for file in files:
+        label, path = file[:-len(f"_test_split{split}.txt")], os.path.join(folder, file)
+        for lineno, line in list_rows(path)[1]:
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise ValueError(f"{path}:{lineno}: expected 'video.avi 0|1|2', got {line.strip()!r}")
+            if parts[1] == _HMDB51_SUBSET[subset]:
+                full = os.path.join(root, label, parts[0])
+                table.add(len(table.paths) + 1, full, label, os.path.splitext(parts[0])[0], listing.exists(full))
+    return table.table()
+
+
+def ssv2_class(template: str) -> str:
+    """A Something-Something v2 template as its class name (``labels.json``'s): brackets removed."""
+    return template.replace("[", "").replace("]", "")
+
+
+def read_ssv2_json(json_path: str, root: str) -> RecordTable:
+    """Something-Something v2's ``train.json``/``validation.json`` (``test.json``: no labels); videos
+    ``root/<id>.webm`` (another extension beside it is found too)."""
+    import json
+
+    try:
+        with open(json_path, encoding="utf-8-sig") as f:
+            rows = json.load(f)
+    except ValueError as err:
+        raise ValueError(f"{json_path}: not JSON ({err})") from None
+    if not isinstance(rows, list):
+        raise ValueError(f"{json_path}: expected a list of videos ({{'id', 'template', ...}}), got {type(rows).__name__}")
+    names = _Listing().names(root)
+    table = _Rows(json_path)
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or "id" not in row or ("template" not in row and "label" in row):
+            raise ValueError(f"{json_path}: video {n}: expected {{'id', 'template', ...}}, got {str(row)[:80]}")
+        vid = str(row["id"])
+        found = next((vid + ext for ext in VIDEO_EXTENSIONS if vid + ext in names), None)
+        table.add(n, os.path.join(root, found or vid + ".webm"), ssv2_class(str(row.get("template", ""))), vid,
+                  found is not None)
+    return table.table()
+
+
 def load_records(source: str, root: Optional[str] = None,
                  classes: Optional[Sequence[str]] = None) -> RecordTable:
-    """Records of ``source``: a Kinetics .csv, a path-label .txt list, or a class-folder tree.
+    """Records of ``source``: a Kinetics .csv, a path-label .txt list, a class-folder tree, UCF101's
+    or HMDB51's split files or Something-Something v2's JSON (:func:`list_format`).
 
     ``root`` is where the videos are (default: the folder holding the list file).
     """
+    fmt = list_format(source)
+    if fmt == "hmdb51":
+        root = root if root is not None else os.path.dirname(os.path.dirname(os.path.abspath(source)))
+        records = read_hmdb51_split(source, root)
+        if not records:
+            raise ValueError(f"{source}: split files hold no videos for it")
+        return records
     if os.path.isdir(source):
         records = read_class_folders(source)
         if not records:
@@ -331,9 +450,9 @@ def load_records(source: str, root: Optional[str] = None,
     if not os.path.isfile(source):
         raise FileNotFoundError(f"video list not found: {source}")
     root = root if root is not None else os.path.dirname(os.path.abspath(source))
-    with open(source, encoding="utf-8-sig", errors="surrogateescape") as f:
-        kinetics = is_kinetics_header(f.readline())
-    records = read_kinetics_csv(source, root) if kinetics else read_path_label_list(source, root, classes)
+    readers = {"kinetics": read_kinetics_csv, "ucf101": read_ucf101_list, "ssv2": read_ssv2_json,
+               "path-label": lambda path, where: read_path_label_list(path, where, classes)}
+    records = readers[fmt](source, root)
     if not records:
         raise ValueError(f"{source}: the list holds no videos")
     return records

@@ -54,6 +54,7 @@ class InputSpec:
     test_views: tuple[int, int] = (10, 3)
     backend: str = "pyav"
     protocol: str = "gcvideo"  # whose test loader the views reproduce (gcvideo.data.protocols)
+    sampling: str = "window"   # a clip's frames: a window, or one per segment (gcvideo.data.sampling)
 
     @classmethod
     def from_options(cls, options: Mapping, where: str = "data") -> "InputSpec":
@@ -85,6 +86,11 @@ class InputSpec:
                 or not math.isfinite(self.target_fps):
             raise ValueError(f"{where}.target_fps must be > 0 and <= 1000 frames per second, got {self.target_fps!r}")
         check_protocol(self.protocol, self.test_views[1], where, self.test_crop_size, self.eval_short_side)
+        if self.sampling not in sampling.SAMPLINGS:
+            raise ValueError(f"{where}.sampling must be one of {', '.join(sampling.SAMPLINGS)}, got {self.sampling!r}")
+        if self.sampling == "segments" and self.protocol != "gcvideo":
+            raise ValueError(f"{where}.sampling segments takes frames its own way: {where}.protocol "
+                             f"{self.protocol} (a peer's Kinetics test loader) does not apply; leave it gcvideo")
         low, high = self.train_short_side
         if not 1 <= low <= high <= MAX_SIDE:
             raise ValueError(f"{where}.train_short_side is [min, max] with 1 <= min <= max <= {MAX_SIDE}, got "
@@ -120,15 +126,17 @@ class InputSpec:
     def describe(self) -> str:
         """The evaluation view in words (printed beside every evaluation's numbers)."""
         clips, crops = self.test_views
-        return (f"{clips}x{crops} views of {self.num_frames} frames every {self.sampling_rate} at "
-                f"{self.target_fps:g} fps, short side {self.eval_short_side}, {self.test_crop_size}-px crops"
+        frames = (f"{self.num_frames} frames, one per segment" if self.sampling == "segments" else
+                  f"{self.num_frames} frames every {self.sampling_rate} at {self.target_fps:g} fps")
+        return (f"{clips}x{crops} views of {frames}, short side {self.eval_short_side}, {self.test_crop_size}-px crops"
                 + (f", the {self.protocol} protocol" if self.protocol != "gcvideo" else ""))
 
     def evaluation_view(self) -> dict:
         """The evaluation view as recorded in ``metrics.json``."""
         return {"views": self.views, "num_frames": self.num_frames, "sampling_rate": self.sampling_rate,
                 "target_fps": self.target_fps, "short_side": self.eval_short_side, "crop": self.test_crop_size,
-                "train_crop": self.crop_size, "protocol": self.protocol}
+                "train_crop": self.crop_size, "protocol": self.protocol,
+                **({"sampling": self.sampling} if self.sampling == "segments" else {})}
 
     def options(self) -> dict:
         """As data options (the data module's argument names)."""

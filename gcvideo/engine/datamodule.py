@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from ..data.dataset import EpochSampler, VideoClipDataset
 from ..data.decode import BACKENDS
 from ..data.multiview import MultiViewDataset
-from ..data.records import class_index, fingerprint, load_records, read_classes_file, sort_class_names
+from ..data.records import class_index, fingerprint, list_format, load_records, read_classes_file, sort_class_names
 from ..data.spec import InputSpec
 from ..data.transforms import clip_augmentation
 
@@ -97,6 +97,11 @@ class KineticsDataModule(pl.LightningDataModule):
             with names), or the path (relative to ``root`` unless absolute) of a JSON or YAML file
             holding them: a flipped training clip carries the mirrored class. A name that is not
             a class, or a class in two pairs, is refused in one line.
+        sampling: where a clip's frames are: ``window`` (``num_frames`` frames ``sampling_rate``
+            apart at ``target_fps``, the Kinetics recipes') or ``segments`` (the whole video cut
+            into ``num_frames`` equal segments, one frame from each: random in training, the centre
+            in testing, test clip k of K at (k + 1/2)/K of each segment; TSN/TSM and PySlowFast's
+            Something-Something convention; ``sampling_rate`` and ``target_fps`` unused).
         protocol: whose test loader the multi-view evaluation reproduces, frame for frame and crop
             for crop: ``gcvideo`` (clips from the first to the last possible start, frames exactly
             ``sampling_rate`` apart), ``pyslowfast``, ``pytorchvideo`` or ``mmaction2`` (that
@@ -112,7 +117,7 @@ class KineticsDataModule(pl.LightningDataModule):
                  test_views: str = "10x3", test_crop_size: Optional[int] = None, randaugment: int = 0,
                  randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1,
                  protocol: str = "gcvideo", flip: bool = True,
-                 flip_label_map: Optional[Union[dict[str, str], str]] = None) -> None:
+                 flip_label_map: Optional[Union[dict[str, str], str]] = None, sampling: str = "window") -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
@@ -121,7 +126,7 @@ class KineticsDataModule(pl.LightningDataModule):
         self.spec = InputSpec.from_options(dict(
             num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,
             train_short_side=train_short_side, crop_size=crop_size, eval_short_side=eval_short_side,
-            test_crop_size=test_crop_size, test_views=test_views, protocol=protocol))
+            test_crop_size=test_crop_size, test_views=test_views, protocol=protocol, sampling=sampling))
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if randaugment < 0 or not 0 <= random_erasing <= 1:
@@ -143,7 +148,7 @@ class KineticsDataModule(pl.LightningDataModule):
         self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
                                  backend=backend, train_short_side=self.spec.train_short_side,
                                  crop_size=crop_size, eval_short_side=self.spec.eval_short_side,
-                                 max_retries=max_retries, seed=seed, flip=flip,
+                                 max_retries=max_retries, seed=seed, flip=flip, sampling=self.spec.sampling,
                                  augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.clips_per_video = clips_per_video
@@ -203,7 +208,7 @@ class KineticsDataModule(pl.LightningDataModule):
         if source is None:
             raise ValueError(f"data.{split} is not set")
         path = self._path(source)
-        if not os.path.exists(path):
+        if not os.path.exists(path) and list_format(path) != "hmdb51":     # HMDB51: SPLITS/train_splitN
             folder, name = os.path.split(path)
             other = os.path.join(folder, VAL_NAMES.get(name, name))
             if other == path or not os.path.isfile(other):
@@ -251,6 +256,8 @@ class KineticsDataModule(pl.LightningDataModule):
         every video would be replaced as too short, and the run would stop inside a worker."""
         from ..data import decode, sampling
 
+        if self.spec.sampling == "segments":          # one frame per segment: any video fits
+            return
         records = self.records(split)
         paths = [records.path(i) for i in np.flatnonzero(records.present)[:sample]]
         durations = []
@@ -284,13 +291,7 @@ class KineticsDataModule(pl.LightningDataModule):
     def multiview_dataset(self, split: str) -> MultiViewDataset:
         key = f"{split}_multiview"
         if key not in self._datasets:
-            spec = self.spec
-            clips, crops = spec.test_views
-            self._datasets[key] = MultiViewDataset(
-                self.known_records(split), self.class_to_index, num_frames=spec.num_frames,
-                sampling_rate=spec.sampling_rate, target_fps=spec.target_fps, backend=spec.backend,
-                clips=clips, crops=crops, short_side=spec.eval_short_side, crop_size=spec.test_crop_size,
-                protocol=spec.protocol)
+            self._datasets[key] = MultiViewDataset.of_spec(self.known_records(split), self.class_to_index, self.spec)
         return self._datasets[key]
 
     def _world(self):

@@ -147,43 +147,59 @@ def read_epoch_metrics(paths: Sequence[str]) -> dict[int, dict]:
     return dict(sorted(epochs.items()))
 
 
-def curves_figure(epochs: dict[int, dict]):
-    """Training curves per epoch: loss (train mean, val), top-1 (train, val) and the lr range."""
-    fig = _figure(13, 3.6)
+def curves_figure(epochs: dict[int, dict], runs: Optional[dict[str, dict[int, dict]]] = None):
+    """Training curves per epoch: loss (train mean, val), top-1 (train, val) and the lr range, of
+    one run (``epochs``) or of several on shared axes (``runs``: name -> epochs; one colour per
+    run, train dashed, val solid). Epochs are whole numbers; a run of one epoch is its points."""
+    runs = runs or {"": epochs}
+    fig = _figure(13, 4.2 if len(runs) > 1 else 3.6)
     axes = fig.subplots(1, 3)
-    x = sorted(epochs)
     series = {
-        0: (("train/loss", "train", np.mean), ("val/loss", "val", lambda v: v[-1])),
-        1: (("train/top1_epoch", "train", lambda v: v[-1]), ("val/top1", "val", lambda v: v[-1])),
+        0: (("train/loss", "train", np.mean, "--"), ("val/loss", "val", lambda v: v[-1], "-")),
+        1: (("train/top1_epoch", "train", lambda v: v[-1], "--"), ("val/top1", "val", lambda v: v[-1], "-")),
     }
-    for index, lines in series.items():
-        for key, label, pick in lines:
-            points = [(e, pick(epochs[e][key])) for e in x if key in epochs[e]]
-            if points:
-                scale = 100 if index == 1 else 1
-                axes[index].plot([p[0] for p in points], [scale * p[1] for p in points], marker="o",
-                                 markersize=3, label=label)
-        axes[index].set_xlabel("epoch")
-        axes[index].legend()
+    every = sorted({e for ep in runs.values() for e in ep}) or [0]
+    colours = [f"C{i}" for i in range(10)]
+    for r, (name, ep) in enumerate(runs.items()):
+        x = sorted(ep)
+        colour = colours[r % len(colours)]
+        for index, lines in series.items():
+            for key, label, pick, style in lines:
+                points = [(e, pick(ep[e][key])) for e in x if key in ep[e]]
+                if points:
+                    scale = 100 if index == 1 else 1
+                    axes[index].plot([p[0] for p in points], [scale * p[1] for p in points], marker="o",
+                                     markersize=4, linestyle=style if len(runs) > 1 else "-",
+                                     color=colour if len(runs) > 1 else None,
+                                     label=f"{name} {label}".strip())
+        lr_key = next((k for e in x for k in ep[e] if k.startswith("lr")), None)
+        if lr_key:
+            xs = [e for e in x if lr_key in ep[e]]
+            lows, highs = [min(ep[e][lr_key]) for e in xs], [max(ep[e][lr_key]) for e in xs]
+            axes[2].fill_between(xs, lows, highs, alpha=0.3, step="mid", color=colour)
+            axes[2].plot(xs, highs, marker="o", markersize=4, color=colour, label=name or None)
+    if not any(line for line in axes[2].get_lines()):
+        axes[2].text(0.5, 0.5, "no lr logged\n(logged at logging steps)", ha="center", va="center",
+                     transform=axes[2].transAxes)
+    for index in (0, 1):
+        axes[index].legend(fontsize=8)
         axes[index].grid(alpha=0.3)
+    if len(runs) > 1 and axes[2].get_lines():
+        axes[2].legend(fontsize=8)
     axes[0].set_ylabel("cross-entropy")
     axes[0].set_title("loss", fontsize=11)
     axes[1].set_ylabel("top-1 (%)")
     axes[1].set_ylim(0, 105)
     axes[1].set_title("accuracy (train: the batches' clips; val: single view)", fontsize=10)
-    lr_key = next((k for e in x for k in epochs[e] if k.startswith("lr")), None)
-    if lr_key:
-        lows = [min(epochs[e][lr_key]) for e in x if lr_key in epochs[e]]
-        highs = [max(epochs[e][lr_key]) for e in x if lr_key in epochs[e]]
-        xs = [e for e in x if lr_key in epochs[e]]
-        axes[2].fill_between(xs, lows, highs, alpha=0.4, step="mid")
-        axes[2].plot(xs, highs, marker="o", markersize=3)
-    else:
-        axes[2].text(0.5, 0.5, "no lr logged\n(logged at logging steps)", ha="center", va="center",
-                     transform=axes[2].transAxes)
-    for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[2].set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:                       # whole epochs; one epoch is a point, not an axis around 0
+        ax.set_xlim(every[0] - 0.5, every[-1] + 0.5)
+        if len(every) <= 12:
+            ax.set_xticks(every)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
     axes[2].set_ylabel("learning rate")
     axes[2].set_title("lr (range within each epoch)", fontsize=11)
     axes[2].grid(alpha=0.3)

@@ -70,7 +70,9 @@ def gather_predictions(predictions: list[dict]) -> list[dict]:
 
 def summary_lines(stage: str, views: str, metrics: dict, out: str) -> str:
     view = metrics.get("view")
-    views = (f"{views} views of {view['num_frames']}x{view['sampling_rate']} frames, short side {view['short_side']}, "
+    frames = (f"{view['num_frames']} frames, one per segment" if view and view.get("sampling") == "segments"
+              else f"{view['num_frames']}x{view['sampling_rate']} frames" if view else "")
+    views = (f"{views} views of {frames}, short side {view['short_side']}, "
              f"{view['crop']}-px crops" + (f", the {view['protocol']} protocol" if view.get("protocol", "gcvideo")
                                           != "gcvideo" else "") if view else f"{views} views")
     lines = [f"{stage} ({views}, {metrics['readable']}/{metrics['videos']} videos readable): "

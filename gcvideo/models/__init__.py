@@ -12,7 +12,7 @@ _EXPORTS = {"fold_context_blocks": "fold", "insert_blocks": "insert", "bypass_bl
             "BackboneOptions": "options", "BlockOptions": "options",
             "ALL_C3_C5": "catalog", "MODELS": "catalog", "NL5_POSITIONS": "catalog", "list_models": "catalog",
             "register_model": "catalog", "create_model": "registry", "model_spec": "registry",
-            "slow_resnet": "slow_resnet", "channels_last_3d": "slow_resnet"}
+            "slow_resnet": "slow", "channels_last_3d": "slow"}
 __all__ = list(_EXPORTS)
 
 

@@ -54,7 +54,7 @@ How a block runs (see ``attach``): appended to a ``Sequential`` target; a pytorc
 is replaced by an ``OutputThroughContext`` holding it, which keeps the state_dict keys. Every
 class exists at import, no forward hooks: the networks trace, script and export.
 gcvideo's own Slow-only models do not need this: they are built with their blocks
-(``gcvideo.models.slow_resnet``).
+(``gcvideo.models.slow``).
 """
 import contextlib
 from typing import Callable, Iterable, Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, Union, get_args

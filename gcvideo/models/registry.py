@@ -13,7 +13,7 @@ from torch import nn
 
 from ..layers.factory import block_options
 from .catalog import ALL_C3_C5, MODELS, NL5_POSITIONS, list_models, register_model  # noqa: F401 (re-exported)
-from .slow_resnet import slow_resnet
+from .slow import slow_resnet
 
 INSERT_OPTIONS = ("block", "where", "position")     # how every family's builder takes its blocks
 

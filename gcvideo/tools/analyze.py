@@ -39,7 +39,8 @@ def run_nl_stats(*, ckpt_path: str, data: str, root: Optional[str] = None, clips
     records = load_records(data, root, classes)
     dataset = VideoClipDataset(records, {c: i for i, c in enumerate(classes)}, "val", num_frames=spec.num_frames,
                                sampling_rate=spec.sampling_rate, target_fps=spec.target_fps, backend=spec.backend,
-                               crop_size=spec.crop_size, eval_short_side=spec.eval_short_side)
+                               crop_size=spec.crop_size, eval_short_side=spec.eval_short_side,
+                               sampling=spec.sampling)
     samples = (dataset[i] for i in range(len(dataset)))
     good = (module.batch_video({"video": s["video"].unsqueeze(0)}) for s in samples if s["ok"])
     limited = (clip for _, clip in zip(range(clips), good))

@@ -121,6 +121,7 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
     lift = measure_lift(gc["module"], gc["spec"], data_root, progress=True)
+    write_lift(os.path.join(demo_dir, "gc"), lift, gc["best"])
     video = _first_test_video(data_root)
     run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"), overwrite=True)
     print(summary(results, lift, cfg, time.time() - start))
@@ -129,6 +130,18 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     run_report(os.path.join(demo_dir, "gc"), compare=[os.path.join(demo_dir, "plain")],
                out=os.path.join(demo_dir, "report.html"), overwrite=True)        # prints "wrote ...report.html": the last line
     return 0
+
+
+def write_lift(run_dir: str, lift: dict, checkpoint: str) -> None:
+    """``RUN/lift.json``: the measured lift and which checkpoint it was measured on (path and
+    sha256), so ``report run`` shows it only beside the checkpoint it belongs to."""
+    import json
+
+    from ..files import file_sha256, write_atomic
+    from .run_report import LIFT
+
+    record = {**lift, "checkpoint": {"path": checkpoint, "sha256": file_sha256(checkpoint)}}
+    write_atomic(os.path.join(run_dir, LIFT), json.dumps(record, indent=1).encode())
 
 
 def _generate(root: str, step: str, what: str, make) -> None:

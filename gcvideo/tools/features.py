@@ -280,12 +280,7 @@ class _ResumableViews(torch.utils.data.Dataset):
                                [records.label(i) if records.label(i) in known else "" for i in every],
                                [records.video_id(i) for i in every], records.present)
         spec = spec.with_views(views)                  # checked: the protocol takes these crops
-        clips, crops = spec.test_views
-        self.views = MultiViewDataset(labelled, known, num_frames=spec.num_frames,
-                                      sampling_rate=spec.sampling_rate, target_fps=spec.target_fps,
-                                      backend=spec.backend, clips=clips, crops=crops,
-                                      short_side=spec.eval_short_side, crop_size=spec.test_crop_size,
-                                      protocol=spec.protocol)
+        self.views = MultiViewDataset.of_spec(labelled, known, spec)
         self.skip: set = set()
 
     def __len__(self) -> int:

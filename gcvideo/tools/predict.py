@@ -30,7 +30,7 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
     for path in paths:
         try:
             decoded = decode_views(path, spec.num_frames, spec.sampling_rate, clips, crops, spec.eval_short_side,
-                                   spec.test_crop_size, spec.target_fps, spec.backend, spec.protocol)
+                                   spec.test_crop_size, spec.target_fps, spec.backend, spec.protocol, spec.sampling)
         except VideoError as err:
             results.append({"path": path, "ok": False, "reason": str(err)})
             continue

@@ -11,6 +11,7 @@ import glob
 import html
 import io
 import json
+import math
 import os
 import sys
 from typing import Optional
@@ -100,8 +101,8 @@ def _worst(predictions: list[dict], classes: list[str], n: int = WORST) -> list[
 def run_inputs(run: str) -> list[str]:
     """What the report of ``run`` reads (never written over by its ``--out``): the checkpoints,
     the logs and every evaluation's reports."""
-    return ["checkpoints", "csv", "tensorboard", *sorted(os.path.basename(f) for pattern in ("test_*", "val_*")
-                                                       for f in glob.glob(os.path.join(run, pattern)))]
+    return ["checkpoints", "csv", "tensorboard", LIFT, *sorted(os.path.basename(f) for pattern in ("test_*", "val_*")
+                                                             for f in glob.glob(os.path.join(run, pattern)))]
 
 
 def read_metrics(path: str) -> dict:
@@ -149,8 +150,7 @@ def scored_checkpoint(metrics: dict, run: str, path: str) -> dict:
 
 def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     """Everything the page shows about one run, figures as data URIs."""
-    from ..engine.figures import (confusion_figure, curves_figure, most_confused, per_class_figure,
-                                  read_epoch_metrics, views_figure)
+    from ..engine.figures import confusion_figure, most_confused, per_class_figure, read_epoch_metrics, views_figure
     from ..engine.report import run_versions
 
     if not os.path.isdir(run):
@@ -167,7 +167,7 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     result["config"] = open(configs[0], encoding="utf-8").read() if configs else ""
     epochs = read_epoch_metrics([os.path.join(v, "metrics.csv") for v in versions
                                  if os.path.exists(os.path.join(v, "metrics.csv"))])
-    result["curves"] = _png(curves_figure(epochs)) if epochs else None
+    result["epoch_metrics"] = epochs
     vals = [e["val/top1"][-1] for e in epochs.values() if "val/top1" in e]
     result["best_val"] = max(vals) if vals else None
     result["epochs"] = len(epochs)
@@ -196,7 +196,22 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
                       "views_plot": _png(views_figure(metrics["views"], len(names))) if metrics.get("views") else None})
     result["tests"] = tests
     result["attention"] = _attention(ckpt_path, tests, data, trust) if attention else None
+    lift = os.path.join(run, LIFT)
+    result["lift"] = None
+    if os.path.exists(lift):
+        try:
+            with open(lift, encoding="utf-8") as f:
+                measured = json.load(f)
+            blocks = {str(k): {m: float(v[m]) for m in ("mass", "area", "lift")} for k, v in measured["blocks"].items()}
+            measured = {**measured, "blocks": blocks, "videos": int(measured["videos"])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{lift} is not a gcvideo lift record ({type(err).__name__}: {err}): run the demo "
+                             "again to rewrite it") from None
+        result["lift"] = {**measured, "scored": scored_checkpoint(measured, run, lift)}
     return result
+
+
+LIFT = "lift.json"     # a run's attention on the relation task's cues (written by the demo)
 
 
 def _attention(ckpt_path: str, tests: list, data: dict, trust: bool) -> Optional[dict]:
@@ -231,6 +246,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .runs { display: grid; gap: 24px; } .run { min-width: 0; } img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
 .strip { height: 72px; } .small { color: #666; font-size: 13px; } .warn { color: #b00; font-weight: bold; }
+.headline { font-size: 17px; background: #f3f7ff; border-left: 4px solid #36c; padding: 8px 12px; }
+img.wide { width: 100%; max-width: 1300px; }
 """
 
 CHECK = """<script>
@@ -282,8 +299,6 @@ def _run_section(r: dict) -> str:
     e = html.escape
     parts = [f"<div class='run'><h2>{e(r['name'])}: <code>{e(r['model'])}</code></h2>",
              f"<p class='small'>{e(os.path.abspath(r['run']))} — checkpoint {e(os.path.basename(r['checkpoint']))}</p>"]
-    if r["curves"]:
-        parts.append(f"<h3>Training curves</h3><img alt='training curves' src='{r['curves']}'>")
     for t in r["tests"]:
         m = t["metrics"]
         parts.append(f"<h3>Test, {e(t['views'])} views</h3>")
@@ -298,7 +313,11 @@ def _run_section(r: dict) -> str:
                              f"<tr><td>{e(c['true'])}</td><td>{e(c['predicted'])}</td><td class='num'>{c['videos']}</td>"
                              f"<td class='num'>{_pct(c['share'])}</td></tr>" for c in t["confused"]) + "</table>")
         parts.append(f"<img alt='per-class accuracy' src='{t['per_class']}'>")
-        parts.append("<p>Worst-classified videos (confidently wrong first):</p><table><tr><th>video</th>"
+        wrong = sum(p["top1"] != p["label"] for p in t["worst"])
+        heading = ("Misclassified videos, the most confidently wrong first" if wrong == len(t["worst"]) else
+                   f"{wrong} misclassified video(s) (most confidently wrong first), then the least confident "
+                   "correct ones" if wrong else "No test video was misclassified; the least confident correct ones")
+        parts.append(f"<p>{heading}:</p><table><tr><th>video</th>"
                      "<th>frames</th><th>true</th><th>top-5 (score)</th></tr>")
         for p in t["worst"]:
             top = ", ".join(f"{e(p[f'top{i}'])} ({float(p[f'score{i}']):.2f})" for i in range(1, 6) if p.get(f"top{i}"))
@@ -314,6 +333,17 @@ def _run_section(r: dict) -> str:
         if d:
             parts.append(f"<p class='small'>Data: {d['rows']} rows, {d['present']} present, {d['readable']} readable, "
                          f"sha256 {e(d['sha256'])}</p>")
+    lift = r["lift"]
+    if lift:
+        scored = lift["scored"]
+        parts.append("<h3>Attention on the cues</h3><p class='small'>share of each block's attention on the "
+                     f"relation task's cue boxes, their share of the positions, and the ratio (lift; 1 = no "
+                     f"preference), over the centre clips of {lift['videos']} test videos</p>"
+                     f"<p class='small{'' if scored['ok'] else ' warn'}'>measured: {e(scored['text'])}</p>"
+                     "<table><tr><th>block</th><th>attention on cues</th><th>cue area</th><th>lift</th></tr>"
+                     + "".join(f"<tr><td><code>{e(name)}</code></td><td class='num'>{_pct(b['mass'])}</td>"
+                               f"<td class='num'>{_pct(b['area'])}</td><td class='num'>{b['lift']:.1f}×</td></tr>"
+                               for name, b in lift["blocks"].items()) + "</table>")
     a = r["attention"]
     if a:
         parts.append(f"<h3>Where GC/SNL attends</h3><p class='small'>{e(a['video'])}</p>"
@@ -324,11 +354,53 @@ def _run_section(r: dict) -> str:
     return "".join(parts)
 
 
+def _best_test(r: dict, views: Optional[str] = None) -> Optional[dict]:
+    """The run's test with the most views (or with ``views``), or None."""
+    tests = [t for t in r["tests"] if views is None or t["views"] == views]
+    return max(tests, key=lambda t: math.prod(int(v) for v in t["views"].split("x")), default=None)
+
+
+def headline(runs: list[dict]) -> str:
+    """One sentence on what the page shows: a run's test top-1 at its cost, and for compared runs,
+    the change against the reference (the plain network of the others' family when it is among
+    them, else the first run) on the views both were tested with, at what change in FLOPs and
+    parameters."""
+    # the reference: a run of another's plain network (its registered baseline), else the first
+    first = next((r for r in runs if any(o is not r and o["cost"]["baseline"] == r["model"] for o in runs)), runs[0])
+    if len(runs) == 1:
+        t = _best_test(first)
+        score = f"test top-1 {_pct(t['metrics']['top1'])} ({t['views']} views)" if t else "no test report yet"
+        return f"{first['name']} (<code>{html.escape(first['model'])}</code>): {score} at " \
+               f"{first['cost']['gflops']:.4g} GFLOPs per clip."
+    parts = []
+    for r in (r for r in runs if r is not first):
+        common = [t["views"] for t in first["tests"] if _best_test(r, t["views"])]
+        flops = 100 * (r["cost"]["flops"] / first["cost"]["flops"] - 1)
+        params = 100 * (r["cost"]["params"] / first["cost"]["params"] - 1)
+        cost = f"at {flops:+.2f} % FLOPs and {params:+.2f} % parameters"
+        if not common:
+            parts.append(f"{html.escape(r['name'])} vs {html.escape(first['name'])}: no test views in common, {cost}")
+            continue
+        views = max(common, key=lambda v: math.prod(int(x) for x in v.split("x")))
+        a, b = _best_test(first, views)["metrics"]["top1"], _best_test(r, views)["metrics"]["top1"]
+        parts.append(f"{html.escape(r['name'])} vs {html.escape(first['name'])}: {100 * (b - a):+.1f} points test "
+                     f"top-1 ({_pct(b)} vs {_pct(a)}, {views} views) {cost}")
+    return "; ".join(parts) + "."
+
+
 def render(runs: list[dict]) -> str:
+    from ..engine.figures import curves_figure
+
     title = "gcvideo run report: " + " vs ".join(r["name"] for r in runs)
     columns = f"grid-template-columns: repeat({len(runs)}, minmax(0, 1fr));"
+    trained = {r["name"]: r["epoch_metrics"] for r in runs if r["epoch_metrics"]}
+    curves = ""
+    if trained:       # one full-width figure: compared runs on shared axes
+        figure = curves_figure(next(iter(trained.values())), trained if len(runs) > 1 else None)
+        curves = f"<h2>Training curves</h2><img class='wide' alt='training curves' src='{_png(figure)}'>"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{_summary_table(runs)}"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p class='headline'>{headline(runs)}</p>{_summary_table(runs)}{curves}"
             f"<div class='runs' style='{columns}'>" + "".join(_run_section(r) for r in runs) + f"</div>{CHECK}</body></html>")
 
 

@@ -56,6 +56,10 @@ def timeline(path: str, module, spec, window: Optional[float] = None, stride: Op
 
     from ..data.sampling import require_clip
 
+    if spec.sampling == "segments":
+        raise ValueError("--timeline slides a window of the clip's span over the video; this checkpoint's "
+                         "network takes one frame per segment of a whole video (data.sampling segments): "
+                         "predict the video (or its parts, cut beforehand) without --timeline")
     window = clip_window(spec) if window is None else window
     stride = window if stride is None else stride
     if not (0 < window < float("inf") and 0 < stride < float("inf")):
