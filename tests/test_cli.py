@@ -22,7 +22,7 @@ def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     for name in ["slow_r50", "slow_r50_gc", "slow_r50_gc5", "slow_r50_snl5", "slow_r50_nl5", "slow_r50_se",
-                 "slowfast_r50_gc", "x3d_m_gc", "i3d_r50_gc"]:
+                 "slowfast_r50_gc", "x3d_m_gc", "i3d_r50_gc", "r3d_18_gc", "s3d_gc"]:
         assert f"\n{name} " in "\n" + out
 
 

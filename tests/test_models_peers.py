@@ -214,6 +214,30 @@ def test_pyslowfast_non_local_weights_need_and_get_its_pooling_convention(pyslow
         assert torch.equal(again(clip), mine)
 
 
+@pytest.mark.parametrize("arch, size, frames", [("r3d_18", 64, 8), ("mc3_18", 64, 8), ("r2plus1d_18", 64, 8),
+                                                 ("s3d", 224, 16)])
+def test_torchvision_weights_compute_torchvisions_function_on_gcvideos_input(tmp_path, arch, size, frames):
+    """torchvision's own network (random weights and BN statistics) saved as its state_dict:
+    gcvideo's registered model of that name, fed gcvideo's normalisation (0.45/0.225), gives the
+    logits torchvision's gives on the same pixels normalised with the Kinetics statistics its weights
+    expect; with GC inserted the same, and the file is named as torchvision's."""
+    import torchvision.models.video as video
+
+    torch.manual_seed(0)
+    peer = randomize_norms(getattr(video, arch)(weights=None, num_classes=CLASSES)).eval()
+    path = tmp_path / f"{arch}.pth"
+    torch.save(peer.state_dict(), path)
+    assert read_weights(path)[0] == "torchvision"
+    pixels = torch.rand(1, 3, frames, size, size, generator=torch.Generator().manual_seed(4))
+    theirs_in = (pixels - torch.tensor([0.43216, 0.394666, 0.37645]).view(1, 3, 1, 1, 1)) \
+        / torch.tensor([0.22803, 0.22145, 0.216989]).view(1, 3, 1, 1, 1)
+    with torch.no_grad():
+        theirs = peer(theirs_in)
+        for name in (arch, f"{arch}_gc"):
+            mine = create_model(name, num_classes=CLASSES, pretrained=str(path)).eval()((pixels - 0.45) / 0.225)
+            assert torch.allclose(mine, theirs, rtol=1e-5, atol=1e-5 * theirs.abs().max()), (name, (mine - theirs).abs().max())
+
+
 def test_a_pickle_with_code_is_refused_without_running_it(synth_root, tmp_path, capsys):
     marker = tmp_path / "ran"
     payload = type("Payload", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})

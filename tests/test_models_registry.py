@@ -11,7 +11,10 @@ EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13)
                    "slow_r50_nl5": ("NonLocal3d", 5), "slow_r50_se": ("SqueezeExcite3d", 13),
                    "slowfast_r50": (None, 0), "slowfast_r50_gc": ("GlobalContext3d", 26),
                    "x3d_m": (None, 0), "x3d_m_gc": ("GlobalContext3d", 5 + 11 + 7),
-                   "i3d_r50": (None, 0), "i3d_r50_gc": ("GlobalContext3d", 13)}
+                   "i3d_r50": (None, 0), "i3d_r50_gc": ("GlobalContext3d", 13),
+                   **{arch: (None, 0) for arch in ("r3d_18", "mc3_18", "r2plus1d_18", "s3d")},
+                   **{f"{arch}_gc": ("GlobalContext3d", 6) for arch in ("r3d_18", "mc3_18", "r2plus1d_18")},
+                   "s3d_gc": ("GlobalContext3d", 2 + 5 + 2)}
 
 
 def context_blocks(model):
@@ -28,6 +31,9 @@ def test_every_registered_model_builds_and_runs(name):
     if MODELS[name].family == "slow":
         tiny = create_model(name, num_classes=7, **TINY).eval()
         assert tiny(torch.randn(2, 3, 4, 48, 64)).shape == (2, 7)
+    elif name.startswith("s3d"):  # torchvision's own head pools 2x7x7: its clip (16x224)
+        with torch.no_grad():
+            assert full.eval()(torch.randn(1, 3, *MODELS[name].clip[:1], 224, 224)).shape == (1, 400)
     else:                       # one clip tensor in, any size (adaptive heads), logits out
         with torch.no_grad():
             assert full.eval()(torch.randn(2, 3, 8, 64, 64)).shape == (2, 400)

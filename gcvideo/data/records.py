@@ -440,7 +440,7 @@ def load_records(source: str, root: Optional[str] = None,
         if not records:
             raise ValueError(f"{source}: split files hold no videos for it")
         return records
-    if os.path.isdir(source):
+    if fmt == "folders":
         records = read_class_folders(source)
         if not records:
             loose = [n for n in os.listdir(source) if n.lower().endswith(VIDEO_EXTENSIONS)]

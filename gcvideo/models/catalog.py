@@ -57,6 +57,19 @@ register_model("i3d_r50", "I3D R50 8x8 (5x7x7 stem, 3x1x1 convs in alternate blo
 register_model("i3d_r50_gc", "+ GC in every bottleneck of c3-c5, after the last 1x1 conv+BN",
                block="gc", where=ALL_C3_C5, position="after_1x1", **_I3D)
 
+# torchvision's video networks (its KINETICS400_V1 weights load as they are), GC by insert_blocks' rule
+_TORCHVISION = dict(family="torchvision", clip=(16, 112))
+for _arch, _what in (("r3d_18", "R3D-18 (3D ResNet-18)"), ("mc3_18", "MC3-18 (mixed 3D/2D convolutions)"),
+                     ("r2plus1d_18", "R(2+1)D-18 (factorised convolutions)")):
+    register_model(_arch, f"torchvision's {_what}, 16x112; its Kinetics weights load as they are",
+                   arch=_arch, baseline=_arch, **_TORCHVISION)
+    register_model(f"{_arch}_gc", "+ GC in every residual block of c3-c5, after its last conv+BN",
+                   arch=_arch, baseline=_arch, block="gc", where=ALL_C3_C5, **_TORCHVISION)
+register_model("s3d", "torchvision's S3D (separable inception), 16x224; its Kinetics weights load as they are",
+               family="torchvision", clip=(16, 224), baseline="s3d", arch="s3d")
+register_model("s3d_gc", "+ GC on the output of every inception block of c3-c5",
+               family="torchvision", clip=(16, 224), baseline="s3d", arch="s3d", block="gc", where=ALL_C3_C5)
+
 
 def list_models() -> dict[str, str]:
     """Registered model names with a one-line description."""

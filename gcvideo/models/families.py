@@ -1,5 +1,6 @@
 """Other video networks with context blocks: SlowFast, X3D, I3D (pytorchvideo's builders,
-random weights), with their blocks inserted by rule (``insert_blocks``).
+random weights) and torchvision's video networks (R3D-18, MC3-18, R(2+1)D-18, S3D), with their
+blocks inserted by rule (``insert_blocks``).
 
 Each takes one clip tensor (N, 3, T, H, W) like the Slow-only models, so the data
 pipeline, training and the 30-view test need nothing else: a SlowFast network takes
@@ -90,4 +91,70 @@ def i3d_resnet(*, num_classes: int = 400, dropout: float = 0.5, block: Optional[
     return model
 
 
-BUILDERS = {"slowfast": slowfast_resnet, "x3d": x3d, "i3d": i3d_resnet}
+# torchvision's video weights were trained on clips normalised with these Kinetics statistics
+# (its VideoClassification transforms); gcvideo normalises with pytorchvideo's 0.45 / 0.225
+TORCHVISION_MEAN, TORCHVISION_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
+GCVIDEO_MEAN, GCVIDEO_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+
+
+def _renormalise(module: nn.Module) -> None:
+    """Constants (not state) that turn gcvideo's normalised clip into torchvision's."""
+    shape = (1, 3, 1, 1, 1)
+    scale = torch.tensor(GCVIDEO_STD) / torch.tensor(TORCHVISION_STD)
+    shift = (torch.tensor(GCVIDEO_MEAN) - torch.tensor(TORCHVISION_MEAN)) / torch.tensor(TORCHVISION_STD)
+    module.register_buffer("input_scale", scale.reshape(shape), persistent=False)
+    module.register_buffer("input_shift", shift.reshape(shape), persistent=False)
+
+
+def _torchvision_classes():
+    from torchvision.models.video.resnet import VideoResNet
+    from torchvision.models.video.s3d import S3D
+
+    class TorchvisionVideoResNet(VideoResNet):
+        """torchvision's R3D/MC3/R(2+1)D network (its own modules, under its own names: its
+        state_dicts load as they are) taking gcvideo's normalised clip: re-normalised to the
+        statistics its weights were trained with before the stem."""
+
+        def __init__(self, net: VideoResNet) -> None:
+            nn.Module.__init__(self)
+            for name, child in net.named_children():
+                self.add_module(name, child)
+            _renormalise(self)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x * self.input_scale + self.input_shift)
+
+    class TorchvisionS3D(S3D):
+        """torchvision's S3D, as :class:`TorchvisionVideoResNet` (its head's fixed 2x7x7 pooling
+        kept: the clip must be at least 14 frames of 224 pixels, torchvision's minimum)."""
+
+        def __init__(self, net: S3D) -> None:
+            nn.Module.__init__(self)
+            for name, child in net.named_children():
+                self.add_module(name, child)
+            _renormalise(self)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x * self.input_scale + self.input_shift)
+
+    return TorchvisionVideoResNet, TorchvisionS3D
+
+
+def torchvision_video(*, num_classes: int = 400, arch: str = "r3d_18", block: Optional[str] = None,
+                      where: Where = DEFAULT_STAGES, position: Optional[str] = None, **block_options) -> nn.Module:
+    """torchvision's ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` or ``s3d`` (random weights; its
+    ``KINETICS400_V1`` state_dicts load with ``pretrained=``), taking gcvideo's clips."""
+    import torchvision.models.video as video
+
+    builders = {"r3d_18": video.r3d_18, "mc3_18": video.mc3_18, "r2plus1d_18": video.r2plus1d_18, "s3d": video.s3d}
+    if arch not in builders:
+        raise ValueError(f"arch must be one of {sorted(builders)}, got {arch!r}")
+    resnet, s3d = _torchvision_classes()
+    net = builders[arch](weights=None, num_classes=num_classes)
+    model = (s3d if arch == "s3d" else resnet)(net)
+    if block:
+        insert_blocks(model, block, where=where, position=position, **block_options)
+    return model
+
+
+BUILDERS = {"slowfast": slowfast_resnet, "x3d": x3d, "i3d": i3d_resnet, "torchvision": torchvision_video}

@@ -48,6 +48,7 @@ class BackboneOptions(_Overrides):
         depth: SlowFast: ResNet depth (50 or 101).
         alpha: SlowFast: frame-rate ratio of the fast to the slow pathway (4).
         size: X3D: ``s``, ``m`` or ``l``.
+        arch: torchvision: ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` or ``s3d``.
     """
     depths: Optional[list[int]] = None
     width: Optional[int] = None
@@ -57,6 +58,7 @@ class BackboneOptions(_Overrides):
     depth: Optional[int] = None
     alpha: Optional[int] = None
     size: Optional[Literal["s", "m", "l"]] = None
+    arch: Optional[Literal["r3d_18", "mc3_18", "r2plus1d_18", "s3d"]] = None
 
 
 @dataclass

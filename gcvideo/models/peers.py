@@ -12,6 +12,9 @@ Formats, found from the file's content:
   run code when it is read: it is read by :func:`read_caffe2_pickle`, whose unpickler admits only
   what numpy arrays are made of and refuses any other global in one line naming it.
 
+* ``torchvision``: torchvision's video weights (``R3D_18_Weights.KINETICS400_V1`` and the others'
+  state_dicts, ``stem.``/``layer1.``/``fc.`` or ``features.``/``classifier.``), for gcvideo's
+  ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` and ``s3d``, which keep torchvision's names;
 * ``mmaction2``: mmaction2's ``.pth`` checkpoints, ``{"state_dict": ...}`` with its recognizer's
   names (``backbone.conv1.conv.weight``, ``backbone.layer3.0.conv2.bn.weight``,
   ``cls_head.fc_cls.weight``).
@@ -213,6 +216,10 @@ def detect_format(obj) -> str:
         return "mmaction2"
     if isinstance(obj, Mapping) and obj.get(POOL_INPUT_MARK) is True:
         return "gcvideo-nl-pool-input"
+    keys = [str(k) for k in obj] if isinstance(obj, Mapping) else []
+    if any(k.startswith("stem.") for k in keys) and any(k.startswith("fc.") for k in keys) or \
+            any(k.startswith("features.0.") for k in keys) and any(k.startswith("classifier.") for k in keys):
+        return "torchvision"
     return "pytorchvideo"
 
 
@@ -248,7 +255,7 @@ def needs_pooled_input(state: Mapping[str, torch.Tensor], fmt: str) -> bool:
         any(".context.theta." in k for k in state)
 
 
-GCVIDEO_NAMES = ("pytorchvideo", "gcvideo-nl-pool-input")     # formats already in gcvideo's names and places
+GCVIDEO_NAMES = ("pytorchvideo", "torchvision", "gcvideo-nl-pool-input")   # already gcvideo's names and places
 
 
 def align_to_model(state: Mapping[str, torch.Tensor], model: torch.nn.Module, fmt: str) -> dict[str, torch.Tensor]:
