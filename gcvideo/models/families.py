@@ -106,36 +106,31 @@ def _renormalise(module: nn.Module) -> None:
     module.register_buffer("input_shift", shift.reshape(shape), persistent=False)
 
 
+class _GcvideoInput(nn.Module):
+    """A torchvision network's own modules, under its own names (its state_dicts load as they
+    are), taking gcvideo's normalised clip: re-normalised to the statistics its weights were
+    trained with, then the network's own forward (the class after this one in the MRO)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        nn.Module.__init__(self)
+        for name, child in net.named_children():
+            self.add_module(name, child)
+        _renormalise(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x * self.input_scale + self.input_shift)
+
+
 def _torchvision_classes():
     from torchvision.models.video.resnet import VideoResNet
     from torchvision.models.video.s3d import S3D
 
-    class TorchvisionVideoResNet(VideoResNet):
-        """torchvision's R3D/MC3/R(2+1)D network (its own modules, under its own names: its
-        state_dicts load as they are) taking gcvideo's normalised clip: re-normalised to the
-        statistics its weights were trained with before the stem."""
+    class TorchvisionVideoResNet(_GcvideoInput, VideoResNet):
+        """torchvision's R3D/MC3/R(2+1)D network taking gcvideo's clip (see ``_GcvideoInput``)."""
 
-        def __init__(self, net: VideoResNet) -> None:
-            nn.Module.__init__(self)
-            for name, child in net.named_children():
-                self.add_module(name, child)
-            _renormalise(self)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return super().forward(x * self.input_scale + self.input_shift)
-
-    class TorchvisionS3D(S3D):
-        """torchvision's S3D, as :class:`TorchvisionVideoResNet` (its head's fixed 2x7x7 pooling
-        kept: the clip must be at least 14 frames of 224 pixels, torchvision's minimum)."""
-
-        def __init__(self, net: S3D) -> None:
-            nn.Module.__init__(self)
-            for name, child in net.named_children():
-                self.add_module(name, child)
-            _renormalise(self)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return super().forward(x * self.input_scale + self.input_shift)
+    class TorchvisionS3D(_GcvideoInput, S3D):
+        """torchvision's S3D taking gcvideo's clip; its head's fixed 2x7x7 pooling kept: the clip
+        must be at least 14 frames of 224 pixels, torchvision's minimum."""
 
     return TorchvisionVideoResNet, TorchvisionS3D
 
