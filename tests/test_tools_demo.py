@@ -21,8 +21,12 @@ def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeyp
 
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--config", str(config), "--seed", "3", "--out", "elsewhere"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "[1/4] generating the relation task" in out
+    # a log file (here: the captured streams, not a terminal) holds lines, not a bar's redraws
+    log = captured.out + captured.err
+    assert "\r" not in log and len(log.encode()) < 20_000, len(log.encode())
     table = out.split("=== gcvideo demo", 1)[1]
     assert "plain (slow_r50)" in table and "gc (slow_r50_gc)" in table and "+0.00%" in table
     assert "2x1 views, 2/2 videos" in table
@@ -36,6 +40,7 @@ def test_relation_demo_trains_tests_and_compares_both_networks(tmp_path, monkeyp
     for name in ("plain", "gc"):
         assert os.path.exists(demo_dir / name / "checkpoints" / "best.ckpt")
     assert os.listdir(demo_dir / "attention") and os.path.exists(demo_dir / "data" / "test.csv")
+    assert "Attention on the cues" in page and (demo_dir / "gc" / "lift.json").exists()
     assert not os.path.exists(tmp_path / "runs")
     # a second run reuses the generated videos
     assert main(["demo", "--config", str(config), "--seed", "3", "--out", "elsewhere"]) == 0
