@@ -17,7 +17,7 @@ from ..files import check_writable, write_atomic
 from .parallel import parallel_map
 from .records import VideoRecord, list_format, list_rows, load_records
 
-STATUSES = ("ok", "missing", "unreadable", "truncated", "too short")
+STATUSES = ("ok", "missing", "unreadable", "truncated", "too short", "timeout")
 
 
 @dataclass
@@ -33,17 +33,18 @@ class CheckResult:
 
 
 def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8,
-                target_fps: float = 30.0, backend: str = "pyav") -> CheckResult:
+                target_fps: float = 30.0, backend: str = "pyav",
+                timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> CheckResult:
     result = CheckResult(record.path, record.label, "ok")
     try:
-        info = decode.probe(record.path)
+        info = decode.probe(record.path, timeout)
         result.duration, result.fps, result.width, result.height = (
             round(info.duration, 3), round(info.fps, 3), info.width, info.height)
         short = sampling.too_short(info.duration, info.fps, num_frames, sampling_rate, target_fps)
         if short:
             result.status, result.reason = "too short", short
             return result
-        decode.decode_ends(record.path, info, backend)
+        decode.decode_ends(record.path, info, backend, timeout)
     except decode.VideoError as err:
         result.status = err.reason if err.reason in STATUSES else "unreadable"
         result.reason = err.summary

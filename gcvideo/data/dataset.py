@@ -32,7 +32,8 @@ class VideoClipDataset(Dataset):
                  train_short_side: Sequence[int] = (256, 320), crop_size: int = 224,
                  eval_short_side: int = 256, flip: bool = True, max_retries: int = 10,
                  seed: int = 0, augment=None, clips_per_video: int = 1,
-                 flip_map: Optional[dict[int, int]] = None, sampling: str = "window") -> None:
+                 flip_map: Optional[dict[int, int]] = None, sampling: str = "window",
+                 decode_timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> None:
         if mode not in ("train", "val"):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
         if backend not in decode.BACKENDS:
@@ -48,6 +49,7 @@ class VideoClipDataset(Dataset):
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
         self.flip_map = dict(flip_map or {})          # class index -> its mirror's (data.flip_label_map)
         self.sampling = sampling                      # "window" or "segments" (gcvideo.data.sampling)
+        self.decode_timeout = decode_timeout          # seconds; a decode past it is a "timeout" video
         self.train_short_side, self.eval_short_side = tuple(train_short_side), eval_short_side
         self.max_retries, self.seed = max_retries, seed
         if clips_per_video < 1:
@@ -74,7 +76,8 @@ class VideoClipDataset(Dataset):
                                        self.sampling, path)[0]
 
         frames = decode.decode_clip(path, times, self.backend,
-                                    max_short_side=decode.working_size(max(self.eval_short_side, self.crop_size)))
+                                    max_short_side=decode.working_size(max(self.eval_short_side, self.crop_size)),
+                                    timeout=self.decode_timeout)
         return transforms.to_cthw(transforms.center_crop(frames, self.eval_short_side, self.crop_size))
 
     def load_clips(self, index: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
@@ -93,7 +96,8 @@ class VideoClipDataset(Dataset):
             return np.sort(np.concatenate(windows), kind="stable")
 
         decoded = decode.decode_clip(path, times, self.backend,      # the K windows' frames, in time order
-                                     max_short_side=decode.working_size(max(max(self.train_short_side), self.crop_size)))
+                                     max_short_side=decode.working_size(max(max(self.train_short_side), self.crop_size)),
+                                     timeout=self.decode_timeout)
         frames = np.empty_like(decoded)
         frames[np.argsort(np.concatenate(windows), kind="stable")] = decoded       # back to window order
         t = self.num_frames

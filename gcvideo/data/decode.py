@@ -24,7 +24,7 @@ Every failure is a :class:`VideoError` whose message names the file and the reas
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -91,10 +91,45 @@ def _open(path: str):
     return container
 
 
-def probe(path: str) -> VideoInfo:
-    """Duration, fps and size from the container headers (nothing is decoded)."""
-    with _open(path) as container:
-        return _info(path, container)
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 120.0     # seconds a probe or a clip's decode may take (data.decode_timeout)
+
+
+def bounded(path: str, timeout: Optional[float], work: Callable[[], T]) -> T:
+    """``work()``, abandoned after ``timeout`` seconds: it runs in a daemon thread and a decode that
+    never returns -- a file on a hung network mount, a pipe nobody writes, a decoder stuck inside C
+    code (which releases the GIL while it waits) -- becomes ``VideoError(path, "timeout")``, so the
+    loader replaces or reports the video and the job goes on. The abandoned thread holds only that
+    file; it does not keep the process from exiting. ``timeout`` None or 0: no bound."""
+    if not timeout:
+        return work()
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller as it is
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, name=f"decode {os.path.basename(path)}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise VideoError(path, "timeout", f"no result after {timeout:g} s (data.decode_timeout); abandoned")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def probe(path: str, timeout: Optional[float] = DEFAULT_TIMEOUT) -> VideoInfo:
+    """Duration, fps and size from the container headers (nothing is decoded), within ``timeout``
+    seconds (:func:`bounded`)."""
+    def read() -> VideoInfo:
+        with _open(path) as container:
+            return _info(path, container)
+    return bounded(path, timeout, read)
 
 
 def _info(path: str, container) -> VideoInfo:
@@ -116,23 +151,26 @@ def _info(path: str, container) -> VideoInfo:
 
 def decode_clip(path: str, choose: Callable[[VideoInfo], Sequence[float]], backend: str = "pyav",
                 short_side: Optional[int] = None, max_short_side: Optional[int] = None,
-                protocol: str = "gcvideo") -> np.ndarray:
+                protocol: str = "gcvideo", timeout: Optional[float] = DEFAULT_TIMEOUT) -> np.ndarray:
     """Frames at the times ``choose(info)`` picks from the video's header info, which may raise
     (too short, ...). With PyAV the file is opened once for both (a clip's probe and decode).
     ``short_side`` / ``max_short_side``: see :func:`decode_at`; ``protocol``: whose rounding the
-    scaled size follows (:func:`gcvideo.data.protocols.scaled_size`)."""
-    if backend != "pyav":
-        return decode_at(path, choose(probe(path)), backend, short_side, max_short_side, protocol)
-    with _open(path) as container:
-        times = _checked_times(choose(_info(path, container)))
-        return _decode_pyav(path, times, _Scale(short_side, max_short_side, protocol), container)
+    scaled size follows (:func:`gcvideo.data.protocols.scaled_size`); the whole within ``timeout``
+    seconds (:func:`bounded`)."""
+    def work() -> np.ndarray:
+        if backend != "pyav":
+            return _decode_at(path, choose(probe(path, None)), backend, short_side, max_short_side, protocol)
+        with _open(path) as container:
+            times = _checked_times(choose(_info(path, container)))
+            return _decode_pyav(path, times, _Scale(short_side, max_short_side, protocol), container)
+    return bounded(path, timeout, work)
 
 
-def decode_ends(path: str, info: VideoInfo, backend: str = "pyav") -> None:
+def decode_ends(path: str, info: VideoInfo, backend: str = "pyav", timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
     """Decode the first, middle and last frame that ``info`` declares: a corrupt or truncated
     stream raises :class:`VideoError` here (``data check``, and ``data prepare``'s read-back)."""
     last = max(0.0, info.duration - info.frame_duration)
-    decode_at(path, [0.0, last / 2, last], backend)
+    decode_at(path, [0.0, last / 2, last], backend, timeout=timeout)
 
 
 def _checked_times(times: Sequence[float]) -> np.ndarray:
@@ -144,11 +182,17 @@ def _checked_times(times: Sequence[float]) -> np.ndarray:
 
 def decode_at(path: str, times: Sequence[float], backend: str = "pyav",
               short_side: Optional[int] = None, max_short_side: Optional[int] = None,
-              protocol: str = "gcvideo") -> np.ndarray:
+              protocol: str = "gcvideo", timeout: Optional[float] = DEFAULT_TIMEOUT) -> np.ndarray:
     """uint8 RGB frames (len(times), H, W, 3) on screen at each (non-decreasing) time, display
     rotation applied; with ``short_side``, each frame scaled so its short side is that size; with
     ``max_short_side``, only a frame whose short side is larger is scaled down to it (memory
-    stays bounded for any source resolution; smaller videos come out untouched)."""
+    stays bounded for any source resolution; smaller videos come out untouched); within
+    ``timeout`` seconds (:func:`bounded`)."""
+    return bounded(path, timeout, lambda: _decode_at(path, times, backend, short_side, max_short_side, protocol))
+
+
+def _decode_at(path: str, times: Sequence[float], backend: str, short_side: Optional[int],
+               max_short_side: Optional[int], protocol: str) -> np.ndarray:
     times = _checked_times(times)
     scale = _Scale(short_side, max_short_side, protocol)
     if backend == "pyav":

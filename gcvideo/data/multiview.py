@@ -14,7 +14,7 @@ All K*T frames come from ONE decoding pass (``decode_clip`` with every requested
 each resized on uint8 as it is decoded, and the K*C views are cut from that tensor by
 :func:`iter_views` in chunks, so memory stays bounded for long videos.
 """
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -52,7 +52,8 @@ def view_times(info: decode.VideoInfo, num_frames: int, sampling_rate: int, clip
 
 def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, crops: int, short_side: int,
                  crop: int, target_fps: float = 30.0, backend: str = "pyav",
-                 protocol: str = "gcvideo", sampling: str = "window") -> dict[str, object]:
+                 protocol: str = "gcvideo", sampling: str = "window",
+                 timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> dict[str, object]:
     """Decode once; returns uint8 ``frames`` (K, T, 3, H', W') at short side ``short_side``
     and the crop ``boxes`` (top, left, size, size) in those frames, both as ``protocol``'s test
     loader takes them (:mod:`gcvideo.data.protocols`); ``sampling="segments"``: one frame per segment
@@ -72,7 +73,8 @@ def decode_views(path: str, num_frames: int, sampling_rate: int, clips: int, cro
 
     # one open file; each frame is scaled as soon as it is decoded (memory does not grow with the
     # source resolution)
-    decoded = decode.decode_clip(path, sorted_times, backend, short_side=max(short_side, crop), protocol=protocol)
+    decoded = decode.decode_clip(path, sorted_times, backend, short_side=max(short_side, crop), protocol=protocol,
+                                 timeout=timeout)
     frames = np.empty_like(decoded)
     frames[order] = decoded
     tensor = transforms.to_tchw(frames)                       # (K*T, 3, H', W') uint8
@@ -106,21 +108,22 @@ class MultiViewDataset(Dataset):
     def __init__(self, records: Sequence[VideoRecord], class_to_index: dict[str, int], *, num_frames: int = 8,
                  sampling_rate: int = 8, target_fps: float = 30.0, backend: str = "pyav", clips: int = 10,
                  crops: int = 3, short_side: int = 256, crop_size: int = 256, protocol: str = "gcvideo",
-                 sampling: str = "window") -> None:
+                 sampling: str = "window", timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> None:
         self.records, self.class_to_index = RecordTable.of(records), dict(class_to_index)
         self.targets = class_targets(self.records, class_to_index)
         self.options = dict(num_frames=num_frames, sampling_rate=sampling_rate, clips=clips, crops=crops,
                             short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend,
-                            protocol=protocol, sampling=sampling)
+                            protocol=protocol, sampling=sampling, timeout=timeout)
 
     @classmethod
-    def of_spec(cls, records: Sequence[VideoRecord], class_to_index: dict[str, int], spec) -> "MultiViewDataset":
+    def of_spec(cls, records: Sequence[VideoRecord], class_to_index: dict[str, int], spec,
+                timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> "MultiViewDataset":
         """The test views of a :class:`~gcvideo.data.spec.InputSpec`."""
         clips, crops = spec.test_views
         return cls(records, class_to_index, num_frames=spec.num_frames, sampling_rate=spec.sampling_rate,
                    target_fps=spec.target_fps, backend=spec.backend, clips=clips, crops=crops,
                    short_side=spec.eval_short_side, crop_size=spec.test_crop_size, protocol=spec.protocol,
-                   sampling=spec.sampling)
+                   sampling=spec.sampling, timeout=timeout)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -102,6 +102,10 @@ class KineticsDataModule(pl.LightningDataModule):
             into ``num_frames`` equal segments, one frame from each: random in training, the centre
             in testing, test clip k of K at (k + 1/2)/K of each segment; TSN/TSM and PySlowFast's
             Something-Something convention; ``sampling_rate`` and ``target_fps`` unused).
+        decode_timeout: seconds one video's decode may take (120); past it the video is abandoned --
+            replaced in training, listed in ``failures.csv`` with the reason ``timeout`` in
+            evaluation -- and the job goes on (a file on a hung mount, a pipe nobody writes, a
+            decoder stuck in C code). ``null``: no bound.
         protocol: whose test loader the multi-view evaluation reproduces, frame for frame and crop
             for crop: ``gcvideo`` (clips from the first to the last possible start, frames exactly
             ``sampling_rate`` apart), ``pyslowfast``, ``pytorchvideo`` or ``mmaction2`` (that
@@ -117,7 +121,8 @@ class KineticsDataModule(pl.LightningDataModule):
                  test_views: str = "10x3", test_crop_size: Optional[int] = None, randaugment: int = 0,
                  randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1,
                  protocol: str = "gcvideo", flip: bool = True,
-                 flip_label_map: Optional[Union[dict[str, str], str]] = None, sampling: str = "window") -> None:
+                 flip_label_map: Optional[Union[dict[str, str], str]] = None, sampling: str = "window",
+                 decode_timeout: Optional[float] = 120.0) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
@@ -143,12 +148,16 @@ class KineticsDataModule(pl.LightningDataModule):
             raise FileNotFoundError(f"data.root: video folder not found: {root}")
         self.root = root
         self.splits = {"train": train, "val": val, "test": test}
+        if decode_timeout is not None and not 0 < decode_timeout < float("inf"):
+            raise ValueError(f"data.decode_timeout must be seconds > 0 (or null: no bound), got {decode_timeout}")
+        self.decode_timeout = decode_timeout
         if flip_label_map is not None and not flip:
             raise ValueError("data.flip_label_map needs data.flip true: without flips no label is mirrored")
         self.clip_options = dict(num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
                                  backend=backend, train_short_side=self.spec.train_short_side,
                                  crop_size=crop_size, eval_short_side=self.spec.eval_short_side,
                                  max_retries=max_retries, seed=seed, flip=flip, sampling=self.spec.sampling,
+                                 decode_timeout=decode_timeout,
                                  augment=clip_augmentation(randaugment, randaugment_magnitude, random_erasing))
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.clips_per_video = clips_per_video
@@ -291,7 +300,8 @@ class KineticsDataModule(pl.LightningDataModule):
     def multiview_dataset(self, split: str) -> MultiViewDataset:
         key = f"{split}_multiview"
         if key not in self._datasets:
-            self._datasets[key] = MultiViewDataset.of_spec(self.known_records(split), self.class_to_index, self.spec)
+            self._datasets[key] = MultiViewDataset.of_spec(self.known_records(split), self.class_to_index, self.spec,
+                                                           self.decode_timeout)
         return self._datasets[key]
 
     def _world(self):

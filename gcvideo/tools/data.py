@@ -13,11 +13,11 @@ to_json = partial(dumps, indent=2)
 def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
                    target_fps: float = 30.0, backend: Literal["pyav", "decord"] = "pyav",
                    workers: Optional[int] = None, out: Optional[str] = None, json: bool = False,
-                   classes_file: Optional[str] = None) -> int:
+                   classes_file: Optional[str] = None, decode_timeout: float = 120.0) -> int:
     """scan every video, report bad ones, write a clean list
 
     Probe and decode every video of a Kinetics CSV, a 'path label' list or a class-folder tree in
-    parallel; print ok / missing / unreadable / truncated / too short counts with reasons; write
+    parallel; print ok / missing / unreadable / truncated / too short / timeout counts with reasons; write
     <list>.clean.csv|txt (good videos) and <list>.bad.csv. Exits 1 when any video is bad.
 
     Args:
@@ -32,13 +32,19 @@ def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: in
         json: print a JSON report
         classes_file: class names in index order, one per line: integer labels ('path 3') index it
             (without it an integer label is the class's name)
+        decode_timeout: seconds a video's probe or decode may take; past it the video is reported
+            as 'timeout' and the scan goes on
     """
     from ..data.check import scan, summary_table
+
+    if not 0 < decode_timeout < float("inf"):
+        raise ValueError(f"--decode-timeout must be seconds > 0, got {decode_timeout}")
     from ..data.records import read_classes_file
 
     classes = read_classes_file(classes_file) if classes_file else None
     results, paths = scan(source, root=root, workers=workers, out_prefix=out, progress=not json, classes=classes,
-                          num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend)
+                          num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,
+                          timeout=decode_timeout)
     bad = [r for r in results if r.status != "ok"]
     if json:
         print(to_json({"total": len(results), "counts": dict(Counter(r.status for r in results)),

@@ -16,7 +16,7 @@ from ..models import fold_context_blocks
 
 @torch.no_grad()
 def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5,
-                   trust: bool = False) -> list[dict]:
+                   trust: bool = False, timeout: Optional[float] = 120.0) -> list[dict]:
     from ..data.decode import VideoError
     from ..data.multiview import decode_views
     from ..engine.inference import view_logits
@@ -30,9 +30,10 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
     for path in paths:
         try:
             decoded = decode_views(path, spec.num_frames, spec.sampling_rate, clips, crops, spec.eval_short_side,
-                                   spec.test_crop_size, spec.target_fps, spec.backend, spec.protocol, spec.sampling)
+                                   spec.test_crop_size, spec.target_fps, spec.backend, spec.protocol, spec.sampling,
+                                   timeout)
         except VideoError as err:
-            results.append({"path": path, "ok": False, "reason": str(err)})
+            results.append({"path": path, "ok": False, "reason": err.summary})   # the path is its own field
             continue
         logits = view_logits(net, decoded["frames"], decoded["boxes"], module.hparams.view_batch)
         probs = module.average_views(logits.unsqueeze(0))[0]
@@ -44,7 +45,8 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
 
 def run_predict(videos: list[str], /, *, ckpt_path: str, views: Optional[str] = None, json: bool = False,
                 timeline: bool = False, window: Optional[float] = None, stride: Optional[float] = None,
-                out: str = "timeline", trust_checkpoint: bool = False, overwrite: bool = False) -> int:
+                out: str = "timeline", trust_checkpoint: bool = False, overwrite: bool = False,
+                decode_timeout: float = 120.0) -> int:
     """top-5 classes of videos with a trained checkpoint (multi-view), or a timeline of a long video
 
     Multi-view prediction for any video (any length, size, fps). Class names and clip options are
@@ -66,14 +68,18 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: Optional[str] = 
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
         overwrite: with --timeline: replace the files of an earlier timeline in OUT
+        decode_timeout: seconds one video's decode may take; past it the video is reported
+            ('timeout') and the next one predicted
     """
+    if not 0 < decode_timeout < float("inf"):
+        raise ValueError(f"--decode-timeout must be seconds > 0, got {decode_timeout}")
     if timeline and views is not None:
         raise ValueError("--views does not apply to --timeline (each window is one clip, its centre crop)")
     if timeline:
         return _run_timeline(videos, ckpt_path, window, stride, out, json, trust_checkpoint, overwrite)
     if window is not None or stride is not None:
         raise ValueError("--window and --stride apply to --timeline")
-    results = predict_videos(videos, ckpt_path, views or "10x3", trust=trust_checkpoint)
+    results = predict_videos(videos, ckpt_path, views or "10x3", trust=trust_checkpoint, timeout=decode_timeout)
     if json:
         print(jsonlib.dumps(results, indent=2))
     else:
