@@ -1,8 +1,10 @@
 """The shipped configs, installed with the package, and how a ``--config`` name finds them.
 
 ``demo/relation.yaml`` and ``demo/order.yaml`` (the demos), ``kinetics400/base.yaml`` (the paper's
-recipe), ``kinetics400/finetune_imagenet.yaml``, ``kinetics400/networks/*.yaml`` (SlowFast, X3D, I3D
-with GC) and ``models/*.yaml`` (one network each -- ``plain``, ``gc``, ``gc5``, ``nl5``, ``snl5``,
+recipe), ``kinetics400/finetune_imagenet.yaml``, ``kinetics400/finetune_gc.yaml`` and
+``finetune_slowfast_gc.yaml`` (GC from pretrained weights), ``kinetics400/networks/*.yaml`` (SlowFast,
+X3D, I3D with GC), ``ssv2/``, ``ucf101/``, ``hmdb51/`` (other datasets), ``smoke.yaml`` (any recipe,
+small, last) and ``models/*.yaml`` (one network each -- ``plain``, ``gc``, ``gc5``, ``nl5``, ``snl5``,
 ``se``, ``nl``, ``snl`` and the GC ablations -- to put after any base). Paths inside a config
 (``data.root``, ``trainer.default_root_dir``) are relative to the working directory.
 """
