@@ -124,3 +124,20 @@ def test_something_something_v2_json(videos, tmp_path):
     (tmp_path / "broken.json").write_text(json.dumps([{"label": "x", "template": "y"}]))
     with pytest.raises(ValueError, match="broken.json: video 1: expected"):
         load_records(str(tmp_path / "broken.json"), str(root))
+
+
+def test_data_synth_writes_every_layout_of_the_same_videos(tmp_path):
+    """`data synth --task direction` writes UCF101's, HMDB51's and SSv2's own files beside the
+    Kinetics lists: each reads back as the same videos of each split (SSv2: its template classes)."""
+    out = tmp_path / "d"
+    assert main(["data", "synth", str(out), "--task", "direction", "--videos-per-class", "5"]) == 0
+    kinetics = {s: load_records(str(out / f"{s}.csv")) for s in ("train", "val", "test")}
+    by_path = {s: sorted((r.path, r.label) for r in kinetics[s]) for s in kinetics}
+    ucf = {s: load_records(str(out / "ucfTrainTestlist" / f"{s}list01.txt"), str(out)) for s in ("train", "test")}
+    hmdb = {s: load_records(str(out / "testTrainMulti_7030_splits" / f"{s}_split1"), str(out)) for s in ("train", "test")}
+    for split in ("train", "test"):
+        assert sorted((r.path, r.label) for r in ucf[split]) == by_path[split]
+        assert sorted((r.path, r.label) for r in hmdb[split]) == by_path[split]
+    ssv2 = load_records(str(out / "validation.json"), str(out))
+    assert ssv2.present.all() and sorted(r.path for r in ssv2) == [p for p, _ in by_path["val"]]
+    assert sorted(ssv2.label_names) == ["Moving something from left to right", "Moving something from right to left"]

@@ -414,15 +414,17 @@ def read_ssv2_json(json_path: str, root: str) -> RecordTable:
         raise ValueError(f"{json_path}: not JSON ({err})") from None
     if not isinstance(rows, list):
         raise ValueError(f"{json_path}: expected a list of videos ({{'id', 'template', ...}}), got {type(rows).__name__}")
-    names = _Listing().names(root)
+    listing = _Listing()
     table = _Rows(json_path)
     for n, row in enumerate(rows, 1):
         if not isinstance(row, dict) or "id" not in row or ("template" not in row and "label" in row):
             raise ValueError(f"{json_path}: video {n}: expected {{'id', 'template', ...}}, got {str(row)[:80]}")
-        vid = str(row["id"])
-        found = next((vid + ext for ext in VIDEO_EXTENSIONS if vid + ext in names), None)
-        table.add(n, os.path.join(root, found or vid + ".webm"), ssv2_class(str(row.get("template", ""))), vid,
-                  found is not None)
+        vid = str(row["id"])                     # SSv2's ids are names; a path below root is read too
+        folder, stem = os.path.split(os.path.join(root, vid))
+        names = listing.names(folder)
+        found = next((stem + ext for ext in VIDEO_EXTENSIONS if stem + ext in names), None)
+        table.add(n, os.path.join(folder, found or stem + ".webm"), ssv2_class(str(row.get("template", ""))),
+                  os.path.basename(vid), found is not None)
     return table.table()
 
 

@@ -218,7 +218,45 @@ def synthesize_direction(out: str, videos_per_class: int = 20, frames: int = 32,
                           progress, workers)[0]
     with open(os.path.join(out, "flip_label_map.json"), "w", encoding="utf-8") as f:
         json.dump({DIRECTION_CLASSES[0]: DIRECTION_CLASSES[1]}, f)
+    write_other_layouts(out, rows, list(DIRECTION_CLASSES))
     return rows
+
+
+SSV2_TEMPLATES = {DIRECTION_CLASSES[0]: "Moving [something] from left to right",
+                  DIRECTION_CLASSES[1]: "Moving [something] from right to left"}
+
+
+def write_other_layouts(out: str, rows: dict[str, list[dict]], names: list[str]) -> None:
+    """The same videos and splits in the other datasets' own files, beside the Kinetics lists:
+    UCF101's ``ucfTrainTestlist/`` (``classInd.txt``, ``trainlist01.txt`` with 1-based indices,
+    ``testlist01.txt`` without), HMDB51's ``testTrainMulti_7030_splits/<class>_test_split1.txt``
+    (1 train, 2 test, 0 the val videos) and Something-Something v2's ``train.json`` /
+    ``validation.json`` (``id`` = the video's path below OUT without extension; ``template`` names
+    the class, ``SSV2_TEMPLATES`` where the task has one)."""
+    def video(row: dict) -> str:
+        return f"{row['label']}/{kinetics_filename(row['youtube_id'], row['time_start'], row['time_end'])}.mp4"
+
+    ucf, hmdb = os.path.join(out, "ucfTrainTestlist"), os.path.join(out, "testTrainMulti_7030_splits")
+    os.makedirs(ucf, exist_ok=True)
+    os.makedirs(hmdb, exist_ok=True)
+    index = {name: i for i, name in enumerate(names, 1)}
+    with open(os.path.join(ucf, "classInd.txt"), "w", encoding="utf-8") as f:
+        f.writelines(f"{i} {name}\n" for name, i in index.items())
+    with open(os.path.join(ucf, "trainlist01.txt"), "w", encoding="utf-8") as f:
+        f.writelines(f"{video(r)} {index[r['label']]}\n" for r in rows["train"])
+    with open(os.path.join(ucf, "testlist01.txt"), "w", encoding="utf-8") as f:
+        f.writelines(f"{video(r)}\n" for r in rows["test"])
+    marks = {"train": 1, "test": 2, "val": 0}
+    for name in names:
+        with open(os.path.join(hmdb, f"{name}_test_split1.txt"), "w", encoding="utf-8") as f:
+            f.writelines(f"{os.path.basename(video(r))} {marks[split]}\n" for split in SPLITS for r in rows[split]
+                         if r["label"] == name)
+    for split, file in (("train", "train.json"), ("val", "validation.json")):
+        entries = [{"id": os.path.splitext(video(r))[0], "label": r["label"].replace("_", " "),
+                    "template": SSV2_TEMPLATES.get(r["label"], r["label"]), "placeholders": ["a disc"]}
+                   for r in rows[split]]
+        with open(os.path.join(out, file), "w", encoding="utf-8") as f:
+            json.dump(entries, f)
 
 
 def _render_direction(label: str, rng: np.random.Generator, **options) -> tuple[np.ndarray, None]:

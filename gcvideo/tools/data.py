@@ -117,7 +117,9 @@ def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction
     cues.json (each cue's box per frame). --task order: classes differ only in the temporal order
     of colour events of one drifting disc. --task direction: a disc crossing the frame left to
     right or right to left (a flipped clip shows the other class); also writes
-    flip_label_map.json, for data.flip_label_map.
+    flip_label_map.json, for data.flip_label_map, and the same videos in UCF101's
+    (ucfTrainTestlist/), HMDB51's (testTrainMulti_7030_splits/) and SSv2's (train.json,
+    validation.json) own files.
 
     Args:
         out: output folder
