@@ -80,3 +80,17 @@ def test_a_pipe_nobody_writes_is_reported_not_waited_for(tmp_path):
     with pytest.raises(decode.VideoError, match="empty"):
         decode.probe(str(pipe), timeout=30)
     assert time.monotonic() - start < 5
+
+
+def test_every_command_bounds_decodes_by_the_one_default():
+    """data check's default is written out (its module imports no torch before it runs); it is
+    the decoder's."""
+    import inspect
+
+    from gcvideo.engine.datamodule import KineticsDataModule
+    from gcvideo.tools.data import run_data_check
+    from gcvideo.tools.predict import run_predict
+
+    for function, name in ((run_data_check, "decode_timeout"), (run_predict, "decode_timeout"),
+                           (KineticsDataModule.__init__, "decode_timeout")):
+        assert inspect.signature(function).parameters[name].default == decode.DEFAULT_TIMEOUT, function

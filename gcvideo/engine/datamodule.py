@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from ..data.dataset import EpochSampler, VideoClipDataset
-from ..data.decode import BACKENDS
+from ..data.decode import BACKENDS, DEFAULT_TIMEOUT
 from ..data.multiview import MultiViewDataset
 from ..data.records import class_index, fingerprint, list_format, load_records, read_classes_file, sort_class_names
 from ..data.spec import InputSpec
@@ -122,7 +122,7 @@ class KineticsDataModule(pl.LightningDataModule):
                  randaugment_magnitude: int = 9, random_erasing: float = 0.0, clips_per_video: int = 1,
                  protocol: str = "gcvideo", flip: bool = True,
                  flip_label_map: Optional[Union[dict[str, str], str]] = None, sampling: str = "window",
-                 decode_timeout: Optional[float] = 120.0) -> None:
+                 decode_timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
         super().__init__()
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:

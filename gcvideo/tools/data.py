@@ -13,7 +13,7 @@ to_json = partial(dumps, indent=2)
 def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
                    target_fps: float = 30.0, backend: Literal["pyav", "decord"] = "pyav",
                    workers: Optional[int] = None, out: Optional[str] = None, json: bool = False,
-                   classes_file: Optional[str] = None, decode_timeout: float = 120.0) -> int:
+                   classes_file: Optional[str] = None, decode_timeout: float = 120.0) -> int:   # decode.DEFAULT_TIMEOUT
     """scan every video, report bad ones, write a clean list
 
     Probe and decode every video of a Kinetics CSV, a 'path label' list or a class-folder tree in

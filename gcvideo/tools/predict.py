@@ -10,13 +10,14 @@ from typing import Optional
 
 import torch
 
+from ..data.decode import DEFAULT_TIMEOUT
 from ..engine.checkpoint import load_classifier
 from ..models import fold_context_blocks
 
 
 @torch.no_grad()
 def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: int = 5,
-                   trust: bool = False, timeout: Optional[float] = 120.0) -> list[dict]:
+                   trust: bool = False, timeout: Optional[float] = DEFAULT_TIMEOUT) -> list[dict]:
     from ..data.decode import VideoError
     from ..data.multiview import decode_views
     from ..engine.inference import view_logits
@@ -46,7 +47,7 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
 def run_predict(videos: list[str], /, *, ckpt_path: str, views: Optional[str] = None, json: bool = False,
                 timeline: bool = False, window: Optional[float] = None, stride: Optional[float] = None,
                 out: str = "timeline", trust_checkpoint: bool = False, overwrite: bool = False,
-                decode_timeout: float = 120.0) -> int:
+                decode_timeout: float = DEFAULT_TIMEOUT) -> int:
     """top-5 classes of videos with a trained checkpoint (multi-view), or a timeline of a long video
 
     Multi-view prediction for any video (any length, size, fps). Class names and clip options are
