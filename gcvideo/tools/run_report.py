@@ -354,10 +354,14 @@ def _run_section(r: dict) -> str:
     return "".join(parts)
 
 
-def _best_test(r: dict, views: Optional[str] = None) -> Optional[dict]:
-    """The run's test with the most views (or with ``views``), or None."""
-    tests = [t for t in r["tests"] if views is None or t["views"] == views]
-    return max(tests, key=lambda t: math.prod(int(v) for v in t["views"].split("x")), default=None)
+def _view_count(views: str) -> int:
+    """Views of a ``CLIPSxCROPS`` test (``10x3``: 30)."""
+    return math.prod(int(v) for v in views.split("x"))
+
+
+def _best_test(r: dict) -> Optional[dict]:
+    """The run's test with the most views, or None."""
+    return max(r["tests"], key=lambda t: _view_count(t["views"]), default=None)
 
 
 def headline(runs: list[dict]) -> str:
@@ -374,15 +378,17 @@ def headline(runs: list[dict]) -> str:
                f"{first['cost']['gflops']:.4g} GFLOPs per clip."
     parts = []
     for r in (r for r in runs if r is not first):
-        common = [t["views"] for t in first["tests"] if _best_test(r, t["views"])]
+        theirs = {t["views"]: t for t in r["tests"]}
+        common = [t for t in first["tests"] if t["views"] in theirs]
         flops = 100 * (r["cost"]["flops"] / first["cost"]["flops"] - 1)
         params = 100 * (r["cost"]["params"] / first["cost"]["params"] - 1)
         cost = f"at {flops:+.2f} % FLOPs and {params:+.2f} % parameters"
         if not common:
             parts.append(f"{html.escape(r['name'])} vs {html.escape(first['name'])}: no test views in common, {cost}")
             continue
-        views = max(common, key=lambda v: math.prod(int(x) for x in v.split("x")))
-        a, b = _best_test(first, views)["metrics"]["top1"], _best_test(r, views)["metrics"]["top1"]
+        mine = max(common, key=lambda t: _view_count(t["views"]))
+        views = mine["views"]
+        a, b = mine["metrics"]["top1"], theirs[views]["metrics"]["top1"]
         parts.append(f"{html.escape(r['name'])} vs {html.escape(first['name'])}: {100 * (b - a):+.1f} points test "
                      f"top-1 ({_pct(b)} vs {_pct(a)}, {views} views) {cost}")
     return "; ".join(parts) + "."
