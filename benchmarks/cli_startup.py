@@ -3,8 +3,9 @@
 Each command runs ``--runs`` times in a fresh process, interleaved with ``python -c pass`` and
 ``python -c "import torch"`` (the floor every command that touches a network pays); prints the
 median seconds of each and its ratio to ``python -c pass``. ``gcvideo --help``, ``configs`` and
-``models`` import neither torch nor pytorchvideo; ``info MODEL`` builds the model and its plain
-network and counts both networks' FLOPs with fvcore (a traced forward of each).
+``models`` import neither torch nor pytorchvideo, nor does ``info MODEL`` at its recipe clip (the
+catalog's recorded figures); ``info MODEL --measure`` builds the model and its plain network and
+counts both networks' FLOPs with fvcore (a traced forward of each).
 
     python benchmarks/cli_startup.py [--runs 5] [--model slow_r50_gc]
 """
@@ -24,7 +25,8 @@ def main() -> None:
     commands = {"python -c pass": [sys.executable, "-c", "pass"],
                 "python -c 'import torch'": [sys.executable, "-c", "import torch"],
                 "gcvideo --help": [*gcvideo, "--help"], "gcvideo configs": [*gcvideo, "configs"],
-                "gcvideo models": [*gcvideo, "models"], f"gcvideo info {args.model}": [*gcvideo, "info", args.model]}
+                "gcvideo models": [*gcvideo, "models"], f"gcvideo info {args.model}": [*gcvideo, "info", args.model],
+                f"gcvideo info {args.model} --measure": [*gcvideo, "info", args.model, "--measure"]}
     seconds = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, command in commands.items():               # interleaved: a busy moment hits all

@@ -141,7 +141,8 @@ def test_a_command_imports_only_its_own_tool():
     assert out.strip() == "['gcvideo.tools.info']"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["configs"], ["models"], ["data", "--help"], []])
+@pytest.mark.parametrize("argv", [["--help"], ["configs"], ["models"], ["data", "--help"], [],
+                                  ["info", "slow_r50_gc"], ["info", "--all"]])
 def test_listing_commands_start_without_torch(argv):
     """``gcvideo --help``, ``configs`` and ``models`` answer without importing torch, pytorchvideo or
     Lightning (benchmarks/cli_startup.py measures the time; here: what is imported); the command
@@ -156,6 +157,17 @@ def test_listing_commands_start_without_torch(argv):
         assert "list registered models" in out and "a checkpoint's 30-view" in out
     if argv == ["models"]:
         assert "slow_r50_gc " in out
+    if argv[:1] == ["info"]:                  # at the recipe clip: the catalog's recorded cost
+        assert "slow_r50_gc        8x224       34.98    41.97    +7.77%   +0.125%  slow_r50" in out
+
+
+def test_info_measure_counts_the_networks_again_and_agrees_with_the_record(capsys):
+    assert main(["info", "r3d_18_gc", "--json"]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    assert main(["info", "r3d_18_gc", "--measure", "--json"]) == 0
+    counted = json.loads(capsys.readouterr().out)
+    assert (recorded.pop("source"), counted.pop("source")) == ("recorded", "counted")
+    assert counted == recorded
 
 
 def test_command_summaries_read_from_source_are_the_docstrings():

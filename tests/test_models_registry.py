@@ -4,6 +4,8 @@ from pytorchvideo.models.hub.resnet import slow_r50 as ptv_slow_r50
 
 from gcvideo import create_model, list_models
 from gcvideo.models import MODELS, channels_last_3d
+from gcvideo.models.catalog import RECIPE_COSTS
+from gcvideo.models.cost import count_flops, count_params
 from helpers import TINY, randomize_norms
 
 EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13),
@@ -17,6 +19,11 @@ EXPECTED_BLOCKS = {"slow_r50": (None, 0), "slow_r50_gc": ("GlobalContext3d", 13)
                    "s3d_gc": ("GlobalContext3d", 2 + 5 + 2)}
 
 
+def test_every_registered_model_has_its_recorded_cost():
+    assert set(RECIPE_COSTS) == set(MODELS)
+    assert all((MODELS[n].params, MODELS[n].flops) == cost for n, cost in RECIPE_COSTS.items())
+
+
 def context_blocks(model):
     return {n: type(m).__name__ for n, m in model.named_modules() if n.endswith(".context")}
 
@@ -28,6 +35,8 @@ def test_every_registered_model_builds_and_runs(name):
     kind, count = EXPECTED_BLOCKS[name]
     blocks = context_blocks(full)
     assert len(blocks) == count and set(blocks.values()) <= {kind}
+    # the cost the catalog records for `gcvideo info` is this network's, counted at its recipe clip
+    assert (count_params(full), count_flops(full, *MODELS[name].clip)) == RECIPE_COSTS[name]
     if MODELS[name].family == "slow":
         tiny = create_model(name, num_classes=7, **TINY).eval()
         assert tiny(torch.randn(2, 3, 4, 48, 64)).shape == (2, 7)

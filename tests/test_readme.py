@@ -19,3 +19,15 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     assert "make demo" in text and "make test" in text
     ci = open(os.path.join(os.path.dirname(README), ".ci", "run")).read()
     assert "exec make test" in ci
+
+
+def test_readme_cost_table_is_the_catalogs():
+    """The README's "Models and their cost" rows are the figures `gcvideo info` prints (recorded in the
+    catalog, counted again in test_models_registry)."""
+    from gcvideo.models.catalog import MODELS
+
+    text = open(README, encoding="utf-8").read()
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| [^|]+ \| ([\d.]+) \| ([\d.]+) \|", text, re.M)
+    assert {name for name, _, _ in rows} == set(MODELS)
+    for name, params_m, gflops in rows:
+        assert (params_m, gflops) == (f"{MODELS[name].params / 1e6:.2f}", f"{MODELS[name].flops / 1e9:.2f}"), name

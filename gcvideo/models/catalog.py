@@ -16,6 +16,8 @@ class ModelEntry(NamedTuple):
     family: str = "slow"                  # "slow" (slow_resnet) or a key of families.BUILDERS
     clip: tuple[int, int] = (8, 224)      # frames x crop of its recipe's training clip
     baseline: str = "slow_r50"            # the plain network of its family, for cost deltas
+    params: int = 0                       # parameters, and FLOPs (multiply-adds, fvcore) of one forward
+    flops: int = 0                        # of its recipe clip: see RECIPE_COSTS
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -69,6 +71,36 @@ register_model("s3d", "torchvision's S3D (separable inception), 16x224; its Kine
                family="torchvision", clip=(16, 224), baseline="s3d", arch="s3d")
 register_model("s3d_gc", "+ GC on the output of every inception block of c3-c5",
                family="torchvision", clip=(16, 224), baseline="s3d", arch="s3d", block="gc", where=ALL_C3_C5)
+
+
+# Parameters and FLOPs (multiply-adds, fvcore) of one forward of each model's recipe clip, as counted by
+# gcvideo.models.cost (torchvision keeps such figures beside its weights, `_ops`). `gcvideo info MODEL`
+# reads them without importing torch; tests/test_models_catalog.py counts every network again and
+# compares, so a change of a network that moves its cost fails there until this table is updated.
+RECIPE_COSTS: dict[str, tuple[int, int]] = {
+    "slow_r50": (32_454_096, 41_918_652_416),
+    "slow_r50_gc": (34_975_824, 41_970_921_856),
+    "slow_r50_gc5": (32_921_808, 41_941_591_296),
+    "slow_r50_snl5": (36_132_304, 41_944_801_280),
+    "slow_r50_nl5": (39_812_560, 70_341_550_080),
+    "slow_r50_se": (34_959_696, 41_921_142_784),
+    "slowfast_r50": (34_566_488, 50_581_741_568),
+    "slowfast_r50_gc": (37_131_048, 50_658_937_776),
+    "x3d_m": (3_794_274, 4_896_243_200),
+    "x3d_m_gc": (3_846_417, 4_911_042_137),
+    "i3d_r50": (28_043_472, 28_538_318_848),
+    "i3d_r50_gc": (30_565_200, 28_565_700_992),
+    "r3d_18": (33_371_472, 40_739_203_072),
+    "r3d_18_gc": (33_461_408, 40_743_504_432),
+    "mc3_18": (11_695_440, 43_402_846_208),
+    "mc3_18_gc": (11_785_376, 43_414_172_208),
+    "r2plus1d_18": (31_505_325, 40_644_893_164),
+    "r2plus1d_18_gc": (31_595_261, 40_649_194_524),
+    "s3d": (8_320_048, 18_067_040_448),
+    "s3d_gc": (8_806_325, 18_081_653_523),
+}
+for _name, (_params, _flops) in RECIPE_COSTS.items():
+    MODELS[_name] = MODELS[_name]._replace(params=_params, flops=_flops)
 
 
 def list_models() -> dict[str, str]:

@@ -18,45 +18,10 @@ from ..configs import list_configs, shipped
 from ..models import create_model
 from ..models.cost import model_cost
 from ..models.options import BackboneOptions, BlockOptions
+from .info import cost_change
 from .timing import bypassed_name, interleaved_latency, latency_ratio, with_bypassed_twins
 
 ROW_ORDER = ["plain", "nl5", "snl5", "gc5", "gc", "se"]
-
-
-def cost_table(names: list[str], frames: Optional[int] = None, size: Optional[int] = None,
-               progress: bool = False) -> list[dict]:
-    """Params/GFLOPs of each model at its recipe's clip (or ``frames`` x ``size``) and their change,
-    in %, relative to the plain network of its family (``slow_r50``, ``slowfast_r50``, ...)."""
-    from ..progress import progress_bar
-
-    from ..models import MODELS, model_spec
-
-    rows, bases = [], {}
-    for name in progress_bar(names, desc="counting FLOPs", unit="model", disable=not progress or len(names) < 2):
-        model_spec(name)                      # an unknown name: the registry's one-line error
-        entry = MODELS[name]
-        clip = (frames or entry.clip[0], size or entry.clip[1])
-        key = (entry.baseline, clip)
-        if key not in bases:
-            bases[key] = model_cost(create_model(entry.baseline), *clip)
-        base = bases[key]
-        cost = base if name == entry.baseline else model_cost(create_model(name), *clip)
-        rows.append({"model": name, "baseline": entry.baseline, **cost, **cost_change(cost, base)})
-    return rows
-
-
-def cost_change(cost: dict, base: dict) -> dict:
-    """Δparams and ΔFLOPs of ``cost`` relative to ``base``, in % (the one place they are computed)."""
-    return {"d_params_pct": 100.0 * (cost["params"] / base["params"] - 1),
-            "d_flops_pct": 100.0 * (cost["flops"] / base["flops"] - 1)}
-
-
-def format_cost_table(rows: list[dict]) -> str:
-    lines = [f"{'model':16s} {'clip':>7s} {'params (M)':>11s} {'GFLOPs':>8s} {'Δparams':>9s} {'ΔFLOPs':>9s}  vs"]
-    for r in rows:
-        lines.append(f"{r['model']:16s} {r['frames']:>3d}x{r['size']:<3d} {r['params_m']:11.2f} {r['gflops']:8.2f} "
-                     f"{r['d_params_pct']:+8.2f}% {r['d_flops_pct']:+8.3f}%  {r['baseline']}")
-    return "\n".join(lines)
 
 
 def config_rows() -> list[dict]:

@@ -171,7 +171,7 @@ def _first_test_video(root: str) -> str:
 
 def summary(results: dict, lift: dict, cfg: dict, seconds: float) -> str:
     from .analyze import format_lift
-    from .cost_report import cost_change
+    from .info import cost_change
 
     base = results["plain"]["cost"]
     views = results["gc"]["views"]

@@ -46,7 +46,7 @@ def _checkpoint(run: str, trust: bool):
 def _cost(hp: dict, frames: int, crop: int) -> dict:
     from ..models import MODELS, create_model
     from ..models.cost import model_cost
-    from .cost_report import cost_change
+    from .info import cost_change
 
     from ..models.options import BackboneOptions, BlockOptions
 
