@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 from . import decode, sampling
 from ..files import check_writable, write_atomic
 from .parallel import parallel_map
-from .records import VideoRecord, list_format, list_rows, load_records
+from .records import VideoRecord, charades_csv_bytes, list_format, list_rows, load_records
 
 STATUSES = ("ok", "missing", "unreadable", "truncated", "too short", "timeout")
 
@@ -94,6 +94,10 @@ def write_outputs(source: str, results: Sequence[CheckResult], out_prefix: Optio
         good = {int(n) for n, r in zip(lines, results) if r.status == "ok"}
         paths["clean"] = f"{stem}.clean{os.path.splitext(source)[1] or '.txt'}"
         lines = header + [row if row.endswith(("\n", "\r")) else row + "\n" for n, row in rows if n in good]
+    elif os.path.isfile(source) and list_format(source) == "charades":   # its own CSV: multi-label spans kept
+        paths["clean"] = f"{stem}.clean.csv"
+        lines = [charades_csv_bytes(source, {int(n) for n, r in zip(lines, results)
+                                                              if r.status == "ok"}).decode("utf-8", "surrogateescape")]
     else:  # a class-folder tree, UCF101/HMDB51 split files, SSv2 JSON: one "path class" row per video
         # (the list grammar reads it back; a class name may hold spaces after the video's extension)
         paths["clean"] = f"{stem}.clean.txt"

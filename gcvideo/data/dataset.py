@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from . import decode, sampling, transforms
-from .records import RecordTable, VideoRecord, class_targets
+from .records import ActionTargets, RecordTable, VideoRecord, class_targets
 
 log = logging.getLogger("gcvideo.data")
 
@@ -39,11 +39,13 @@ class VideoClipDataset(Dataset):
         if backend not in decode.BACKENDS:
             raise ValueError(f"unknown video backend {backend!r}; choose one of {list(decode.BACKENDS)}")
         self.records = RecordTable.of(records)        # numpy arrays: workers share, not copy, its pages
-        unknown = sorted(n for n in self.records.label_names if n and n not in class_to_index)
+        unknown = sorted(n for n in self.records.class_counts() if n not in class_to_index)
         if unknown:
             raise ValueError(f"{len(unknown)} label(s) not among the {len(class_to_index)} classes, "
                              f"e.g. {unknown[:3]}")
         self.targets = class_targets(self.records, class_to_index)
+        # multi-label (Charades): a clip's target is the multi-hot of the actions its frames overlap
+        self.actions = ActionTargets(self.records, class_to_index) if self.records.multi_label else None
         self.class_to_index, self.mode = dict(class_to_index), mode
         self.num_frames, self.sampling_rate, self.target_fps = num_frames, sampling_rate, target_fps
         self.backend, self.crop_size, self.flip = backend, crop_size, flip
@@ -63,6 +65,18 @@ class VideoClipDataset(Dataset):
 
     def label_of(self, index: int) -> int:
         return int(self.targets[index])
+
+    def target(self, index: int, times: Optional[np.ndarray] = None, flipped: bool = False):
+        """Video ``index``'s target: its class index (a flipped clip's mirrored class, where
+        ``flip_map`` names one); multi-label, a float multi-hot of the actions overlapping ``times``
+        (seconds; None: all of them, the video-level label)."""
+        if self.actions is None:
+            label = self.label_of(index)
+            return self.flip_map.get(label, label) if flipped else label
+        classes = self.actions.classes(index, times)
+        if flipped:
+            classes = [self.flip_map.get(int(c), int(c)) for c in classes]
+        return torch.from_numpy(self.actions.multi_hot(classes))
 
     def load_clip(self, index: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
         """(3, T, crop, crop) uint8 clip of video ``index`` (normalised on the device by the model:
@@ -86,8 +100,9 @@ class VideoClipDataset(Dataset):
         from ``rngs[k]``; raises ``decode.VideoError``."""
         return self.load_views(index, rngs)[0]
 
-    def load_views(self, index: int, rngs: Sequence[np.random.Generator]) -> tuple[torch.Tensor, list[bool]]:
-        """:meth:`load_clips`' clips and whether each was flipped."""
+    def load_views(self, index: int, rngs: Sequence[np.random.Generator]
+                   ) -> tuple[torch.Tensor, list[bool], list[np.ndarray]]:
+        """:meth:`load_clips`' clips, whether each was flipped and each one's frame times (s)."""
         path, windows = self.records.path(index), []
 
         def times(info: decode.VideoInfo) -> np.ndarray:
@@ -103,7 +118,7 @@ class VideoClipDataset(Dataset):
         t = self.num_frames
         views = [transforms.train_view(frames[k * t:(k + 1) * t], rng, self.train_short_side, self.crop_size,
                                        self.flip, self.augment) for k, rng in enumerate(rngs)]
-        return torch.stack([clip for clip, _ in views]), [flipped for _, flipped in views]
+        return torch.stack([clip for clip, _ in views]), [flipped for _, flipped in views], windows
 
     def __getitem__(self, key: int) -> dict:
         epoch, index = divmod(int(key), len(self.records))
@@ -118,12 +133,13 @@ class VideoClipDataset(Dataset):
         tried = index
         for attempt in range(self.max_retries + 1):
             try:
-                clips, flipped = self.load_views(tried, rngs if self.clips_per_video > 1 else [rng])
-                labels = [self.flip_map.get(self.label_of(tried), self.label_of(tried)) if f else self.label_of(tried)
-                          for f in flipped]                 # a mirrored clip of a directed class: its mirror
+                clips, flipped, windows = self.load_views(tried, rngs if self.clips_per_video > 1 else [rng])
+                # a mirrored clip of a directed class: its mirror; multi-label: the actions of its frames
+                labels = [self.target(tried, times, f) for f, times in zip(flipped, windows)]
                 sample = self._sample(tried, clips if self.clips_per_video > 1 else clips[0], ok=True,
                                       replaced=attempt)
-                sample["label"] = torch.tensor(labels) if self.clips_per_video > 1 else labels[0]
+                sample["label"] = (torch.stack(labels) if self.actions is not None else torch.tensor(labels)) \
+                    if self.clips_per_video > 1 else labels[0]
                 return sample
             except decode.VideoError as err:
                 if tried not in self._bad:
@@ -147,7 +163,7 @@ class VideoClipDataset(Dataset):
 
     def _sample(self, index: int, video: torch.Tensor, ok: bool, reason: str = "", replaced: int = 0) -> dict:
         record = self.records[index]
-        return {"video": video, "label": self.label_of(index), "index": index, "ok": ok,
+        return {"video": video, "label": self.target(index), "index": index, "ok": ok,
                 "reason": reason, "replaced": replaced, "video_id": record.video_id, "path": record.path}
 
 

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from . import decode, protocols, sampling, transforms
 
 sampling_module = sampling          # decode_views has a ``sampling`` argument
-from .records import RecordTable, VideoRecord, class_targets
+from .records import ActionTargets, RecordTable, VideoRecord, class_targets
 
 
 VIEW_SUBSETS = ((1, 1), (1, 3), (3, 3), (5, 3), (10, 3))
@@ -111,6 +111,7 @@ class MultiViewDataset(Dataset):
                  sampling: str = "window", timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> None:
         self.records, self.class_to_index = RecordTable.of(records), dict(class_to_index)
         self.targets = class_targets(self.records, class_to_index)
+        self.actions = ActionTargets(self.records, class_to_index) if self.records.multi_label else None
         self.options = dict(num_frames=num_frames, sampling_rate=sampling_rate, clips=clips, crops=crops,
                             short_side=short_side, crop=crop_size, target_fps=target_fps, backend=backend,
                             protocol=protocol, sampling=sampling, timeout=timeout)
@@ -132,7 +133,9 @@ class MultiViewDataset(Dataset):
         index = int(key) % len(self.records)
         record = self.records[index]
         sample = {"index": index, "video_id": record.video_id, "path": record.path,
-                  "label": int(self.targets[index]),
+                  # multi-label: the video's classes (all its actions), a list of indices
+                  "label": (int(self.targets[index]) if self.actions is None
+                            else self.actions.classes(index).tolist()),
                   "ok": True, "reason": ""}
         try:
             sample.update(decode_views(record.path, **self.options))

@@ -35,7 +35,7 @@ from . import decode
 from .check import CheckResult
 from ..files import FolderLock, WriteFailed, check_writable, write_atomic
 from .parallel import parallel_map
-from .records import VideoRecord, is_kinetics_header, list_format, list_rows, load_records, split_path_label
+from .records import VideoRecord, charades_csv_bytes, is_kinetics_header, list_format, list_rows, load_records, split_path_label
 
 
 KEEP_TIME_BASE = Fraction(1, 90000)
@@ -222,6 +222,9 @@ def rewrite_list(path: str, records, good: set, src: str, dst: str) -> str:
     """``path`` for DST: its header, and its rows whose videos were prepared (path-label rows
     get the new ``.mp4`` path, relative to DST; a repeated row once). ``records``: the list's
     ``RecordTable`` (each record knows its line)."""
+    if list_format(path) == "charades":         # its CSV, the rows of the prepared videos (ids resolve in DST)
+        keep = {int(line) for line, r in zip(records.lines, records) if r.path in good}
+        return write_atomic(os.path.join(dst, os.path.basename(path)), charades_csv_bytes(path, keep))
     if list_format(path) not in ("kinetics", "path-label"):      # UCF101/HMDB51 splits, SSv2 JSON
         out_path = os.path.join(dst, os.path.splitext(os.path.basename(path))[0] + ".txt")
         lines = [f"{os.path.relpath(destination(r.path, src, dst), dst)} {r.label}\n" for r in records if r.path in good]

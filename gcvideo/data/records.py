@@ -17,7 +17,12 @@ The layouts, all resolved to a list of :class:`VideoRecord`:
 * Something-Something v2's JSON (``train.json``, ``validation.json``: ``[{"id", "label",
   "template", "placeholders"}]``; ``test.json`` ids only): the class is the template without its
   brackets (``Pushing something from left to right``, as ``labels.json`` names it), the video
-  ``root/<id>.webm``.
+  ``root/<id>.webm``;
+* Charades' CSV (``Charades_v1_train.csv``, ``Charades_v1_test.csv``: columns ``id``, ``actions``, ...;
+  ``actions`` = ``c092 11.90 21.20;c147 0.00 12.60``, each action's class and its span in seconds):
+  multi-label, the video ``root/<id>.mp4``. A record's label is its actions as written (the spans
+  kept: a training clip's targets are the actions its frames overlap); the classes are the action
+  ids (``c000`` ... ``c156``), see :func:`label_classes`.
 
 Class indices are the sorted label names of the train split (or an explicit
 classes file, one name per line), saved with every checkpoint.
@@ -89,9 +94,12 @@ class RecordTable(SequenceABC):
     the table was built. Indexing builds a VideoRecord on demand; a slice gives a list."""
 
     def __init__(self, paths: Sequence[str], labels: Sequence[str], video_ids: Sequence[str],
-                 present: Optional[Sequence[bool]] = None, lines: Optional[Sequence[int]] = None) -> None:
+                 present: Optional[Sequence[bool]] = None, lines: Optional[Sequence[int]] = None,
+                 multi_label: bool = False) -> None:
         if not len(paths) == len(labels) == len(video_ids):
             raise ValueError("paths, labels and video_ids differ in length")
+        # multi-label (Charades): each label is a video's actions with their spans (label_classes)
+        self.multi_label = multi_label
         # the list line each record was read from (None: not read from a list file)
         self.lines = np.asarray(lines, np.int64) if lines is not None else None
         self._paths, self._ids = _Strings(paths), _Strings(video_ids)
@@ -129,6 +137,16 @@ class RecordTable(SequenceABC):
 
     def video_id(self, index: int) -> str:
         return self._ids[index]
+
+    def class_counts(self) -> dict[str, int]:
+        """Videos per class named by the labels (a multi-label video counts for each of its classes;
+        unlabelled videos are not counted)."""
+        counts = np.bincount(self.label_codes, minlength=len(self.label_names))
+        out: dict[str, int] = {}
+        for label, count in zip(self.label_names, counts):
+            for name in label_classes(label, self.multi_label):
+                out[name] = out.get(name, 0) + int(count)
+        return out
 
 
 class _Listing:
@@ -215,12 +233,12 @@ class _Rows:
         self.present.append(present)
         self.lines.append(lineno)
 
-    def table(self) -> RecordTable:
+    def table(self, multi_label: bool = False) -> RecordTable:
         if self.repeats:
             line, first = self.repeats[0]
             warnings.warn(f"{self.list_path}: {len(self.repeats)} row(s) repeat an earlier row (e.g. line {line} = "
                           f"line {first}): each video counts once", stacklevel=3)
-        return RecordTable(self.paths, self.labels, self.ids, self.present, self.lines)
+        return RecordTable(self.paths, self.labels, self.ids, self.present, self.lines, multi_label)
 
 
 def read_kinetics_csv(csv_path: str, root: str) -> RecordTable:
@@ -331,8 +349,8 @@ _HMDB51_SUBSET = {"train": "1", "test": "2"}
 
 
 def list_format(source: str) -> str:
-    """Which reader ``source`` needs: ``folders``, ``hmdb51``, ``ucf101``, ``ssv2``, ``kinetics``
-    or ``path-label``."""
+    """Which reader ``source`` needs: ``folders``, ``hmdb51``, ``ucf101``, ``ssv2``, ``kinetics``,
+    ``charades`` or ``path-label``."""
     if os.path.isdir(source):
         return "folders"
     folder, name = os.path.split(source)
@@ -346,8 +364,11 @@ def list_format(source: str) -> str:
         return "ssv2"
     if os.path.isfile(source):
         with open(source, encoding="utf-8-sig", errors="surrogateescape") as f:
-            if is_kinetics_header(f.readline()):
-                return "kinetics"
+            first = f.readline()
+        if is_kinetics_header(first):
+            return "kinetics"
+        if is_charades_header(first):
+            return "charades"
     return "path-label"
 
 
@@ -428,6 +449,91 @@ def read_ssv2_json(json_path: str, root: str) -> RecordTable:
     return table.table()
 
 
+CHARADES_COLUMNS = ("id", "actions")
+_ACTION = re.compile(r"^(c\d{3}) (\d+(?:\.\d*)?) (\d+(?:\.\d*)?)$")
+
+
+def is_charades_header(line: str) -> bool:
+    return set(CHARADES_COLUMNS) <= set(next(csv.reader([line.lstrip("\ufeff")]), []))
+
+
+def action_spans(label: str) -> list[tuple[str, float, float]]:
+    """A multi-label record's actions, ``[(class, start s, end s), ...]`` (Charades' ``actions``:
+    ``c092 11.90 21.20;c147 0.00 12.60``; empty: none)."""
+    spans = []
+    for entry in filter(None, (e.strip() for e in label.split(";"))):
+        match = _ACTION.match(" ".join(entry.split()))
+        if not match:
+            raise ValueError(f"expected 'cNNN START END' actions separated by ';', got {entry!r}")
+        spans.append((match.group(1), float(match.group(2)), float(match.group(3))))
+    return spans
+
+
+def label_classes(label: str, multi_label: bool = False) -> list[str]:
+    """The classes a record's label names: itself (none when unlabelled), or, multi-label, the
+    distinct classes of its actions."""
+    if not multi_label:
+        return [label] if label else []
+    return sorted({name for name, _, _ in action_spans(label)})
+
+
+def charades_rows(csv_path: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A Charades CSV's columns and its rows as (line number where the row ends, fields); blank
+    rows are not rows. ``ValueError`` naming the file (and line) when it is not one."""
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        reader = csv.reader(f)
+        columns = next(reader, [])
+        if not set(CHARADES_COLUMNS) <= set(columns):
+            raise ValueError(f"{csv_path}: not a Charades CSV; expected the columns {', '.join(CHARADES_COLUMNS)}, "
+                             f"got {columns}")
+        rows = []
+        for fields in reader:
+            if not any(field.strip() for field in fields):
+                continue
+            if len(fields) != len(columns):
+                raise ValueError(f"{csv_path}:{reader.line_num}: expected {len(columns)} columns, got {len(fields)} "
+                                 "(a field holding a comma must be quoted)")
+            rows.append((reader.line_num, fields))
+    return columns, rows
+
+
+def charades_csv_bytes(source: str, keep: set) -> bytes:
+    """``source``'s header and its rows whose line is in ``keep``, as CSV bytes (fields as read)."""
+    import io
+
+    columns, rows = charades_rows(source)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(fields for line, fields in rows if line in keep)
+    return out.getvalue().encode("utf-8", "surrogateescape")
+
+
+def read_charades_csv(csv_path: str, root: str) -> RecordTable:
+    """Charades' ``Charades_v1_train.csv``/``Charades_v1_test.csv``: the ``actions`` of each video
+    ``root/<id>.mp4`` (another extension beside it is found too), checked row by row."""
+    columns, rows = charades_rows(csv_path)
+    listing, table = _Listing(), _Rows(csv_path)
+    for lineno, fields in rows:
+        row = dict(zip(columns, fields))
+        vid = row["id"].strip()
+        if not vid:
+            raise ValueError(f"{csv_path}:{lineno}: the id is empty")
+        try:
+            spans = action_spans(row["actions"])
+        except ValueError as err:
+            raise ValueError(f"{csv_path}:{lineno}: actions: {err}") from None
+        backwards = next(((c, a, b) for c, a, b in spans if b < a), None)
+        if backwards:
+            raise ValueError(f"{csv_path}:{lineno}: action {backwards[0]} ends ({backwards[2]:g} s) before it "
+                             f"starts ({backwards[1]:g} s)")
+        names = listing.names(root)
+        found = next((vid + ext for ext in VIDEO_EXTENSIONS if vid + ext in names), None)
+        label = ";".join(f"{c} {a:.2f} {b:.2f}" for c, a, b in spans)
+        table.add(lineno, os.path.join(root, found or vid + ".mp4"), label, vid, found is not None)
+    return table.table(multi_label=True)
+
+
 def load_records(source: str, root: Optional[str] = None,
                  classes: Optional[Sequence[str]] = None) -> RecordTable:
     """Records of ``source``: a Kinetics .csv, a path-label .txt list, a class-folder tree, UCF101's
@@ -453,6 +559,7 @@ def load_records(source: str, root: Optional[str] = None,
         raise FileNotFoundError(f"video list not found: {source}")
     root = root if root is not None else os.path.dirname(os.path.abspath(source))
     readers = {"kinetics": read_kinetics_csv, "ucf101": read_ucf101_list, "ssv2": read_ssv2_json,
+               "charades": read_charades_csv,
                "path-label": lambda path, where: read_path_label_list(path, where, classes)}
     records = readers[fmt](source, root)
     if not records:
@@ -461,9 +568,39 @@ def load_records(source: str, root: Optional[str] = None,
 
 
 def class_targets(records: RecordTable, class_to_index: dict[str, int]) -> np.ndarray:
-    """int64 class index of every record (-1 for an unlabelled one, e.g. the Kinetics test split)."""
+    """int64 class index of every record (-1 for an unlabelled one, e.g. the Kinetics test split);
+    multi-label: the record's label code (its actions: :class:`ActionTargets`)."""
+    if records.multi_label:
+        return records.label_codes.astype(np.int64)
     lookup = np.array([class_to_index[n] if n else -1 for n in records.label_names] or [-1], np.int64)
     return lookup[records.label_codes]
+
+
+class ActionTargets:
+    """Multi-hot targets of multi-label records: for each distinct label, its actions' class indices
+    and spans; a clip's target holds the classes whose span overlaps its frames' times."""
+
+    def __init__(self, records: RecordTable, class_to_index: dict[str, int]) -> None:
+        self.num_classes = len(class_to_index)
+        self.codes = records.label_codes
+        self.actions = []
+        for label in records.label_names:
+            spans = action_spans(label)
+            self.actions.append((np.array([class_to_index[c] for c, _, _ in spans], np.int64),
+                                 np.array([[a, b] for _, a, b in spans], np.float64).reshape(-1, 2)))
+
+    def classes(self, index: int, times: Optional[np.ndarray] = None) -> np.ndarray:
+        """The class indices of record ``index``: all of its actions (the video-level label), or those
+        overlapping ``[min(times), max(times)]`` seconds."""
+        classes, spans = self.actions[self.codes[index]]
+        if times is not None and len(times):
+            classes = classes[(spans[:, 0] <= np.max(times)) & (spans[:, 1] >= np.min(times))]
+        return np.unique(classes)
+
+    def multi_hot(self, classes: Iterable[int]) -> np.ndarray:
+        out = np.zeros(self.num_classes, np.float32)
+        out[list(classes)] = 1.0
+        return out
 
 
 def sort_class_names(names) -> list[str]:
@@ -477,7 +614,8 @@ def sort_class_names(names) -> list[str]:
 
 def class_index(records: Sequence[VideoRecord], classes: Optional[Sequence[str]] = None) -> dict[str, int]:
     """name -> index: ``classes`` in their order, else the sorted names seen in ``records``."""
-    names = list(classes) if classes is not None else sort_class_names({r.label for r in records if r.label})
+    names = list(classes) if classes is not None else sort_class_names(
+        records.class_counts() if isinstance(records, RecordTable) else {r.label for r in records if r.label})
     if not names:
         raise ValueError("no class names: the training list has no labels and no classes file was given")
     return {name: i for i, name in enumerate(names)}

@@ -25,6 +25,13 @@ horizontally over a random static texture. A horizontally flipped clip shows the
 it is the test of flip handling (``data.flip``, ``data.flip_label_map``): ``flip_label_map.json``
 beside the lists holds the pair.
 
+``task="actions"`` (``synthesize_actions``): Charades' format, multi-label with time spans. Each
+video holds one to three "actions" of different classes; action ``c00K`` is a bright disc of the
+K-th colour that is in the frame only during its span (over a random static texture with dim discs
+of every colour). Files: flat ``<id>.mp4``, ``Charades_v1_train.csv`` / ``Charades_v1_test.csv``
+(and ``Charades_v1_val.csv``, a held-out part of the train split) with Charades' columns,
+``actions`` = ``c001 0.40 1.20;c003 0.90 2.00``, and ``Charades_v1_classes.txt``.
+
 Files are real H.264 MP4s (libx264 via PyAV) named ``{youtube_id}_{start:06d}_{end:06d}.mp4``
 in one folder per class, with ``train.csv``/``val.csv``/``test.csv`` in the official
 Kinetics columns and ``classes.txt``. Output is deterministic for a seed.
@@ -391,6 +398,95 @@ def _write_dataset(out: str, names: list[str], videos_per_class: int, seconds: f
     with open(os.path.join(out, "classes.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(names) + "\n")
     return rows, {os.path.relpath(p, out): e for p, e in zip(paths, extras)}
+
+
+CHARADES_COLUMNS = ("id", "subject", "scene", "quality", "relevance", "verified", "script", "objects",
+                    "descriptions", "actions", "length")
+
+
+def draw_actions(rng: np.random.Generator, classes: int, seconds: float) -> list[tuple[str, float, float]]:
+    """One to three actions of distinct classes, each lasting 30-60 % of the video, anywhere in it."""
+    count = int(rng.integers(1, min(3, classes) + 1))
+    spans = []
+    for k in sorted(rng.choice(classes, size=count, replace=False)):
+        length = rng.uniform(0.3, 0.6) * seconds
+        start = rng.uniform(0, seconds - length)
+        spans.append((f"c{int(k):03d}", round(start, 2), round(start + length, 2)))
+    return spans
+
+
+def render_actions(actions: str, rng: np.random.Generator, frames: int, fps: int,
+                   size: tuple[int, int]) -> np.ndarray:
+    """(frames, H, W, 3) uint8: each action's bright disc (the colour of its class) drifting during
+    its span only, over a static texture with a dim disc of every class's colour."""
+    from .records import action_spans
+
+    width, height = size
+    radius = max(2, min(width, height) // 8)
+    texture = rng.integers(60, 110, size=(height // 4 + 1, width // 4 + 1, 3))
+    background = np.kron(texture, np.ones((4, 4, 1)))[:height, :width].astype(np.float32)
+    yy, xx = np.mgrid[:height, :width]
+    colours = list(COLORS.values())
+    for (cx, cy), dim in zip(_separated_points(rng, len(colours), width, height, radius), colours):
+        background[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = np.array(dim) * 0.4
+    video = np.repeat(background[None], frames, axis=0)
+    for name, start, end in action_spans(actions):
+        colour = np.minimum(255, np.array(colours[int(name[1:])], np.float32) * 1.15 + 20)
+        x0, y0 = rng.uniform(radius, width - radius), rng.uniform(radius, height - radius)
+        dx, dy = rng.uniform(-0.3, 0.3, size=2) * radius
+        for t in range(int(np.ceil(start * fps)), min(frames, int(np.floor(end * fps)) + 1)):
+            cx = np.clip(x0 + dx * (t / fps - start), radius, width - radius)
+            cy = np.clip(y0 + dy * (t / fps - start), radius, height - radius)
+            video[t][(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = colour
+    return video.clip(0, 255).astype(np.uint8)
+
+
+def _render_actions(label: str, rng: np.random.Generator, **options) -> tuple[np.ndarray, None]:
+    return render_actions(label, rng, **options), None
+
+
+def synthesize_actions(out: str, videos_per_class: int = 20, classes: int = 4, frames: int = 64, fps: int = 30,
+                       size: tuple[int, int] = (64, 48), seed: int = 0, progress: bool = True,
+                       workers: Optional[int] = None) -> dict[str, list[dict]]:
+    """Write the multi-label actions dataset in Charades' format under ``out`` (see the module
+    docstring); ``videos_per_class`` x ``classes`` videos, 60/20/20 % train/val/test. Returns the
+    CSV rows per split."""
+    if not 2 <= classes <= len(COLORS):
+        raise ValueError(f"classes must be 2..{len(COLORS)} (one colour each), got {classes}")
+    if videos_per_class < 3:
+        raise ValueError("videos_per_class must be >= 3 (train, val and test each need one)")
+    claim_output(out, "actions", videos_per_class=videos_per_class, classes=classes, frames=frames, fps=fps,
+                 size=tuple(size), seed=seed)
+    seconds = frames / fps
+    counts = {split: n * classes for split, n in split_counts(videos_per_class).items()}
+    rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    jobs = []
+    render = functools.partial(_render_actions, frames=frames, fps=fps, size=tuple(size))
+    for n, split in enumerate(s for s in SPLITS for _ in range(counts[s])):
+        letters = np.random.default_rng([seed, n]).choice(list(string.ascii_uppercase + string.digits), 5)
+        vid = "".join(letters) + f"{n:04d}"                       # Charades-like ids, unique
+        actions = ";".join(f"{c} {a:.2f} {b:.2f}" for c, a, b in draw_actions(
+            np.random.default_rng([seed, n, 1]), classes, seconds))
+        jobs.append((render, os.path.join(out, vid + ".mp4"), actions, seed, n, fps))
+        rows[split].append({"id": vid, "subject": "SYNTH", "scene": "Generated", "quality": 7, "relevance": 7,
+                            "verified": "Yes", "script": "", "objects": "disc", "descriptions": "",
+                            "actions": actions, "length": f"{seconds:.2f}"})
+    os.makedirs(out, exist_ok=True)
+    if workers is None:
+        workers = 1 if len(jobs) < 64 else min(8, os.cpu_count() or 1)
+    parallel_map(_write_one, jobs, workers, "synth videos", progress, chunksize=8, start_method="spawn")
+    for split in SPLITS:
+        with open(os.path.join(out, f"Charades_v1_{split}.csv"), "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(CHARADES_COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows[split])
+    names = list(COLORS)
+    with open(os.path.join(out, "Charades_v1_classes.txt"), "w", encoding="utf-8") as f:
+        f.writelines(f"c{k:03d} {ACTION_NAMES[names[k]]} disc\n" for k in range(classes))
+    return rows
+
+
+ACTION_NAMES = {"r": "red", "g": "green", "b": "blue", "y": "yellow", "m": "magenta", "c": "cyan"}
 
 
 def parse_size(text: str) -> tuple[int, int]:

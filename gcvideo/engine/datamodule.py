@@ -172,7 +172,7 @@ class KineticsDataModule(pl.LightningDataModule):
             # without a classes file every label is a name (integers too), so this table is the split's
             # records as-is: keep it instead of indexing the list a second time
             self._tables[first] = self.records(first, classes=())
-            names = sort_class_names(n for n in self._tables[first].label_names if n)
+            names = sort_class_names(self._tables[first].class_counts())
         self.class_to_index = class_index([], names)
         self._datasets: dict[str, VideoClipDataset] = {}
         self.flip_map = flip_index_map(self._flip_pairs(flip_label_map), self.class_to_index)
@@ -203,6 +203,13 @@ class KineticsDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.class_to_index)
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the lists give each video a set of classes (Charades: multi-hot targets, sigmoid
+        scores, mAP) rather than one; linked to ``model.multi_label`` by the command line."""
+        first = next(k for k in ("train", "val", "test") if self.splits[k])
+        return self.records(first).multi_label
 
     def _path(self, name: str) -> str:
         return name if os.path.isabs(name) else os.path.join(self.root, name)
@@ -249,9 +256,10 @@ class KineticsDataModule(pl.LightningDataModule):
         if not records.present.any():
             raise ValueError(f"data.{split} ({self._path(self.splits[split])}): none of its {len(records)} videos "
                              f"exist (first: {records.path(0)}); check data.root")
-        counts = np.bincount(records.label_codes, minlength=len(records.label_names))
-        unknown = Counter({n: int(c) for n, c in zip(records.label_names, counts)
-                           if n and c and n not in self.class_to_index})
+        if records.multi_label != self.multi_label:
+            raise ValueError(f"data.{split} ({self._path(self.splits[split])}) is "
+                             f"{'multi-label' if records.multi_label else 'single-label'}, the other lists are not")
+        unknown = Counter({n: c for n, c in records.class_counts().items() if c and n not in self.class_to_index})
         if unknown:
             listed = ", ".join(f"{label!r} ({n})" for label, n in unknown.most_common(5))
             raise ValueError(f"data.{split} ({self._path(self.splits[split])}): {sum(unknown.values())} video(s) "

@@ -73,41 +73,47 @@ def confusion_figure(confusion, classes: Sequence[str]):
     return fig
 
 
-def per_class_figure(per_class: Sequence[float], classes: Sequence[str], mean: float):
-    """Accuracy of every class by class name (up to 40 classes); more: a histogram of the classes'
-    accuracies and the 20 least accurate classes."""
-    acc = np.asarray(per_class, dtype=float)
-    if len(classes) <= 40:
-        order = sorted(range(len(classes)), key=lambda i: classes[i])
-        fig = _figure(7, max(2.5, 0.32 * len(classes) + 1.2))
+def per_class_figure(per_class: Sequence[Optional[float]], classes: Sequence[str], mean: float,
+                     metric: str = "top-1"):
+    """Accuracy (or, ``metric="AP"``, average precision) of every class by class name (up to 40
+    classes); more: a histogram of the classes' values and the 20 lowest classes. A class without
+    a value (AP of a class with no positive video) is left out."""
+    kept = [i for i, v in enumerate(per_class) if v is not None]
+    acc = np.full(len(classes), np.nan)
+    acc[kept] = [per_class[i] for i in kept]
+    title = "accuracy" if metric == "top-1" else metric
+    if len(kept) <= 40:
+        order = sorted(kept, key=lambda i: classes[i])
+        fig = _figure(7, max(2.5, 0.32 * len(order) + 1.2))
         ax = fig.subplots()
         ax.barh([classes[i] for i in order][::-1], 100 * acc[order][::-1], color="#4477aa")
         ax.set_xlim(0, 100)
-        ax.set_xlabel("test top-1 of the class (%)")
-        ax.set_title(f"per-class accuracy, classes by name (mean {100 * mean:.1f} %)", fontsize=11)
+        ax.set_xlabel(f"test {metric} of the class (%)")
+        ax.set_title(f"per-class {title}, classes by name (mean {100 * mean:.1f} %)", fontsize=11)
         return fig
     fig = _figure(12, 6)
     left, right = fig.subplots(1, 2)
-    left.hist(100 * acc, bins=20, range=(0, 100), color="#4477aa")
-    left.set_xlabel("test top-1 of a class (%)")
+    left.hist(100 * acc[kept], bins=20, range=(0, 100), color="#4477aa")
+    left.set_xlabel(f"test {metric} of a class (%)")
     left.set_ylabel("classes")
-    left.set_title(f"{len(classes)} classes (mean {100 * mean:.1f} %)", fontsize=11)
-    worst = np.argsort(acc, kind="stable")[:20]
+    left.set_title(f"{len(kept)} classes (mean {100 * mean:.1f} %)", fontsize=11)
+    worst = sorted(kept, key=lambda i: acc[i])[:20]
     right.barh([classes[i] for i in worst][::-1], 100 * acc[worst][::-1], color="#cc6677")
     right.set_xlim(0, 100)
-    right.set_xlabel("test top-1 (%)")
-    right.set_title("the 20 least accurate classes", fontsize=11)
+    right.set_xlabel(f"test {metric} (%)")
+    right.set_title("the 20 least accurate classes" if metric == "top-1" else f"the 20 classes of lowest {title}",
+                    fontsize=11)
     right.tick_params(axis="y", labelsize=8)
     return fig
 
 
-def views_figure(views: dict, num_classes: int):
-    """Accuracy against the number of views (subsets of one decoding pass), on a fixed 0-100 %
-    axis; top-5 only where it can differ from 100 % (more than 5 classes)."""
+def views_figure(views: dict, num_classes: int, metric: str = "accuracy"):
+    """Accuracy (or ``metric="mAP"``) against the number of views (subsets of one decoding pass), on
+    a fixed 0-100 % axis; top-5 only where it can differ from 100 % (more than 5 classes)."""
     names = list(views)
     fig = _figure(6, 3.6)
     ax = fig.subplots()
-    keys = ("top1", "top5") if num_classes > 5 else ("top1",)
+    keys = ("mAP",) if metric == "mAP" else ("top1", "top5") if num_classes > 5 else ("top1",)
     for key in keys:
         values = [100 * views[n][key] for n in names]
         ax.plot(names, values, marker="o", label=key.replace("top", "top-"))
@@ -115,8 +121,8 @@ def views_figure(views: dict, num_classes: int):
             ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_xlabel("views (clips × crops), subsets of one decoding pass")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy vs number of views", fontsize=11)
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.set_title(f"{metric} vs number of views", fontsize=11)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return fig

@@ -8,15 +8,24 @@ from typing import Callable, Literal, Optional, Sequence
 import torch
 from torch import nn
 
-ViewAverage = Literal["softmax", "logits"]
+ViewAverage = Literal["softmax", "logits", "max"]
 
 
-def average_views(logits: torch.Tensor, how: ViewAverage = "softmax") -> torch.Tensor:
-    """(videos, views, classes) logits -> (videos, classes) probabilities: the views' softmax
-    scores averaged (the paper), or the softmax of their averaged logits."""
+def probabilities(logits: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """Class probabilities of logits: softmax over the classes, or each class's sigmoid (multi-label)."""
+    return logits.float().sigmoid() if multi_label else logits.float().softmax(-1)
+
+
+def average_views(logits: torch.Tensor, how: ViewAverage = "softmax", multi_label: bool = False) -> torch.Tensor:
+    """(videos, views, classes) logits -> (videos, classes) probabilities: the views' probabilities
+    averaged (``softmax``, the paper; sigmoid probabilities when ``multi_label``), the probabilities
+    of their averaged logits (``logits``), or each class's largest probability over the views
+    (``max``, PySlowFast's Charades convention)."""
     if how == "softmax":
-        return logits.float().softmax(-1).mean(1)
-    return logits.float().mean(1).softmax(-1)
+        return probabilities(logits, multi_label).mean(1)
+    if how == "max":
+        return probabilities(logits, multi_label).amax(1)
+    return probabilities(logits.float().mean(1), multi_label)
 
 
 class InferenceForm:
@@ -50,15 +59,18 @@ def view_logits(net: Callable[[torch.Tensor], torch.Tensor], frames: torch.Tenso
                       for view in iter_views(frames, boxes, view_batch)])
 
 
-def video_scores(logits: torch.Tensor, clips: int, crops: int,
-                 how: ViewAverage = "softmax") -> tuple[list[float], dict[str, list[int]]]:
+def video_scores(logits: torch.Tensor, clips: int, crops: int, how: ViewAverage = "softmax",
+                 multi_label: bool = False) -> tuple[list[float], dict[str, list]]:
     """A video's class probabilities over all its (clips x crops) views, and for each smaller
     protocol (:func:`gcvideo.data.multiview.view_subsets`) the top-5 classes of its subset of
-    those views: the fewer-view numbers come for free."""
+    those views (multi-label: the subset's probabilities, for its mAP): the fewer-view numbers
+    come for free."""
     from ..data.multiview import view_subsets
 
-    scores = average_views(logits.unsqueeze(0), how)[0].tolist()
+    scores = average_views(logits.unsqueeze(0), how, multi_label)[0].tolist()
     top = min(5, logits.shape[-1])
-    subsets = {name: average_views(logits[index].unsqueeze(0), how)[0].topk(top).indices.tolist()
-               for name, index in view_subsets(clips, crops).items()}
+    subsets = {}
+    for name, index in view_subsets(clips, crops).items():
+        subset = average_views(logits[index].unsqueeze(0), how, multi_label)[0]
+        subsets[name] = subset.tolist() if multi_label else subset.topk(top).indices.tolist()
     return scores, subsets

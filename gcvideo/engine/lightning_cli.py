@@ -137,6 +137,7 @@ class GCVideoCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
+        parser.link_arguments("data.multi_label", "model.multi_label", apply_on="instantiate")
         parser.add_argument("--ckpt_path", type=Optional[str], default=None,
                             help="fit: a checkpoint to resume from (`last`: <default_root_dir>/checkpoints/last.ckpt); "
                                  "validate/test: the checkpoint to evaluate. Model options not given are taken "
@@ -424,7 +425,8 @@ class GCVideoCLI(LightningCLI):
             every = self._get(self.config, "checkpoint_every_n_epochs", default=DEFAULT_CHECKPOINT_EVERY)
             if every is None or every < 0:
                 raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
-            extra += run_checkpoints(run_checkpoints_folder(root), every)
+            extra += run_checkpoints(run_checkpoints_folder(root), every,
+                                     multi_label=bool(getattr(self.datamodule, "multi_label", False)))
         kwargs["callbacks"] = given + extra
         plugins = config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]

@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 import torch.nn.functional as F
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
 from ..models import channels_last_3d, create_model
 from ..models.options import BackboneOptions, BlockOptions
@@ -61,8 +61,10 @@ Optimizer = Literal["sgd", "adamw"]
 
 def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
     """(top-1 hits, top-k hits, clips) of a batch as one float tensor on the logits' device (no
-    host read: a training step never waits for the device because of its accuracy)."""
-    hit = logits.topk(k, dim=-1).indices == labels.unsqueeze(-1)
+    host read: a training step never waits for the device because of its accuracy). Multi-hot
+    ``labels`` (multi-label): a hit is a ranked class that is one of the clip's."""
+    top = logits.topk(k, dim=-1).indices
+    hit = labels.gather(-1, top) > 0 if labels.dim() == 2 else top == labels.unsqueeze(-1)
     return torch.stack([hit[:, 0].sum(), hit.any(-1).sum(), torch.ones_like(labels).sum()]).float()
 
 
@@ -78,6 +80,10 @@ class VideoClassifier(pl.LightningModule):
             these field by field: a base sets the backbone, an ablation only ``blocks.where``.
         num_classes: linked from the data by the CLI.
         classes: class names in index order (linked from the data; stored in checkpoints).
+        multi_label: each video has a set of classes (Charades; linked from the data): multi-hot
+            targets, binary cross-entropy on each class's logit, sigmoid probabilities, mAP
+            (torchmetrics, macro over the classes with positives) in validation and test, and
+            ``best.ckpt`` by ``val/mAP``.
         pretrained: local pytorchvideo/Lightning checkpoint of a (plain) Slow R50.
         inflate_from: local torchvision ResNet-50 2D state_dict, inflated to 3D.
         inflate_mode: ``center`` or ``mean`` (see :func:`gcvideo.models.weights.load_inflated`).
@@ -95,7 +101,9 @@ class VideoClassifier(pl.LightningModule):
         label_smoothing: cross-entropy label smoothing.
         channels_last: run the network in channels_last_3d memory format.
         view_batch: views forwarded together in multi-view testing (bounds memory).
-        view_average: average the views' ``softmax`` scores (paper) or their ``logits``.
+        view_average: how a video's views make its scores: their probabilities averaged
+            (``softmax``, the paper; sigmoid probabilities for multi-label), the probabilities of their
+            averaged ``logits``, or each class's ``max`` over the views (PySlowFast's Charades).
         step_seed: the global RNG (dropout, ...) is reseeded from (step_seed, step, rank) before
             every step, so a resumed run continues exactly like an uninterrupted one.
         mixup_alpha: MixUp's alpha, 0 = off (the paper's recipe has none): torchvision.transforms.v2
@@ -116,7 +124,7 @@ class VideoClassifier(pl.LightningModule):
 
     def __init__(self, model: str = "slow_r50_gc", backbone: BackboneOptions = BackboneOptions(),
                  blocks: BlockOptions = BlockOptions(),
-                 num_classes: int = 400, classes: Optional[list[str]] = None,
+                 num_classes: int = 400, classes: Optional[list[str]] = None, multi_label: bool = False,
                  pretrained: Optional[str] = None, inflate_from: Optional[str] = None,
                  inflate_mode: Literal["center", "mean"] = "center", optimizer: Optimizer = "sgd", lr: float = 0.1,
                  reference_batch: int = 64,
@@ -140,11 +148,14 @@ class VideoClassifier(pl.LightningModule):
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
         if view_average not in get_args(ViewAverage):
-            raise ValueError(f"model.view_average must be 'softmax' or 'logits', got {view_average!r}")
+            raise ValueError(f"model.view_average must be one of {list(get_args(ViewAverage))}, got {view_average!r}")
         if view_batch < 1:
             raise ValueError(f"model.view_batch must be >= 1, got {view_batch}")
         if mixup_alpha < 0 or cutmix_alpha < 0:
             raise ValueError(f"model.mixup_alpha and model.cutmix_alpha must be >= 0, got {mixup_alpha}, {cutmix_alpha}")
+        if multi_label and (mixup_alpha or cutmix_alpha or label_smoothing):
+            raise ValueError("model.mixup_alpha, model.cutmix_alpha and model.label_smoothing are for single-label "
+                             "data; these lists are multi-label")
         if classes is not None and len(classes) != num_classes:
             raise ValueError(f"{len(classes)} class names for num_classes={num_classes}")
         backbone, blocks = BackboneOptions.of(backbone), BlockOptions.of(blocks)
@@ -166,6 +177,7 @@ class VideoClassifier(pl.LightningModule):
         # validation: torchmetrics (exact over ranks); training: hit counts on the device (torchmetrics'
         # one-hot encoding reads the labels' range on the host at every step); test: per video
         self.metrics = torch.nn.ModuleDict({
+            "val_mAP": MultilabelAveragePrecision(num_classes, average=None)} if multi_label else {
             f"val_{name}": MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
             for name, top_k in (("top1", 1), ("top5", k))})
         self.top_k = k
@@ -220,15 +232,15 @@ class VideoClassifier(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         target = batch["label"]
         if batch["video"].dim() == 6:           # repeated augmentation: (videos, K, 3, T, H, W) -> clips
-            k = batch["video"].shape[1]
-            batch, target = {**batch, "video": batch["video"].flatten(0, 1)}, target.flatten()   # (videos, K)
+            batch, target = {**batch, "video": batch["video"].flatten(0, 1)}, target.flatten(0, 1)   # (videos, K)
         video = self.batch_video(batch)
         if self.mix is not None:
             video, target = mix_batch(self.mix, video, target)       # soft targets, rows sum to 1
         logits = self(video)
-        loss = F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+        loss = self.loss(logits, target)
         n = len(target)
-        hits = topk_hits(logits.detach(), target if target.dim() == 1 else target.argmax(-1), self.top_k)
+        hits = topk_hits(logits.detach(), target if target.dim() == 1 or self.multi_label else target.argmax(-1),
+                         self.top_k)
         self._train_hits = hits if self._train_hits is None else self._train_hits + hits
         # read on the host only at logging steps (and by a progress bar, at its refresh rate)
         self.log("train/top1_step", hits[0] / n, prog_bar=True, batch_size=n)
@@ -248,7 +260,21 @@ class VideoClassifier(pl.LightningModule):
         self.log("train/top1_epoch", hits[0] / hits[2], sync_dist=False)
         self.log("train/top5_epoch", hits[1] / hits[2], sync_dist=False)
 
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.hparams.get("multi_label", False))
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy (soft targets after MixUp/CutMix), or per-class binary cross-entropy on
+        multi-hot targets (multi-label)."""
+        if self.multi_label:
+            return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+        return F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+
     def _update(self, stage: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        if self.multi_label:          # per-class AP over the epoch (sigmoid inside), its mean at the end
+            self.metrics[f"{stage}_mAP"].update(logits.detach().float(), labels.int())
+            return
         for name in ("top1", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(logits.detach(), labels)      # accumulates over the epoch, synced over ranks
@@ -272,15 +298,21 @@ class VideoClassifier(pl.LightningModule):
             for i in range(len(ok)):
                 self.predictions.append({
                     "index": int(batch["index"][i]), "video_id": batch["video_id"][i], "path": batch["path"][i],
-                    "label": int(batch["label"][i]), "ok": bool(ok[i]), "reason": batch["reason"][i],
+                    "label": self._video_label(batch["label"][i]), "ok": bool(ok[i]), "reason": batch["reason"][i],
                     "scores": next(probs).tolist() if ok[i] else None})
             return
         if logits is None:
             return
         labels = batch["label"][ok]
-        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), sync_dist=True, prog_bar=stage == "val",
-                 batch_size=len(labels))
+        loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) if self.multi_label \
+            else F.cross_entropy(logits, labels)
+        self.log(f"{stage}/loss", loss, sync_dist=True, prog_bar=stage == "val", batch_size=len(labels))
         self._update(stage, logits, labels)
+
+    def _video_label(self, label: torch.Tensor):
+        """A video's label as its prediction record keeps it: the class index, or (multi-label) the
+        list of its classes."""
+        return label.nonzero().flatten().tolist() if self.multi_label else int(label)
 
     @property
     def class_names(self) -> list[str]:
@@ -290,7 +322,7 @@ class VideoClassifier(pl.LightningModule):
     def average_views(self, logits: torch.Tensor) -> torch.Tensor:
         """(videos, views, classes) -> (videos, classes) probabilities, averaged over views as
         ``view_average`` says (:func:`gcvideo.engine.inference.average_views`)."""
-        return average_views(logits, self.hparams.view_average)
+        return average_views(logits, self.hparams.view_average, self.multi_label)
 
     def _multiview_step(self, sample: dict) -> None:
         scores, subsets = None, None
@@ -298,7 +330,7 @@ class VideoClassifier(pl.LightningModule):
             forward = lambda views: self.infer(self.batch_video({"video": views}))  # noqa: E731 (channels_last)
             logits = view_logits(forward, sample["frames"], sample["boxes"], self.hparams.view_batch, self.device)
             scores, subsets = video_scores(logits, sample["frames"].shape[0], len(sample["boxes"]),
-                                           self.hparams.view_average)
+                                           self.hparams.view_average, self.multi_label)
         self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
                                 | {"scores": scores, "subsets": subsets})
 
@@ -320,6 +352,14 @@ class VideoClassifier(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.predictions = []
         self.inference.make(self.model, self.compile_options())
+
+    def on_validation_epoch_end(self) -> None:
+        metric = self.metrics["val_mAP"] if "val_mAP" in self.metrics else None
+        if metric is not None and metric.update_count:
+            per_class = metric.compute()               # synced over ranks; 0 for a class without positives
+            self.log("val/mAP", per_class[per_class > 0].mean() if (per_class > 0).any() else per_class.sum(),
+                     prog_bar=True, sync_dist=False)   # mean over the classes with positives (PySlowFast's mAP)
+            metric.reset()
 
     def on_validation_end(self) -> None:
         self.inference.clear()

@@ -36,7 +36,9 @@ class VideoReports(pl.Callback):
 
     def report(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> dict:
         predictions = gather_predictions(module.predictions)
-        metrics = compute_metrics(predictions, module.hparams.num_classes)
+        multi_label = bool(module.hparams.get("multi_label", False))
+        metrics = (compute_multilabel_metrics if multi_label else compute_metrics)(predictions,
+                                                                                   module.hparams.num_classes)
         dm = trainer.datamodule
         if self.checkpoint is not None:
             metrics["checkpoint"] = self.checkpoint
@@ -44,7 +46,8 @@ class VideoReports(pl.Callback):
             metrics["view"] = dm.spec.evaluation_view()
         if hasattr(dm, "fingerprint"):      # which copy of the data gave these numbers
             metrics["data"] = {**dm.fingerprint(stage), "readable": metrics["readable"]}
-        for name in ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed"):
+        for name in (("mAP", "failed") if multi_label else
+                     ("top1", "top5", "top1_all", "top5_all", "mean_class_accuracy", "failed")):
             module.log(f"{stage}/{name}", float(metrics[name]), sync_dist=False, rank_zero_only=False,
                        batch_size=1)
         if trainer.is_global_zero:
@@ -75,12 +78,18 @@ def summary_lines(stage: str, views: str, metrics: dict, out: str) -> str:
     views = (f"{views} views of {frames}, short side {view['short_side']}, "
              f"{view['crop']}-px crops" + (f", the {view['protocol']} protocol" if view.get("protocol", "gcvideo")
                                           != "gcvideo" else "") if view else f"{views} views")
-    lines = [f"{stage} ({views}, {metrics['readable']}/{metrics['videos']} videos readable): "
-             f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
-             f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}"]
+    if "mAP" in metrics:
+        lines = [f"{stage} ({views}, {metrics['readable']}/{metrics['videos']} videos readable): "
+                 f"mAP {100 * metrics['mAP']:.2f} % over {metrics['classes_with_positives']} classes "
+                 f"(a random predictor's: {100 * metrics['chance_mAP']:.2f} %); reports in {out}"]
+    else:
+        lines = [f"{stage} ({views}, {metrics['readable']}/{metrics['videos']} videos readable): "
+                 f"top-1 {100 * metrics['top1']:.2f} %, top-5 {100 * metrics['top5']:.2f} %, "
+                 f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f} %; reports in {out}"]
     if "views" in metrics:
+        key = "mAP" if "mAP" in metrics else "top1"
         lines.append("  fewer views (subsets of the same pass): " + ", ".join(
-            f"{name} {100 * m['top1']:.2f} %" for name, m in metrics["views"].items()))
+            f"{name} {100 * m[key]:.2f} %" for name, m in metrics["views"].items()))
     if "data" in metrics:
         d = metrics["data"]
         lines.append(f"  data: {d['rows']} rows, {d['present']} present, {d['readable']} readable, "
@@ -123,11 +132,59 @@ def compute_metrics(predictions: Sequence[dict], num_classes: int) -> dict[str, 
     }
 
 
+def average_precisions(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each class's average precision (torchmetrics) of (videos, classes) scores against multi-hot
+    targets; NaN for a class without a positive video."""
+    from torchmetrics.functional.classification import multilabel_average_precision
+
+    if not len(scores):
+        return np.full(targets.shape[1], np.nan)
+    ap = multilabel_average_precision(torch.as_tensor(scores, dtype=torch.float32), torch.as_tensor(targets).int(),
+                                      num_labels=targets.shape[1], average=None).numpy().astype(float)
+    return np.where(targets.sum(0) > 0, ap, np.nan)
+
+
+def compute_multilabel_metrics(predictions: Sequence[dict], num_classes: int) -> dict[str, object]:
+    """mAP over videos (multi-label): each class's average precision, averaged over the classes
+    with at least one positive video (PySlowFast's Charades mAP), and what a random predictor
+    scores (each class's share of positive videos, the expectation of its AP).
+
+    ``predictions``: one dict per video with ``label`` (its list of classes), ``ok`` and (when ok)
+    ``scores`` (class probabilities) and ``subsets`` (the probabilities of fewer views). Unreadable
+    videos are left out and counted."""
+    readable = [p for p in predictions if p["ok"]]
+    targets = np.zeros((len(readable), num_classes), np.int64)
+    for row, p in zip(targets, readable):
+        row[p["label"]] = 1
+    scores = np.array([p["scores"] for p in readable], float).reshape(len(readable), num_classes)
+    per_class = average_precisions(scores, targets)
+    present = ~np.isnan(per_class)
+    views = {name: {"mAP": float(np.nanmean(average_precisions(
+        np.array([p["subsets"][name] for p in readable], float), targets))) if present.any() else 0.0}
+        for name in ((readable[0].get("subsets") or {}) if readable else {})}
+    return {
+        "videos": len(predictions), "readable": len(readable), "failed": len(predictions) - len(readable),
+        "mAP": float(per_class[present].mean()) if present.any() else 0.0,
+        "chance_mAP": float(targets.mean(0)[present].mean()) if present.any() else 0.0,
+        "classes_with_positives": int(present.sum()),
+        "per_class_ap": [None if np.isnan(v) else float(v) for v in per_class],
+        "positives": targets.sum(0).tolist(),
+        **({"views": views} if views else {}),
+    }
+
+
+def _label_text(label, classes: list[str]) -> str:
+    """A prediction record's label as text: its class, or (multi-label) its classes joined by ';'."""
+    if isinstance(label, list):
+        return ";".join(classes[i] for i in label)
+    return classes[label] if label >= 0 else ""
+
+
 def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str], metrics: dict) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in
              ("predictions.csv", "failures.csv", "metrics.json", "confusion.png", "per_class_accuracy.png",
-              "views.png")}
+              "per_class_ap.png", "views.png")}
     k = min(5, len(classes))
     with open(paths["predictions.csv"], "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
@@ -136,7 +193,7 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
             if not p["ok"]:
                 continue
             ranked = np.argsort(-np.asarray(p["scores"]), kind="stable")[:k]
-            row = [p["video_id"], p["path"], classes[p["label"]] if p["label"] >= 0 else ""]
+            row = [p["video_id"], p["path"], _label_text(p["label"], classes)]
             for c in ranked:
                 row += [classes[c], f"{p['scores'][c]:.6f}"]
             writer.writerow(row)
@@ -145,7 +202,7 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
         writer.writerow(["video_id", "path", "label", "reason"])
         for p in sorted(predictions, key=lambda p: p["index"]):
             if not p["ok"]:
-                writer.writerow([p["video_id"], p["path"], classes[p["label"]] if p["label"] >= 0 else "", p["reason"]])
+                writer.writerow([p["video_id"], p["path"], _label_text(p["label"], classes), p["reason"]])
     with open(paths["metrics.json"], "w", encoding="utf-8") as f:
         json.dump({**metrics, "classes": list(classes)}, f, indent=2)
     _plots(paths, metrics, classes)
@@ -155,6 +212,11 @@ def write_reports(out_dir: str, predictions: Sequence[dict], classes: list[str],
 def _plots(paths: dict, metrics: dict, classes: list[str]) -> None:
     from .figures import confusion_figure, per_class_figure, save, views_figure
 
+    if "mAP" in metrics:                 # multi-label: per-class AP, no confusion matrix
+        save(per_class_figure(metrics["per_class_ap"], classes, metrics["mAP"], "AP"), paths["per_class_ap.png"])
+        if metrics.get("views"):
+            save(views_figure(metrics["views"], len(classes), "mAP"), paths["views.png"])
+        return
     save(confusion_figure(metrics["confusion"], classes), paths["confusion.png"])
     save(per_class_figure(metrics["per_class_accuracy"], classes, metrics["mean_class_accuracy"]),
          paths["per_class_accuracy.png"])

@@ -105,9 +105,9 @@ def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side
     return 1 if skipped else 0
 
 
-def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction"] = "relation", videos_per_class: int = 20,
+def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction", "actions"] = "relation", videos_per_class: int = 20,
                    fps: int = 30, size: Optional[str] = None, seed: int = 0, workers: Optional[int] = None,
-                   frames: Optional[int] = None, colours: int = 2, cue_frames: int = 4, classes: int = 6,
+                   frames: Optional[int] = None, colours: int = 2, cue_frames: int = 4, classes: Optional[int] = None,
                    seconds: float = 2.0, event_frames: int = 6) -> int:
     """write generated Kinetics-format videos (no download)
 
@@ -119,49 +119,57 @@ def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction
     right or right to left (a flipped clip shows the other class); also writes
     flip_label_map.json, for data.flip_label_map, and the same videos in UCF101's
     (ucfTrainTestlist/), HMDB51's (testTrainMulti_7030_splits/) and SSv2's (train.json,
-    validation.json) own files.
+    validation.json) own files. --task actions: Charades' format, multi-label: one to three
+    actions per video, each a disc of its class's colour shown during its time span
+    (Charades_v1_train/val/test.csv with the spans, Charades_v1_classes.txt, flat <id>.mp4).
 
     Args:
         out: output folder
         task: which task
-        videos_per_class: 60% train, 20% val, 20% test
+        videos_per_class: 60% train, 20% val, 20% test (actions: x --classes videos)
         fps: frame rate of the videos
-        size: WIDTHxHEIGHT (default: relation 32x32, order 96x72, direction 64x48)
+        size: WIDTHxHEIGHT (default: relation 32x32, order 96x72, direction and actions 64x48)
         seed: the same seed gives the same videos
         workers: encoding processes (default: one per core, at most 8, for 64+ videos); the files do not depend on it
-        frames: relation, direction: video length in frames (relation: = clip frames x sampling rate, 16 = 8 x 2;
-            direction: 32 when not given)
+        frames: relation, direction, actions: video length in frames (relation: = clip frames x sampling rate,
+            16 = 8 x 2; direction: 32, actions: 64 when not given)
         colours: relation: number of cue colours
         cue_frames: relation: frames each cue is lit
-        classes: order: number of classes
+        classes: order, actions: number of classes (order: default 6; actions: 2-6, default 4)
         seconds: order: video length
         event_frames: order: frames each event lasts; keep >= the clip sampling rate
     """
-    from ..data.synth import parse_size, synthesize, synthesize_direction, synthesize_relation
+    from ..data.synth import parse_size, synthesize, synthesize_actions, synthesize_direction, synthesize_relation
 
     given_frames = frames is not None
-    frames = frames if given_frames else (32 if task == "direction" else 16)
-    if fps < 1 or videos_per_class < 1 or frames < 1 or classes < 1 or seconds <= 0:
+    frames = frames if given_frames else {"direction": 32, "actions": 64}.get(task, 16)
+    if fps < 1 or videos_per_class < 1 or frames < 1 or (classes is not None and classes < 1) or seconds <= 0:
         raise ValueError(f"--fps, --videos-per-class, --frames and --classes must be >= 1 and --seconds > 0, got "
                          f"{fps}, {videos_per_class}, {frames}, {classes}, {seconds}")
-    ignored = {"relation": {"--classes": (classes, 6), "--seconds": (seconds, 2.0), "--event-frames": (event_frames, 6)},
+    ignored = {"relation": {"--classes": (classes, None), "--seconds": (seconds, 2.0), "--event-frames": (event_frames, 6)},
                "order": {"--frames": (given_frames, False), "--colours": (colours, 2), "--cue-frames": (cue_frames, 4)},
-               "direction": {"--classes": (classes, 6), "--seconds": (seconds, 2.0), "--event-frames": (event_frames, 6),
-                             "--colours": (colours, 2), "--cue-frames": (cue_frames, 4)}}[task]
+               "direction": {"--classes": (classes, None), "--seconds": (seconds, 2.0), "--event-frames": (event_frames, 6),
+                             "--colours": (colours, 2), "--cue-frames": (cue_frames, 4)},
+               "actions": {"--seconds": (seconds, 2.0), "--event-frames": (event_frames, 6),
+                           "--colours": (colours, 2), "--cue-frames": (cue_frames, 4)}}[task]
     given = [name for name, (value, default) in ignored.items() if value != default]
     if given:
         raise ValueError(f"{', '.join(given)} do(es) not apply to --task {task}: "
                          + {"relation": "the relation task has 2 classes per colour pair and --frames frames per video",
                             "order": "the order task's videos last --seconds",
-                            "direction": "the direction task has 2 classes and --frames frames per video"}[task])
-    if task == "direction":
+                            "direction": "the direction task has 2 classes and --frames frames per video",
+                            "actions": "the actions task's videos have --frames frames"}[task])
+    if task == "actions":
+        rows = synthesize_actions(out, videos_per_class, classes or 4, frames, fps,
+                                  parse_size(size or "64x48"), seed, workers=workers)
+    elif task == "direction":
         rows = synthesize_direction(out, videos_per_class, frames, fps, parse_size(size or "64x48"), seed,
                                     workers=workers)
     elif task == "relation":
         rows = synthesize_relation(out, videos_per_class, frames, fps, parse_size(size or "32x32"), colours,
                                    cue_frames, seed, workers=workers)
     else:
-        rows = synthesize(out, classes, videos_per_class, seconds, fps, parse_size(size or "96x72"), event_frames,
+        rows = synthesize(out, classes or 6, videos_per_class, seconds, fps, parse_size(size or "96x72"), event_frames,
                           seed, workers=workers)
     print(f"wrote {sum(map(len, rows.values()))} videos ({task} task) to {out} "
           f"({', '.join(f'{k}: {len(v)}' for k, v in rows.items())})")
