@@ -67,6 +67,13 @@ def test_every_command_finishes_and_names_the_stuck_video(stuck, tmp_path, capsy
                  "--out", str(tmp_path / "checked")]) == 1
     bad = list(csv.DictReader(open(tmp_path / "checked.bad.csv")))
     assert [(os.path.basename(b["path"]), b["status"]) for b in bad] == [(os.path.basename(video), "timeout")]
+    assert main(["features", "--ckpt_path", ckpt, "--data", os.path.join(root, "test.csv"), "--out",
+                 str(tmp_path / "features"), "--decode-timeout", "1"]) == 1          # 1: a video failed
+    rows = list(csv.DictReader(open(tmp_path / "features" / "index.csv")))
+    failed = [r for r in rows if r["status"] != "ok"]
+    assert [(os.path.basename(r["path"]), r["reason"][:7]) for r in failed] == [(os.path.basename(video), "timeout")]
+    tops = [[pair.rsplit(":", 1) for pair in r["top"].split(";")] for r in rows if r["status"] == "ok"]
+    assert tops and all(len(top) == 4 and all(0 <= float(p) <= 1 for _, p in top) for top in tops)   # 4 classes
 
 
 def test_a_pipe_nobody_writes_is_reported_not_waited_for(tmp_path):
@@ -89,8 +96,10 @@ def test_every_command_bounds_decodes_by_the_one_default():
 
     from gcvideo.engine.datamodule import KineticsDataModule
     from gcvideo.tools.data import run_data_check
+    from gcvideo.tools.features import run_features
     from gcvideo.tools.predict import run_predict
 
     for function, name in ((run_data_check, "decode_timeout"), (run_predict, "decode_timeout"),
+                           (run_features, "decode_timeout"),
                            (KineticsDataModule.__init__, "decode_timeout")):
         assert inspect.signature(function).parameters[name].default == decode.DEFAULT_TIMEOUT, function

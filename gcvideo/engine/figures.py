@@ -162,8 +162,10 @@ def curves_figure(epochs: dict[int, dict], runs: Optional[dict[str, dict[int, di
     axes = fig.subplots(1, 3)
     series = {
         0: (("train/loss", "train", np.mean, "--"), ("val/loss", "val", lambda v: v[-1], "-")),
-        1: (("train/top1_epoch", "train", lambda v: v[-1], "--"), ("val/top1", "val", lambda v: v[-1], "-")),
+        1: (("train/top1_epoch", "train", lambda v: v[-1], "--"), ("val/top1", "val", lambda v: v[-1], "-"),
+            ("val/mAP", "val mAP", lambda v: v[-1], "-")),       # multi-label runs validate by mAP
     }
+    multi_label = any("val/mAP" in values for ep in runs.values() for values in ep.values())
     every = sorted({e for ep in runs.values() for e in ep}) or [0]
     colours = [f"C{i}" for i in range(10)]
     for r, (name, ep) in enumerate(runs.items()):
@@ -192,11 +194,12 @@ def curves_figure(epochs: dict[int, dict], runs: Optional[dict[str, dict[int, di
         axes[index].grid(alpha=0.3)
     if len(runs) > 1 and axes[2].get_lines():
         axes[2].legend(fontsize=8)
-    axes[0].set_ylabel("cross-entropy")
+    axes[0].set_ylabel("binary cross-entropy" if multi_label else "cross-entropy")
     axes[0].set_title("loss", fontsize=11)
-    axes[1].set_ylabel("top-1 (%)")
+    axes[1].set_ylabel("top-1 / mAP (%)" if multi_label else "top-1 (%)")
     axes[1].set_ylim(0, 105)
-    axes[1].set_title("accuracy (train: the batches' clips; val: single view)", fontsize=10)
+    axes[1].set_title("train: top-1 of the batches' clips; val: mAP, single view" if multi_label else
+                      "accuracy (train: the batches' clips; val: single view)", fontsize=10)
     from matplotlib.ticker import MaxNLocator
 
     for ax in axes:                       # whole epochs; one epoch is a point, not an axis around 0

@@ -9,7 +9,8 @@ through the network in its inference form; the vector is the average over the vi
   pathways, concatenated).
 
 Vectors are written in shards (``features-NNNNN.npy``, float32, ``--shard-size`` rows) with
-an index (``index.csv``: video_id, path, label, shard, row, status, reason); a video that
+an index (``index.csv``: video_id, path, label, shard, row, status, reason, and ``top``: the top-5
+classes with their probabilities, ``class:p;...``); a video that
 cannot be read is listed with its reason and no row, never dropped; a path listed twice is
 one video. Shards and the index are written atomically, so an interrupted run resumes where
 its last shard ended, retrying the videos that failed. A run resumes only what it would
@@ -37,7 +38,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 
 LAYERS = ("pre_logits", "c5")
-INDEX_FIELDS = ["video_id", "path", "label", "shard", "row", "status", "reason"]
+INDEX_FIELDS = ["video_id", "path", "label", "shard", "row", "status", "reason", "top"]
 RUN_FILE = "features.json"
 
 
@@ -77,10 +78,11 @@ class FeatureReader:
         self.parts.append(output.flatten(2).mean(-1))                            # (N, C, T, H, W) -> (N, C)
 
     @torch.no_grad()
-    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+    def __call__(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The views' features and the network's logits."""
         self.parts = []
-        self.model(views)
-        return torch.cat(self.parts, dim=1)
+        logits = self.model(views)
+        return torch.cat(self.parts, dim=1), logits
 
     def close(self) -> None:
         for handle in self.handles:
@@ -113,13 +115,17 @@ def _done_rows(out: str) -> list[dict]:
 
 
 class FeatureExtractor(pl.LightningModule):
-    """``predict_step``: one decoded video (a :class:`MultiViewDataset` item) -> its index row and
-    the view-averaged feature vector (None when the video could not be read)."""
+    """``predict_step``: one decoded video (a :class:`MultiViewDataset` item) -> its index row, the
+    view-averaged feature vector (None when the video could not be read) and its top classes with
+    their probabilities (the views combined as the checkpoint's ``view_average`` says; sigmoid
+    probabilities for a multi-label checkpoint)."""
 
-    def __init__(self, net: nn.Module, layer: str, view_batch: int) -> None:
+    def __init__(self, net: nn.Module, layer: str, view_batch: int, classes: Optional[list[str]] = None,
+                 average=None) -> None:
         super().__init__()
         self.net, self.view_batch = net, view_batch
         self.reader = FeatureReader(net, layer)
+        self.classes, self.average = classes, average
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         return batch                    # the uint8 frames stay here; each chunk of views goes to the device
@@ -127,12 +133,17 @@ class FeatureExtractor(pl.LightningModule):
     def predict_step(self, sample: dict, batch_idx: int) -> dict:
         from ..data.multiview import iter_views
 
-        vector = None
+        vector, top = None, ""
         if sample["ok"]:
-            feats = torch.cat([self.reader(views.to(self.device))
-                               for views in iter_views(sample["frames"], sample["boxes"], self.view_batch)])
-            vector = feats.mean(0).float().cpu().numpy()
-        return {"index": sample["index"], "ok": sample["ok"], "reason": sample["reason"], "vector": vector}
+            feats, logits = zip(*[self.reader(views.to(self.device))
+                                  for views in iter_views(sample["frames"], sample["boxes"], self.view_batch)])
+            vector = torch.cat(feats).mean(0).float().cpu().numpy()
+            if self.classes and self.average is not None:
+                probs = self.average(torch.cat(logits).unsqueeze(0))[0].cpu()
+                best = probs.topk(min(5, len(self.classes)))
+                top = ";".join(f"{self.classes[i]}:{p:.4f}" for p, i in zip(best.values.tolist(), best.indices.tolist()))
+        return {"index": sample["index"], "ok": sample["ok"], "reason": sample["reason"], "vector": vector,
+                "top": top}
 
 
 class ShardWriter(BasePredictionWriter):
@@ -168,7 +179,8 @@ class ShardWriter(BasePredictionWriter):
         i = prediction["index"]
         self.pending.append({"video_id": self.records.video_id(i), "path": self.records.path(i),
                              "label": self.records.label(i), "shard": "", "row": "",
-                             "status": "ok" if prediction["ok"] else "failed", "reason": prediction["reason"]})
+                             "status": "ok" if prediction["ok"] else "failed", "reason": prediction["reason"],
+                             "top": prediction.get("top", "")})
         if prediction["vector"] is not None:
             self.vectors.append(prediction["vector"])
         if len(self.vectors) >= self.shard_size:
@@ -230,7 +242,7 @@ def _trainer(progress: bool) -> pl.Trainer:
 
 def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
                      layer: str = "pre_logits", shard_size: int = 1000, workers: int = 0,
-                     progress: bool = True, trust: bool = False) -> dict:
+                     progress: bool = True, trust: bool = False, timeout: Optional[float] = None) -> dict:
     from ..data.spec import parse_views
     from ..data.records import load_records
     from ..engine.checkpoint import load_classifier
@@ -247,11 +259,12 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     module, spec = load_classifier(ckpt_path, trust)
     records = load_records(data, root, module.class_names)    # each video once
     claim_folder(out, run_key(ckpt_path, layer, views, records))
-    dataset = _ResumableViews(records, module.class_names, spec, views)
+    dataset = _ResumableViews(records, module.class_names, spec, views, timeout)
     writer = ShardWriter(out, records, dataset, shard_size)
     trainer = _trainer(progress)
     trainer.callbacks.append(writer)
-    extractor = FeatureExtractor(fold_context_blocks(module.model), layer, module.hparams.view_batch)
+    extractor = FeatureExtractor(fold_context_blocks(module.model), layer, module.hparams.view_batch,
+                                 module.class_names, module.average_views)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=_one_video, num_workers=workers,
                                          worker_init_fn=worker_init)
     trainer.predict(extractor, loader, return_predictions=False)
@@ -270,17 +283,22 @@ class _ResumableViews(torch.utils.data.Dataset):
     """The videos' decoded views (:class:`MultiViewDataset`; labels the checkpoint does not know
     become unlabelled), with the videos in ``skip`` (finished earlier) not decoded at all."""
 
-    def __init__(self, records, classes: list[str], spec, views: str) -> None:
+    def __init__(self, records, classes: list[str], spec, views: str, timeout: Optional[float] = None) -> None:
         from ..data.multiview import MultiViewDataset
         from ..data.records import RecordTable
 
+        from ..data.records import label_classes
+
         known = {name: i for i, name in enumerate(classes)}
         every = range(len(records))
+        names = {label: all(c in known for c in label_classes(label, records.multi_label))
+                 for label in records.label_names}
         labelled = RecordTable([records.path(i) for i in every],
-                               [records.label(i) if records.label(i) in known else "" for i in every],
-                               [records.video_id(i) for i in every], records.present)
+                               [records.label(i) if names[records.label(i)] else "" for i in every],
+                               [records.video_id(i) for i in every], records.present,
+                               multi_label=records.multi_label)
         spec = spec.with_views(views)                  # checked: the protocol takes these crops
-        self.views = MultiViewDataset.of_spec(labelled, known, spec)
+        self.views = MultiViewDataset.of_spec(labelled, known, spec, timeout)
         self.skip: set = set()
 
     def __len__(self) -> int:
@@ -344,13 +362,13 @@ def load_features(out: str) -> tuple[list[dict], np.ndarray]:
 
 def run_features(*, ckpt_path: str, data: str, out: str, root: Optional[str] = None, views: str = "1x1",
                  layer: Literal["pre_logits", "c5"] = "pre_logits", shard_size: int = 1000,
-                 workers: int = 0, trust_checkpoint: bool = False) -> int:
+                 workers: int = 0, trust_checkpoint: bool = False, decode_timeout: float = 120.0) -> int:
     """one feature vector per video (view-averaged), in shards with an index
 
     Decode each video of --data once, run its views through the checkpoint's network (folded
     inference form) and write the view-averaged pre-logits (or c5 features averaged over
     T x H x W) to OUT/features-NNNNN.npy with OUT/index.csv (video_id, path, label, shard, row,
-    status, reason). Unreadable videos are listed, not dropped; a path listed twice is one video.
+    status, reason, top: the top-5 classes with their probabilities, 'class:p;...'). Unreadable videos are listed, not dropped; a path listed twice is one video.
     Resumable (run it again: failed videos are retried); a rerun into an OUT written with another
     checkpoint, layer, views or list is refused (OUT/features.json records them). Under torchrun
     every video goes to exactly one rank. Exits 1 when any video failed.
@@ -366,9 +384,13 @@ def run_features(*, ckpt_path: str, data: str, out: str, root: Optional[str] = N
         workers: decoding processes (0: in this process)
         trust_checkpoint: load a checkpoint holding other objects than tensors, numbers and
             strings with full pickle, which can run code (refused otherwise): trusted files only
+        decode_timeout: seconds one video's decode may take; past it the video is listed as failed
+            with the reason 'timeout' and the next one is read
     """
+    if not 0 < decode_timeout < float("inf"):
+        raise ValueError(f"--decode-timeout must be seconds > 0, got {decode_timeout}")
     summary = extract_features(ckpt_path, data, out, root, views, layer, shard_size, workers,
-                               trust=trust_checkpoint)
+                               trust=trust_checkpoint, timeout=decode_timeout)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{summary['ok']} feature vectors, {summary['failed']} videos failed (listed with reasons); "
               f"index: {summary['index']}")

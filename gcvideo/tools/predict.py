@@ -40,6 +40,7 @@ def predict_videos(paths: list[str], ckpt_path: str, views: str = "10x3", top: i
         probs = module.average_views(logits.unsqueeze(0))[0]
         best = probs.topk(min(top, len(classes)))
         results.append({"path": path, "ok": True, "views": clips * crops, "view": spec.describe(),
+                        "multi_label": module.multi_label, "view_average": module.hparams.view_average,
                         "top": [(classes[i], float(p)) for p, i in zip(best.values, best.indices)]})
     return results
 
@@ -89,6 +90,9 @@ def run_predict(videos: list[str], /, *, ckpt_path: str, views: Optional[str] = 
                 print(f"{r['path']}: cannot predict: {r['reason']}", file=sys.stderr)
                 continue
             print(f"{r['path']} ({r['view']})")
+            if r["multi_label"]:        # the scores do not sum to 1: each class is present or not
+                print(f"  multi-label: each class's own probability (sigmoid), views combined by "
+                      f"{'their max' if r['view_average'] == 'max' else r['view_average']}")
             for rank, (name, p) in enumerate(r["top"], 1):
                 print(f"  {rank}. {name:30s} {p:.4f}")
     return 0 if all(r["ok"] for r in results) else 1

@@ -91,11 +91,23 @@ def _video_path(path: str, data: dict) -> str:
     return below if os.path.exists(below) else path
 
 
-def _worst(predictions: list[dict], classes: list[str], n: int = WORST) -> list[dict]:
+def _top1_right(p: dict, multi_label: bool = False) -> bool:
+    """Whether a prediction row's top class is its label (multi-label: one of its ';'-joined classes)."""
+    return p["top1"] in p["label"].split(";") if multi_label else p["top1"] == p["label"]
+
+
+def _worst(predictions: list[dict], classes: list[str], n: int = WORST, multi_label: bool = False) -> list[dict]:
     """Confidently wrong first (highest top-1 score on a wrong class), then the least sure right ones."""
-    wrong = sorted((p for p in predictions if p["top1"] != p["label"]), key=lambda p: -float(p["score1"]))
-    right = sorted((p for p in predictions if p["top1"] == p["label"]), key=lambda p: float(p["score1"]))
+    for p in predictions:
+        p["right"] = _top1_right(p, multi_label)
+    wrong = sorted((p for p in predictions if not p["right"]), key=lambda p: -float(p["score1"]))
+    right = sorted((p for p in predictions if p["right"]), key=lambda p: float(p["score1"]))
     return (wrong + right)[:n]
+
+
+def main_score(metrics: dict) -> tuple[str, float]:
+    """An evaluation's headline number: ("mAP", ...) for multi-label data, else ("top-1", ...)."""
+    return ("mAP", metrics["mAP"]) if "mAP" in metrics else ("top-1", metrics["top1"])
 
 
 def run_inputs(run: str) -> list[str]:
@@ -113,11 +125,13 @@ def read_metrics(path: str) -> dict:
     except (OSError, ValueError) as err:
         raise ValueError(f"{path} is not readable JSON ({err}): run the evaluation again to rewrite it") from None
     confusion = metrics.get("confusion") if isinstance(metrics, dict) else None
-    if not isinstance(metrics, dict) or not all(k in metrics for k in ("top1", "confusion", "per_class_accuracy")) \
+    multi_label = isinstance(metrics, dict) and all(k in metrics for k in ("mAP", "per_class_ap"))
+    if not isinstance(metrics, dict) or not multi_label and (
+            not all(k in metrics for k in ("top1", "confusion", "per_class_accuracy"))
             or not (isinstance(confusion, list) and all(isinstance(r, list) and len(r) == len(confusion)
-                                                         for r in confusion)):
-        raise ValueError(f"{path} is not a gcvideo metrics.json (top1, a square confusion matrix, per_class_accuracy): "
-                         "run the evaluation again to rewrite it")
+                                                        for r in confusion))):
+        raise ValueError(f"{path} is not a gcvideo metrics.json (top1, a square confusion matrix, per_class_accuracy; "
+                         "or mAP, per_class_ap): run the evaluation again to rewrite it")
     return metrics
 
 
@@ -168,8 +182,10 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     epochs = read_epoch_metrics([os.path.join(v, "metrics.csv") for v in versions
                                  if os.path.exists(os.path.join(v, "metrics.csv"))])
     result["epoch_metrics"] = epochs
-    vals = [e["val/top1"][-1] for e in epochs.values() if "val/top1" in e]
+    monitor = "val/mAP" if hp.get("multi_label") else "val/top1"
+    vals = [e[monitor][-1] for e in epochs.values() if monitor in e]
     result["best_val"] = max(vals) if vals else None
+    result["val_metric"] = "mAP" if hp.get("multi_label") else "top-1"
     result["epochs"] = len(epochs)
     tests = []
     for folder in sorted(glob.glob(os.path.join(run, "test_*"))):
@@ -184,16 +200,24 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
         if os.path.exists(os.path.join(folder, "failures.csv")):
             with open(os.path.join(folder, "failures.csv"), newline="", encoding="utf-8", errors="surrogateescape") as f:
                 failures = list(csv.DictReader(f))
-        worst = _worst(predictions, names)
+        multi_label = "mAP" in metrics
+        worst = _worst(predictions, names, multi_label=multi_label)
         for p in worst:
             p["strip"] = _strip(_video_path(p["path"], data), data)
-        tests.append({"views": os.path.basename(folder)[len("test_"):], "metrics": metrics, "failures": failures,
-                      "scored": scored_checkpoint(metrics, run, path),
-                      "worst": worst, "confused": most_confused(metrics["confusion"], names),
-                      "confusion": _png(confusion_figure(metrics["confusion"], names)),
-                      "per_class": _png(per_class_figure(metrics["per_class_accuracy"], names,
-                                                         metrics["mean_class_accuracy"])),
-                      "views_plot": _png(views_figure(metrics["views"], len(names))) if metrics.get("views") else None})
+        test = {"views": os.path.basename(folder)[len("test_"):], "metrics": metrics, "failures": failures,
+                "scored": scored_checkpoint(metrics, run, path), "worst": worst, "multi_label": multi_label,
+                "views_plot": _png(views_figure(metrics["views"], len(names), "mAP" if multi_label else "accuracy"))
+                if metrics.get("views") else None}
+        if multi_label:       # per-class average precision (no confusion matrix: a video has several classes)
+            test.update(confused=[], confusion=None, per_class_ap=list(zip(names, metrics["per_class_ap"],
+                                                                           metrics.get("positives") or [None] * len(names))),
+                        per_class=_png(per_class_figure(metrics["per_class_ap"], names, metrics["mAP"], "AP")))
+        else:
+            test.update(confused=most_confused(metrics["confusion"], names),
+                        confusion=_png(confusion_figure(metrics["confusion"], names)),
+                        per_class=_png(per_class_figure(metrics["per_class_accuracy"], names,
+                                                        metrics["mean_class_accuracy"])))
+        tests.append(test)
     result["tests"] = tests
     result["attention"] = _attention(ckpt_path, tests, data, trust) if attention else None
     lift = os.path.join(run, LIFT)
@@ -273,22 +297,25 @@ def _summary_table(runs: list[dict]) -> str:
             ("Δ params / Δ FLOPs vs plain", [f"{r['cost']['d_params_pct']:+.2f} % / {r['cost']['d_flops_pct']:+.3f} %"
                                              f" (<code>{e(r['cost']['baseline'])}</code>)" for r in runs]),
             ("epochs trained", [str(r["epochs"]) for r in runs]),
-            ("best val top-1 (single view)", [_pct(r["best_val"]) for r in runs])]
+            ("best val top-1 / mAP (single view)", [(_pct(r["best_val"]) + (" mAP" if r["val_metric"] == "mAP" else ""))
+                                                    if r["best_val"] is not None else "—" for r in runs])]
     views = sorted({t["views"] for r in runs for t in r["tests"]})
     for v in views:
         cells = []
         for r in runs:
             t = next((t for t in r["tests"] if t["views"] == v), None)
             m = t["metrics"] if t else None
-            cells.append("—" if m is None else f"top-1 {_pct(m['top1'])}, top-5 {_pct(m['top5'])}, "
-                                                f"mean class {_pct(m['mean_class_accuracy'])}, "
-                                                f"{m['readable']}/{m['videos']} readable")
+            cells.append("—" if m is None else
+                         f"mAP {_pct(m['mAP'])} (random predictor {_pct(m.get('chance_mAP'))}), "
+                         f"{m['readable']}/{m['videos']} readable" if "mAP" in m else
+                         f"top-1 {_pct(m['top1'])}, top-5 {_pct(m['top5'])}, "
+                         f"mean class {_pct(m['mean_class_accuracy'])}, {m['readable']}/{m['videos']} readable")
         rows.append((f"test, {v} views", cells))
         subsets = sorted({s for r in runs for t in r["tests"] if t["views"] == v
                           for s in (t["metrics"].get("views") or {})}, key=lambda s: [int(x) for x in s.split("x")])
         for s in subsets:
             rows.append((f"&nbsp;&nbsp;its {s} views", [
-                next((_pct(t["metrics"]["views"][s]["top1"]) for t in r["tests"]
+                next((_pct(main_score(t["metrics"]["views"][s])[1]) for t in r["tests"]
                       if t["views"] == v and s in (t["metrics"].get("views") or {})), "—") for r in runs]))
     body = "".join(f"<tr><th>{k}</th>" + "".join(f"<td class='num'>{c}</td>" for c in cells) + "</tr>"
                    for k, cells in rows)
@@ -306,15 +333,28 @@ def _run_section(r: dict) -> str:
         parts.append(f"<p class='small{'' if scored['ok'] else ' warn'}'>scored: {e(scored['text'])}</p>")
         if t["views_plot"]:
             parts.append(f"<img alt='accuracy vs views' src='{t['views_plot']}'>")
-        parts.append(f"<img alt='confusion matrix' src='{t['confusion']}'>")
+        if t["confusion"]:
+            parts.append(f"<img alt='confusion matrix' src='{t['confusion']}'>")
         if t["confused"]:
             parts.append("<p>Most confused pairs:</p><table><tr><th>true</th><th>predicted</th><th>videos</th>"
                          "<th>share of the true class</th></tr>" + "".join(
                              f"<tr><td>{e(c['true'])}</td><td>{e(c['predicted'])}</td><td class='num'>{c['videos']}</td>"
                              f"<td class='num'>{_pct(c['share'])}</td></tr>" for c in t["confused"]) + "</table>")
-        parts.append(f"<img alt='per-class accuracy' src='{t['per_class']}'>")
-        wrong = sum(p["top1"] != p["label"] for p in t["worst"])
-        heading = ("Misclassified videos, the most confidently wrong first" if wrong == len(t["worst"]) else
+        if t["multi_label"]:
+            parts.append(f"<p>mAP {_pct(m['mAP'])} over the {m['classes_with_positives']} classes with a positive "
+                         f"test video (a random predictor's: {_pct(m.get('chance_mAP'))})</p>")
+            parts.append(f"<img alt='per-class AP' src='{t['per_class']}'>")
+            ranked = sorted((row for row in t["per_class_ap"] if row[1] is not None), key=lambda row: row[1])
+            parts.append("<details><summary>Per-class AP, lowest first</summary><table><tr><th>class</th><th>AP</th>"
+                         "<th>positive videos</th></tr>" + "".join(
+                             f"<tr><td>{e(name)}</td><td class='num'>{_pct(ap)}</td><td class='num'>{n}</td></tr>"
+                             for name, ap, n in ranked) + "</table></details>")
+        else:
+            parts.append(f"<img alt='per-class accuracy' src='{t['per_class']}'>")
+        wrong = sum(not p["right"] for p in t["worst"])
+        heading = ("Videos whose top class is none of theirs, the most confident first; then the least confident "
+                   "right ones" if t["multi_label"] else
+                   "Misclassified videos, the most confidently wrong first" if wrong == len(t["worst"]) else
                    f"{wrong} misclassified video(s) (most confidently wrong first), then the least confident "
                    "correct ones" if wrong else "No test video was misclassified; the least confident correct ones")
         parts.append(f"<p>{heading}:</p><table><tr><th>video</th>"
@@ -373,7 +413,8 @@ def headline(runs: list[dict]) -> str:
     first = next((r for r in runs if any(o is not r and o["cost"]["baseline"] == r["model"] for o in runs)), runs[0])
     if len(runs) == 1:
         t = _best_test(first)
-        score = f"test top-1 {_pct(t['metrics']['top1'])} ({t['views']} views)" if t else "no test report yet"
+        name, value = main_score(t["metrics"]) if t else ("", 0.0)
+        score = f"test {name} {_pct(value)} ({t['views']} views)" if t else "no test report yet"
         return f"{first['name']} (<code>{html.escape(first['model'])}</code>): {score} at " \
                f"{first['cost']['gflops']:.4g} GFLOPs per clip."
     parts = []
@@ -388,9 +429,9 @@ def headline(runs: list[dict]) -> str:
             continue
         mine = max(common, key=lambda t: _view_count(t["views"]))
         views = mine["views"]
-        a, b = mine["metrics"]["top1"], theirs[views]["metrics"]["top1"]
+        (name, a), (_, b) = main_score(mine["metrics"]), main_score(theirs[views]["metrics"])
         parts.append(f"{html.escape(r['name'])} vs {html.escape(first['name'])}: {100 * (b - a):+.1f} points test "
-                     f"top-1 ({_pct(b)} vs {_pct(a)}, {views} views) {cost}")
+                     f"{name} ({_pct(b)} vs {_pct(a)}, {views} views) {cost}")
     return "; ".join(parts) + "."
 
 
