@@ -399,3 +399,15 @@ def test_the_pyslowfast_protocol_runs_end_to_end_and_is_recorded(synth_root, tra
     assert "32-px crops, the pyslowfast protocol" in capsys.readouterr().out
     _, _, metrics = read(out / "test_2x3")
     assert metrics["view"]["protocol"] == "pyslowfast" and metrics["readable"] == 4
+
+
+def test_evaluation_takes_the_backbone_and_block_options_from_the_checkpoint(synth_root, trained, capsys):
+    """`test --ckpt_path` without the model options builds the checkpoint's network: its backbone
+    (depths, width) and block options too, not only its model name (they were dropped once: a
+    tiny backbone was refused, and a block option that changes no shape would have been lost)."""
+    args = tiny_args(synth_root, trained["run"] / "no_model_options")
+    pairs = [args[i:i + 2] for i in range(0, len(args), 2)]
+    without_model = [x for pair in pairs if not pair[0].startswith("--model.") for x in pair]
+    assert main(["test", *without_model, *EVAL, "--data.test_views", "1x1", "--data.test", trained["list"],
+                 "--ckpt_path", trained["ckpt"]]) == 0
+    assert "4/5 videos readable" in capsys.readouterr().out

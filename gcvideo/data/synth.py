@@ -418,21 +418,24 @@ def draw_actions(rng: np.random.Generator, classes: int, seconds: float) -> list
 def render_actions(actions: str, rng: np.random.Generator, frames: int, fps: int,
                    size: tuple[int, int]) -> np.ndarray:
     """(frames, H, W, 3) uint8: each action's bright disc (the colour of its class) drifting during
-    its span only, over a static texture with a dim disc of every class's colour."""
+    its span only, inside the frame's centre square, over a static texture with a dim disc of every
+    class's colour."""
     from .records import action_spans
 
     width, height = size
-    radius = max(2, min(width, height) // 8)
+    radius = max(3, min(width, height) // 4)
     texture = rng.integers(60, 110, size=(height // 4 + 1, width // 4 + 1, 3))
     background = np.kron(texture, np.ones((4, 4, 1)))[:height, :width].astype(np.float32)
     yy, xx = np.mgrid[:height, :width]
     colours = list(COLORS.values())
     for (cx, cy), dim in zip(_separated_points(rng, len(colours), width, height, radius), colours):
-        background[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = np.array(dim) * 0.4
+        background[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = np.array(dim) * 0.35
     video = np.repeat(background[None], frames, axis=0)
     for name, start, end in action_spans(actions):
         colour = np.minimum(255, np.array(colours[int(name[1:])], np.float32) * 1.15 + 20)
-        x0, y0 = rng.uniform(radius, width - radius), rng.uniform(radius, height - radius)
+        side = min(width, height)        # in the centre square: any training crop holds it
+        x0 = rng.uniform((width - side) / 2 + radius, (width + side) / 2 - radius)
+        y0 = rng.uniform((height - side) / 2 + radius, (height + side) / 2 - radius)
         dx, dy = rng.uniform(-0.3, 0.3, size=2) * radius
         for t in range(int(np.ceil(start * fps)), min(frames, int(np.floor(end * fps)) + 1)):
             cx = np.clip(x0 + dx * (t / fps - start), radius, width - radius)

@@ -201,7 +201,8 @@ class GCVideoCLI(LightningCLI):
         if conflict:
             raise ValueError(f"{given} does not hold the network asked for: {conflict}; drop the option "
                              "(the checkpoint's network is then used) or give a checkpoint of this network")
-        known = set(config["model"].keys()) if config.get("model") is not None else set()
+        # the model's own options (Namespace.keys() lists nested ones dotted: backbone.width)
+        known = {key.split(".")[0] for key in config["model"].keys()} if config.get("model") is not None else set()
         taken = {k: v for k, v in taken.items() if k in known}
         self.config = self.parser.parse_object({"model": taken}, self.config)
 
