@@ -65,7 +65,7 @@ def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tenso
     ``labels`` (multi-label): a hit is a ranked class that is one of the clip's."""
     top = logits.topk(k, dim=-1).indices
     hit = labels.gather(-1, top) > 0 if labels.dim() == 2 else top == labels.unsqueeze(-1)
-    return torch.stack([hit[:, 0].sum(), hit.any(-1).sum(), torch.ones_like(labels).sum()]).float()
+    return torch.stack([hit[:, 0].sum(), hit.any(-1).sum(), torch.ones_like(hit[:, 0]).sum()]).float()
 
 
 class VideoClassifier(pl.LightningModule):
