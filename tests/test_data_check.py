@@ -34,6 +34,7 @@ def test_cli_writes_clean_list_and_exits_nonzero(bad_videos, tmp_path, capsys):
     assert [line.split()[1] for line in clean if line] == ["good", "webm"]
     bad_rows = list(csv.DictReader(open(report["bad"])))
     assert {r["status"] for r in bad_rows} == {"missing", "unreadable"}
+    assert [(b["path"], b["status"]) for b in report["bad_videos"]] == [(r["path"], r["status"]) for r in bad_rows]
 
 
 def test_cli_on_generated_kinetics_csv(synth_root, capsys, tmp_path):
@@ -99,3 +100,30 @@ def test_an_unwritable_output_place_is_refused_before_scanning(synth_root, tmp_p
     assert main(["data", "check", f"{synth_root}/train.csv", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "cannot write to" in err and str(tmp_path / "a_file") in err and "--out" in err
+
+
+def test_full_finds_damage_in_the_middle_that_three_frames_miss(tmp_path, capsys):
+    """Four bytes inverted inside frame 37's packet (key frames every 8): the decoder conceals the
+    damage, so the start/middle/end check passes the video; --full decodes every frame with the
+    decoder stopping at any error and names where the decodable frames end."""
+    import av
+    import numpy as np
+
+    from gcvideo.data.synth import write_video
+
+    path = str(tmp_path / "damaged.mp4")
+    write_video(path, np.random.default_rng(0).integers(0, 255, (64, 48, 64, 3), dtype=np.uint8), options={"g": "8"})
+    with av.open(path) as container:
+        packets = sorted(((p.pts, p.pos, p.size) for p in container.demux(video=0) if p.size), key=lambda p: p[0])
+    data = bytearray(open(path, "rb").read())
+    _, pos, size = packets[37]
+    at = pos + int(0.3 * size)
+    data[at:at + 4] = bytes(255 - b for b in data[at:at + 4])
+    open(path, "wb").write(bytes(data))
+    (tmp_path / "list.txt").write_text(f"{path} x\n")
+    options = ["--num-frames", "4", "--sampling-rate", "2", "--workers", "1", "--json"]
+    assert main(["data", "check", str(tmp_path / "list.txt"), *options, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main(["data", "check", str(tmp_path / "list.txt"), *options, "--full", "--out", str(tmp_path / "b")]) == 1
+    bad = json.loads(capsys.readouterr().out)["bad_videos"]
+    assert [b["status"] for b in bad] == ["corrupt"] and "decoding stops after 3" in bad[0]["reason"]

@@ -24,7 +24,7 @@ def test_no_decay_groups_find_norms_by_type_and_every_bias():
 
 @pytest.mark.parametrize("option, value, message", [
     ("lr", -1.0, "model.lr must be >= 0"), ("optimizer", "adam", "model.optimizer"),
-    ("label_smoothing", 1.0, "label_smoothing"), ("view_average", "max", "view_average"),
+    ("label_smoothing", 1.0, "label_smoothing"), ("view_average", "median", "view_average"),
     ("view_batch", 0, "view_batch")])
 def test_bad_options_name_themselves(option, value, message):
     with pytest.raises(ValueError, match=message):

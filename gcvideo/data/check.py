@@ -2,7 +2,8 @@
 
 A video is checked as training would use it: headers probed, then frames decoded at
 the start, middle and last usable time (which catches truncated files whose headers
-promise more than they hold), and its duration compared to one clip.
+promise more than they hold), and its duration compared to one clip. ``full``: every frame is
+decoded, the decoder stopping at any error (damage in the middle of a file is "corrupt").
 """
 import csv
 import io
@@ -17,7 +18,7 @@ from ..files import check_writable, write_atomic
 from .parallel import parallel_map
 from .records import VideoRecord, charades_csv_bytes, list_format, list_rows, load_records
 
-STATUSES = ("ok", "missing", "unreadable", "truncated", "too short", "timeout")
+STATUSES = ("ok", "missing", "unreadable", "corrupt", "truncated", "too short", "timeout")
 
 
 @dataclass
@@ -34,7 +35,7 @@ class CheckResult:
 
 def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8,
                 target_fps: float = 30.0, backend: str = "pyav",
-                timeout: Optional[float] = decode.DEFAULT_TIMEOUT) -> CheckResult:
+                timeout: Optional[float] = decode.DEFAULT_TIMEOUT, full: bool = False) -> CheckResult:
     result = CheckResult(record.path, record.label, "ok")
     try:
         info = decode.probe(record.path, timeout)
@@ -44,7 +45,10 @@ def check_video(record: VideoRecord, num_frames: int = 8, sampling_rate: int = 8
         if short:
             result.status, result.reason = "too short", short
             return result
-        decode.decode_ends(record.path, info, backend, timeout)
+        if full:
+            decode.decode_all(record.path, timeout)
+        else:
+            decode.decode_ends(record.path, info, backend, timeout)
     except decode.VideoError as err:
         result.status = err.reason if err.reason in STATUSES else "unreadable"
         result.reason = err.summary

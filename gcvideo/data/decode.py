@@ -173,6 +173,36 @@ def decode_ends(path: str, info: VideoInfo, backend: str = "pyav", timeout: Opti
     decode_at(path, [0.0, last / 2, last], backend, timeout=timeout)
 
 
+def decode_all(path: str, timeout: Optional[float] = DEFAULT_TIMEOUT) -> int:
+    """Decode every frame of the video stream (``data check --full``) with the decoder told to stop
+    at any error (FFmpeg's ``err_detect explode``), within ``timeout`` seconds; returns the frame
+    count. Damage inside the file is ``VideoError`` "corrupt" naming where the decodable frames end;
+    frames that end before the declared duration are "truncated"."""
+    def work() -> int:
+        with _open(path) as container:
+            info = _info(path, container)
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            stream.codec_context.options = {"err_detect": "explode"}
+            time_base = float(stream.time_base)
+            base = stream.start_time * time_base if stream.start_time is not None else 0.0
+            count, last = 0, 0.0
+            try:
+                for frame in container.decode(stream):
+                    count += 1
+                    if frame.pts is not None:
+                        last = max(last, frame.pts * time_base - base)
+            except Exception as err:  # noqa: BLE001 - any decoder error is damage
+                raise VideoError(path, "corrupt", f"decoding stops after {count} frames ({last:.2f} s of "
+                                 f"{info.duration:.2f} s): {err}") from None
+        if not count:
+            raise VideoError(path, "unreadable", "no frame could be decoded")
+        if info.duration - info.frame_duration > last + 1.5 * info.frame_duration:
+            raise VideoError(path, "truncated", f"frames end at {last:.2f}s of the {info.duration:.2f} s declared")
+        return count
+    return bounded(path, timeout, work)
+
+
 def _checked_times(times: Sequence[float]) -> np.ndarray:
     times = np.asarray(times, dtype=np.float64)
     if len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:

@@ -1,6 +1,7 @@
 """``VideoClassifier``: the LightningModule. It wraps any registered model and owns only
 the training loop: loss, metrics, optimiser and the per-iteration lr schedule."""
 import logging
+import warnings
 from typing import Literal, Optional, Union, get_args
 
 import pytorch_lightning as pl
@@ -356,7 +357,9 @@ class VideoClassifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         metric = self.metrics["val_mAP"] if "val_mAP" in self.metrics else None
         if metric is not None and metric.update_count:
-            per_class = metric.compute()               # synced over ranks; 0 for a class without positives
+            with warnings.catch_warnings():          # a class without positives in a small val split
+                warnings.filterwarnings("ignore", "No positive samples found")
+                per_class = metric.compute()           # synced over ranks; 0 for a class without positives
             self.log("val/mAP", per_class[per_class > 0].mean() if (per_class > 0).any() else per_class.sum(),
                      prog_bar=True, sync_dist=False)   # mean over the classes with positives (PySlowFast's mAP)
             metric.reset()

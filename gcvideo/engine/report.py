@@ -137,11 +137,14 @@ def average_precisions(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     targets; NaN for a class without a positive video."""
     from torchmetrics.functional.classification import multilabel_average_precision
 
-    if not len(scores):
-        return np.full(targets.shape[1], np.nan)
-    ap = multilabel_average_precision(torch.as_tensor(scores, dtype=torch.float32), torch.as_tensor(targets).int(),
-                                      num_labels=targets.shape[1], average=None).numpy().astype(float)
-    return np.where(targets.sum(0) > 0, ap, np.nan)
+    out = np.full(targets.shape[1], np.nan)
+    present = np.flatnonzero(targets.sum(0) > 0) if len(scores) else []
+    if len(present):
+        ap = multilabel_average_precision(torch.as_tensor(scores[:, present], dtype=torch.float32),
+                                          torch.as_tensor(targets[:, present]).int(), num_labels=len(present),
+                                          average=None)
+        out[present] = ap.reshape(-1).numpy()
+    return out
 
 
 def compute_multilabel_metrics(predictions: Sequence[dict], num_classes: int) -> dict[str, object]:

@@ -98,10 +98,8 @@ def _top1_right(p: dict, multi_label: bool = False) -> bool:
 
 def _worst(predictions: list[dict], classes: list[str], n: int = WORST, multi_label: bool = False) -> list[dict]:
     """Confidently wrong first (highest top-1 score on a wrong class), then the least sure right ones."""
-    for p in predictions:
-        p["right"] = _top1_right(p, multi_label)
-    wrong = sorted((p for p in predictions if not p["right"]), key=lambda p: -float(p["score1"]))
-    right = sorted((p for p in predictions if p["right"]), key=lambda p: float(p["score1"]))
+    wrong = sorted((p for p in predictions if not _top1_right(p, multi_label)), key=lambda p: -float(p["score1"]))
+    right = sorted((p for p in predictions if _top1_right(p, multi_label)), key=lambda p: float(p["score1"]))
     return (wrong + right)[:n]
 
 
@@ -333,14 +331,15 @@ def _run_section(r: dict) -> str:
         parts.append(f"<p class='small{'' if scored['ok'] else ' warn'}'>scored: {e(scored['text'])}</p>")
         if t["views_plot"]:
             parts.append(f"<img alt='accuracy vs views' src='{t['views_plot']}'>")
-        if t["confusion"]:
+        if t.get("confusion"):
             parts.append(f"<img alt='confusion matrix' src='{t['confusion']}'>")
         if t["confused"]:
             parts.append("<p>Most confused pairs:</p><table><tr><th>true</th><th>predicted</th><th>videos</th>"
                          "<th>share of the true class</th></tr>" + "".join(
                              f"<tr><td>{e(c['true'])}</td><td>{e(c['predicted'])}</td><td class='num'>{c['videos']}</td>"
                              f"<td class='num'>{_pct(c['share'])}</td></tr>" for c in t["confused"]) + "</table>")
-        if t["multi_label"]:
+        multi_label = t.get("multi_label", False)
+        if multi_label:
             parts.append(f"<p>mAP {_pct(m['mAP'])} over the {m['classes_with_positives']} classes with a positive "
                          f"test video (a random predictor's: {_pct(m.get('chance_mAP'))})</p>")
             parts.append(f"<img alt='per-class AP' src='{t['per_class']}'>")
@@ -351,9 +350,9 @@ def _run_section(r: dict) -> str:
                              for name, ap, n in ranked) + "</table></details>")
         else:
             parts.append(f"<img alt='per-class accuracy' src='{t['per_class']}'>")
-        wrong = sum(not p["right"] for p in t["worst"])
+        wrong = sum(not _top1_right(p, multi_label) for p in t["worst"])
         heading = ("Videos whose top class is none of theirs, the most confident first; then the least confident "
-                   "right ones" if t["multi_label"] else
+                   "right ones" if multi_label else
                    "Misclassified videos, the most confidently wrong first" if wrong == len(t["worst"]) else
                    f"{wrong} misclassified video(s) (most confidently wrong first), then the least confident "
                    "correct ones" if wrong else "No test video was misclassified; the least confident correct ones")
