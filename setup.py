@@ -33,8 +33,11 @@ setup(
     ],
     extras_require={
         "export": ["onnx", "onnxscript", "onnxruntime"],
+        # data.backend torchcodec (it also needs FFmpeg's shared libraries, 4 to 7)
+        "torchcodec": ["torchcodec"],
         # the peers the interop tests run (mmaction2 itself: --no-deps, see the Makefile)
-        "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime", "mmengine", "mmcv-lite==2.2.0", "einops"],
+        "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime", "mmengine", "mmcv-lite==2.2.0", "einops",
+                 "torchcodec==0.17.0"],
     },
     entry_points={"console_scripts": ["gcvideo=gcvideo.cli:main"]},
 )

@@ -1,21 +1,27 @@
 import numpy as np
 import pytest
 
-from gcvideo.data.decode import VideoError, decode_at, probe
+from gcvideo.data.decode import VideoError, backend_missing, decode_at, probe
 from videos import BAD, UNUSUAL_GOOD, frame_index
 
+# torchcodec needs FFmpeg's shared libraries (.ci/run installs them where it can): its tests say why they skip
+TORCHCODEC = pytest.param("torchcodec", marks=pytest.mark.skipif(backend_missing("torchcodec") is not None,
+                                                                 reason=str(backend_missing("torchcodec"))))
+BACKENDS = ["pyav", "decord", TORCHCODEC]
 
+
+@pytest.mark.parametrize("other", ["decord", TORCHCODEC])
 @pytest.mark.parametrize("kind", UNUSUAL_GOOD)
-def test_backends_give_the_same_frames(bad_videos, kind):
+def test_backends_give_the_same_frames(bad_videos, kind, other):
     path = bad_videos[kind]
     times = [0.0, 0.4, 1.0, 1.5, 2.5]
-    a, b = decode_at(path, times, "pyav"), decode_at(path, times, "decord")
+    a, b = decode_at(path, times, "pyav"), decode_at(path, times, other)
     assert a.shape == b.shape and a.dtype == np.uint8 and a.shape[-1] == 3
     assert [frame_index(f) for f in a] == [frame_index(f) for f in b]
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0
 
 
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_frames_are_the_ones_on_screen_at_each_time(bad_videos, backend):
     times = [0.0, 1 / 30, 0.5, 1.0 - 1e-3, 1.0, 2.95]
     got = [frame_index(f) for f in decode_at(bad_videos["good"], times, backend)]
@@ -32,7 +38,7 @@ def test_probe_reads_headers(bad_videos):
     assert probe(bad_videos["webm"]).duration == pytest.approx(3.0, abs=0.05)
 
 
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", BAD)
 def test_bad_videos_raise_a_named_error(bad_videos, kind, backend):
     path = bad_videos[kind]
@@ -71,7 +77,7 @@ def test_bad_requests():
 
 
 @pytest.mark.parametrize("degrees", [90, -90, 180])
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_rotated_videos_come_out_as_a_player_shows_them(tmp_path, degrees, backend):
     """Phone videos (display matrix) come out upright in both backends."""
     from videos import ramp_frames, write_rotated
@@ -110,13 +116,13 @@ def test_backends_agree_at_ntsc_frame_boundaries(tmp_path):
     write_ntsc(path, n=255)
     times = np.arange(250) / 30.0
     expected = [int(np.floor(t * 30000 / 1001 + 1e-9)) for t in times]    # last frame started at t
-    for backend in ("pyav", "decord"):
+    for backend in ("pyav", "decord") + (("torchcodec",) if backend_missing("torchcodec") is None else ()):
         got = [frame_index(f) for f in decode_at(path, times, backend)]
         assert got == expected, backend
     assert expected[3] == 2
 
 
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_frames_scaled_one_by_one_equal_the_scaled_stack(bad_videos, backend):
     """Scaling each frame as it is decoded (memory bounded by one source frame) gives
     exactly the pixels of scaling the decoded stack."""
@@ -129,7 +135,7 @@ def test_frames_scaled_one_by_one_equal_the_scaled_stack(bad_videos, backend):
     assert np.array_equal(decode_at(path, times, backend, short_side=64), expected)
 
 
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_frames_larger_than_needed_are_shrunk_while_decoding(tmp_path, backend):
     """max_short_side: a source above it comes out at that short side (aspect kept: memory is
     bounded for any resolution); a source at or below it comes out untouched, pixel for pixel."""
@@ -145,3 +151,76 @@ def test_frames_larger_than_needed_are_shrunk_while_decoding(tmp_path, backend):
     assert np.array_equal(decode_at(path, [0.0, 0.05], backend, max_short_side=480), whole)
     assert abs(small.astype(float).mean() - whole.astype(float).mean()) < 3      # the same picture, smaller
     assert working_size(320) == 640
+
+
+@pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
+def test_torchcodec_gives_pyavs_pixels_on_a_real_video():
+    """The 720p trailer (B-frames, long GOPs, a stream that starts at 0.125 s): every frame time of the
+    gcvideo protocol's range decodes to PyAV's pixels, scaled or not."""
+    path = "tests/data/bbb_trailer_720p.mp4"
+    info = probe(path)
+    times = np.linspace(0, info.duration - info.frame_duration, 41)
+    for short_side in (None, 128):
+        a = decode_at(path, times, "pyav", short_side=short_side)
+        b = decode_at(path, times, "torchcodec", short_side=short_side)
+        assert np.array_equal(a, b), short_side
+
+
+def test_a_backend_that_cannot_load_is_refused_in_one_line(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_torchcodec(name, *args, **kwargs):
+        if name.startswith("torchcodec"):
+            raise RuntimeError("Could not load libtorchcodec. Likely causes:\n 1. FFmpeg is not properly installed")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torchcodec)
+    message = backend_missing("torchcodec")
+    assert message.startswith("data.backend torchcodec cannot load (Could not load libtorchcodec") and "\n" not in message
+    assert "pip install torchcodec" in message and "libavcodec" in message
+    assert backend_missing("pyav") is None
+
+
+@pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
+@pytest.mark.parametrize("kind", BAD)
+def test_torchcodec_names_a_broken_file_as_pyav_does(bad_videos, kind):
+    """Decoded directly (no probe first), each broken file gets PyAV's reason."""
+    reasons = []
+    for backend in ("pyav", "torchcodec"):
+        with pytest.raises(VideoError) as caught:
+            decode_at(bad_videos[kind], [0.0, 2.5], backend)
+        reasons.append(caught.value.reason)
+    assert reasons[0] == reasons[1]
+
+
+@pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
+def test_training_with_torchcodec_is_training_with_pyav(synth_root, tmp_path):
+    """The same frames: one epoch with data.backend torchcodec ends with PyAV's weights, bit for bit."""
+    import torch
+
+    from gcvideo.cli import main
+    from helpers import tiny_args
+
+    weights = {}
+    for backend in ("pyav", "torchcodec"):
+        run = tmp_path / backend
+        assert main(["fit", *tiny_args(synth_root, run, epochs=1), "--data.backend", backend,
+                     "--trainer.limit_val_batches", "0"]) == 0
+        weights[backend] = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert weights["pyav"].keys() == weights["torchcodec"].keys()
+    assert all(torch.equal(weights["pyav"][k], weights["torchcodec"][k]) for k in weights["pyav"])
+
+
+def test_a_backend_that_cannot_load_stops_the_command_in_one_line(synth_root, tmp_path, capsys, monkeypatch):
+    from gcvideo.cli import main
+    from gcvideo.data import decode
+    from helpers import tiny_args
+
+    monkeypatch.setattr(decode, "backend_missing", lambda b: None if b != "torchcodec" else
+                        "data.backend torchcodec cannot load (no FFmpeg); it needs " + decode.TORCHCODEC_NEEDS)
+    monkeypatch.setattr("gcvideo.engine.datamodule.backend_missing", decode.backend_missing)
+    assert main(["fit", *tiny_args(synth_root, tmp_path / "run"), "--data.backend", "torchcodec"]) == 2
+    err = capsys.readouterr().err
+    assert "data.backend torchcodec cannot load (no FFmpeg)" in err and "Traceback" not in err

@@ -1,6 +1,6 @@
-"""Decoding the frames shown at given times, with PyAV (default) or decord.
+"""Decoding the frames shown at given times, with PyAV (default), decord or torchcodec.
 
-Both backends answer the same question: for each requested time t (seconds from the
+The backends answer the same question: for each requested time t (seconds from the
 start of the video stream), the frame on screen at t, i.e. the last frame whose
 presentation time is <= t. Asking by time rather than by frame number makes
 variable-frame-rate videos and resampling to the protocol's 30 fps come out right.
@@ -15,7 +15,9 @@ source resolution (a 4K video costs what a small one does).
 
 The backends agree frame for frame. Where decord cannot read a video that PyAV can (it
 fails on frames 16 pixels wide, for instance), that video is decoded with PyAV and the
-reason logged once. decord's frame times are float32, so on videos longer than about
+reason logged once. torchcodec (the PyTorch decoder that replaces torchvision's) needs FFmpeg's
+shared libraries; where they or the package are missing, ``backend="torchcodec"`` is refused in
+one line naming what to install (:func:`backend_missing`). decord's frame times are float32, so on videos longer than about
 two minutes a time within a few microseconds of a frame boundary may pick the
 neighbouring frame; PyAV's times are exact.
 
@@ -30,7 +32,10 @@ import numpy as np
 
 from . import protocols
 
-BACKENDS = ("pyav", "decord")
+BACKENDS = ("pyav", "decord", "torchcodec")
+TORCHCODEC_NEEDS = ("pip install torchcodec, and FFmpeg's shared libraries (4 to 7; Debian/Ubuntu: "
+                    "apt-get install libavcodec-dev libavformat-dev libavutil-dev libswscale-dev "
+                    "libswresample-dev libavfilter-dev libavdevice-dev)")
 # Seconds: a requested time this close to a frame's start counts as reaching it (times that land on
 # a boundary up to rounding). Well below 1/30000 s, the finest gap between 30 fps sampling times and
 # NTSC (30000/1001) frame starts, so no sampling time is ambiguous between two frames.
@@ -227,6 +232,8 @@ def _decode_at(path: str, times: Sequence[float], backend: str, short_side: Opti
     scale = _Scale(short_side, max_short_side, protocol)
     if backend == "pyav":
         return _decode_pyav(path, times, scale)
+    if backend == "torchcodec":
+        return _decode_torchcodec(path, times, scale)
     if backend == "decord":
         try:
             return _decode_decord(path, times, scale)
@@ -371,6 +378,62 @@ def _decode_decord(path: str, times: np.ndarray, scale: _Scale = _Scale()) -> np
             raise _DecordCannot(f"frames of shape {batch.shape[1:]}")
         frames += [_shown(frame, 0, scale) for frame in batch]   # decord applies the rotation itself
     return _stack(path, [frames[i] for i in where.reshape(-1)])
+
+
+def backend_missing(backend: str) -> Optional[str]:
+    """None when ``backend`` can decode on this machine, else one line saying what is missing."""
+    if backend != "torchcodec":
+        return None
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401 - loads its FFmpeg libraries
+    except Exception as err:  # noqa: BLE001 - ImportError, or RuntimeError when FFmpeg is missing
+        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        return f"data.backend torchcodec cannot load ({first[:120]}); it needs {TORCHCODEC_NEEDS}"
+    return None
+
+
+def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale()) -> np.ndarray:
+    missing = backend_missing("torchcodec")
+    if missing:
+        raise ValueError(missing)
+    from torchcodec.decoders import VideoDecoder
+
+    _check_file(path)
+    try:             # "exact": every frame's time from a scan of the file, as PyAV's decode reads them
+        decoder = VideoDecoder(path, dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=1)
+    except Exception as err:  # noqa: BLE001 - any FFmpeg error is "unreadable"
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise VideoError(path, "no video stream" if "video stream" in message.lower() else "unreadable",
+                         message) from None
+    meta = decoder.metadata
+    begin, end = float(meta.begin_stream_seconds or 0.0), float(meta.end_stream_seconds or 0.0)
+    if not len(decoder) or end <= begin:
+        raise VideoError(path, "unreadable", "no frame could be decoded")
+    frame_duration = 1.0 / (meta.average_fps or 30.0)
+    # (no get_frame_at here: torchcodec 0.14-0.17 decodes wrong frames after a seek to the end and back)
+    last_start = end - frame_duration - begin
+    if times[-1] > last_start + 1.5 * frame_duration:
+        raise VideoError(path, "truncated", f"frames end at {last_start:.2f}s, clip needs {times[-1]:.2f}s")
+    # times are from the stream's start; a time on a frame boundary (up to _EPS) reaches that frame
+    wanted = np.clip(times + begin + _EPS, begin, min(end, begin + last_start) + 0.0)
+    unique, where = np.unique(wanted, return_inverse=True)
+    frames = []
+    for first in range(0, len(unique), _DECORD_CHUNK):        # bounded memory at the source resolution
+        chunk = unique[first:first + _DECORD_CHUNK].tolist()
+        try:
+            batch = list(decoder.get_frames_played_at(chunk).data.numpy())
+        except Exception:  # noqa: BLE001 - one by one: a frame the stream ends before shows the last one
+            batch = []
+            for t in chunk:
+                try:
+                    batch.append(decoder.get_frame_played_at(t).data.numpy())
+                except Exception as err:  # noqa: BLE001
+                    if not (frames or batch) or t < end - 2 * frame_duration:
+                        raise VideoError(path, "unreadable", f"decoding failed at {t - begin:.2f}s: "
+                                         f"{str(err).splitlines()[0] if str(err) else err}") from None
+                    batch.append(batch[-1] if batch else None)
+        frames += [_shown(frame, 0, scale) if frame is not None else frames[-1] for frame in batch]
+    return _stack(path, [frames[i] for i in where.reshape(-1)])      # torchcodec applies the rotation itself
 
 
 def _stack(path: str, frames) -> np.ndarray:

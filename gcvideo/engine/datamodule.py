@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from ..data.dataset import EpochSampler, VideoClipDataset
-from ..data.decode import BACKENDS, DEFAULT_TIMEOUT
+from ..data.decode import BACKENDS, DEFAULT_TIMEOUT, backend_missing
 from ..data.multiview import MultiViewDataset
 from ..data.records import class_index, fingerprint, list_format, load_records, read_classes_file, sort_class_names
 from ..data.spec import InputSpec
@@ -71,7 +71,8 @@ class KineticsDataModule(pl.LightningDataModule):
         crop_size: training crop (224).
         eval_short_side: validation/test scale before the crops (default: the smallest training short
             side, the paper's 256).
-        backend: decoder, ``pyav`` or ``decord``.
+        backend: decoder, ``pyav``, ``decord`` or ``torchcodec`` (the same frames; torchcodec needs
+            FFmpeg's shared libraries and is refused in one line without them).
         batch_size: clips per device per step (the lr scales with the total batch).
         num_workers: data-loading processes per device.
         seed: sampling and augmentation seed (with the epoch and video index).
@@ -127,6 +128,8 @@ class KineticsDataModule(pl.LightningDataModule):
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
             raise ValueError(f"data.backend: unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
+        if backend_missing(backend):               # torchcodec without its package or FFmpeg's libraries
+            raise ValueError(backend_missing(backend))
         # the clip, the training scale and the evaluation view: checked, defaults resolved
         self.spec = InputSpec.from_options(dict(
             num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,

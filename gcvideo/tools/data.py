@@ -11,7 +11,7 @@ to_json = partial(dumps, indent=2)
 
 
 def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
-                   target_fps: float = 30.0, backend: Literal["pyav", "decord"] = "pyav",
+                   target_fps: float = 30.0, backend: Literal["pyav", "decord", "torchcodec"] = "pyav",
                    workers: Optional[int] = None, out: Optional[str] = None, json: bool = False,
                    classes_file: Optional[str] = None, decode_timeout: float = 120.0,   # decode.DEFAULT_TIMEOUT
                    full: bool = False) -> int:
@@ -42,7 +42,10 @@ def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: in
             the collection's frames
     """
     from ..data.check import scan, summary_table
+    from ..data.decode import backend_missing
 
+    if backend_missing(backend):
+        raise ValueError(backend_missing(backend).replace("data.backend", "--backend"))
     if not 0 < decode_timeout < float("inf"):
         raise ValueError(f"--decode-timeout must be seconds > 0, got {decode_timeout}")
     from ..data.records import read_classes_file
