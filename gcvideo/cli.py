@@ -33,9 +33,10 @@ COMMANDS = {
     ("data", "check"): "data:run_data_check",
     ("data", "prepare"): "data:run_data_prepare",
     ("data", "synth"): "data:run_data_synth",
+    ("data", "shard"): "data:run_data_shard",
 }
 GROUPS = {"report": "result tables and run reports (HTML)", "analyze": "statistics of trained networks",
-          "data": "check and prepare video collections, generate Kinetics-format data"}
+          "data": "check, prepare and shard video collections, generate Kinetics-format data"}
 DESCRIPTION = """Global Context (GCNet) blocks and Slow-only ResNet-50 video models.
 
 Training and evaluation (LightningCLI; `gcvideo fit --help` lists every option):

@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from . import protocols
+from . import protocols, shards
 
 BACKENDS = ("pyav", "decord", "torchcodec")
 TORCHCODEC_NEEDS = ("pip install torchcodec, and FFmpeg's shared libraries (4 to 7; Debian/Ubuntu: "
@@ -43,6 +43,7 @@ _EPS = 1e-5
 _DECORD_CHUNK = 16   # frames per decord batch: bounds memory at the source resolution
 log = logging.getLogger("gcvideo.data")
 _fallback_logged: set = set()
+OPENED = {"files": 0}      # video files PyAV opened in this process (shards count theirs in shards.OPENED)
 
 
 class VideoError(RuntimeError):
@@ -76,6 +77,13 @@ class VideoInfo:
 
 
 def _check_file(path: str) -> None:
+    if shards.is_member(path):               # a video inside a shard (gcvideo data shard)
+        shard, offset, size, _ = shards.parse_member(path)
+        if not os.path.exists(shard) or os.path.getsize(shard) < offset + size:
+            raise VideoError(path, "missing", f"{os.path.basename(shard)} is missing or shorter than its index")
+        if size == 0:
+            raise VideoError(path, "empty file")
+        return
     if not os.path.exists(path):
         raise VideoError(path, "missing")
     if os.path.getsize(path) == 0:
@@ -86,8 +94,10 @@ def _open(path: str):
     import av
 
     _check_file(path)
+    if not shards.is_member(path):
+        OPENED["files"] += 1
     try:
-        container = av.open(path)
+        container = av.open(shards.open_source(path))
     except Exception as err:  # noqa: BLE001 - any libav error is "unreadable"
         raise VideoError(path, "unreadable", str(err)) from None
     if not container.streams.video:
@@ -353,7 +363,7 @@ def _decode_decord(path: str, times: np.ndarray, scale: _Scale = _Scale()) -> np
 
     _check_file(path)
     try:
-        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        reader = decord.VideoReader(shards.open_source(path), ctx=decord.cpu(0), num_threads=1)
     except Exception as err:  # noqa: BLE001
         raise _DecordCannot(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
     if len(reader) == 0:
@@ -400,7 +410,8 @@ def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale()) -
 
     _check_file(path)
     try:             # "exact": every frame's time from a scan of the file, as PyAV's decode reads them
-        decoder = VideoDecoder(path, dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=1)
+        source = shards.member_bytes(path) if shards.is_member(path) else path
+        decoder = VideoDecoder(source, dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=1)
     except Exception as err:  # noqa: BLE001 - any FFmpeg error is "unreadable"
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise VideoError(path, "no video stream" if "video stream" in message.lower() else "unreadable",

@@ -166,6 +166,10 @@ class _Listing:
         return names
 
     def exists(self, path: str) -> bool:
+        from .shards import is_member, parse_member
+
+        if is_member(path):                          # a video inside a shard: its shard is there
+            path = parse_member(path)[0]
         folder, name = os.path.split(path)
         return name in self.names(folder)
 
@@ -174,11 +178,15 @@ def fingerprint(records: RecordTable) -> dict:
     """Which copy of a collection this is: rows, videos present, and a hash of the sorted
     (video id, size in bytes) of the present ones -- copies of Kinetics differ by thousands."""
     lines = []
+    from .shards import is_member, parse_member
+
     for i in np.flatnonzero(records.present):
+        path = records.path(i)
         try:
-            lines.append(f"{records.video_id(i)}\t{os.stat(records.path(i)).st_size}\n")
+            size = parse_member(path)[2] if is_member(path) else os.stat(path).st_size
         except OSError:
             continue
+        lines.append(f"{records.video_id(i)}\t{size}\n")
     digest = hashlib.sha256("".join(sorted(lines)).encode("utf-8", "surrogateescape")).hexdigest()
     return {"rows": len(records), "present": len(lines), "sha256": digest[:16]}
 
@@ -349,10 +357,10 @@ _HMDB51_SUBSET = {"train": "1", "test": "2"}
 
 
 def list_format(source: str) -> str:
-    """Which reader ``source`` needs: ``folders``, ``hmdb51``, ``ucf101``, ``ssv2``, ``kinetics``,
-    ``charades`` or ``path-label``."""
+    """Which reader ``source`` needs: ``shards`` (a ``gcvideo data shard`` folder), ``folders``,
+    ``hmdb51``, ``ucf101``, ``ssv2``, ``kinetics``, ``charades`` or ``path-label``."""
     if os.path.isdir(source):
-        return "folders"
+        return "shards" if os.path.isfile(os.path.join(source, "shards.json")) else "folders"
     folder, name = os.path.split(source)
     match = _HMDB51.match(name)
     if match and not os.path.exists(source) and os.path.isdir(folder or ".") and \
@@ -537,7 +545,8 @@ def read_charades_csv(csv_path: str, root: str) -> RecordTable:
 def load_records(source: str, root: Optional[str] = None,
                  classes: Optional[Sequence[str]] = None) -> RecordTable:
     """Records of ``source``: a Kinetics .csv, a path-label .txt list, a class-folder tree, UCF101's
-    or HMDB51's split files or Something-Something v2's JSON (:func:`list_format`).
+    or HMDB51's split files, Something-Something v2's JSON, Charades' CSV or a folder of shards
+    (:func:`list_format`).
 
     ``root`` is where the videos are (default: the folder holding the list file).
     """
@@ -547,6 +556,13 @@ def load_records(source: str, root: Optional[str] = None,
         records = read_hmdb51_split(source, root)
         if not records:
             raise ValueError(f"{source}: split files hold no videos for it")
+        return records
+    if fmt == "shards":
+        from .shards import read_shards
+
+        records = read_shards(source)
+        if not records:
+            raise ValueError(f"{source}: the shards hold no videos")
         return records
     if fmt == "folders":
         records = read_class_folders(source)

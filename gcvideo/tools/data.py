@@ -114,6 +114,49 @@ def run_data_prepare(src: str, dst: str, /, *, list_: list[str] = (), short_side
     return 1 if skipped else 0
 
 
+def run_data_shard(source: str, out: str, /, *, root: Optional[str] = None, shard_size: float = 1024.0,
+                   classes_file: Optional[str] = None, verify: bool = False, json: bool = False) -> int:
+    """pack a collection into a few large shards, read like the list
+
+    Write the videos of a list (any format `data check` reads), in list order and byte for byte,
+    into tar shards of about --shard-size MB under OUT (WebDataset's layout: <key>.mp4 with
+    <key>.json) with OUT/shards.json (each shard's bytes and sha256) and OUT/index.csv (each
+    video's shard, byte range, label and id). Training and evaluation read OUT like the list
+    (data.train: OUT): one open per shard and process instead of one per video. Resumable: run it
+    again after an interruption; OUT sharded from another list or size is refused. Missing videos
+    are left out and counted (exit 1). --verify re-hashes OUT's shards against shards.json.
+
+    Args:
+        source: the list (Kinetics CSV, 'path label' list, class folders, UCF101/HMDB51 splits, SSv2
+            JSON, Charades CSV)
+        out: the shard folder
+        root: video folder (default: the list's folder)
+        shard_size: about this many MB per shard (a shard closes after the video that reaches it)
+        classes_file: class names in index order (integer labels index it)
+        verify: only check OUT: every shard's size and sha256 against shards.json (exit 1 if any differs)
+        json: print a JSON summary
+    """
+    from ..data.records import read_classes_file
+    from ..data.shards import verify as verify_shards, write_shards
+
+    if verify:
+        bad = verify_shards(out)
+        print(to_json({"bad_shards": bad}) if json else
+              (f"{out}: every shard matches shards.json" if not bad else f"{out}: {len(bad)} shard(s) differ from "
+               f"shards.json: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; shard again into a new folder"))
+        return 1 if bad else 0
+    classes = read_classes_file(classes_file) if classes_file else None
+    summary = write_shards(source, out, root, int(shard_size * (1 << 20)), classes, progress=not json)
+    if json:
+        print(to_json(summary))
+    else:
+        print(f"{summary['videos']} videos in {summary['shards']} shard(s), {summary['bytes'] / 1e6:.1f} MB in {out}"
+              + (f" ({summary['done before']} rows done by an earlier run)" if summary["done before"] else "")
+              + (f"; {summary['missing']} missing video(s) left out (listed in {out}/shards.json)" if summary["missing"]
+                 else "") + f"; train on it with data.train: {out}")
+    return 1 if summary["missing"] else 0
+
+
 def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction", "actions"] = "relation", videos_per_class: int = 20,
                    fps: int = 30, size: Optional[str] = None, seed: int = 0, workers: Optional[int] = None,
                    frames: Optional[int] = None, colours: int = 2, cue_frames: int = 4, classes: Optional[int] = None,
