@@ -34,6 +34,15 @@ def test_identity_at_init(clip):
     assert torch.equal(block(clip), clip)
 
 
+def test_mul_fusion_keeps_the_default_init_of_its_last_conv(clip):
+    """Zero would make a mul block x / 2 (sigmoid(0)), no identity: mul keeps PyTorch's default init,
+    as SE does (mmcv's ContextBlock zeroes it for both; the module docstring says so)."""
+    last = GlobalContext3d(16, reduction=4, fusion="mul").transform[-1]
+    assert last.weight.abs().sum() > 0
+    add = GlobalContext3d(16, reduction=4).transform[-1]
+    assert add.weight.abs().sum() == 0 and add.bias.abs().sum() == 0
+
+
 def test_identity_survives_model_wide_inits(clip):
     net = nn.Sequential(nn.Conv3d(16, 16, 1), GlobalContext3d(16, reduction=4))
     init_net_weights(net)                                  # pytorchvideo's ResNet init

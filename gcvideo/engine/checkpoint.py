@@ -22,8 +22,9 @@ from ..models.serialization import UnsafeFile, first_line, load_torch_file
 from .module import VideoClassifier
 
 
-# Types allowed beyond weights_only's defaults: none (tests/test_engine_checkpoint_trust.py
-# checks that a trained checkpoint holds nothing else). Add a type here only with a test.
+# Types allowed beyond weights_only's defaults: none (tests/test_engine_trust.py::
+# test_a_trained_checkpoint_holds_only_plain_types checks that a trained checkpoint holds nothing
+# else). Add a type here only with a test.
 SAFE_GLOBALS: list = []
 TRUST_OPTION = "--trust_checkpoint"
 

@@ -17,6 +17,7 @@ from ..data.multiview import MultiViewDataset
 from ..data.records import class_index, fingerprint, list_format, load_records, read_classes_file, sort_class_names
 from ..data.spec import InputSpec
 from ..data.transforms import clip_augmentation
+from .inference import validate_command
 
 
 # repeated augmentation draws 2-4 clips per video in its papers; a step holds batch_size x K clips
@@ -350,8 +351,7 @@ class KineticsDataModule(pl.LightningDataModule):
         return self._loader(split) if single else self._multiview_loader(split)
 
     def val_dataloader(self) -> DataLoader:
-        validating = self.trainer is not None and self.trainer.state.fn == "validate"
-        return self._protocol_loader("val") if validating else self._loader("val")
+        return self._protocol_loader("val") if validate_command(self.trainer) else self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
         return self._protocol_loader("test")

@@ -11,6 +11,12 @@ from torch import nn
 ViewAverage = Literal["softmax", "logits", "max"]
 
 
+def validate_command(trainer) -> bool:
+    """Whether ``trainer`` runs the ``validate`` command, whose evaluation is per video with the test
+    protocol (fit-time validation is single-view, per clip): the one place this is decided."""
+    return trainer is not None and trainer.state.fn == "validate"
+
+
 def probabilities(logits: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
     """Class probabilities of logits: softmax over the classes, or each class's sigmoid (multi-label)."""
     return logits.float().sigmoid() if multi_label else logits.float().softmax(-1)

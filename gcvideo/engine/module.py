@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePre
 from ..models import channels_last_3d, create_model
 from ..models.options import BackboneOptions, BlockOptions
 from ..models.weights import load_inflated, load_pretrained
-from .inference import InferenceForm, ViewAverage, average_views, video_scores, view_logits
+from .inference import InferenceForm, ViewAverage, average_views, validate_command, video_scores, view_logits
 from .schedule import lr_at, run_total_batch, scaled_lr, schedule_inputs
 
 log = logging.getLogger("gcvideo")
@@ -284,7 +284,7 @@ class VideoClassifier(pl.LightningModule):
 
     def _video_level(self, stage: str) -> bool:
         """Test and the ``validate`` command report per video; fit-time validation does not."""
-        return stage == "test" or self.trainer.state.fn == "validate"
+        return stage == "test" or validate_command(self.trainer)
 
     def _eval_step(self, stage: str, batch: dict) -> None:
         if "video" not in batch:

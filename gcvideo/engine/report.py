@@ -10,6 +10,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from .inference import validate_command
+
 
 class VideoReports(pl.Callback):
     """At the end of ``test`` and of the ``validate`` command (not fit-time validation): gathers
@@ -24,7 +26,7 @@ class VideoReports(pl.Callback):
         self.checkpoint: Optional[dict] = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.state.fn == "validate":
+        if validate_command(trainer):
             self.report(trainer, module, "val")
 
     def on_test_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:

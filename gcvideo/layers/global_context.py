@@ -5,8 +5,11 @@
     transform: 1x1x1 conv C -> C/r, LayerNorm, ReLU, 1x1x1 conv C/r -> C
     fusion   : y = x + transform(ctx)          (or x * sigmoid(transform(ctx)))
 
-The last conv of the transform is zero-initialised, so with add fusion a freshly
-inserted block is exactly the identity and a pretrained backbone keeps its outputs.
+With add fusion (the paper's) the last conv of the transform is zero-initialised, so a freshly
+inserted block is exactly the identity and a pretrained backbone keeps its outputs. With mul
+fusion it keeps PyTorch's default initialisation, as SE does: zero there would make the block
+x * sigmoid(0) = x / 2, which is no identity either. (mmcv's ``ContextBlock``, the authors' code,
+zero-initialises the last conv for both fusions; weights copied from one give the same outputs.)
 
 This module is the paper's block and nothing else: whatever the mode, it computes the
 formulas above. For inference, ``gcvideo.models.fold_context_blocks`` converts a
@@ -82,7 +85,7 @@ class GlobalContext3d(nn.Module):
         )
 
     def reset_parameters(self) -> None:
-        """Re-apply the paper's initialisation (last transform conv zero for add)."""
+        """Re-apply the initialisation (the last transform conv zero for add fusion, default for mul)."""
         for m in self.modules():
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()

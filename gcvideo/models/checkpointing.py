@@ -67,9 +67,7 @@ def checkpoint_blocks(model: nn.Module, stages: Optional[Iterable[str]] = None) 
     names = [block for key, blocks in layout.stages.items() if key.split(":")[-1] in wanted
              for block, _ in blocks]
     for name in names:
-        parent_name, _, key = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        parent._modules[key] = Checkpointed(parent._modules[key])
+        model.set_submodule(name, Checkpointed(model.get_submodule(name)))
     return names
 
 

@@ -23,8 +23,7 @@ def adaptive_heads(model: nn.Module) -> nn.Module:
     becomes ``AdaptiveAvgPool3d(1)``: equal at that clip, and any clip size runs."""
     for name, module in list(model.named_modules()):
         if isinstance(module, nn.AvgPool3d):
-            parent, _, key = name.rpartition(".")
-            model.get_submodule(parent)._modules[key] = nn.AdaptiveAvgPool3d(1)
+            model.set_submodule(name, nn.AdaptiveAvgPool3d(1))
     return model
 
 
@@ -73,8 +72,7 @@ def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block:
     # ctx.saved_variables (torch.compile cannot trace it); SiLU is the same x * sigmoid(x), no weights
     for name, module in list(model.named_modules()):
         if isinstance(module, Swish):
-            parent, _, key = name.rpartition(".")
-            model.get_submodule(parent)._modules[key] = nn.SiLU()
+            model.set_submodule(name, nn.SiLU())
     if block:
         insert_blocks(model, block, where=where, position=position, **block_options)
     return model

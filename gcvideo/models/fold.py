@@ -44,8 +44,8 @@ def folded_blocks(model: nn.Module) -> list[str]:
             keys = list(host._modules)
             if keys[-1] == "context" and can_fold(host.context, host[-3], host[-2]):
                 conv, norm, block = host[-3], host[-2], host.context
-                host._modules[keys[-3]] = nn.Identity()
-                host._modules[keys[-2]] = nn.Identity()
-                host._modules["context"] = FoldedGlobalContext3d(conv, norm, block)
+                host.set_submodule(keys[-3], nn.Identity())
+                host.set_submodule(keys[-2], nn.Identity())
+                host.set_submodule("context", FoldedGlobalContext3d(conv, norm, block))
                 done.append(name)
     return done

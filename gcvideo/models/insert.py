@@ -353,9 +353,7 @@ def attach(model: nn.Module, name: str, block: nn.Module) -> None:
         raise ValueError("the network itself has no parent to hold a block on its output: use "
                          "nn.Sequential(model, make_block(kind, channels)) instead of modules=['']")
     replacement = {BottleneckBlock: ContextBottleneckBlock, ResBlock: ContextResBlock}.get(type(target))
-    parent_name, _, key = name.rpartition(".")
-    parent = model.get_submodule(parent_name)
-    parent._modules[key] = replacement.extend(target, block) if replacement else OutputThroughContext(target, block)
+    model.set_submodule(name, replacement.extend(target, block) if replacement else OutputThroughContext(target, block))
 
 
 def insert_blocks(model: nn.Module, kind: str, where: Where = DEFAULT_STAGES,
@@ -400,10 +398,10 @@ def bypass_blocks(model: nn.Module) -> Iterator[nn.Module]:
     hosts = [(m, m.context) for m in model.modules() if isinstance(m._modules.get("context"), nn.Module)]
     for host, block in hosts:                         # same key: a Sequential keeps its order
         # a folded GC block also computes the conv + BN it rides on: keep those
-        host._modules["context"] = nn.Sequential(block.conv, *(m for m in [block.norm] if m is not None)) \
-            if isinstance(block, FoldedGlobalContext3d) else nn.Identity()
+        host.set_submodule("context", nn.Sequential(block.conv, *(m for m in [block.norm] if m is not None))
+                           if isinstance(block, FoldedGlobalContext3d) else nn.Identity())
     try:
         yield model
     finally:
         for host, block in hosts:
-            host._modules["context"] = block
+            host.set_submodule("context", block)
