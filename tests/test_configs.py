@@ -140,6 +140,7 @@ def test_configs_command_lists_shows_and_copies(tmp_path, capsys):
     ("ssv2/base.yaml", "slowfast_r50", 64, "train.json"),
     ("ucf101/finetune.yaml", "slow_r50", 8, "trainlist01.txt"),
     ("hmdb51/finetune.yaml", "slow_r50", 8, "train_split1"),
+    ("charades/base.yaml", "slow_r50", 8, "Charades_v1_train.csv"),
 ])
 def test_dataset_recipes_parse_and_take_a_gc_model(base, model, frames, classes_from, capsys):
     """The dataset recipes (each number's source is in its file) parse alone and with a GC model
@@ -151,6 +152,10 @@ def test_dataset_recipes_parse_and_take_a_gc_model(base, model, frames, classes_
         assert printed["data"]["sampling"] == "segments" and printed["data"]["flip"] is False
         assert printed["model"]["lr"] == 0.03 and printed["model"]["reference_batch"] == 128
         gc = printed_config(capsys, base, "ssv2/gc.yaml")
+    elif base.startswith("charades"):      # PySlowFast's Slow 8x8 Charades recipe: views by max
+        assert printed["model"]["view_average"] == "max" and printed["data"]["test_views"] == "10x3"
+        assert printed["model"]["lr"] == 0.25 and printed["trainer"]["max_epochs"] == 60
+        gc = printed_config(capsys, base, "models/gc.yaml")
     else:
         assert printed["data"]["test_views"] == "10x3" and printed["trainer"]["max_epochs"] == 64
         gc = printed_config(capsys, base, "models/gc.yaml")

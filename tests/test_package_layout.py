@@ -135,3 +135,19 @@ def test_using_the_package_raises_no_third_party_deprecation_warning():
     result = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-W", "error::DeprecationWarning",
                              "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr[-2000:]
+
+
+def test_a_deprecation_warned_from_gcvideo_code_fails_the_tests():
+    """pytest.ini: a DeprecationWarning or FutureWarning attributed to a gcvideo module (its own, or a
+    deprecated torch/Lightning call made there) is an error in the tests; other libraries' are not."""
+    import warnings
+
+    def warn_from(module: str, category) -> None:
+        exec(compile("import warnings\nwarnings.warn('old', CATEGORY)", f"{module}.py", "exec"),
+             {"__name__": module, "CATEGORY": category})
+
+    for category in (DeprecationWarning, FutureWarning):
+        with pytest.raises(category):
+            warn_from("gcvideo.engine.fake", category)
+    with warnings.catch_warnings(record=True):
+        warn_from("somelib.fake", DeprecationWarning)                 # ignored, as before

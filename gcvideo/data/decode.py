@@ -17,9 +17,9 @@ The backends agree frame for frame. Where decord cannot read a video that PyAV c
 fails on frames 16 pixels wide, for instance), that video is decoded with PyAV and the
 reason logged once. torchcodec (the PyTorch decoder that replaces torchvision's) needs FFmpeg's
 shared libraries; where they or the package are missing, ``backend="torchcodec"`` is refused in
-one line naming what to install (:func:`backend_missing`). decord's frame times are float32, so on videos longer than about
-two minutes a time within a few microseconds of a frame boundary may pick the
-neighbouring frame; PyAV's times are exact.
+one line naming what to install (:func:`backend_missing`). decord's frame times are float32, so
+on videos longer than about two minutes a time within a few microseconds of a frame boundary may
+pick the neighbouring frame; PyAV's times are exact.
 
 Every failure is a :class:`VideoError` whose message names the file and the reason.
 """

@@ -35,7 +35,8 @@ from . import decode
 from .check import CheckResult
 from ..files import FolderLock, WriteFailed, check_writable, write_atomic
 from .parallel import parallel_map
-from .records import VideoRecord, charades_csv_bytes, is_kinetics_header, list_format, list_rows, load_records, split_path_label
+from .records import (VideoRecord, charades_csv_bytes, is_kinetics_header, list_format, list_rows, load_records,
+                      split_path_label)
 
 
 KEEP_TIME_BASE = Fraction(1, 90000)

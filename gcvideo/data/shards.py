@@ -132,7 +132,8 @@ def source_key(records, shard_size: int) -> dict:
     """What a shard folder is made from: its list's rows (paths, labels, ids, in order) and the shard size."""
     digest = hashlib.sha256()
     for i in range(len(records)):
-        digest.update(f"{records.path(i)}\t{records.label(i)}\t{records.video_id(i)}\n".encode("utf-8", "surrogateescape"))
+        row = f"{records.path(i)}\t{records.label(i)}\t{records.video_id(i)}\n"
+        digest.update(row.encode("utf-8", "surrogateescape"))
     return {"rows": len(records), "rows_sha256": digest.hexdigest(), "shard_size": shard_size}
 
 
@@ -147,7 +148,7 @@ def write_shards(source: str, out: str, root: Optional[str] = None, shard_size: 
     from .records import load_records
 
     if shard_size < 1:
-        raise ValueError(f"--shard-size must be > 0 MB, got {shard_size} bytes")
+        raise ValueError(f"shard_size must be > 0 bytes, got {shard_size}")
     records = load_records(source, root, classes)
     key = {"source": os.path.abspath(source), **source_key(records, shard_size)}
     check_folder_possible(out, "data shard OUT")

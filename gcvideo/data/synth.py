@@ -490,13 +490,3 @@ def synthesize_actions(out: str, videos_per_class: int = 20, classes: int = 4, f
 
 
 ACTION_NAMES = {"r": "red", "g": "green", "b": "blue", "y": "yellow", "m": "magenta", "c": "cyan"}
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size must look like 96x72 (WIDTHxHEIGHT), got {text!r}") from None
-    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
-        raise ValueError(f"--size must be even sides from 16 to 4096 pixels (H.264 4:2:0 halves both), got {text!r}")
-    return w, h

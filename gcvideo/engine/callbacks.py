@@ -260,11 +260,11 @@ def best_score(trainer: pl.Trainer) -> float:
 
 def run_checkpoints(dirpath: str, every_n_epochs: int, multi_label: bool = False) -> list[ModelCheckpoint]:
     """The checkpoint callbacks of a run, in the order they must save: ``best.ckpt`` (by val
-    top-1; multi-label data: val mAP) first, so that the state saved into the other two files already holds this epoch's
-    best score (a resumed run then never replaces ``best.ckpt`` with a worse model);
+    top-1; multi-label data: val mAP) first, so that the state saved into the other two files
+    already holds this epoch's best score (a resumed run then never replaces ``best.ckpt`` with a worse model);
     ``epochNNN.ckpt`` every ``every_n_epochs`` epochs (0: none); ``last.ckpt`` every epoch."""
-    best = ModelCheckpoint(dirpath=dirpath, filename="best", monitor=BEST_MONITORS[multi_label], mode="max", save_top_k=1,
-                           auto_insert_metric_name=False, enable_version_counter=False)
+    best = ModelCheckpoint(dirpath=dirpath, filename="best", monitor=BEST_MONITORS[multi_label], mode="max",
+                           save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
     epochs = [ModelCheckpoint(dirpath=dirpath, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                               every_n_epochs=every_n_epochs, save_top_k=-1)] if every_n_epochs > 0 else []
     return [best, *epochs, LastCheckpoint(dirpath)]

@@ -133,12 +133,15 @@ def run_data_shard(source: str, out: str, /, *, root: Optional[str] = None, shar
         root: video folder (default: the list's folder)
         shard_size: about this many MB per shard (a shard closes after the video that reaches it)
         classes_file: class names in index order (integer labels index it)
-        verify: only check OUT: every shard's size and sha256 against shards.json (exit 1 if any differs)
+        verify: only check OUT: every shard's size and sha256 against shards.json (exit 1 if any differs);
+            SOURCE is not read (`gcvideo data shard - OUT --verify`)
         json: print a JSON summary
     """
     from ..data.records import read_classes_file
     from ..data.shards import verify as verify_shards, write_shards
 
+    if not shard_size > 0:
+        raise ValueError(f"--shard-size must be > 0 MB, got {shard_size}")
     if verify:
         bad = verify_shards(out)
         print(to_json({"bad_shards": bad}) if json else
@@ -191,7 +194,7 @@ def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction
         seconds: order: video length
         event_frames: order: frames each event lasts; keep >= the clip sampling rate
     """
-    from ..data.synth import parse_size, synthesize, synthesize_actions, synthesize_direction, synthesize_relation
+    from ..data.synth import synthesize, synthesize_actions, synthesize_direction, synthesize_relation
 
     given_frames = frames is not None
     frames = frames if given_frames else {"direction": 32, "actions": 64}.get(task, 16)
@@ -226,3 +229,13 @@ def run_data_synth(out: str, /, *, task: Literal["relation", "order", "direction
     print(f"wrote {sum(map(len, rows.values()))} videos ({task} task) to {out} "
           f"({', '.join(f'{k}: {len(v)}' for k, v in rows.items())})")
     return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 96x72 (WIDTHxHEIGHT), got {text!r}") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
+        raise ValueError(f"--size must be even sides from 16 to 4096 pixels (H.264 4:2:0 halves both), got {text!r}")
+    return w, h
