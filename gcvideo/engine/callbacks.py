@@ -59,8 +59,17 @@ def update_bn_stats(module: pl.LightningModule, norms, loader, num_batches: int)
     return seen
 
 
+def callback_of(trainer: pl.Trainer, kind: type):
+    """The trainer's callback of type ``kind`` (the place a callback's results are read from), or None."""
+    return next((c for c in trainer.callbacks if isinstance(c, kind)), None)
+
+
 class ModelCost(pl.Callback):
-    """Print and log the network's parameters and GFLOPs for the data's clip size at fit start."""
+    """Print and log the network's parameters and GFLOPs for the data's clip size at fit start;
+    the counts stay in ``cost`` (read with :func:`callback_of`)."""
+
+    def __init__(self) -> None:
+        self.cost: Optional[dict] = None
 
     def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         from ..models.cost import model_cost
@@ -73,7 +82,7 @@ class ModelCost(pl.Callback):
         # fvcore traces the network with torch.jit, which cannot trace a compiled one: count a copy
         # (copies are not compiled)
         cost = model_cost(copy.deepcopy(module.model) if compiled else module.model, frames, size)
-        module.cost = cost
+        self.cost = cost
         if trainer.is_global_zero:
             print(f"model {module.hparams.model}: {cost['params_m']:.2f} M params, "
                   f"{cost['gflops']:.3f} GFLOPs per {frames}x{size}x{size} clip", flush=True)

@@ -183,9 +183,7 @@ class VideoClassifier(pl.LightningModule):
             for name, top_k in (("top1", 1), ("top5", k))})
         self.top_k = k
         self._train_hits: Optional[torch.Tensor] = None     # (top-1 hits, top-k hits, clips) this epoch
-        self.cost: Optional[dict] = None
         self.predictions: list[dict] = []      # video-level results of test / validate (this rank)
-        self.video_metrics: Optional[dict] = None  # set by the VideoReports callback
         self.inference = InferenceForm()                 # the folded network during evaluation
         self._compiled = False
         self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)

@@ -18,12 +18,13 @@ class VideoReports(pl.Callback):
     every rank's video-level predictions (``module.predictions``; each video exactly once),
     computes and logs the metrics, and on rank 0 writes the reports to
     ``<default_root_dir>/<stage>_<views>/`` and prints the summary (top-1, fewer views, the data
-    fingerprint). The metrics are left in ``module.video_metrics`` for callers (demo, ablate)."""
+    fingerprint). The metrics stay in ``metrics`` for callers (demo, ablate: ``callback_of``)."""
 
     def __init__(self) -> None:
         # the checkpoint scored ({"path", "sha256"}), set by the command before it runs; written
         # to metrics.json so that a report always says whose numbers it holds
         self.checkpoint: Optional[dict] = None
+        self.metrics: Optional[dict] = None             # the last evaluation's
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if validate_command(trainer):
@@ -59,7 +60,7 @@ class VideoReports(pl.Callback):
             write_reports(out, predictions, classes, metrics)
             bar = trainer.progress_bar_callback       # its print keeps the summary off the bar's line
             (bar.print if bar is not None else print)(summary_lines(stage, views, metrics, out))
-        module.video_metrics = metrics
+        self.metrics = metrics
         return metrics
 
 

@@ -61,7 +61,9 @@ def run_key(base: str, config: str, extra: list[str], seed: int) -> str:
 
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
     from ..files import write_atomic
+    from ..engine.callbacks import ModelCost, callback_of
     from ..engine.lightning_cli import make_cli, run_checkpoints_folder
+    from ..engine.report import VideoReports
 
     done = os.path.join(run_dir, "ablate_result.json")
     if os.path.exists(done):
@@ -73,9 +75,8 @@ def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -
     resume = ["--ckpt_path", "last"] if os.path.exists(run_checkpoints_folder(run_dir, "last.ckpt")) else []
     fit = make_cli(["fit", *common, *resume])
     test = make_cli(["test", *common, "--ckpt_path", run_checkpoints_folder(run_dir, "best.ckpt")])
-    metrics = test.model.video_metrics
-    result = {"top1": metrics["top1"], "top5": metrics["top5"], "params_m": fit.model.cost["params_m"],
-              "gflops": fit.model.cost["gflops"]}
+    metrics, cost = callback_of(test.trainer, VideoReports).metrics, callback_of(fit.trainer, ModelCost).cost
+    result = {"top1": metrics["top1"], "top5": metrics["top5"], "params_m": cost["params_m"], "gflops": cost["gflops"]}
     write_atomic(done, json.dumps(result).encode())
     return result
 

@@ -53,7 +53,8 @@ def run_demo(*, task: Literal["relation", "order"] = "relation", config: Optiona
 
 def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize
-    from ..engine.callbacks import best_score
+    from ..engine.callbacks import best_score, callback_of
+    from ..engine.report import VideoReports
     from ..engine.lightning_cli import make_cli, run_checkpoints_folder
 
     config = find_config(config or "demo/order.yaml")
@@ -69,7 +70,7 @@ def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
     best = run_checkpoints_folder(run_dir, "best.ckpt")
     print(f"[3/3] testing {best}", flush=True)
     test = make_cli(["test", *common, "--ckpt_path", best])
-    metrics = test.model.video_metrics
+    metrics = callback_of(test.trainer, VideoReports).metrics
     views = "x".join(map(str, test.datamodule.test_views))
     val_top1 = best_score(fit.trainer)
     print("\n=== gcvideo demo ===")
@@ -86,7 +87,8 @@ def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
 
 def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize_relation
-    from ..engine.callbacks import best_score
+    from ..engine.callbacks import best_score, callback_of
+    from ..engine.report import VideoReports
     from ..engine.lightning_cli import make_cli, run_checkpoints_folder
     from ..models.cost import model_cost
     from .analyze import measure_lift, run_visualize
@@ -114,7 +116,7 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
         test = make_cli(["test", *common, "--ckpt_path", best])
         net = test.model.model
         cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
-        results[name] = {"model": model, "metrics": test.model.video_metrics, "train_min": train_min,
+        results[name] = {"model": model, "metrics": callback_of(test.trainer, VideoReports).metrics, "train_min": train_min,
                          "val_top1": best_score(fit.trainer),
                          "cost": cost, "best": best, "module": test.model, "spec": test.datamodule.spec,
                          "views": "x".join(map(str, test.datamodule.test_views))}
