@@ -97,13 +97,25 @@ class Summary(ModelSummary):
     @staticmethod
     def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
                   total_flops, **summarize_kwargs) -> None:
-        from pytorch_lightning.utilities.model_summary.model_summary import _format_summary_table
-
-        columns = [(header, values) for header, values in summary_data if header != "FLOPs"]
-        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
-                                      total_flops, *columns)
         logging.getLogger("pytorch_lightning.callbacks.model_summary").info(
-            "\n" + "\n".join(line for line in table.splitlines() if not line.rstrip().endswith("Total Flops")))
+            "\n" + summary_table(summary_data, total_parameters, trainable_parameters, model_size))
+
+
+def summary_table(summary_data, total_parameters: int, trainable_parameters: int, model_size: float) -> str:
+    """Lightning's summary columns (its ``summary_data``, less FLOPs) as a text table, and the totals."""
+    from pytorch_lightning.utilities.model_summary import get_human_readable_count
+
+    columns = [(header, [str(v) for v in values]) for header, values in summary_data if header != "FLOPs"]
+    widths = [max([len(header), *map(len, values)]) for header, values in columns]
+    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths))     # noqa: E731
+    rows = [line([h for h, _ in columns]), "-" * (sum(widths) + 3 * (len(widths) - 1))]
+    rows += [line(cells) for cells in zip(*(values for _, values in columns))]
+    rows += ["-" * len(rows[1]),
+             f"{get_human_readable_count(trainable_parameters):<10} Trainable params",
+             f"{get_human_readable_count(total_parameters - trainable_parameters):<10} Non-trainable params",
+             f"{get_human_readable_count(total_parameters):<10} Total params",
+             f"{model_size:<10,.3f} Total estimated model params size (MB)"]
+    return "\n".join(rows)
 
 
 class LightningNoise(logging.Filter):
@@ -247,7 +259,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer, module, exception: BaseException) -> None:
         if stopped_by_sigterm(trainer, exception) and trainer.training and not trainer.sanity_checking:
-            self._save_checkpoint(trainer, os.path.join(self.dirpath, "last.ckpt"))
+            trainer.save_checkpoint(os.path.join(self.dirpath, "last.ckpt"))
 
     @property
     def state_key(self) -> str:

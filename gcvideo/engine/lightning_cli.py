@@ -391,7 +391,7 @@ class GCVideoCLI(LightningCLI):
                              "write no checkpoint or report: leave it out, or give a number of batches (>= 1) or a share")
 
     def instantiate_trainer(self, **kwargs):
-        config = self._get(self.config_init, "trainer", default={})
+        config = self.config_init.get("trainer") or {}
         root = config.get("default_root_dir") or DEFAULT_ROOT
         if self.command != "fit":
             root = self._evaluation_root(root)
@@ -423,7 +423,7 @@ class GCVideoCLI(LightningCLI):
                 and not any(isinstance(c, ProgressBar) for c in given):
             extra.append(LineProgress())        # a log file holds lines, not a bar's redraws
         if config.get("enable_checkpointing", True) is not False:
-            every = self._get(self.config, "checkpoint_every_n_epochs", default=DEFAULT_CHECKPOINT_EVERY)
+            every = self.config.get("checkpoint_every_n_epochs", DEFAULT_CHECKPOINT_EVERY)
             if every is None or every < 0:
                 raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
             extra += run_checkpoints(run_checkpoints_folder(root), every,
@@ -433,7 +433,7 @@ class GCVideoCLI(LightningCLI):
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(hasattr(p, "save_checkpoint") for p in plugins):
             # a kill mid-save never truncates; loading never runs code (unless trusted)
-            trust = bool(self._get(self.config, "trust_checkpoint", default=False))
+            trust = bool(self.config.get("trust_checkpoint", False))
             kwargs["plugins"] = plugins + [AtomicCheckpointIO(trust=trust)]
 
         return super().instantiate_trainer(**kwargs)
