@@ -19,6 +19,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from ..data.spec import InputSpec
 from ..files import WriteFailed
 from ..models.serialization import UnsafeFile, first_line, load_torch_file
+from .compat import upgrade_checkpoint
 from .module import VideoClassifier
 
 
@@ -72,33 +73,7 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
     if not isinstance(checkpoint["state_dict"], dict):
         raise ValueError(f"{path} is not a usable checkpoint: its state_dict is a "
                          f"{type(checkpoint['state_dict']).__name__}, not a dict of tensors")
-    if isinstance(checkpoint.get("hyper_parameters"), dict):
-        checkpoint["hyper_parameters"] = upgrade_hyper_parameters(checkpoint["hyper_parameters"], path)
-    for key, value in checkpoint["state_dict"].items():     # GC's LayerNorm before 0.2: (C/r, 1, 1, 1)
-        if key.endswith((".transform.1.weight", ".transform.1.bias")) and torch.is_tensor(value) \
-                and value.dim() == 4 and value.shape[1:] == (1, 1, 1):
-            checkpoint["state_dict"][key] = value.reshape(-1)
-    return checkpoint
-
-
-def upgrade_hyper_parameters(hparams: dict, path: str) -> dict:
-    """A checkpoint's model hyper-parameters in today's format: gcvideo 0.1 stored the network's
-    options as one free ``model_options`` dict, split here into ``backbone`` and ``blocks``."""
-    old = hparams.get("model_options")
-    if "model_options" not in hparams:
-        return hparams
-    hparams = {k: v for k, v in hparams.items() if k != "model_options"}
-    if old:
-        from ..models.options import split_options
-
-        try:
-            backbone, blocks = split_options(old)
-        except ValueError as err:
-            raise ValueError(f"{path}: its model_options do not build a network: {err}") from None
-        hparams["backbone"] = {**backbone.overrides(), **(hparams.get("backbone") or {})}
-        hparams["blocks"] = {**blocks.overrides(), **(hparams.get("blocks") or {})}
-    return hparams
-
+    return upgrade_checkpoint(checkpoint, path)          # what earlier versions wrote: engine.compat
 
 
 def check_finite(checkpoint: dict, path: str) -> None:

@@ -369,20 +369,13 @@ class VideoClassifier(pl.LightningModule):
         self.inference.clear()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Checkpoints whose parameters had another shape of the same values (GC's LayerNorm was
-        (C/r, 1, 1, 1) before gcvideo 0.2, now (C/r,)): the weights are reshaped by the layers
-        themselves, the optimiser's per-parameter state here (in ``configure_optimizers``' order)."""
+        """An earlier version's optimiser state in today's parameter shapes (:mod:`gcvideo.engine.compat`)."""
+        from .compat import upgrade_optimizer_states
+
         hp = self.hparams
-        params = [p for group in param_groups(self.model, hp.weight_decay, hp.no_decay_norm_bias)
-                  for p in group["params"]]
-        for state in checkpoint.get("optimizer_states") or []:
-            for index, values in (state.get("state") or {}).items():
-                if not isinstance(index, int) or index >= len(params):
-                    continue
-                shape = params[index].shape
-                for name, value in values.items():
-                    if torch.is_tensor(value) and value.shape != shape and value.numel() == params[index].numel():
-                        values[name] = value.reshape(shape)
+        upgrade_optimizer_states(checkpoint, [p for group in param_groups(self.model, hp.weight_decay,
+                                                                         hp.no_decay_norm_bias)
+                                              for p in group["params"]])
 
     # --- optimisation ---------------------------------------------------------------
     def schedule(self) -> dict:
