@@ -123,7 +123,7 @@ def scan(source: str, root: Optional[str] = None, workers: Optional[int] = None,
     the bad-video report; returns the results in the source's order and the two files' paths."""
     records = load_records(source, root, classes)
     where = os.path.dirname(os.path.abspath(output_stem(source, out_prefix)))
-    check_writable(where, "clean list and report", "name a writable place with --out PREFIX "
-                   "(e.g. --out ~/kinetics_train)" if out_prefix is None else "choose another --out")
+    check_writable(where, "clean list and report", "give a writable output prefix (out_prefix)" if out_prefix is None
+                   else "choose another output prefix")
     results = check_videos(records, workers, progress=progress, **options)
     return results, write_outputs(source, results, out_prefix, records.lines)

@@ -201,8 +201,8 @@ def collect(src: str, lists: Sequence[str], classes=None) -> tuple[list[VideoRec
     for path in lists:
         other = names.setdefault(os.path.basename(path), path)
         if other != path:
-            raise ValueError(f"--list {other} and {path} share the name {os.path.basename(path)}: their rewritten "
-                             "copies in DST would overwrite each other; rename one")
+            raise ValueError(f"the lists {other} and {path} share the name {os.path.basename(path)}: their "
+                             "rewritten copies in DST would overwrite each other; rename one")
     per_list = {path: load_records(path, src, classes) for path in lists} if lists else {}
     records = [r for rs in per_list.values() for r in rs] if lists else list(load_records(src))
     unique = list({r.path: r for r in records}.values())
@@ -254,9 +254,10 @@ def prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] =
     the rewritten lists, the report, and the skipped videos under ``bad``)."""
     options = PrepareOptions(**options)
     if options.short_side < 2 or options.gop < 1 or (options.fps is not None and options.fps <= 0):
-        raise ValueError("--short-side must be >= 2, --gop >= 1 and --fps > 0")
+        raise ValueError(f"short_side must be >= 2, gop >= 1 and fps > 0, got {options.short_side}, {options.gop} "
+                         f"and {options.fps}")
     if options.tune not in (None, "fastdecode", "film", "animation", "grain", "stillimage", "zerolatency"):
-        raise ValueError(f"--tune: unknown x264 tuning {options.tune!r}")
+        raise ValueError(f"tune: unknown x264 tuning {options.tune!r}")
     if not os.path.isdir(src):
         raise FileNotFoundError(f"source folder not found: {src}")
     real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
@@ -267,8 +268,8 @@ def prepare(src: str, dst: str, lists: Sequence[str] = (), jobs: Optional[int] =
                          "writes into its sources; choose a folder outside SRC")
     for path in lists:
         if os.path.realpath(os.path.join(dst, os.path.basename(path))) == os.path.realpath(path):
-            raise ValueError(f"--list {path} is in DST, where its rewritten copy goes: it would be written over; "
-                             "keep the lists outside DST")
+            raise ValueError(f"the list {path} is in DST, where its rewritten copy goes: it would be written "
+                             "over; keep the lists outside DST")
     check_writable(dst, "data prepare output (DST)")
     records, per_list = collect(src, lists, classes)
     jobs_list = [(r, destination(r.path, src, dst)) for r in records]

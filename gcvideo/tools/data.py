@@ -51,9 +51,13 @@ def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: in
     from ..data.records import read_classes_file
 
     classes = read_classes_file(classes_file) if classes_file else None
-    results, paths = scan(source, root=root, workers=workers, out_prefix=out, progress=not json, classes=classes,
-                          num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,
-                          timeout=decode_timeout, full=full)
+    try:
+        results, paths = scan(source, root=root, workers=workers, out_prefix=out, progress=not json, classes=classes,
+                              num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps,
+                              backend=backend, timeout=decode_timeout, full=full)
+    except PermissionError as err:                   # the data layer names its parameter; here: the option
+        raise PermissionError(str(err).replace("(out_prefix)", "with --out PREFIX (e.g. --out ~/kinetics_train)")
+                              .replace("another output prefix", "another --out")) from None
     bad = [r for r in results if r.status != "ok"]
     if json:
         print(to_json({"total": len(results), "counts": dict(Counter(r.status for r in results)),
