@@ -64,6 +64,7 @@ from torch import nn
 
 from ..layers.factory import make_block
 from . import quiet_fvcore
+from .catalog import ALL_C3_C5
 
 quiet_fvcore()          # before pytorchvideo (imported by the functions below), which imports fvcore
 
@@ -71,7 +72,7 @@ STAGES = ("c2", "c3", "c4", "c5")
 Position = Literal["after_1x1", "after_add"]
 POSITIONS = get_args(Position)
 PATHWAYS = ("slow", "fast")
-DEFAULT_STAGES = ("c3", "c4", "c5")
+DEFAULT_STAGES = ALL_C3_C5         # where blocks go unless told: the paper's c3-c5 (one definition, the catalog's)
 S3D_STAGES = {"c2": (), "c3": (5, 6), "c4": (8, 9, 10, 11, 12), "c5": (14, 15)}   # torchvision S3D.features
 Where = Union[str, Iterable[str], Mapping[str, Optional[Sequence[int]]]]
 
