@@ -15,7 +15,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .insert import DEFAULT_STAGES, Where, insert_blocks
+from ..layers.factory import BlockKind
+from .insert import DEFAULT_STAGES, Position, Where, insert_blocks
 
 
 def adaptive_heads(model: nn.Module) -> nn.Module:
@@ -44,7 +45,7 @@ class OneClipSlowFast(nn.Module):
 
 
 def slowfast_resnet(*, num_classes: int = 400, depth: int = 50, alpha: int = 4, dropout: float = 0.5,
-                    block: Optional[str] = None, where: Where = DEFAULT_STAGES, position: Optional[str] = None,
+                    block: Optional[BlockKind] = None, where: Where = DEFAULT_STAGES, position: Optional[Position] = None,
                     **block_options) -> nn.Module:
     """SlowFast R50/R101 (SLOWFAST_8x8: alpha 4, beta 1/8, 32 frames in, the slow pathway 8),
     taking one clip tensor; ``block`` goes into both pathways unless ``where`` names one."""
@@ -57,8 +58,8 @@ def slowfast_resnet(*, num_classes: int = 400, depth: int = 50, alpha: int = 4, 
     return model
 
 
-def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block: Optional[str] = None,
-        where: Where = DEFAULT_STAGES, position: Optional[str] = None, **block_options) -> nn.Module:
+def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block: Optional[BlockKind] = None,
+        where: Where = DEFAULT_STAGES, position: Optional[Position] = None, **block_options) -> nn.Module:
     """X3D-S/M/L (X3D_M: 16 frames at 224, width x2, depth x2.2; S: 13 at 160; L: 16 at 312, depth x5)."""
     from pytorchvideo.models.x3d import create_x3d
 
@@ -78,8 +79,8 @@ def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block:
     return model
 
 
-def i3d_resnet(*, num_classes: int = 400, dropout: float = 0.5, block: Optional[str] = None,
-               where: Where = DEFAULT_STAGES, position: Optional[str] = None, **block_options) -> nn.Module:
+def i3d_resnet(*, num_classes: int = 400, dropout: float = 0.5, block: Optional[BlockKind] = None,
+               where: Where = DEFAULT_STAGES, position: Optional[Position] = None, **block_options) -> nn.Module:
     """I3D R50 8x8 (pytorchvideo's ``i3d_r50``: 5x7x7 stem, 3x1x1 convs in alternate blocks)."""
     from pytorchvideo.models.hub import i3d_r50
 
@@ -133,8 +134,8 @@ def _torchvision_classes():
     return TorchvisionVideoResNet, TorchvisionS3D
 
 
-def torchvision_video(*, num_classes: int = 400, arch: str = "r3d_18", block: Optional[str] = None,
-                      where: Where = DEFAULT_STAGES, position: Optional[str] = None, **block_options) -> nn.Module:
+def torchvision_video(*, num_classes: int = 400, arch: str = "r3d_18", block: Optional[BlockKind] = None,
+                      where: Where = DEFAULT_STAGES, position: Optional[Position] = None, **block_options) -> nn.Module:
     """torchvision's ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` or ``s3d`` (random weights; its
     ``KINETICS400_V1`` state_dicts load with ``pretrained=``), taking gcvideo's clips."""
     import torchvision.models.video as video

@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from .bottleneck import ContextResBlock, context_bottleneck
-from .insert import DEFAULT_STAGES, POSITIONS, STAGES, Where, parse_where
-from ..layers.factory import make_block
+from .insert import DEFAULT_STAGES, POSITIONS, STAGES, Position, Where, parse_where
+from ..layers.factory import BlockKind, make_block
 
 
 def slow_resnet(*, num_classes: int = 400, depths: Sequence[int] = (3, 4, 6, 3),
                 width: int = 64, dropout: float = 0.5, in_channels: int = 3,
-                temporal_kernels: Sequence[int] = (1, 1, 3, 3), block: Optional[str] = None,
-                where: Where = DEFAULT_STAGES, position: str = "after_1x1",
+                temporal_kernels: Sequence[int] = (1, 1, 3, 3), block: Optional[BlockKind] = None,
+                where: Where = DEFAULT_STAGES, position: Position = "after_1x1",
                 **block_options) -> nn.Module:
     """Slow-only ResNet; the defaults build Slow-only R50, ``block`` adds context blocks.
 
