@@ -212,8 +212,13 @@ class KineticsDataModule(pl.LightningDataModule):
     def multi_label(self) -> bool:
         """Whether the lists give each video a set of classes (Charades: multi-hot targets, sigmoid
         scores, mAP) rather than one; linked to ``model.multi_label`` by the command line."""
-        first = next(k for k in ("train", "val", "test") if self.splits[k])
-        return self.records(first).multi_label
+        for split in ("train", "val", "test"):       # the first list there is (a test run may lack the others)
+            if self.splits[split]:
+                try:
+                    return self.records(split).multi_label
+                except FileNotFoundError:
+                    continue
+        return False
 
     def _path(self, name: str) -> str:
         return name if os.path.isabs(name) else os.path.join(self.root, name)
