@@ -139,6 +139,9 @@ def test_a_charades_run_learns_its_actions(charades, tmp_path, capsys):
     assert os.path.exists(run / "test_2x1" / "per_class_ap.png")
     predictions = list(csv.DictReader(open(run / "test_2x1" / "predictions.csv")))
     assert all(set(p["label"].split(";")) <= {f"c{k:03d}" for k in range(4)} for p in predictions)
+    capsys.readouterr()                 # the validate command: per video, one view, the same multi-label path
+    assert main(["validate", *args, "--data.test_views", "1x1", "--ckpt_path", str(best)]) == 0
+    assert "mAP" in capsys.readouterr().out and os.path.exists(run / "val_1x1" / "per_class_ap.png")
     assert main(["report", "run", str(run)]) == 0
     page = open(run / "report.html", encoding="utf-8").read()
     assert "Per-class AP" in page and "test mAP" in page

@@ -124,3 +124,12 @@ def test_sigterm_mid_epoch_on_shards_resumes_exactly(synth_root, sharded, tmp_pa
     a, b = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True) for run in (straight, stopped))
     assert a["global_step"] == b["global_step"]
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_data_check_reads_shards_and_its_clean_list_reads_back(sharded, tmp_path, capsys):
+    assert main(["data", "check", sharded, "--num-frames", "4", "--sampling-rate", "2", "--workers", "1",
+                 "--out", str(tmp_path / "checked"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"] == {"ok": len(load_records(sharded))}
+    clean = load_records(report["clean"])
+    assert clean.present.all() and [r.video_id for r in clean] == [r.video_id for r in load_records(sharded)]
