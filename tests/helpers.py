@@ -22,6 +22,27 @@ class RecordIndices(pl.Callback):
         with open(path, "w") as f:
             json.dump({"rank": trainer.global_rank, "world": trainer.world_size, "seen": self.seen}, f)
 
+
+def ddp_fit(args: list, run) -> tuple:
+    """``gcvideo fit ARGS`` in a subprocess as two CPU DDP ranks (3 clips per step: 12 videos = 2 ranks x
+    2 steps x 3), recording each rank's video indices; returns (the finished process, [rank 0's, rank 1's
+    indices as sets])."""
+    import subprocess
+    import sys
+
+    args = list(args)
+    args[args.index("--trainer.devices") + 1] = "2"
+    args[args.index("--data.batch_size") + 1] = "3"
+    cmd = [sys.executable, "-m", "gcvideo.cli", "fit", *args, "--trainer.strategy", "ddp",
+           "--trainer.callbacks+=helpers.RecordIndices"]
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.load(open(os.path.join(run, f"indices_rank{r}.json"))) for r in range(2)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    return done, [set(r["seen"]) for r in ranks]
+
+
 TINY = dict(depths=(1, 4, 6, 1), width=8)  # small, but deep enough for the 5 NL positions
 
 

@@ -15,7 +15,7 @@ from gcvideo.cli import main
 from gcvideo.data import shards
 from gcvideo.data.decode import VideoError, decode_at
 from gcvideo.data.records import fingerprint, load_records
-from helpers import tiny_args
+from helpers import ddp_fit, tiny_args
 
 
 @pytest.fixture
@@ -137,17 +137,7 @@ def test_data_check_reads_shards_and_its_clean_list_reads_back(sharded, tmp_path
 
 def test_ddp_ranks_split_the_sharded_videos_once_each(synth_root, sharded, tmp_path):
     """Two DDP processes on shards: disjoint halves, every video once per epoch (as with files)."""
-    import subprocess
-    import sys
-
     run = tmp_path / "ddp"
-    args = tiny_args(synth_root, run, epochs=1, extra=("--data.train", sharded, "--trainer.limit_val_batches", "0"))
-    args[args.index("--trainer.devices") + 1] = "2"
-    args[args.index("--data.batch_size") + 1] = "3"          # 12 videos = 2 ranks x 2 steps x 3
-    cmd = [sys.executable, "-m", "gcvideo.cli", "fit", *args, "--trainer.strategy", "ddp",
-           "--trainer.callbacks+=helpers.RecordIndices"]
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = [set(json.load(open(run / f"indices_rank{r}.json"))["seen"]) for r in range(2)]
+    _, seen = ddp_fit(tiny_args(synth_root, run, epochs=1, extra=("--data.train", sharded,
+                                                                  "--trainer.limit_val_batches", "0")), run)
     assert seen[0] and seen[1] and not seen[0] & seen[1] and seen[0] | seen[1] == set(range(12))

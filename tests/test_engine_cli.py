@@ -1,16 +1,14 @@
 import csv
-import json
 import math
 import os
 import re
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from gcvideo.cli import main
-from helpers import latest_metrics, tiny_args
+from helpers import ddp_fit, latest_metrics, tiny_args
 
 
 EVERY_EPOCH = ["--checkpoint_every_n_epochs", "1"]     # these tests compare epoch checkpoints
@@ -79,18 +77,8 @@ def test_ddp_two_cpu_processes_split_the_data(synth_root, tmp_path):
     """Two ranks see disjoint halves of the videos (with activation checkpointing and 2 clips per
     video on: both run under DDP)."""
     run = tmp_path / "ddp"
-    args = tiny_args(synth_root, run, epochs=1, extra=("--model.activation_checkpointing", "true",
-                                                        "--data.clips_per_video", "2"))
-    args[args.index("--trainer.devices") + 1] = "2"
-    args[args.index("--data.batch_size") + 1] = "3"          # 12 videos = 2 ranks x 2 steps x 3
-    cmd = [sys.executable, "-m", "gcvideo.cli", "fit", *args, "--trainer.strategy", "ddp",
-           "--trainer.callbacks+=helpers.RecordIndices"]
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    ranks = [json.load(open(run / f"indices_rank{r}.json")) for r in range(2)]
-    assert [r["world"] for r in ranks] == [2, 2]
-    seen = [set(r["seen"]) for r in ranks]
+    done, seen = ddp_fit(tiny_args(synth_root, run, epochs=1, extra=("--model.activation_checkpointing", "true",
+                                                                      "--data.clips_per_video", "2")), run)
     assert seen[0] and seen[1] and not seen[0] & seen[1]          # disjoint
     assert seen[0] | seen[1] == set(range(12))                      # and complete
     assert done.stdout.count("M params") == 1                       # reported once

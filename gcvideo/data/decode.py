@@ -426,7 +426,7 @@ def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale()) -
     if times[-1] > last_start + 1.5 * frame_duration:
         raise VideoError(path, "truncated", f"frames end at {last_start:.2f}s, clip needs {times[-1]:.2f}s")
     # times are from the stream's start; a time on a frame boundary (up to _EPS) reaches that frame
-    wanted = np.clip(times + begin + _EPS, begin, min(end, begin + last_start) + 0.0)
+    wanted = np.clip(times + begin + _EPS, begin, begin + last_start)
     unique, where = np.unique(wanted, return_inverse=True)
     frames = []
     for first in range(0, len(unique), _DECORD_CHUNK):        # bounded memory at the source resolution

@@ -38,6 +38,8 @@ import re
 import tarfile
 from typing import Optional
 
+from ..files import file_sha256
+
 FORMAT = "gcvideo-shards 1"
 INDEX, MANIFEST = "index.csv", "shards.json"
 INDEX_FIELDS = ["shard", "offset", "size", "label", "video_id"]
@@ -205,7 +207,7 @@ def write_shards(source: str, out: str, root: Optional[str] = None, shard_size: 
                     info = tarfile.TarInfo(stem + ".json")
                     info.size = len(meta)
                     tar.addfile(info, io.BytesIO(meta))
-            digest = _sha256(temporary)
+            digest = file_sha256(temporary)
             os.replace(temporary, os.path.join(out, name))
             shards.append({"name": name, "bytes": os.path.getsize(os.path.join(out, name)), "sha256": digest,
                            "videos": len(entries)})
@@ -240,15 +242,9 @@ def verify(out: str) -> list[str]:
     bad = []
     for shard in manifest["shards"]:
         path = os.path.join(out, shard["name"])
-        if not os.path.exists(path) or os.path.getsize(path) != shard["bytes"] or _sha256(path) != shard["sha256"]:
+        if not os.path.exists(path) or os.path.getsize(path) != shard["bytes"] or file_sha256(path) != shard["sha256"]:
             bad.append(shard["name"])
     return bad
-
-
-def _sha256(path: str) -> str:
-    from ..files import file_sha256
-
-    return file_sha256(path)
 
 
 def _read_index(out: str) -> list[dict]:

@@ -129,8 +129,9 @@ class KineticsDataModule(pl.LightningDataModule):
         self.save_hyperparameters()      # stored in checkpoints: `gcvideo predict` reads the clip options
         if backend not in BACKENDS:
             raise ValueError(f"data.backend: unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
-        if backend_missing(backend):               # torchcodec without its package or FFmpeg's libraries
-            raise ValueError(backend_missing(backend))
+        missing = backend_missing(backend)         # torchcodec without its package or FFmpeg's libraries
+        if missing:
+            raise ValueError(missing)
         # the clip, the training scale and the evaluation view: checked, defaults resolved
         self.spec = InputSpec.from_options(dict(
             num_frames=num_frames, sampling_rate=sampling_rate, target_fps=target_fps, backend=backend,

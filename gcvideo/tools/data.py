@@ -44,8 +44,9 @@ def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: in
     from ..data.check import scan, summary_table
     from ..data.decode import backend_missing
 
-    if backend_missing(backend):
-        raise ValueError(backend_missing(backend).replace("data.backend", "--backend"))
+    missing = backend_missing(backend)
+    if missing:
+        raise ValueError(missing.replace("data.backend", "--backend"))
     if not 0 < decode_timeout < float("inf"):
         raise ValueError(f"--decode-timeout must be seconds > 0, got {decode_timeout}")
     from ..data.records import read_classes_file
