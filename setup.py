@@ -37,7 +37,8 @@ setup(
         "torchcodec": ["torchcodec"],
         # the peers the interop tests run (mmaction2 itself: --no-deps, see the Makefile)
         "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime", "mmengine", "mmcv-lite==2.2.0", "einops",
-                 "torchcodec==0.17.0"],
+                 "torchcodec==0.17.0",
+                 "scikit-learn"],   # average_precision_score: PySlowFast's Charades mAP, checked against
     },
     entry_points={"console_scripts": ["gcvideo=gcvideo.cli:main"]},
 )

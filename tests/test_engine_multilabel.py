@@ -68,3 +68,20 @@ def test_single_label_options_are_refused_for_multi_label_data():
     logits, target = torch.randn(2, 3), torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
     assert torch.allclose(module.loss(logits, target),
                           torch.nn.functional.binary_cross_entropy_with_logits(logits, target))
+
+
+def test_report_map_is_pyslowfasts_charades_map():
+    """PySlowFast's Charades mAP (slowfast/utils/meters.py ``get_map``, newer than the PyPI slowfast 1.0
+    the other peer tests use, so not importable here) drops the classes without a positive and averages
+    scikit-learn's ``average_precision_score`` over the rest: the same function, computed here."""
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(1)
+    targets = (rng.random((40, 7)) < 0.3).astype(int)
+    targets[:, 5] = 0                                              # a class with no positive video
+    scores = rng.random((40, 7))
+    kept = ~np.all(targets == 0, axis=0)
+    expected = average_precision_score(targets[:, kept], scores[:, kept], average=None).mean()
+    predictions = [{"label": np.flatnonzero(t).tolist(), "ok": True, "scores": s.tolist()}
+                   for t, s in zip(targets, scores)]
+    assert compute_multilabel_metrics(predictions, 7)["mAP"] == pytest.approx(expected, abs=1e-6)
