@@ -283,7 +283,7 @@ def test_features_resume_a_distributed_run_that_stopped_before_its_merge(synth_r
     in one process keeps their vectors, computes only the rest and writes one complete index."""
     import numpy as np
 
-    from gcvideo.tools.features import _read_index, _write_index, load_features
+    from gcvideo.engine.features import load_features, read_index, write_index
 
     out = tmp_path / "features"
     args = ["features", "--ckpt_path", trained["ckpt"], "--data", trained["list"], "--out", str(out),
@@ -291,8 +291,8 @@ def test_features_resume_a_distributed_run_that_stopped_before_its_merge(synth_r
     assert main(args) == 1
     rows, vectors = load_features(str(out))
     ok = [r for r in rows if r["status"] == "ok"]
-    _write_index(str(out / "index-rank0.csv"), ok[0::2])
-    _write_index(str(out / "index-rank1.csv"), ok[1:2])
+    write_index(str(out / "index-rank0.csv"), ok[0::2])
+    write_index(str(out / "index-rank1.csv"), ok[1:2])
     os.remove(out / "index.csv")
     os.remove(out / ok[3]["shard"])                  # rank 1's second shard never written
     kept = {r["path"]: r["shard"] for r in ok[:3]}
@@ -301,7 +301,7 @@ def test_features_resume_a_distributed_run_that_stopped_before_its_merge(synth_r
     assert [r["path"] for r in rows2] == [r["path"] for r in rows]
     assert all(r["shard"] == kept[r["path"]] for r in rows2 if r["path"] in kept)       # not computed again
     assert np.allclose(vectors2, vectors, atol=1e-6)
-    assert len(_read_index(str(out / "index.csv"))) == len(rows)
+    assert len(read_index(str(out / "index.csv"))) == len(rows)
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ from pytorch_lightning.utilities import rank_zero_info
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
-from ..models import channels_last_3d, create_model
+from ..data.multiview import iter_views
+from ..models import channels_last_3d, create_model, feature_layers, forward_features
 from ..models.options import BackboneOptions, BlockOptions
 from ..models.weights import load_inflated, load_pretrained
 from .inference import InferenceForm, ViewAverage, average_views, validate_command, video_scores, view_logits
@@ -351,6 +352,29 @@ class VideoClassifier(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.predictions = []
         self.inference.make(self.model, self.compile_options())
+
+    def on_predict_epoch_start(self) -> None:
+        self.inference.make(self.model)                  # folded; eager: one pass over each video
+        self._feature_layers = feature_layers(self.inference.net)
+
+    def predict_step(self, sample: dict, batch_idx: int) -> dict:
+        """One decoded video (a :class:`~gcvideo.data.multiview.MultiViewDataset` item) -> its class
+        probabilities (the views combined as ``view_average`` says) and its features averaged over the
+        views (``{layer: vector}`` of :func:`gcvideo.models.forward_features`, every layer the network
+        has); both None when the video could not be read."""
+        probabilities, features = None, None
+        if sample["ok"]:
+            parts, logits = zip(*[forward_features(self.inference.net, self.batch_video({"video": views}),
+                                                   self._feature_layers)
+                                  for views in iter_views(sample["frames"], sample["boxes"], self.hparams.view_batch)])
+            features = {layer: torch.cat([p[layer] for p in parts]).mean(0).float().cpu()
+                        for layer in self._feature_layers}
+            probabilities = self.average_views(torch.cat(logits).unsqueeze(0))[0].cpu()
+        return {"index": sample["index"], "ok": sample["ok"], "reason": sample["reason"],
+                "probabilities": probabilities, "features": features}
+
+    def on_predict_epoch_end(self) -> None:
+        self.inference.clear()
 
     def on_validation_epoch_end(self) -> None:
         metric = self.metrics["val_mAP"] if "val_mAP" in self.metrics else None

@@ -12,7 +12,8 @@ _EXPORTS = {"fold_context_blocks": "fold", "insert_blocks": "insert", "bypass_bl
             "BackboneOptions": "options", "BlockOptions": "options",
             "ALL_C3_C5": "catalog", "MODELS": "catalog", "NL5_POSITIONS": "catalog", "list_models": "catalog",
             "register_model": "catalog", "create_model": "registry", "model_spec": "registry",
-            "slow_resnet": "slow", "channels_last_3d": "slow"}
+            "slow_resnet": "slow", "channels_last_3d": "slow",
+            "forward_features": "features", "feature_layers": "features", "FEATURE_LAYERS": "features"}
 __all__ = list(_EXPORTS)
 
 
