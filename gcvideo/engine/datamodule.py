@@ -368,14 +368,28 @@ class KineticsDataModule(pl.LightningDataModule):
         splits = [s for s in ("train", "val") if self.splits[s]]
         state = {"classes": self.classes, "fingerprints": {s: self.fingerprint(s) for s in splits}}
         if self.trainer is not None and self.trainer.training:
-            progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
-            state["position"] = {"epoch": self.trainer.current_epoch, "batches": progress.completed}
+            state["position"] = dict(zip(("epoch", "batches"), self._epoch_position()))
         return state
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        """Counts the training batches of the epoch (Lightning calls this once per training step,
+        before the step; a checkpoint is saved between steps, so the count is the batches done)."""
+        if self.trainer is not None and self.trainer.training:
+            epoch, batches = self._epoch_position()
+            self._position = (epoch, batches + 1)
+        return batch
+
+    def _epoch_position(self) -> tuple[int, int]:
+        """(this epoch, training batches done in it): resumed mid-epoch, counted on from the checkpoint's."""
+        epoch, batches = getattr(self, "_position", (None, 0))
+        now = self.trainer.current_epoch
+        return (now, batches) if epoch == now else (now, 0)
 
     def load_state_dict(self, state: dict) -> None:
         position = state.get("position")
         if position:
-            self._resume_at = (int(position["epoch"]), int(position["batches"]) * self.batch_size)
+            self._position = (int(position["epoch"]), int(position["batches"]))
+            self._resume_at = (self._position[0], self._position[1] * self.batch_size)
         saved = state.get("classes")
         if saved is not None and list(saved) != self.classes:
             raise ValueError(f"the checkpoint was trained on {len(saved)} classes that differ from this "
