@@ -151,3 +151,52 @@ def test_a_deprecation_warned_from_gcvideo_code_fails_the_tests():
             warn_from("gcvideo.engine.fake", category)
     with warnings.catch_warnings(record=True):
         warn_from("somelib.fake", DeprecationWarning)                 # ignored, as before
+
+
+# private names gcvideo reads from objects other than itself: its own modules' helpers, and
+# torch's documented-by-use base classes and state-dict hook; nothing of Lightning's
+KNOWN_PRIVATE = {"decode._open", "decode._shown", "decode._info", "decode._Scale", "decode._EPS",
+                 "nn.modules.batchnorm._BatchNorm", "torch.nn.modules.batchnorm._NormBase",
+                 "nn.modules.batchnorm._NormBase", "super()._load_from_state_dict", "MODELS[_name]._replace",
+                 "host._modules", "m._modules"}
+LIGHTNING_LOOPS = {"fit_loop", "epoch_loop", "batch_progress", "validate_loop", "test_loop", "predict_loop"}
+
+
+def test_lightning_is_used_through_its_public_api_only():
+    found = set()
+    for folder, _, files in os.walk(PACKAGE):
+        for name in (f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            for node in ast.walk(ast.parse(open(path).read(), path)):
+                if not isinstance(node, ast.Attribute):
+                    continue
+                private = node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                if (private and ast.unparse(node) not in KNOWN_PRIVATE) or node.attr in LIGHTNING_LOOPS:
+                    found.add(f"{os.path.relpath(path, PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, sorted(found)
+
+
+def test_no_subclass_calls_a_private_lightning_member():
+    """``self._x`` inside a subclass of a Lightning class, where a Lightning base defines ``_x``
+    (as ``LightningCLI._get`` or ``ModelCheckpoint._save_checkpoint`` once were)."""
+    import importlib
+    import inspect
+
+    found = []
+    for folder, _, files in os.walk(PACKAGE):
+        for name in (f for f in files if f.endswith(".py") and f != "__main__.py"):
+            path = os.path.join(folder, name)
+            module = importlib.import_module("gcvideo." + os.path.relpath(path, PACKAGE)[:-3].replace(os.sep, ".")
+                                             .removesuffix(".__init__"))
+            for node in ast.walk(ast.parse(open(path).read(), path)):
+                cls = getattr(module, node.name, None) if isinstance(node, ast.ClassDef) else None
+                if not inspect.isclass(cls):
+                    continue
+                bases = [b for b in cls.__mro__[1:] if b.__module__.split(".")[0] in LIGHTNING]
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self" \
+                            and sub.attr.startswith("_") and not sub.attr.startswith("__") \
+                            and any(sub.attr in vars(b) for b in bases):
+                        found.append(f"{name}:{sub.lineno}: {cls.__name__} uses {sub.attr}")
+    assert not found, found

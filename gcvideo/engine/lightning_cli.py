@@ -14,115 +14,35 @@ the command line, and a given option that changes what the network is (``model``
 ``blocks``) but differs from the checkpoint's is refused in one line naming both values.
 Checkpoints are read without running code (``gcvideo.engine.checkpoint``); ``--trust_checkpoint``
 loads one that needs other types, for files from a trusted source.
+
+:class:`GCVideoCLI` parses (LightningCLI's public hooks: ``add_arguments_to_parser``,
+``parse_arguments``, ``before_instantiate_classes``, ``instantiate_trainer``) and calls the run's
+policies, which are plain functions in :mod:`gcvideo.engine.runs`: the checkpoint-option merge, the
+run folder, the trainer's parts, the lock and SIGTERM.
 """
 import argparse
-import glob
 import json
 import logging
 import os
 import sys
-from contextlib import nullcontext
 from typing import Optional
 
 import torch
 from jsonargparse import DefaultHelpFormatter
-from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 from pytorch_lightning.cli import LightningCLI
-from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..configs import find_config
-from ..files import Diverged, FolderInUse, FolderLock, Terminated, WriteFailed, check_space, check_writable
-from ..progress import is_terminal
-from .callbacks import (LightningNoise, LineProgress, ModelCost, StopOnNonFinite, Summary, Throughput, run_checkpoints,
-                        stopped_by_sigterm)
-from .checkpoint import (AtomicCheckpointIO, check_finite, check_fits, checkpoint_bytes,
-                         newest_intact_checkpoint, read_checkpoint)
+from ..files import Diverged, FolderInUse, Terminated, WriteFailed, check_space
+from .callbacks import LightningNoise
+from .checkpoint import check_finite, check_fits, checkpoint_bytes, read_checkpoint
 from .datamodule import KineticsDataModule
 from .module import VideoClassifier
 from .report import VideoReports
+from .runs import (DEFAULT_CHECKPOINT_EVERY, DEFAULT_ROOT, check_fresh_fit, check_outputs, check_resume,
+                   evaluation_root, intact_hint, merge_checkpoint_options, plain, report_checkpoint, run_locked,
+                   run_checkpoints_folder, trainer_parts)
 from .schedule import check_schedule, schedule_inputs
-
-DEFAULT_ROOT = os.path.join("runs", "default")
-# epochNNN.ckpt every this many epochs, beside best.ckpt and last.ckpt (slow_r50_gc with SGD
-# state: 280 MB each; a 196-epoch Kinetics run keeps 9 + 2 files, ~3.1 GB)
-DEFAULT_CHECKPOINT_EVERY = 20
-# model options that define the network's weights: a checkpoint and the command line must agree
-NETWORK_OPTIONS = ("model", "backbone", "blocks")
-# how this run executes, never taken from a checkpoint: a run compiled for training need not be
-# compiled to be evaluated
-RUN_OPTIONS = ("compile", "compile_dynamic", "activation_checkpointing")
-# what may differ when fit resumes: evaluation and memory layout, how the run executes, and what is
-# not read on resume (initial weights; classes are linked from the data and checked against the checkpoint's)
-RESUME_FREE_OPTIONS = ("view_batch", "view_average", "channels_last", "pretrained", "inflate_from",
-                       "num_classes", "classes", *RUN_OPTIONS)
-
-
-def _plain(value):
-    """Namespaces, tuples and dataclasses as the dicts and lists a checkpoint stores."""
-    if hasattr(value, "as_dict"):
-        value = value.as_dict()
-    if hasattr(value, "overrides"):
-        value = value.overrides()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def merge_checkpoint_options(saved: dict, given: dict, resume: bool = False) -> tuple[dict, Optional[str]]:
-    """The model options to take from a checkpoint's ``saved`` hyper-parameters where the user
-    ``given`` (command line and config files, no defaults) has none, field by field for
-    ``backbone`` and ``blocks``; and the first conflict in what the network is (with ``resume``:
-    also in how it trains, which the checkpoint's optimiser and schedule state fix), as text."""
-    taken = {}
-    for key, value in saved.items():
-        if key.startswith("_") or key in RUN_OPTIONS:
-            continue                                   # Lightning's _instantiator, _class_path
-        mine = given.get(key)
-        if key in ("backbone", "blocks") and isinstance(value, dict):
-            theirs, mine = _plain(value), _plain(mine) or {}
-            for field in sorted(set(mine) & set(theirs)):
-                if mine[field] != theirs[field]:
-                    return {}, f"model.{key}.{field} is {mine[field]} here but {theirs[field]} in the checkpoint"
-            for field in sorted(set(mine) - set(theirs)):
-                return {}, f"model.{key}.{field} is {mine[field]} here but unset (the model's own) in the checkpoint"
-            taken[key] = {f: v for f, v in theirs.items() if f not in mine}
-        elif key not in given:
-            taken[key] = value
-        elif (key in NETWORK_OPTIONS or (resume and key not in RESUME_FREE_OPTIONS)) and value is not None \
-                and _plain(mine) != _plain(value):
-            return {}, f"model.{key} is {_plain(mine)} here but {_plain(value)} in the checkpoint"
-    return taken, None
-
-
-def run_checkpoints_folder(root: str, name: str = "") -> str:
-    """A run folder's checkpoints (``ROOT/checkpoints/``), or the file ``name`` there."""
-    folder = os.path.join(root, "checkpoints")
-    return os.path.join(folder, name) if name else folder
-
-
-def checkpoint_run(path: str) -> Optional[str]:
-    """The run folder a checkpoint belongs to (``RUN`` for ``RUN/checkpoints/NAME.ckpt``), or None."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.basename(folder) != "checkpoints":
-        return None
-    return os.path.relpath(os.path.dirname(folder))
-
-
-def _intact_hint(last: str) -> str:
-    """For an unreadable last.ckpt: where to resume from instead, if anywhere."""
-    intact = newest_intact_checkpoint(os.path.dirname(last))
-    return f"; the newest intact checkpoint there is {intact} (--ckpt_path {intact})" if intact else ""
-
-
-def _launch_rank() -> int:
-    """This process's rank as the launcher set it (0 before DDP starts, or without DDP)."""
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 0
 
 
 class GCVideoCLI(LightningCLI):
@@ -188,13 +108,13 @@ class GCVideoCLI(LightningCLI):
         try:
             checkpoint = read_checkpoint(given, bool(config.get("trust_checkpoint")))
         except ValueError as err:
-            raise ValueError(f"{err}{_intact_hint(given) if config.get('ckpt_path') == 'last' else ''}") from None
+            raise ValueError(f"{err}{intact_hint(given) if config.get('ckpt_path') == 'last' else ''}") from None
         self._read = (given, checkpoint)
         saved = checkpoint.get("hyper_parameters")
         if not isinstance(saved, dict) or "model" not in saved:
             return                                     # _check_checkpoint says what does not fit
         explicit = self.parser.parse_args(self._argv, defaults=False).get("model") or {}
-        taken, conflict = merge_checkpoint_options(saved, _plain(explicit), resume=self.command == "fit")
+        taken, conflict = merge_checkpoint_options(saved, plain(explicit), resume=self.command == "fit")
         if conflict and self.command == "fit":
             raise ValueError(f"{given}: resuming continues the checkpoint's network, optimiser and lr schedule, "
                              f"but {conflict}; drop the option, or start a new run in another folder")
@@ -222,31 +142,9 @@ class GCVideoCLI(LightningCLI):
             check_fits(checkpoint, self.model, path)
             check_finite(checkpoint, path)
             if self.command == "fit":
-                self._check_resume(checkpoint, path)
+                check_resume(checkpoint, path, self.model, self.trainer, self.datamodule)
         except ValueError as err:
-            raise ValueError(f"{err}{_intact_hint(path) if given == 'last' else ''}") from None
-
-    def _check_resume(self, checkpoint: dict, path: str) -> None:
-        """Resuming restores the optimiser and the lr schedule's position: options that would
-        change what that schedule is (its length, the clips per step the lr was scaled for, the
-        batches an epoch's position counts) are refused, naming the checkpoint's value and this run's."""
-        saved = checkpoint.get("gcvideo_schedule")
-        now = schedule_inputs(self.model.hparams.max_epochs, self.trainer, self.datamodule)
-        data = checkpoint.get("datamodule_hyper_parameters") or {}
-        changed = [f"data.{k} {data[k]} there, {getattr(self.datamodule, k)} here" for k in ("batch_size", "clips_per_video")
-                   if k in data and data[k] != getattr(self.datamodule, k)]
-        if isinstance(saved, dict):
-            if saved.get("total_batch") != now["total_batch"]:
-                changed.append(f"{saved.get('total_batch')} clips per step there (the lr was scaled for them), "
-                               f"{now['total_batch']} here")
-            if saved.get("max_epochs") != now["max_epochs"]:
-                changed.append(f"an lr schedule of {saved.get('max_epochs')} epochs there, {now['max_epochs']} here "
-                               "(trainer.max_epochs / model.max_epochs)")
-        if changed:
-            raise ValueError(f"{path}: resuming continues its optimiser and lr schedule, which this run would change: "
-                             f"{'; '.join(changed)}. Resume with the run's options, or start a new run from its "
-                             "weights in another folder (--model.pretrained FILE; plan a schedule longer than a "
-                             "first run with --model.max_epochs)")
+            raise ValueError(f"{err}{intact_hint(path) if given == 'last' else ''}") from None
 
     def _check_inputs(self) -> None:
         """Every list the command reads, found, before a folder is made or a process started."""
@@ -259,114 +157,41 @@ class GCVideoCLI(LightningCLI):
             length = schedule_inputs(self.model.hparams.max_epochs, trainer, dm)["max_epochs"]
             check_schedule(length, trainer.max_epochs, self.model.hparams.warmup_epochs)
 
-    def _check_outputs(self) -> None:
-        """Every folder this run will write, writable now (not at the first save, an epoch later)."""
-        root = self.trainer.default_root_dir
-        folders = {root: "--trainer.default_root_dir"}
-        for logger in self.trainer.loggers:
-            folders.setdefault(getattr(logger, "root_dir", None) or logger.save_dir, "the logger's save_dir")
-        if self.command == "fit":
-            for callback in self.trainer.checkpoint_callbacks:
-                folders.setdefault(callback.dirpath or run_checkpoints_folder(root), "checkpoint dirpath")
-        for folder, what in folders.items():
-            if folder:
-                check_writable(folder, f"{self.command} output ({what})",
-                               "run in a writable folder: --trainer.default_root_dir runs/NAME")
-
-    def _evaluation_root(self, configured: str) -> str:
-        """Where validate/test write: the checkpoint's own run folder (``RUN`` of
-        ``RUN/checkpoints/best.ckpt``) unless ``--trainer.default_root_dir`` is given on the command
-        line, so a config's folder (another run's) is never written into by accident."""
-        ckpt = self.config.get("ckpt_path")
-        given = any(a == "--trainer.default_root_dir" or a.startswith("--trainer.default_root_dir=")
-                    for a in self._argv)
-        if ckpt and os.path.isfile(ckpt) and not given:
-            return checkpoint_run(ckpt) or configured
-        return configured
-
-    def _check_report_folder(self) -> None:
-        """validate/test: refuse a folder that holds another run's checkpoints or another
-        checkpoint's reports of this view count, before any work; tell the report callback which
-        checkpoint it scores (path and sha256, written to ``metrics.json``)."""
-        from ..files import file_sha256
-
-        root, ckpt = self.trainer.default_root_dir, self.config.get("ckpt_path")
-        scored = os.path.abspath(ckpt) if ckpt and os.path.isfile(ckpt) else None
-        own = os.path.realpath(run_checkpoints_folder(root))
-        others = [f for f in sorted(glob.glob(os.path.join(own, "*.ckpt")))
-                  if scored is None or not os.path.samefile(f, scored)]
-        if others and not (scored and os.path.realpath(scored).startswith(own + os.sep)):
-            raise ValueError(f"{root} is another run's folder (it holds {os.path.join(root, 'checkpoints', os.path.basename(others[0]))}"
-                             f", and {ckpt or 'no --ckpt_path'} is not among its checkpoints): its reports are not "
-                             "written over; give a new folder with --trainer.default_root_dir runs/NEW")
-        stage = "test" if self.command == "test" else "val"
-        views = "x".join(map(str, getattr(self.datamodule, "test_views", (1, 1))))
-        metrics = os.path.join(root, f"{stage}_{views}", "metrics.json")
-        earlier = None
-        if os.path.isfile(metrics):
-            try:
-                with open(metrics, encoding="utf-8") as f:
-                    earlier = json.load(f).get("checkpoint")
-            except (OSError, ValueError, AttributeError):
-                earlier = None                  # a damaged report: replaced
-        pretrained = None if scored else self.model.hparams.get("pretrained")
-        if isinstance(earlier, dict) and (earlier.get("path") != scored or earlier.get("pretrained") != pretrained):
-            raise ValueError(f"{os.path.dirname(metrics)} holds the reports of "
-                             f"{earlier.get('path') or earlier.get('pretrained') or 'the untrained network'}, not of "
-                             f"{ckpt or pretrained or 'the untrained network'}: they are not written over; give a new "
-                             "folder with --trainer.default_root_dir runs/NEW")
-        record = {"path": scored, "sha256": file_sha256(scored) if scored else None}
-        if pretrained:
-            record["pretrained"] = pretrained
-        for callback in self.trainer.callbacks:
-            if isinstance(callback, VideoReports):
-                callback.checkpoint = record
+    def _root_given(self) -> bool:
+        return any(a == "--trainer.default_root_dir" or a.startswith("--trainer.default_root_dir=")
+                   for a in self._argv)
 
     def run(self) -> None:
-        """The command: ``before_<command>``'s checks, then ``trainer.<command>``, with the run
-        folder locked (one run per folder; rank 0 holds the lock for all ranks) and SIGTERM turned
-        into :class:`Terminated` (Lightning stops at the next step and raises a SystemExit that
-        would exit 0)."""
-        command, root = self.command, self.trainer.default_root_dir
-        lock = FolderLock(root, f"{command} (--trainer.default_root_dir)") if _launch_rank() == 0 else nullcontext()
-        try:
-            self._check_inputs()
-            with lock:
-                getattr(self, f"before_{command}")()
-                getattr(self.trainer, command)(self.model, datamodule=self.datamodule,
-                                               ckpt_path=self.config.get("ckpt_path"))
-        except (SIGTERMException, RuntimeError) as err:
-            if not stopped_by_sigterm(self.trainer, err):
-                raise
-            last = run_checkpoints_folder(root, "last.ckpt")
-            if command != "fit":
-                raise Terminated(f"{command} stopped by SIGTERM before it finished: no report was written; "
-                                 "run the same command again") from None
-            resume = f"{last} holds this point: resume with the same command and --ckpt_path last" \
-                if os.path.isfile(last) else "nothing could be saved: start the run again"
-            raise Terminated(f"fit stopped by SIGTERM during epoch {self.trainer.current_epoch}, at step "
-                             f"{self.trainer.global_step}; {resume}") from None
+        """The command: the lists it reads found, then, with the run folder locked, the checks of
+        ``before_<command>`` and ``trainer.<command>`` (:func:`~gcvideo.engine.runs.run_locked`)."""
+        command = self.command
+        self._check_inputs()
+
+        def work():
+            getattr(self, f"before_{command}")()
+            getattr(self.trainer, command)(self.model, datamodule=self.datamodule,
+                                           ckpt_path=self.config.get("ckpt_path"))
+        run_locked(self.trainer, command, work)
 
     def before_fit(self) -> None:
-        self._check_outputs()
+        check_outputs(self.trainer, "fit")
         if self.trainer.checkpoint_callbacks and self.trainer.is_global_zero:
             folder = self.trainer.checkpoint_callbacks[0].dirpath or run_checkpoints_folder(self.trainer.default_root_dir)
             check_space(folder, checkpoint_bytes(self.model, self.model.hparams.optimizer),
                         "fit cannot save a checkpoint")
         self._check_checkpoint()
-        folder = run_checkpoints_folder(self.trainer.default_root_dir)
-        earlier = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
-        if earlier and not self.config.get("ckpt_path"):
-            # a fresh run would replace best.ckpt while last.ckpt stayed the old run's
-            raise ValueError(f"{folder} already holds another run's checkpoints ({len(earlier)}, e.g. "
-                             f"{os.path.basename(earlier[-1])}): resume it with --ckpt_path last, or train into a "
-                             "new folder with --trainer.default_root_dir runs/NEW")
+        check_fresh_fit(self.trainer.default_root_dir, resuming=bool(self.config.get("ckpt_path")))
 
     def before_validate(self) -> None:
         self._require_weights()
-        self._check_outputs()
+        check_outputs(self.trainer, self.command)
         self._check_checkpoint()
-        self._check_report_folder()
+        views = "x".join(map(str, getattr(self.datamodule, "test_views", (1, 1))))
+        record = report_checkpoint(self.trainer.default_root_dir, self.command, self.config.get("ckpt_path"), views,
+                                   self.model.hparams.get("pretrained"))
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, VideoReports):
+                callback.checkpoint = record             # written to metrics.json
 
     def before_test(self) -> None:
         self.before_validate()
@@ -391,20 +216,17 @@ class GCVideoCLI(LightningCLI):
                              "write no checkpoint or report: leave it out, or give a number of batches (>= 1) or a share")
 
     def instantiate_trainer(self, **kwargs):
+        """The trainer with gcvideo's parts (:func:`~gcvideo.engine.runs.trainer_parts`), writing to
+        the run folder (validate/test: the checkpoint's own, :func:`~gcvideo.engine.runs.evaluation_root`)."""
         config = self.config_init.get("trainer") or {}
         root = config.get("default_root_dir") or DEFAULT_ROOT
         if self.command != "fit":
-            root = self._evaluation_root(root)
+            root = evaluation_root(root, self.config.get("ckpt_path"), self._root_given())
         kwargs["default_root_dir"] = root
         for key in self.COUNT_OR_SHARE:
             value = config.get(key)
             if isinstance(value, float) and value >= 1 and value.is_integer():
                 kwargs[key] = int(value)
-        if config.get("logger") in (None, True):
-            # one version folder per run, so a resumed run never overwrites earlier logs
-            # (CSV first: its folder is trainer.log_dir, where config.yaml is saved too)
-            kwargs["logger"] = [CSVLogger(root, name="csv"),
-                                TensorBoardLogger(root, name="tensorboard", default_hp_metric=False)]
         if config.get("use_distributed_sampler"):
             raise ValueError("--trainer.use_distributed_sampler: gcvideo splits videos over ranks itself "
                              "(every video evaluated exactly once); leave it false")
@@ -413,29 +235,9 @@ class GCVideoCLI(LightningCLI):
             if config.get("sync_batchnorm"):
                 raise ValueError("trainer.sync_batchnorm needs GPUs (SyncBatchNorm has no CPU kernel); "
                                  "set it to false for CPU runs")
-        extra = [ModelCost(), Throughput(), LearningRateMonitor(logging_interval="step"), VideoReports(),
-                 StopOnNonFinite()]
-        if config.get("enable_model_summary") is not False:
-            extra.append(Summary())
-        given = config.get("callbacks") or []
-        given = given if isinstance(given, list) else [given]
-        if config.get("enable_progress_bar") is not False and not is_terminal(sys.stdout) \
-                and not any(isinstance(c, ProgressBar) for c in given):
-            extra.append(LineProgress())        # a log file holds lines, not a bar's redraws
-        if config.get("enable_checkpointing", True) is not False:
-            every = self.config.get("checkpoint_every_n_epochs", DEFAULT_CHECKPOINT_EVERY)
-            if every is None or every < 0:
-                raise ValueError(f"--checkpoint_every_n_epochs must be >= 0 (0: only best and last), got {every}")
-            extra += run_checkpoints(run_checkpoints_folder(root), every,
-                                     multi_label=bool(getattr(self.datamodule, "multi_label", False)))
-        kwargs["callbacks"] = given + extra
-        plugins = config.get("plugins") or []
-        plugins = plugins if isinstance(plugins, list) else [plugins]
-        if not any(hasattr(p, "save_checkpoint") for p in plugins):
-            # a kill mid-save never truncates; loading never runs code (unless trusted)
-            trust = bool(self.config.get("trust_checkpoint", False))
-            kwargs["plugins"] = plugins + [AtomicCheckpointIO(trust=trust)]
-
+        kwargs.update(trainer_parts(config, root, self.config.get("checkpoint_every_n_epochs", DEFAULT_CHECKPOINT_EVERY),
+                                    multi_label=bool(getattr(self.datamodule, "multi_label", False)),
+                                    trust=bool(self.config.get("trust_checkpoint", False))))
         return super().instantiate_trainer(**kwargs)
 
 

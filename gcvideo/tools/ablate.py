@@ -62,7 +62,8 @@ def run_key(base: str, config: str, extra: list[str], seed: int) -> str:
 def run_one(base: str, config: str, seed: int, run_dir: str, extra: list[str]) -> dict:
     from ..files import write_atomic
     from ..engine.callbacks import ModelCost, callback_of
-    from ..engine.lightning_cli import make_cli, run_checkpoints_folder
+    from ..engine.lightning_cli import make_cli
+    from ..engine.runs import run_checkpoints_folder
     from ..engine.report import VideoReports
 
     done = os.path.join(run_dir, "ablate_result.json")

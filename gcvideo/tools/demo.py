@@ -55,7 +55,8 @@ def run_order_demo(config: Optional[str] = None, out: str = "runs") -> int:
     from ..data.synth import synthesize
     from ..engine.callbacks import best_score, callback_of
     from ..engine.report import VideoReports
-    from ..engine.lightning_cli import make_cli, run_checkpoints_folder
+    from ..engine.lightning_cli import make_cli
+    from ..engine.runs import run_checkpoints_folder
 
     config = find_config(config or "demo/order.yaml")
     run_dir = os.path.join(out, "demo")
@@ -89,7 +90,8 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     from ..data.synth import synthesize_relation
     from ..engine.callbacks import best_score, callback_of
     from ..engine.report import VideoReports
-    from ..engine.lightning_cli import make_cli, run_checkpoints_folder
+    from ..engine.lightning_cli import make_cli
+    from ..engine.runs import run_checkpoints_folder
     from ..models.cost import model_cost
     from .analyze import measure_lift, run_visualize
 
@@ -157,7 +159,7 @@ def _generate(root: str, step: str, what: str, make) -> None:
 def _fresh(run_dir: str) -> None:
     """The demo starts afresh: the checkpoints of its earlier run in ``run_dir`` go (logs are
     versioned, reports replaced, the generated data stays)."""
-    from ..engine.lightning_cli import run_checkpoints_folder
+    from ..engine.runs import run_checkpoints_folder
 
     shutil.rmtree(run_checkpoints_folder(run_dir), ignore_errors=True)
 
