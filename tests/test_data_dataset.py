@@ -33,7 +33,7 @@ def test_training_replaces_bad_videos_and_counts_them(bad_videos, caplog):
 def test_training_gives_up_with_a_clear_error(bad_videos):
     # (the truncated file is left out: its readable first 1.5 s can give a valid clip)
     data = make(bad_videos, [k for k in BAD_KINDS if k != "truncated"], "train", max_retries=3)
-    with pytest.raises(BadVideos, match=r"4 videos in a row failed.*gcvideo data check"):
+    with pytest.raises(BadVideos, match=r"4 videos in a row failed.*check.scan finds them"):
         data[0]
 
 

@@ -233,3 +233,20 @@ def test_training_steps_read_nothing_back_from_the_device_between_logging_steps(
     assert all(syncs[s] == 0 for s in steps if s not in logging), syncs
     rows = list(csv.DictReader(open(latest_metrics(str(tmp_path / "run")))))
     assert any(r.get("train/top1_step") for r in rows) and any(r.get("train/top1_epoch") for r in rows)
+
+
+def test_a_list_of_bad_videos_stops_fit_in_one_line_naming_the_check(tmp_path, capsys):
+    """The data layer says the list holds bad files; the command line adds the command that finds them."""
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        rows = []
+        for i in range(4):
+            (root / split / f"v{i}.mp4").write_bytes(b"not a video " * 50)
+            rows.append(f"{split}/v{i}.mp4 {i % 2}")
+        (root / f"{split}.txt").write_text("\n".join(rows) + "\n")
+    code = main(["fit", *tiny_args(str(root), tmp_path / "run", epochs=1),
+                 "--data.train", "train.txt", "--data.val", "val.txt", "--data.max_retries", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "3 videos in a row failed to load" in err[0] and "gcvideo data check LIST" in err[0]

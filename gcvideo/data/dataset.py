@@ -148,7 +148,7 @@ class VideoClipDataset(Dataset):
                 last = err
                 tried = self._replacement(rng)
         raise BadVideos(f"{self.max_retries + 1} videos in a row failed to load; last: {last}. "
-                        "Run `gcvideo data check` on the list to find the bad files.")
+                        "The list holds bad files: gcvideo.data.check.scan finds them all")
 
     def _replacement(self, rng: np.random.Generator) -> int:
         """A random index, avoiding videos this process already found bad."""

@@ -33,6 +33,7 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..configs import find_config
+from ..data.dataset import BadVideos
 from ..files import Diverged, FolderInUse, Terminated, WriteFailed, check_space
 from .callbacks import LightningNoise
 from .checkpoint import check_finite, check_fits, checkpoint_bytes, read_checkpoint
@@ -351,6 +352,8 @@ def run_lightning_cli(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError, PermissionError, MisconfigurationException, FolderInUse,
             WriteFailed) as err:
         hint = ""
+        if isinstance(err, BadVideos):
+            hint = " (run `gcvideo data check LIST` on the list to find and drop them)"
         if isinstance(err, MisconfigurationException) and "gpu" in str(err).lower():
             hint = " (this machine has no CUDA GPU: --trainer.accelerator cpu or auto)" \
                 if not torch.cuda.is_available() else ""
