@@ -110,3 +110,28 @@ def test_typed_options_name_exactly_the_options_the_registry_accepts():
     assert backbone_options("slowfast") == ("depth", "alpha", "dropout")
     assert {f.name for f in fields(BackboneOptions)} == set().union(*map(backbone_options, ["slow", *BUILDERS]))
     assert {f.name for f in fields(BlockOptions)} == set(INSERT_OPTIONS).union(*(block_options(k) for k in BLOCKS))
+
+
+def test_options_are_declared_once_by_the_builders_and_blocks_signatures():
+    """A builder's or a block's new keyword parameter is a config option, typed from its
+    annotation (``None`` allowed, sequences as lists) and refused without its help."""
+    from collections.abc import Sequence
+    from dataclasses import fields
+    from typing import Literal, Optional, Union
+
+    from gcvideo.models.options import BackboneOptions, BlockOptions, options_class
+
+    types = {f.name: f.type for c in (BackboneOptions, BlockOptions) for f in fields(c)}
+    assert types["size"] == Optional[Literal["s", "m", "l"]] and types["depths"] == Optional[list[int]]
+    assert types["subsample"] == Optional[list[int]] and types["fusion"] == Optional[Literal["add", "mul"]]
+    assert types["where"] == Optional[Union[list[str], dict[str, Optional[list[int]]]]]
+    assert "fusion: GC fusion" in BlockOptions.__doc__          # what the configs' --help shows
+
+    def builder(*, num_classes: int = 400, frames: Sequence[int] = (8,), mode: Literal["a", "b"] = "a"):
+        return None
+
+    with pytest.raises(RuntimeError, match=r"differ in \['mode'\]"):
+        options_class("Made", "doc", [(builder, lambda name: True)], {"frames": "clip frames"})
+    made = options_class("Made", "doc", [(builder, lambda name: True)], {"frames": "clip frames", "mode": "a or b"})
+    assert {f.name: f.type for f in fields(made)} == {"frames": Optional[list[int]], "mode": Optional[Literal["a", "b"]]}
+    assert made.of({"frames": [4]}).overrides() == {"frames": [4]}

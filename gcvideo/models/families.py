@@ -10,7 +10,7 @@ clip: the same result there, and any clip size runs, e.g. the 256-pixel test cro
 State-dict keys are pytorchvideo's, so its checkpoints of the plain networks load
 (``weights.load_pretrained``) with exactly the new blocks' keys missing.
 """
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 from torch import nn
@@ -58,7 +58,11 @@ def slowfast_resnet(*, num_classes: int = 400, depth: int = 50, alpha: int = 4, 
     return model
 
 
-def x3d(*, num_classes: int = 400, size: str = "m", dropout: float = 0.5, block: Optional[BlockKind] = None,
+X3DSize = Literal["s", "m", "l"]
+TorchvisionArch = Literal["r3d_18", "mc3_18", "r2plus1d_18", "s3d"]
+
+
+def x3d(*, num_classes: int = 400, size: X3DSize = "m", dropout: float = 0.5, block: Optional[BlockKind] = None,
         where: Where = DEFAULT_STAGES, position: Optional[Position] = None, **block_options) -> nn.Module:
     """X3D-S/M/L (X3D_M: 16 frames at 224, width x2, depth x2.2; S: 13 at 160; L: 16 at 312, depth x5)."""
     from pytorchvideo.models.x3d import create_x3d
@@ -134,7 +138,7 @@ def _torchvision_classes():
     return TorchvisionVideoResNet, TorchvisionS3D
 
 
-def torchvision_video(*, num_classes: int = 400, arch: str = "r3d_18", block: Optional[BlockKind] = None,
+def torchvision_video(*, num_classes: int = 400, arch: TorchvisionArch = "r3d_18", block: Optional[BlockKind] = None,
                       where: Where = DEFAULT_STAGES, position: Optional[Position] = None, **block_options) -> nn.Module:
     """torchvision's ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` or ``s3d`` (random weights; its
     ``KINETICS400_V1`` state_dicts load with ``pretrained=``), taking gcvideo's clips."""
