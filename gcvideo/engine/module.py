@@ -184,7 +184,6 @@ class VideoClassifier(pl.LightningModule):
             for name, top_k in (("top1", 1), ("top5", k))})
         self.top_k = k
         self._train_hits: Optional[torch.Tensor] = None     # (top-1 hits, top-k hits, clips) this epoch
-        self.predictions: list[dict] = []      # video-level results of test / validate (this rank)
         self.inference = InferenceForm()                 # the folded network during evaluation
         self._compiled = False
         self.mix = batch_mixing(num_classes, mixup_alpha, cutmix_alpha)
@@ -285,24 +284,24 @@ class VideoClassifier(pl.LightningModule):
         """Test and the ``validate`` command report per video; fit-time validation does not."""
         return stage == "test" or validate_command(self.trainer)
 
-    def _eval_step(self, stage: str, batch: dict) -> None:
+    def _eval_step(self, stage: str, batch: dict) -> Optional[list[dict]]:
+        """Fit-time validation: loss and metrics logged, nothing returned. Test and the ``validate``
+        command: the batch's video-level records (index, video_id, path, label, ok, reason, scores
+        and, for many views, the fewer-view ``subsets``), which
+        :class:`~gcvideo.engine.report.VideoReports` gathers from the step's outputs."""
         if "video" not in batch:
-            self._multiview_step(batch)            # one video, many views (or a failure)
-            return
+            return [self._multiview_step(batch)]   # one video, many views (or a failure)
         ok = batch["ok"]
         self.log(f"{stage}/failed_videos", (~ok).float().sum(), reduce_fx="sum", sync_dist=True,
                  batch_size=len(ok))
         logits = self.infer(self.batch_video(batch)[ok]) if ok.any() else None
         if self._video_level(stage):
             probs = iter(self.average_views(logits.unsqueeze(1)) if logits is not None else [])
-            for i in range(len(ok)):
-                self.predictions.append({
-                    "index": int(batch["index"][i]), "video_id": batch["video_id"][i], "path": batch["path"][i],
-                    "label": self._video_label(batch["label"][i]), "ok": bool(ok[i]), "reason": batch["reason"][i],
-                    "scores": next(probs).tolist() if ok[i] else None})
-            return
+            return [{"index": int(batch["index"][i]), "video_id": batch["video_id"][i], "path": batch["path"][i],
+                     "label": self._video_label(batch["label"][i]), "ok": bool(ok[i]), "reason": batch["reason"][i],
+                     "scores": next(probs).tolist() if ok[i] else None} for i in range(len(ok))]
         if logits is None:
-            return
+            return None
         labels = batch["label"][ok]
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) if self.multi_label \
             else F.cross_entropy(logits, labels)
@@ -324,21 +323,21 @@ class VideoClassifier(pl.LightningModule):
         ``view_average`` says (:func:`gcvideo.engine.inference.average_views`)."""
         return average_views(logits, self.hparams.view_average, self.multi_label)
 
-    def _multiview_step(self, sample: dict) -> None:
+    def _multiview_step(self, sample: dict) -> dict:
         scores, subsets = None, None
         if sample["ok"]:
             forward = lambda views: self.infer(self.batch_video({"video": views}))  # noqa: E731 (channels_last)
             logits = view_logits(forward, sample["frames"], sample["boxes"], self.hparams.view_batch, self.device)
             scores, subsets = video_scores(logits, sample["frames"].shape[0], len(sample["boxes"]),
                                            self.hparams.view_average, self.multi_label)
-        self.predictions.append({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
-                                | {"scores": scores, "subsets": subsets})
+        return ({k: sample[k] for k in ("index", "video_id", "path", "label", "ok", "reason")}
+                | {"scores": scores, "subsets": subsets})
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step("val", batch)
+    def validation_step(self, batch: dict, batch_idx: int) -> Optional[list[dict]]:
+        return self._eval_step("val", batch)
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step("test", batch)
+    def test_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        return self._eval_step("test", batch)
 
     def infer(self, video: torch.Tensor) -> torch.Tensor:
         """Logits at inference: the folded network (``fold_context_blocks``) during
@@ -346,11 +345,9 @@ class VideoClassifier(pl.LightningModule):
         return (self.inference.net or self.model)(video)
 
     def on_validation_epoch_start(self) -> None:
-        self.predictions = []
         self.inference.make(self.model, self.compile_options())
 
     def on_test_epoch_start(self) -> None:
-        self.predictions = []
         self.inference.make(self.model, self.compile_options())
 
     def on_predict_epoch_start(self) -> None:

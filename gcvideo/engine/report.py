@@ -15,7 +15,7 @@ from .inference import validate_command
 
 class VideoReports(pl.Callback):
     """At the end of ``test`` and of the ``validate`` command (not fit-time validation): gathers
-    every rank's video-level predictions (``module.predictions``; each video exactly once),
+    every rank's video-level predictions (the records its steps return; each video exactly once),
     computes and logs the metrics, and on rank 0 writes the reports to
     ``<default_root_dir>/<stage>_<views>/`` and prints the summary (top-1, fewer views, the data
     fingerprint). The metrics stay in ``metrics`` for callers (demo, ablate: ``callback_of``)."""
@@ -25,6 +25,21 @@ class VideoReports(pl.Callback):
         # to metrics.json so that a report always says whose numbers it holds
         self.checkpoint: Optional[dict] = None
         self.metrics: Optional[dict] = None             # the last evaluation's
+        self.predictions: list[dict] = []               # this rank's, of the running evaluation
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.predictions = []
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.predictions = []
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if validate_command(trainer) and outputs:
+            self.predictions.extend(outputs)
+
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if outputs:
+            self.predictions.extend(outputs)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if validate_command(trainer):
@@ -38,7 +53,7 @@ class VideoReports(pl.Callback):
             write_curves(trainer.default_root_dir, trainer.loggers)
 
     def report(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> dict:
-        predictions = gather_predictions(module.predictions)
+        predictions = gather_predictions(self.predictions)
         multi_label = bool(module.hparams.get("multi_label", False))
         metrics = (compute_multilabel_metrics if multi_label else compute_metrics)(predictions,
                                                                                    module.hparams.num_classes)
