@@ -76,8 +76,8 @@ class ModelCost(pl.Callback):
 
         frames, size = 8, 224
         dm = trainer.datamodule
-        if dm is not None and hasattr(dm, "clip_options"):
-            frames, size = dm.clip_options["num_frames"], dm.clip_options["crop_size"]
+        if dm is not None and hasattr(dm, "spec"):
+            frames, size = dm.spec.num_frames, dm.spec.crop_size
         compiled = getattr(module, "compile_options", lambda: None)() is not None
         # fvcore traces the network with torch.jit, which cannot trace a compiled one: count a copy
         # (copies are not compiled)

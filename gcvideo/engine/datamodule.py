@@ -293,16 +293,14 @@ class KineticsDataModule(pl.LightningDataModule):
                 info = decode.probe(path)
             except decode.VideoError:
                 continue
-            if sampling.too_short(info.duration, info.fps, *(self.clip_options[k] for k in (
-                    "num_frames", "sampling_rate", "target_fps"))) is None:
+            if sampling.too_short(info.duration, info.fps, *self.spec.clip) is None:
                 return
             durations.append(info.duration)
         if durations:
-            o = self.clip_options
-            span = sampling.clip_span(o["num_frames"], o["sampling_rate"], o["target_fps"])
+            spec = self.spec
             raise ValueError(f"data.{split}: none of the first {len(durations)} readable videos holds one clip "
-                             f"(data.num_frames {o['num_frames']} x data.sampling_rate {o['sampling_rate']} at "
-                             f"{o['target_fps']:g} fps = {span:.2f} s; the longest is {max(durations):.2f} s): "
+                             f"(data.num_frames {spec.num_frames} x data.sampling_rate {spec.sampling_rate} at "
+                             f"{spec.target_fps:g} fps = {spec.clip_span:.2f} s; the longest is {max(durations):.2f} s): "
                              "lower data.sampling_rate or data.num_frames")
 
     def dataset(self, split: str) -> VideoClipDataset:

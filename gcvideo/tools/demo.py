@@ -19,8 +19,6 @@ import shutil
 import time
 from typing import Literal, Optional
 
-import yaml
-
 from ..configs import find_config
 from .demo_data import DEMO_DATA, RELATION_DATA, data_ready
 
@@ -96,8 +94,6 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     from .analyze import measure_lift, run_visualize
 
     config = find_config(config or "demo/relation.yaml")
-    with open(config) as f:
-        cfg = yaml.safe_load(f)
     demo_dir = os.path.join(out, "demo_relation")
     data_root = os.path.join(demo_dir, "data")
     start = time.time()
@@ -117,10 +113,11 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
         best = run_checkpoints_folder(run_dir, "best.ckpt")
         test = make_cli(["test", *common, "--ckpt_path", best])
         net = test.model.model
-        cost = model_cost(net, cfg["data"]["num_frames"], cfg["data"]["crop_size"])
+        spec = test.datamodule.spec
+        cost = model_cost(net, spec.num_frames, spec.crop_size)
         results[name] = {"model": model, "metrics": callback_of(test.trainer, VideoReports).metrics, "train_min": train_min,
                          "val_top1": best_score(fit.trainer),
-                         "cost": cost, "best": best, "module": test.model, "spec": test.datamodule.spec,
+                         "cost": cost, "best": best, "module": test.model, "spec": spec,
                          "views": "x".join(map(str, test.datamodule.test_views))}
     print("[4/4] where GC's attention goes", flush=True)
     gc = results["gc"]
@@ -128,7 +125,7 @@ def run_relation_demo(config: Optional[str] = None, seed: Optional[int] = None, 
     write_lift(os.path.join(demo_dir, "gc"), lift, gc["best"])
     video = _first_test_video(data_root)
     run_visualize(ckpt_path=gc["best"], video=video, out=os.path.join(demo_dir, "attention"), overwrite=True)
-    print(summary(results, lift, cfg, time.time() - start))
+    print(summary(results, lift, time.time() - start))
     from .run_report import run_report
 
     run_report(os.path.join(demo_dir, "gc"), compare=[os.path.join(demo_dir, "plain")],
@@ -173,7 +170,7 @@ def _first_test_video(root: str) -> str:
                         kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"]) + ".mp4")
 
 
-def summary(results: dict, lift: dict, cfg: dict, seconds: float) -> str:
+def summary(results: dict, lift: dict, seconds: float) -> str:
     from .analyze import format_lift
     from .info import cost_change
 
