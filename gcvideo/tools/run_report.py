@@ -163,6 +163,7 @@ def scored_checkpoint(metrics: dict, run: str, path: str) -> dict:
 def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     """Everything the page shows about one run, figures as data URIs."""
     from ..engine.figures import confusion_figure, most_confused, per_class_figure, read_epoch_metrics, views_figure
+    from ..data.spec import InputSpec
     from ..engine.report import run_versions
 
     if not os.path.isdir(run):
@@ -170,7 +171,8 @@ def collect(run: str, trust: bool = False, attention: bool = True) -> dict:
     ckpt_path, checkpoint = _checkpoint(run, trust)
     hp, data = checkpoint.get("hyper_parameters", {}), checkpoint.get("datamodule_hyper_parameters", {})
     classes = list(hp.get("classes") or [str(i) for i in range(hp["num_classes"])])
-    frames, crop = data.get("num_frames", 8), data.get("crop_size", 224)
+    spec = InputSpec.from_options(data, f"{ckpt_path}: data")
+    frames, crop = spec.num_frames, spec.crop_size
     result = {"run": run, "name": os.path.basename(os.path.abspath(run)), "checkpoint": ckpt_path,
               "model": hp.get("model"), "hp": hp, "data": data, "classes": classes,
               "cost": _cost(hp, frames, crop), "clip": f"{frames}×{crop}²"}
