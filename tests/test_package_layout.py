@@ -157,8 +157,7 @@ def test_a_deprecation_warned_from_gcvideo_code_fails_the_tests():
 # torch's documented-by-use base classes and state-dict hook; nothing of Lightning's
 KNOWN_PRIVATE = {"decode._open", "decode._shown", "decode._info", "decode._Scale", "decode._EPS",
                  "nn.modules.batchnorm._BatchNorm", "torch.nn.modules.batchnorm._NormBase",
-                 "nn.modules.batchnorm._NormBase", "super()._load_from_state_dict", "MODELS[_name]._replace",
-                 "host._modules", "m._modules"}
+                 "nn.modules.batchnorm._NormBase", "super()._load_from_state_dict", "MODELS[_name]._replace"}
 LIGHTNING_LOOPS = {"fit_loop", "epoch_loop", "batch_progress", "validate_loop", "test_loop", "predict_loop"}
 
 

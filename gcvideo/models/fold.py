@@ -40,8 +40,8 @@ def folded_blocks(model: nn.Module) -> list[str]:
             host.context = FoldedGlobalContext3d(host.conv_c, host.norm_c, host.context)
             host.conv_c, host.norm_c = nn.Identity(), None
             done.append(name)
-        elif isinstance(host, nn.Sequential) and len(host) >= 3 and "context" in host._modules:
-            keys = list(host._modules)
+        elif isinstance(host, nn.Sequential) and len(host) >= 3 and hasattr(host, "context"):
+            keys = [key for key, _ in host.named_children()]
             if keys[-1] == "context" and can_fold(host.context, host[-3], host[-2]):
                 conv, norm, block = host[-3], host[-2], host.context
                 host.set_submodule(keys[-3], nn.Identity())

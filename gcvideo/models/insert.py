@@ -396,7 +396,7 @@ def bypass_blocks(model: nn.Module) -> Iterator[nn.Module]:
     """
     from ..layers.folded import FoldedGlobalContext3d
 
-    hosts = [(m, m.context) for m in model.modules() if isinstance(m._modules.get("context"), nn.Module)]
+    hosts = [(m, m.context) for m in model.modules() if isinstance(dict(m.named_children()).get("context"), nn.Module)]
     for host, block in hosts:                         # same key: a Sequential keeps its order
         # a folded GC block also computes the conv + BN it rides on: keep those
         host.set_submodule("context", nn.Sequential(block.conv, *(m for m in [block.norm] if m is not None))
