@@ -113,7 +113,7 @@ def test_a_real_video_gets_the_frames_on_screen_in_every_window(colour_classifie
         pytest.importorskip("decord")
     from gcvideo.data import transforms
     from gcvideo.data.decode import probe
-    from gcvideo.tools.timeline import clip_times
+    from gcvideo.tools.timeline import window_clip_times
 
     # short side 360: the 720p frames are decoded at full size (within twice the short side), as the
     # front-to-back decode below sees them
@@ -129,7 +129,7 @@ def test_a_real_video_gets_the_frames_on_screen_in_every_window(colour_classifie
     assert float(rows[0]["start"]) == 0 and float(rows[-1]["end"]) == pytest.approx(info.duration, abs=1e-3)
     times, frames = frames_in_order(REAL_VIDEO)
     for row in rows:
-        at = clip_times(float(row["start"]), 1.0, data, info.duration, info.fps)
+        at = window_clip_times(float(row["start"]), 1.0, data, info.duration, info.fps)
         shown = np.stack([frames[max(0, np.searchsorted(times, t + 1e-6, side="right") - 1)] for t in at])
         clip = transforms.to_cthw(transforms.center_crop(shown, 360, 64)).unsqueeze(0)
         probs = ColourNet()(transforms.normalize_clips(clip)).softmax(-1)[0]

@@ -31,7 +31,7 @@ def window_starts(duration: float, window: float, stride: float) -> list[float]:
     return [float(s) for s in starts]
 
 
-def clip_times(start: float, window: float, spec, duration: float, fps: float) -> np.ndarray:
+def window_clip_times(start: float, window: float, spec, duration: float, fps: float) -> np.ndarray:
     """The frame times of the spec's clip centred in ``[start, start + window]``."""
     from ..data import sampling
 
@@ -52,6 +52,7 @@ def timeline(path: str, module, spec, window: Optional[float] = None, stride: Op
     from ..progress import progress_bar
 
     from ..data import decode, transforms
+    from ..engine.inference import view_logits
     from ..models import fold_context_blocks
 
     from ..data.sampling import require_clip
@@ -73,9 +74,10 @@ def timeline(path: str, module, spec, window: Optional[float] = None, stride: Op
     crop, short_side = spec.test_crop_size, spec.eval_short_side
     rows, thumbs, pending = [], [], []
 
-    def flush():
-        clips = torch.stack([clip for _, clip in pending])
-        probs = module.average_views(net(transforms.normalize_clips(clips)).unsqueeze(1))
+    def flush():             # each window's clip is one view: the views of the windows, scored as in test
+        logits = view_logits(net, torch.stack([clip for _, clip in pending]), [(0, 0, crop, crop)],
+                             module.hparams.view_batch)
+        probs = module.average_views(logits.unsqueeze(1))
         scores, index = probs.topk(k, dim=-1)
         for (start, _), s, i in zip(pending, scores, index):
             rows.append({"start": round(start, 3), "end": round(min(start + window, info.duration), 3),
@@ -83,10 +85,9 @@ def timeline(path: str, module, spec, window: Optional[float] = None, stride: Op
         pending.clear()
 
     for start in progress_bar(starts, desc="timeline windows", unit="window", disable=not progress):
-        frames = decode.decode_at(path, clip_times(start, window, spec, info.duration, info.fps), spec.backend,
+        frames = decode.decode_at(path, window_clip_times(start, window, spec, info.duration, info.fps), spec.backend,
                                   max_short_side=decode.working_size(max(short_side, crop)))
-        clip = transforms.center_crop(frames, short_side, crop)               # (T, 3, crop, crop) uint8
-        pending.append((start, transforms.to_cthw(clip)))
+        pending.append((start, transforms.center_crop(frames, short_side, crop)))    # (T, 3, crop, crop) uint8
         step = -(-frames.shape[1] // 64)                  # thumbnails at most 64 px high
         # a copy: a strided view would keep the whole decoded window alive with its thumbnail
         thumbs.append((start, frames[len(frames) // 2, ::step, ::step].copy()))
