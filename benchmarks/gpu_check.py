@@ -26,7 +26,8 @@ with its error and the others still run:
    the data keeps up; < 1: training is data-bound).
 
 On a machine without CUDA every step runs at toy sizes (seconds; ``--tiny`` is then the
-default) so CI executes the same code; only device placement differs.
+default: small clips and batches, narrow networks of the same blocks) so CI executes the same code;
+only device placement and sizes differ.
 """
 import argparse
 import contextlib
@@ -72,6 +73,7 @@ class Sizes:
     data_videos: int          # distinct generated 340x256 10 s videos (repeated in the list)
     data_clips: int           # clips timed after the first batch
     data_batch: int
+    backbone: tuple = ()      # (option, value) pairs for the networks: () is the registered R50
 
 
 FULL = Sizes(frames=8, size=224, batch=16, rounds=6, steps_per_round=3, views=30, view_size=256,
@@ -79,7 +81,8 @@ FULL = Sizes(frames=8, size=224, batch=16, rounds=6, steps_per_round=3, views=30
              data_videos=16, data_clips=320, data_batch=16)
 TINY = Sizes(frames=4, size=32, batch=2, rounds=2, steps_per_round=1, views=6, view_size=32,
              view_chunk=3, infer_rounds=2, compile_budget_s=1, fit_videos_per_class=3,
-             data_videos=4, data_clips=8, data_batch=2)
+             data_videos=4, data_clips=8, data_batch=2,
+             backbone=(("depths", (1, 4, 6, 1)), ("width", 8)))   # narrow, deep enough for NL's 5 positions
 
 
 def sync(device: torch.device) -> None:
@@ -98,8 +101,8 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 # --- 1, 2: training throughput --------------------------------------------------------------
-def make_trainee(name: str, device: torch.device) -> tuple:
-    model = channels_last_3d(create_model(name).to(device).train())
+def make_trainee(name: str, sizes: Sizes, device: torch.device) -> tuple:
+    model = channels_last_3d(create_model(name, **dict(sizes.backbone)).to(device).train())
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
@@ -153,7 +156,7 @@ def time_training(runs: dict, sizes: Sizes, device: torch.device) -> dict:
 
 
 def step_train(sizes: Sizes, device: torch.device) -> dict:
-    runs = {name: make_trainee(name, device) for name in TRAIN_MODELS}
+    runs = {name: make_trainee(name, sizes, device) for name in TRAIN_MODELS}
     clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     for model, opt in runs.values():                   # warm-up (cuDNN algorithm search)
         train_step(model, opt, clip, labels, device)
@@ -172,7 +175,7 @@ def step_compile(sizes: Sizes, device: torch.device, backend: str) -> dict:
         if spent >= sizes.compile_budget_s:
             skipped[name] = f"compile budget of {sizes.compile_budget_s:.0f} s spent ({spent:.0f} s)"
             continue
-        model, opt = make_trainee(name, device)
+        model, opt = make_trainee(name, sizes, device)
         compiled = torch.compile(model, backend=backend)
         start = time.perf_counter()
         for _ in range(2):              # the first step compiles forward and backward
@@ -225,7 +228,7 @@ def randomize(model: nn.Module, seed: int = 0) -> None:
 
 def step_infer(sizes: Sizes, device: torch.device) -> dict:
     torch.manual_seed(0)
-    built = channels_last_3d(create_model("slow_r50_gc").to(device).eval())
+    built = channels_last_3d(create_model("slow_r50_gc", **dict(sizes.backbone)).to(device).eval())
     randomize(built)
     net = fold_context_blocks(built)                            # the inference form
     views = torch.randn(sizes.views, 3, sizes.frames, sizes.view_size, sizes.view_size,
