@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="gcvideo",
-    version="0.2.0",
+    version="0.3.0",
     description="GCNet global-context blocks and Slow-only ResNet-50 video models on "
     "PyTorch, PyTorchVideo and PyTorch Lightning",
     long_description=open("README.md", encoding="utf-8").read(),

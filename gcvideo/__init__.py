@@ -36,4 +36,4 @@ def __dir__() -> list[str]:
 
 __all__ = ["GcvideoDeprecationWarning", "GlobalContext3d", "SimplifiedNonLocal3d", "NonLocal3d", "SqueezeExcite3d",
            "make_block", "insert_blocks", "create_model", "list_models", "fold_context_blocks"]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
