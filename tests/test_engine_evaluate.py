@@ -304,6 +304,27 @@ def test_features_resume_a_distributed_run_that_stopped_before_its_merge(synth_r
     assert len(read_index(str(out / "index.csv"))) == len(rows)
 
 
+def test_features_rerun_of_a_finished_folder_computes_nothing(synth_root, trained, tmp_path, capsys):
+    """Every video done: a rerun gives the trainer no video, keeps the shards and reports the run."""
+    from gcvideo.engine.features import load_features
+
+    listing = tmp_path / "ok.txt"
+    listing.write_text("".join(line + "\n" for line in open(trained["list"]).read().splitlines()
+                               if "gone.mp4" not in line))
+    out = tmp_path / "features"
+    args = ["features", "--ckpt_path", trained["ckpt"], "--data", str(listing), "--out", str(out)]
+    assert main(args) == 0
+    rows, vectors = load_features(str(out))
+    stamps = {name: os.stat(out / name).st_mtime_ns for name in os.listdir(out)}
+    capsys.readouterr()
+    assert main(args) == 0
+    assert f"{len(rows)} feature vectors, 0 videos failed" in capsys.readouterr().out
+    assert {name: os.stat(out / name).st_mtime_ns for name in os.listdir(out) if name != "index.csv"} == \
+        {k: v for k, v in stamps.items() if k != "index.csv"}            # no shard written again
+    rows2, vectors2 = load_features(str(out))
+    assert rows2 == rows and (vectors2 == vectors).all()
+
+
 @pytest.mark.slow
 def test_features_with_two_processes_handle_each_video_once(synth_root, trained, tmp_path):
     import numpy as np

@@ -72,9 +72,11 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
         trainer = prediction_trainer(progress)
         trainer.callbacks.append(writer)
         trainer.predict(module, loader, return_predictions=False)
-    elif int(os.environ.get("RANK", "0")) == 0:
-        write_index(os.path.join(out, "index.csv"), writer.in_list_order(kept))     # all done earlier
-    rows = read_index(os.path.join(out, "index.csv"))          # every rank reports the whole run
+        rows = read_index(os.path.join(out, "index.csv"))      # merged: every rank reports the whole run
+    else:                                                      # every video done by an earlier run
+        rows = writer.in_list_order(kept)
+        if int(os.environ.get("RANK", "0")) == 0:
+            write_index(os.path.join(out, "index.csv"), rows)
     return {"videos": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
             "failed": sum(r["status"] != "ok" for r in rows), "index": os.path.join(out, "index.csv")}
 
