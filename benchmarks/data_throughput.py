@@ -131,13 +131,10 @@ def main() -> None:
     parser.add_argument("--clips-per-video", type=int, default=1, help="also run repeated augmentation with K clips")
     args = parser.parse_args()
 
-    from gcvideo.data.synth import synthesize
+    from gcvideo.tools.demo_data import kinetics_size_data
 
     root = args.root or tempfile.mkdtemp(prefix="gcvideo-bench-")
-    if not os.path.exists(os.path.join(root, "train.csv")):
-        per_class = max(3, round(args.videos / 0.6 / 4))
-        synthesize(root, num_classes=4, videos_per_class=per_class, seconds=10.0, size=(340, 256),
-                   event_frames=12, seed=0)
+    kinetics_size_data(root, args.videos)
     loaders = make_loaders(root, args.workers, args.batch, args.prepared, args.clips_per_video)
     n_train = sum(1 for _ in open(os.path.join(root, "train.csv"))) - 1
     totals = {name: [0, 0.0] for name in loaders}

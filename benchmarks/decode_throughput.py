@@ -34,12 +34,10 @@ def main() -> None:
 
     from gcvideo.data import decode
     from gcvideo.data.records import load_records
-    from gcvideo.data.synth import synthesize
+    from gcvideo.tools.demo_data import kinetics_size_data
 
     root = args.root or tempfile.mkdtemp(prefix="gcvideo-decode-")
-    if not os.path.exists(os.path.join(root, "train.csv")):
-        synthesize(root, num_classes=4, videos_per_class=max(3, round(args.videos / 0.6 / 4)), seconds=10.0,
-                   size=(340, 256), event_frames=12, seed=0)
+    kinetics_size_data(root, args.videos)
     paths = [r.path for r in load_records(os.path.join(root, "train.csv"), root)][:args.videos]
     backends = [b for b in decode.BACKENDS if not decode.backend_missing(b)]
     for b in set(decode.BACKENDS) - set(backends):

@@ -312,13 +312,10 @@ def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
 def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
     from gcvideo.engine.datamodule import KineticsDataModule
     from gcvideo.data.records import load_records
-    from gcvideo.data.synth import synthesize
+    from gcvideo.tools.demo_data import kinetics_size_data
 
     root = os.path.join(work, "kinetics_size")
-    per_class = max(3, round(sizes.data_videos / 0.6 / 4))
-    if not os.path.exists(os.path.join(root, "classes.txt")):
-        synthesize(root, num_classes=4, videos_per_class=per_class, seconds=10.0, size=(340, 256),
-                   event_frames=12, seed=0, progress=False)
+    kinetics_size_data(root, sizes.data_videos, progress=False)
     records = load_records(os.path.join(root, "train.csv"), root)
     repeats = -(-(sizes.data_clips + 2 * sizes.data_batch) // len(records))
     listing = os.path.join(root, "repeated.txt")

@@ -27,13 +27,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from gcvideo.data import decode, shards
-    from gcvideo.data.synth import synthesize
     from gcvideo.engine.datamodule import KineticsDataModule
+    from gcvideo.tools.demo_data import kinetics_size_data
 
     root = args.root or tempfile.mkdtemp(prefix="gcvideo-shards-")
-    if not os.path.exists(os.path.join(root, "train.csv")):
-        synthesize(root, num_classes=4, videos_per_class=max(3, round(args.videos / 0.6 / 4)), seconds=10.0,
-                   size=(340, 256), event_frames=12, seed=0)
+    kinetics_size_data(root, args.videos)
     packed = os.path.join(root, "train_shards")
     shards.write_shards(os.path.join(root, "train.csv"), packed, shard_size=int(args.shard_mb * (1 << 20)),
                         progress=False)
