@@ -60,8 +60,6 @@ def config_type(annotation) -> Any:
         args = get_args(annotation)
     if get_origin(annotation) in (Sequence, Iterable, list, tuple) and args:
         return Optional[list[args[0]]]
-    if get_origin(annotation) is Mapping:
-        return Optional[dict[args]]
     return Optional[annotation]
 
 
