@@ -61,7 +61,7 @@ def check_videos(records: Sequence[VideoRecord], workers: Optional[int] = None, 
                  **options) -> list[CheckResult]:
     """:func:`check_video` (with ``options``) on every record, over ``workers`` processes."""
     return parallel_map(partial(check_video, **options), records, workers, "checking videos", progress,
-                        chunksize=4)
+                        chunksize=4, start_method=decode.worker_context(options.get("backend", "pyav")))
 
 
 def summary_table(results: Sequence[CheckResult]) -> str:

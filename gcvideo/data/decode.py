@@ -17,7 +17,12 @@ The backends agree frame for frame. Where decord cannot read a video that PyAV c
 fails on frames 16 pixels wide, for instance), that video is decoded with PyAV and the
 reason logged once. torchcodec (the PyTorch decoder that replaces torchvision's) needs FFmpeg's
 shared libraries; where they or the package are missing, ``backend="torchcodec"`` is refused in
-one line naming what to install (:func:`backend_missing`). decord's frame times are float32, so
+one line naming what to install (:func:`backend_missing`). ``torchcodec-cuda`` decodes with the
+GPU's NVDEC engine (torchcodec's CUDA build, on a machine with CUDA): frames are decoded and scaled
+on the GPU and come back to the host at the scaled size, so the CPU neither decodes nor resizes;
+loader workers then start by ``spawn`` (:func:`worker_context`: CUDA cannot run in a forked
+process), and each decodes on its rank's GPU (``LOCAL_RANK``). NVDEC's colour conversion is not
+swscale's: its frames differ from the CPU backends' by a few levels, not by frame. decord's frame times are float32, so
 on videos longer than about two minutes a time within a few microseconds of a frame boundary may
 pick the neighbouring frame; PyAV's times are exact.
 
@@ -32,7 +37,7 @@ import numpy as np
 
 from . import protocols, shards
 
-BACKENDS = ("pyav", "decord", "torchcodec")
+BACKENDS = ("pyav", "decord", "torchcodec", "torchcodec-cuda")
 TORCHCODEC_NEEDS = ("pip install torchcodec, and FFmpeg's shared libraries (4 to 7; Debian/Ubuntu: "
                     "apt-get install libavcodec-dev libavformat-dev libavutil-dev libswscale-dev "
                     "libswresample-dev libavfilter-dev libavdevice-dev)")
@@ -244,6 +249,15 @@ def _decode_at(path: str, times: Sequence[float], backend: str, short_side: Opti
         return _decode_pyav(path, times, scale)
     if backend == "torchcodec":
         return _decode_torchcodec(path, times, scale)
+    if backend == "torchcodec-cuda":
+        try:
+            return _decode_torchcodec(path, times, scale, cuda=True)
+        except VideoError as err:      # NVDEC lacks the codec or the size, or the file is broken:
+            frames = _decode_torchcodec(path, times, scale)     # the CPU names the breakage as it always does
+            if path not in _fallback_logged:
+                _fallback_logged.add(path)
+                log.warning("NVDEC cannot decode %s (%s); decoding it on the CPU", path, err.summary)
+            return frames
     if backend == "decord":
         try:
             return _decode_decord(path, times, scale)
@@ -392,18 +406,44 @@ def _decode_decord(path: str, times: np.ndarray, scale: _Scale = _Scale()) -> np
 
 def backend_missing(backend: str) -> Optional[str]:
     """None when ``backend`` can decode on this machine, else one line saying what is missing."""
-    if backend != "torchcodec":
+    if not backend.startswith("torchcodec"):
         return None
     try:
+        import torchcodec
         from torchcodec.decoders import VideoDecoder  # noqa: F401 - loads its FFmpeg libraries
     except Exception as err:  # noqa: BLE001 - ImportError, or RuntimeError when FFmpeg is missing
         first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        return f"data.backend torchcodec cannot load ({first[:120]}); it needs {TORCHCODEC_NEEDS}"
+        return f"data.backend {backend} cannot load ({first[:120]}); it needs {TORCHCODEC_NEEDS}"
+    if backend == "torchcodec-cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return ("data.backend torchcodec-cuda decodes on a CUDA GPU (NVDEC) and torch sees none here; "
+                    "use data.backend torchcodec to decode on the CPU")
+        version = getattr(torchcodec, "__version__", "")
+        if "+cu" not in version:          # CUDA builds say so in their version: 0.16.0+cu130
+            return (f"data.backend torchcodec-cuda needs a CUDA build of torchcodec (a version such as "
+                    f"0.16.0+cu130); this one is {version or 'unversioned'}")
     return None
 
 
-def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale()) -> np.ndarray:
-    missing = backend_missing("torchcodec")
+def worker_context(backend: str) -> Optional[str]:
+    """The DataLoader workers' start method for ``backend``: ``spawn`` where decoding uses CUDA
+    (a forked child of a process that has used CUDA cannot), else None (the default, fork)."""
+    return "spawn" if backend == "torchcodec-cuda" else None
+
+
+def _cuda_device() -> str:
+    """This process's GPU: its rank's (``LOCAL_RANK``, set for every DDP process and inherited by
+    its spawned loader workers), else torch's current device."""
+    import torch
+
+    rank = os.environ.get("LOCAL_RANK")
+    return f"cuda:{int(rank) if rank is not None else torch.cuda.current_device()}"
+
+
+def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale(), cuda: bool = False) -> np.ndarray:
+    missing = backend_missing("torchcodec-cuda" if cuda else "torchcodec")
     if missing:
         raise ValueError(missing)
     from torchcodec.decoders import VideoDecoder
@@ -411,7 +451,8 @@ def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale()) -
     _check_file(path)
     try:             # "exact": every frame's time from a scan of the file, as PyAV's decode reads them
         source = shards.member_bytes(path) if shards.is_member(path) else path
-        decoder = VideoDecoder(source, dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=1)
+        decoder = VideoDecoder(source, dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=1,
+                               device=_cuda_device() if cuda else "cpu")
     except Exception as err:  # noqa: BLE001 - any FFmpeg error is "unreadable"
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise VideoError(path, "no video stream" if "video stream" in message.lower() else "unreadable",
@@ -432,19 +473,35 @@ def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale()) -
     for first in range(0, len(unique), _DECORD_CHUNK):        # bounded memory at the source resolution
         chunk = unique[first:first + _DECORD_CHUNK].tolist()
         try:
-            batch = list(decoder.get_frames_played_at(chunk).data.numpy())
+            decoded = decoder.get_frames_played_at(chunk).data
+            batch = list(_scaled_on_device(decoded, scale) if cuda else decoded.numpy())
         except Exception:  # noqa: BLE001 - one by one: a frame the stream ends before shows the last one
             batch = []
             for t in chunk:
                 try:
-                    batch.append(decoder.get_frame_played_at(t).data.numpy())
+                    frame = decoder.get_frame_played_at(t).data
+                    batch.append(_scaled_on_device(frame[None], scale)[0] if cuda else frame.numpy())
                 except Exception as err:  # noqa: BLE001
                     if not (frames or batch) or t < end - 2 * frame_duration:
                         raise VideoError(path, "unreadable", f"decoding failed at {t - begin:.2f}s: "
                                          f"{str(err).splitlines()[0] if str(err) else err}") from None
                     batch.append(batch[-1] if batch else None)
-        frames += [_shown(frame, 0, scale) if frame is not None else frames[-1] for frame in batch]
+        frames += [(frame if cuda else _shown(frame, 0, scale)) if frame is not None else frames[-1]
+                   for frame in batch]
     return _stack(path, [frames[i] for i in where.reshape(-1)])      # torchcodec applies the rotation itself
+
+
+def _scaled_on_device(frames, scale: _Scale) -> np.ndarray:
+    """(N, H, W, 3) uint8 frames on the GPU, scaled there as :func:`_shown` scales on the host
+    (antialiased bilinear, the same rounding), then copied to the host: only the scaled frames
+    cross the bus."""
+    short_side = scale.target(*frames.shape[1:3])
+    size = None if short_side is None else protocols.scaled_size(scale.rule, *frames.shape[1:3], short_side)
+    if size is not None and tuple(size) != tuple(frames.shape[1:3]):
+        from torchvision.transforms.v2 import functional as TF
+
+        frames = TF.resize(frames.permute(0, 3, 1, 2), list(size), antialias=True).permute(0, 2, 3, 1)
+    return frames.contiguous().cpu().numpy()
 
 
 def _stack(path: str, frames) -> np.ndarray:

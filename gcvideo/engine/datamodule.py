@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from ..data.dataset import EpochSampler, VideoClipDataset
-from ..data.decode import BACKENDS, DEFAULT_TIMEOUT, backend_missing
+from ..data.decode import BACKENDS, DEFAULT_TIMEOUT, backend_missing, worker_context
 from ..data.multiview import MultiViewDataset
 from ..data.records import class_index, fingerprint, list_format, load_records, read_classes_file, sort_class_names
 from ..data.spec import InputSpec
@@ -73,7 +73,8 @@ class KineticsDataModule(pl.LightningDataModule):
         eval_short_side: validation/test scale before the crops (default: the smallest training short
             side, the paper's 256).
         backend: decoder, ``pyav``, ``decord`` or ``torchcodec`` (the same frames; torchcodec needs
-            FFmpeg's shared libraries and is refused in one line without them).
+            FFmpeg's shared libraries and is refused in one line without them), or ``torchcodec-cuda``:
+            NVDEC on the GPU, frames scaled there (torchcodec's CUDA build; workers start by spawn).
         batch_size: clips per device per step (the lr scales with the total batch).
         num_workers: data-loading processes per device.
         seed: sampling and augmentation seed (with the epoch and video index).
@@ -325,13 +326,17 @@ class KineticsDataModule(pl.LightningDataModule):
         (the Trainer needs ``use_distributed_sampler=False``: ``VideoClassifier`` checks)."""
         return (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
 
+    def _worker_context(self) -> Optional[str]:
+        return worker_context(self.spec.backend) if self.num_workers > 0 else None
+
     def _multiview_loader(self, split: str) -> DataLoader:
         """One video per item (no collation): its views are batched by the model."""
         data = self.multiview_dataset(split)
         replicas, rank = self._world()
         sampler = EpochSampler(len(data), shuffle=False, pad=False, num_replicas=replicas, rank=rank)
         return DataLoader(data, batch_size=None, sampler=sampler, num_workers=self.num_workers,
-                          persistent_workers=False, worker_init_fn=worker_init)
+                          persistent_workers=False, worker_init_fn=worker_init,
+                          multiprocessing_context=self._worker_context())
 
     def _loader(self, split: str) -> DataLoader:
         data = self.dataset(split)
@@ -343,6 +348,7 @@ class KineticsDataModule(pl.LightningDataModule):
             sampler.resume_at = getattr(self, "_resume_at", None)
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           worker_init_fn=worker_init, drop_last=train and len(sampler) >= self.batch_size,
+                          multiprocessing_context=self._worker_context(),
                           pin_memory=torch.cuda.is_available(),
                           # the epoch travels in the sampled keys, so workers can live on
                           persistent_workers=self.num_workers > 0)

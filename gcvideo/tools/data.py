@@ -11,7 +11,7 @@ to_json = partial(dumps, indent=2)
 
 
 def run_data_check(source: str, /, *, root: Optional[str] = None, num_frames: int = 8, sampling_rate: int = 8,
-                   target_fps: float = 30.0, backend: Literal["pyav", "decord", "torchcodec"] = "pyav",
+                   target_fps: float = 30.0, backend: Literal["pyav", "decord", "torchcodec", "torchcodec-cuda"] = "pyav",
                    workers: Optional[int] = None, out: Optional[str] = None, json: bool = False,
                    classes_file: Optional[str] = None, decode_timeout: float = 120.0,   # decode.DEFAULT_TIMEOUT
                    full: bool = False) -> int:

@@ -43,6 +43,7 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     from ..data.records import load_records
     from ..data.spec import parse_views
     from ..engine.checkpoint import load_classifier
+    from ..data.decode import worker_context
     from ..engine.datamodule import worker_init
     from ..engine.features import FeatureShardWriter, prediction_trainer, write_index
     from ..files import check_writable
@@ -68,7 +69,8 @@ def extract_features(ckpt_path: str, data: str, out: str, root: Optional[str] = 
     if todo:
         views_of = torch.utils.data.Subset(evaluation_views(records, module.class_names, spec, views, timeout), todo)
         loader = torch.utils.data.DataLoader(views_of, batch_size=1, collate_fn=_one_video, num_workers=workers,
-                                             worker_init_fn=worker_init)
+                                             worker_init_fn=worker_init,
+                                             multiprocessing_context=worker_context(spec.backend) if workers else None)
         trainer = prediction_trainer(progress)
         trainer.callbacks.append(writer)
         trainer.predict(module, loader, return_predictions=False)
