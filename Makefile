@@ -25,9 +25,11 @@ test: $(STAMP)
 # The GPU check (benchmarks/gpu_check.py) in its own venv that sees the CUDA build of
 # PyTorch already installed for $(PYTHON) (a .pth file adds that environment's
 # site-packages): gcvideo is installed without its torch pin, then whatever else it
-# needs and that environment lacks. Offline: `make gpu-check WHEELS=dir` installs only
-# from the wheels in dir.
+# needs and that environment lacks, and torchcodec where WHEELS holds one (its CUDA build decodes
+# with NVDEC: data.backend torchcodec-cuda). Offline: `make gpu-check WHEELS=dir` installs only
+# from the wheels in dir. GPU_CHECK_ARGS go to the script (--steps, --time-limit, --out ...).
 GPU_VENV  := .venv-gpu
+GPU_CHECK_ARGS ?=
 GPU_BIN   := $(GPU_VENV)/bin
 GPU_STAMP := $(GPU_VENV)/.installed-stamp
 WHEELS    ?=
@@ -41,11 +43,12 @@ $(GPU_STAMP): setup.py
 	$(GPU_BIN)/python -c 'import importlib.metadata as m; \
 	  print("\n".join(r for r in m.requires("gcvideo") if "extra ==" not in r and not r.startswith(("torch=", "torchvision"))))' \
 	  | $(PIP_FROM) xargs $(GPU_BIN)/python -m pip install -q --disable-pip-version-check
+	$(if $(wildcard $(WHEELS)/torchcodec-*.whl),$(GPU_BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(wildcard $(WHEELS)/torchcodec-*.whl))
 	touch $(GPU_STAMP)
 
 gpu-check: $(GPU_STAMP)
 	$(GPU_BIN)/python -c 'import torch; assert torch.cuda.is_available(), "no CUDA device: python benchmarks/gpu_check.py --tiny runs the CPU version"'
-	PYTHONUNBUFFERED=1 $(GPU_BIN)/python benchmarks/gpu_check.py
+	PYTHONUNBUFFERED=1 $(GPU_BIN)/python benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean-venv:
 	rm -rf $(VENV) $(GPU_VENV)

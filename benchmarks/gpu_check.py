@@ -4,15 +4,18 @@
     python benchmarks/gpu_check.py                  # the full check where CUDA is available
     python benchmarks/gpu_check.py --tiny           # the same steps at toy sizes on the CPU (CI)
 
-Five steps, each recorded in the JSON (default ``docs/gpu_check.json``) as soon as it ends,
+Eight steps, each recorded in the JSON (default ``docs/gpu_check.json``) as soon as it ends,
 so a crash or a time limit loses nothing measured before it; a failing step is recorded
-with its error and the others still run:
+with its error and the others still run (``--steps`` picks them and their order):
 
 1. ``train``: training throughput (forward + backward + SGD step, bf16 autocast,
    channels_last_3d, batch 16 of 8x224^2) of slow_r50 and its GC / NL5 / SE variants,
    stepped round-robin in one run; clips/s, ratio to slow_r50, peak GPU memory of a step.
-2. ``compile``: the same with ``torch.compile``d models, as many as fit the compile budget
-   (compile time reported; the rest skipped with the reason).
+2. ``compile``: the same with the models compiled in place (``nn.Module.compile``, as
+   ``model.compile`` does), as many as fit the compile budget and ``--time-limit`` (compile time
+   reported; the rest skipped with the reason). On CUDA the models are first compiled side by
+   side in one process each, which fills inductor's caches; the timed process then compiles
+   from them (both times reported); the ratio to eager is each model's clips/s over step 1's.
 3. ``infer``: 30-view test batches (30 x 3 x 8 x 256^2, forwarded in chunks) of slow_r50_gc
    folded vs unfolded vs blocks bypassed (bf16 autocast), and the largest logit difference
    of fp16 / bf16 autocast and of the folded path against fp32 (TF32 off) on one input.
@@ -22,8 +25,18 @@ with its error and the others still run:
    2 epochs with GPU, 16-mixed, SyncBatchNorm and DDP (one NCCL process), resumed from
    ``last`` for a third epoch, then ``gcvideo test`` of it with 10x3 views.
 5. ``data``: the training pipeline's clips/s with one worker per core on generated
-   340x256 10 s videos, against the slow_r50_gc training clips/s of step 1 (ratio >= 1:
-   the data keeps up; < 1: training is data-bound).
+   340x256 10 s videos for each decoding backend that loads (pyav, decord, torchcodec,
+   torchcodec-cuda: NVDEC) and for repeated augmentation (2 clips per decoded video, pyav),
+   against the slow_r50_gc training clips/s of step 1 (ratio >= 1: the data keeps up; < 1:
+   training is data-bound).
+6. ``memory``: one slow_r50_gc training step with and without activation checkpointing
+   (``model.activation_checkpointing``): peak memory (``max_memory_allocated`` above what was
+   resident) and step time.
+7. ``profile``: ``torch.profiler`` over training steps of slow_r50 and slow_r50_gc: wall time
+   per step against the GPU's kernel time per step (the share the GPU is busy; the rest is the
+   host dispatching), and the GC network's most expensive ops.
+8. ``decode``: decode-only clips/s of each backend in one process (the bound one loader worker
+   puts on the data; NVDEC against the CPU decoders) on the same generated videos.
 
 On a machine without CUDA every step runs at toy sizes (seconds; ``--tiny`` is then the
 default: small clips and batches, narrow networks of the same blocks) so CI executes the same code;
@@ -54,7 +67,8 @@ from gcvideo.models import channels_last_3d, create_model, fold_context_blocks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_MODELS = ("slow_r50", "slow_r50_gc", "slow_r50_nl5", "slow_r50_se")
-STEPS = ("train", "compile", "infer", "fit", "data")
+STEPS = ("train", "compile", "infer", "fit", "data", "memory", "profile", "decode")
+RESERVE_S = {"train": 40, "infer": 20, "fit": 120, "data": 90, "memory": 15, "profile": 20, "decode": 40}   # at full size, on an H200
 
 
 @dataclass(frozen=True)
@@ -73,15 +87,19 @@ class Sizes:
     data_videos: int          # distinct generated 340x256 10 s videos (repeated in the list)
     data_clips: int           # clips timed after the first batch
     data_batch: int
+    profile_steps: int = 3
+    decode_clips: int = 1     # clips per video in the decode-only step
+    decode_rounds: int = 1
     backbone: tuple = ()      # (option, value) pairs for the networks: () is the registered R50
 
 
 FULL = Sizes(frames=8, size=224, batch=16, rounds=6, steps_per_round=3, views=30, view_size=256,
-             view_chunk=10, infer_rounds=5, compile_budget_s=100, fit_videos_per_class=20,
-             data_videos=16, data_clips=320, data_batch=16)
+             view_chunk=10, infer_rounds=5, compile_budget_s=400, fit_videos_per_class=20,
+             data_videos=16, data_clips=960, data_batch=16, profile_steps=5,
+             decode_clips=3, decode_rounds=2)
 TINY = Sizes(frames=4, size=32, batch=2, rounds=2, steps_per_round=1, views=6, view_size=32,
              view_chunk=3, infer_rounds=2, compile_budget_s=1, fit_videos_per_class=3,
-             data_videos=4, data_clips=8, data_batch=2,
+             data_videos=4, data_clips=8, data_batch=2, profile_steps=1,
              backbone=(("depths", (1, 4, 6, 1)), ("width", 8)))   # narrow, deep enough for NL's 5 positions
 
 
@@ -167,28 +185,75 @@ def step_train(sizes: Sizes, device: torch.device) -> dict:
                        f"of {sizes.steps_per_round} steps"}
 
 
-def step_compile(sizes: Sizes, device: torch.device, backend: str) -> dict:
+def prime_compile(names, backend: str, work: str, deadline: float, tiny: bool = False) -> dict:
+    """Compile each model in a process of its own, all at once: inductor's caches (on disk, shared)
+    then hold every graph, and the timed process compiles from them. {name: seconds or error}."""
+    procs = {}
+    for name in names:
+        log = open(os.path.join(work, f"prime_{name}.log"), "w")
+        procs[name] = (subprocess.Popen([sys.executable, os.path.abspath(__file__), "--prime", name,
+                                         "--compile-backend", backend, *(["--tiny"] if tiny else [])],
+                                        stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log)
+    seconds = {}
+    for name, (proc, log) in procs.items():
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        with open(log.name) as f:
+            lines = f.read().splitlines()
+        last = lines[-1] if lines else ""
+        seconds[name] = json.loads(last)["compile_s"] if proc.returncode == 0 and last.startswith("{") else \
+            f"exit {proc.returncode}: {last[:200]}"
+    return seconds
+
+
+def prime_one(name: str, backend: str, sizes: Sizes, device: torch.device) -> None:
+    """The child of :func:`prime_compile`: compile ``name``, two steps, print the time as JSON."""
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    model, opt = make_trainee(name, sizes, device)
+    model.compile(backend=backend)
+    clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
+    start = time.perf_counter()
+    for _ in range(2):
+        train_step(model, opt, clip, labels, device)
+    sync(device)
+    print(json.dumps({"compile_s": time.perf_counter() - start}))
+
+
+def step_compile(sizes: Sizes, device: torch.device, backend: str, work: str, deadline: float,
+                 eager: dict) -> dict:
     clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     runs, compile_s, skipped = {}, {}, {}
-    spent = 0.0
+    primed = prime_compile(TRAIN_MODELS, backend, work, deadline - 60, sizes is TINY) if device.type == "cuda" else {}
+    spent, expected = 0.0, 30.0 if primed else 90.0
     for name in TRAIN_MODELS:           # baseline and GC first: the pair that matters most
-        if spent >= sizes.compile_budget_s:
-            skipped[name] = f"compile budget of {sizes.compile_budget_s:.0f} s spent ({spent:.0f} s)"
+        left = deadline - time.perf_counter()
+        if spent >= sizes.compile_budget_s or left < 1.5 * expected + 15:
+            skipped[name] = (f"compile budget of {sizes.compile_budget_s:.0f} s spent ({spent:.0f} s)"
+                             if spent >= sizes.compile_budget_s else f"time limit: {left:.0f} s left")
             continue
         model, opt = make_trainee(name, sizes, device)
-        compiled = torch.compile(model, backend=backend)
+        model.compile(backend=backend)  # in place, as model.compile does
         start = time.perf_counter()
         for _ in range(2):              # the first step compiles forward and backward
-            train_step(compiled, opt, clip, labels, device)
+            train_step(model, opt, clip, labels, device)
         sync(device)
         compile_s[name] = time.perf_counter() - start
         spent += compile_s[name]
-        runs[name] = (compiled, opt)
+        expected = max(expected, compile_s[name])
+        runs[name] = (model, opt)
         print(f"  compiled {name} in {compile_s[name]:.1f} s", flush=True)
     rows = time_training(runs, sizes, device) if runs else {}
     for name in rows:
         rows[name]["compile_s"] = compile_s[name]
-    return {"models": rows, "skipped": skipped, "backend": backend}
+        if isinstance(primed.get(name), float):
+            rows[name]["cold_compile_s"] = primed[name]
+        if name in eager:
+            rows[name]["vs_eager"] = rows[name]["clips_per_s"] / eager[name]["clips_per_s"]
+    return {"models": rows, "skipped": skipped, "backend": backend, "primed": primed}
 
 
 # --- 3: inference ---------------------------------------------------------------------------
@@ -302,6 +367,12 @@ def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
                                    log=os.path.join(work, "test.log"))
     with open(os.path.join(run, "test_10x3", "metrics.json")) as f:
         metrics = json.load(f)
+    backends, missing = usable_backends()
+    for backend in [b for b in backends if b.startswith("torchcodec")] if device.type == "cuda" else []:
+        # one more epoch from scratch with this decoder (the CPU suite trains with torchcodec already)
+        seconds[f"fit 1 epoch, data.backend {backend}"] = gcvideo(
+            "fit", *common, "--trainer.max_epochs", "1", "--trainer.default_root_dir", os.path.join(work, backend),
+            "--data.backend", backend, log=os.path.join(work, f"fit_{backend}.log"))
     return {"seconds": seconds, "epochs_after_resume": last["epoch"] + 1, "global_step": last["global_step"],
             "test_videos": metrics["videos"], "test_top1": metrics["top1"], "test_top5": metrics["top5"],
             "setting": f"demo/order.yaml on {sizes.fit_videos_per_class} generated videos per class, "
@@ -309,14 +380,46 @@ def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
 
 
 # --- 5: data pipeline -----------------------------------------------------------------------
-def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
-    from gcvideo.engine.datamodule import KineticsDataModule
+def kinetics_size_paths(sizes: Sizes, work: str) -> tuple:
+    """(root, records) of the generated 340x256 10 s videos the data and decode steps read."""
     from gcvideo.data.records import load_records
     from gcvideo.tools.demo_data import kinetics_size_data
 
     root = os.path.join(work, "kinetics_size")
     kinetics_size_data(root, sizes.data_videos, progress=False)
-    records = load_records(os.path.join(root, "train.csv"), root)
+    return root, load_records(os.path.join(root, "train.csv"), root)
+
+
+def usable_backends() -> tuple:
+    """([backends that decode here], {backend: why not})."""
+    from gcvideo.data import decode
+
+    missing = {b: decode.backend_missing(b) for b in decode.BACKENDS}
+    return [b for b, why in missing.items() if why is None], {b: why for b, why in missing.items() if why}
+
+
+def loader_rate(root: str, listing: str, sizes: Sizes, workers: int, backend: str, clips_per_video: int = 1) -> float:
+    from gcvideo.engine.datamodule import KineticsDataModule
+
+    dm = KineticsDataModule(root, train=listing, val=None, test=None, classes_file="classes.txt",
+                            batch_size=max(1, sizes.data_batch // clips_per_video), num_workers=workers,
+                            backend=backend, clips_per_video=clips_per_video)
+    loader = iter(dm.train_dataloader())
+
+    def clips(batch: dict) -> int:          # (videos, K, 3, T, H, W) with repeated augmentation
+        return batch["video"].shape[0] * (batch["video"].shape[1] if batch["video"].dim() == 6 else 1)
+
+    next(loader)                                    # worker start-up is not throughput
+    seen, start = 0, time.perf_counter()
+    while seen < sizes.data_clips:
+        seen += clips(next(loader))
+    rate = seen / (time.perf_counter() - start)
+    del loader
+    return rate
+
+
+def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
+    root, records = kinetics_size_paths(sizes, work)
     repeats = -(-(sizes.data_clips + 2 * sizes.data_batch) // len(records))
     listing = os.path.join(root, "repeated.txt")
     rows = []                                       # enough videos for one epoch of the timed clips: links,
@@ -330,19 +433,129 @@ def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
     with open(listing, "w") as f:
         f.writelines(rows)
     workers = os.cpu_count() or 1
-    dm = KineticsDataModule(root, train="repeated.txt", val=None, test=None, classes_file="classes.txt",
-                            batch_size=sizes.data_batch, num_workers=workers)
-    loader = iter(dm.train_dataloader())
-    next(loader)                                    # worker start-up is not throughput
-    seen, start = 0, time.perf_counter()
-    while seen < sizes.data_clips:
-        seen += next(loader)["video"].shape[0]
-    rate = seen / (time.perf_counter() - start)
+    backends, missing = usable_backends()
+    rates = {}
+    for backend in backends:
+        rates[backend] = loader_rate(root, "repeated.txt", sizes, workers, backend)
+        print(f"  {backend}: {rates[backend]:.1f} clips/s", flush=True)
+    rates["pyav, 2 clips per video"] = loader_rate(root, "repeated.txt", sizes, workers, "pyav", clips_per_video=2)
+    rate = rates["pyav"]
     return {"clips_per_s": rate, "workers": workers, "distinct_videos": len(records),
+            "backends": {name: {"clips_per_s": r, "vs_pyav": r / rate,
+                                "data_over_training": r / train_clips_per_s if train_clips_per_s else None}
+                         for name, r in rates.items()},
+            "left_out": missing,
             "training_clips_per_s": train_clips_per_s,
             "data_over_training": rate / train_clips_per_s if train_clips_per_s else None,
             "setting": f"{workers} workers, batch {sizes.data_batch}, 340x256 10 s H.264 videos, "
-                       "one random 8x8 clip each, short side 256-320, 224 crop, flip, normalise"}
+                       "one random 8x8 clip each (2 with repeated augmentation), short side 256-320, "
+                       "224 crop, flip"}
+
+
+# --- 6: activation checkpointing ------------------------------------------------------------
+def step_memory(sizes: Sizes, device: torch.device) -> dict:
+    from gcvideo.models.checkpointing import checkpoint_blocks
+
+    runs = {"without": make_trainee("slow_r50_gc", sizes, device),
+            "activation checkpointing": make_trainee("slow_r50_gc", sizes, device)}
+    checkpoint_blocks(runs["activation checkpointing"][0])
+    clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
+    for model, opt in runs.values():        # warm-up: cuDNN's search, the optimizer's state
+        train_step(model, opt, clip, labels, device)
+    times = {name: [] for name in runs}
+    peak = {name: 0 for name in runs}
+    for _ in range(max(3, sizes.rounds)):    # interleaved; the peak above what was resident before the step
+        for name, (model, opt) in runs.items():
+            sync(device)
+            if device.type == "cuda":
+                before = torch.cuda.memory_allocated(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            train_step(model, opt, clip, labels, device)
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+            if device.type == "cuda":
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated(device) - before)
+    rows = {name: {"step_ms": 1000 * statistics.median(ts),
+                   "peak_gib": peak[name] / 2 ** 30 if device.type == "cuda" else None} for name, ts in times.items()}
+    plain, held = rows["without"], rows["activation checkpointing"]
+    return {"models": rows, "time_ratio": held["step_ms"] / plain["step_ms"],
+            "memory_ratio": held["peak_gib"] / plain["peak_gib"] if device.type == "cuda" else None,
+            "setting": f"slow_r50_gc, batch {sizes.batch} x {sizes.frames}x{sizes.size}^2, bf16 autocast, "
+                       "channels_last_3d, every stage c2-c5 checkpointed; peak = max_memory_allocated above "
+                       "the weights and optimizer state resident before the step"}
+
+
+# --- 7: where the time goes -----------------------------------------------------------------
+def step_profile(sizes: Sizes, device: torch.device) -> dict:
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    rows, top = {}, ""
+    for name in ("slow_r50", "slow_r50_gc"):
+        model, opt = make_trainee(name, sizes, device)
+        for _ in range(2):
+            train_step(model, opt, clip, labels, device)
+        sync(device)
+        with profile(activities=activities) as prof:
+            start = time.perf_counter()
+            for _ in range(sizes.profile_steps):
+                train_step(model, opt, clip, labels, device)
+            sync(device)
+            wall = (time.perf_counter() - start) / sizes.profile_steps
+        events = prof.key_averages()
+        kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+        gpu = sum(e.self_device_time_total for e in kernels) / 1e6 / sizes.profile_steps if kernels else None
+        rows[name] = {"wall_ms": 1000 * wall, "gpu_kernel_ms": 1000 * gpu if gpu else None,
+                      "gpu_busy": gpu / wall if gpu else None,
+                      "kernels_per_step": sum(e.count for e in kernels) / sizes.profile_steps if kernels else None,
+                      "ops_per_step": sum(e.count for e in events if e.device_type == DeviceType.CPU
+                                          and e.key.startswith("aten::")) / sizes.profile_steps}
+        if name == "slow_r50_gc":
+            sort = "self_device_time_total" if kernels else "self_cpu_time_total"
+            top = events.table(sort_by=sort, row_limit=15, max_name_column_width=48)
+        del model, opt, prof
+    base, gc = rows["slow_r50"], rows["slow_r50_gc"]
+    extra = {"wall_ms": gc["wall_ms"] - base["wall_ms"],
+             "gpu_kernel_ms": gc["gpu_kernel_ms"] - base["gpu_kernel_ms"] if base["gpu_kernel_ms"] else None}
+    return {"models": rows, "gc_extra_per_step": extra, "top_ops_slow_r50_gc": top,
+            "setting": f"torch.profiler over {sizes.profile_steps} training steps after 2 warm-up steps, "
+                       f"batch {sizes.batch} x {sizes.frames}x{sizes.size}^2, bf16 autocast, channels_last_3d, eager"}
+
+
+# --- 8: decode-only -------------------------------------------------------------------------
+def step_decode(sizes: Sizes, work: str) -> dict:
+    import numpy as np
+
+    from gcvideo.data import decode, sampling
+
+    root, records = kinetics_size_paths(sizes, work)
+    paths = [r.path for r in records][:sizes.data_videos]
+    backends, missing = usable_backends()
+    jobs = []
+    for i, path in enumerate(paths):
+        info = decode.probe(path)
+        for k in range(sizes.decode_clips):
+            rng = np.random.default_rng([0, i, k])
+            jobs.append((path, sampling.random_clip(info.duration, info.fps, sizes.frames, 8, rng, 30.0)))
+    for backend in backends:                # first use: libraries, NVDEC's decoder and CUDA context
+        decode.decode_at(jobs[0][0], jobs[0][1], backend, short_side=288)
+    totals = {b: [0, 0.0] for b in backends}
+    for _ in range(sizes.decode_rounds):    # backends alternate within each round
+        for backend in backends:
+            start = time.perf_counter()
+            for path, times in jobs:
+                decode.decode_at(path, times, backend, short_side=288)
+            totals[backend][0] += len(jobs)
+            totals[backend][1] += time.perf_counter() - start
+    rate = {b: n / sec for b, (n, sec) in totals.items()}
+    return {"backends": {b: {"clips_per_s": r, "vs_pyav": r / rate["pyav"]} for b, r in rate.items()},
+            "left_out": missing,
+            "setting": f"one process, {len(jobs)} clips ({sizes.frames} frames 8 apart at 30 fps) of {len(paths)} "
+                       f"340x256 10 s H.264 videos, decoded and scaled to short side 288, "
+                       f"{sizes.decode_rounds} interleaved rounds"}
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -357,10 +570,12 @@ def table(results: dict) -> str:
         step = steps.get(key, {})
         if "models" in step:
             lines.append(f"\n{title}: {steps['train'].get('setting', '')}")
-            lines.append(f"{'model':16s} {'clips/s':>8s} {'vs r50':>7s} {'peak GiB':>9s} {'compile s':>10s}")
+            lines.append(f"{'model':16s} {'clips/s':>8s} {'vs r50':>7s} {'peak GiB':>9s} {'compile s':>10s} "
+                         f"{'vs eager':>9s}")
             for name, row in step["models"].items():
                 lines.append(f"{name:16s} {row['clips_per_s']:8.1f} {fmt(row['vs_slow_r50'], '.3f', 'x'):>7s} "
-                             f"{fmt(row['peak_gib']):>9s} {fmt(row.get('compile_s'), '.0f'):>10s}")
+                             f"{fmt(row['peak_gib']):>9s} {fmt(row.get('compile_s'), '.0f'):>10s} "
+                             f"{fmt(row.get('vs_eager'), '.2f', 'x'):>9s}")
             for name, why in step.get("skipped", {}).items():
                 lines.append(f"{name:16s} skipped: {why}")
     infer = steps.get("infer", {})
@@ -382,6 +597,32 @@ def table(results: dict) -> str:
         lines.append(f"\ndata: {data['setting']}")
         lines.append(f"  {data['clips_per_s']:.1f} clips/s; training (slow_r50_gc) needs "
                      f"{fmt(data['training_clips_per_s'], '.1f')}: ratio {fmt(data['data_over_training'], '.2f', 'x')}")
+    if "backends" in data:
+        for name, row in data["backends"].items():
+            lines.append(f"  {name:26s} {row['clips_per_s']:8.1f} clips/s  {row['vs_pyav']:.2f}x pyav  "
+                         f"{fmt(row['data_over_training'], '.2f', 'x')} of training")
+        for name, why in data.get("left_out", {}).items():
+            lines.append(f"  {name:26s} left out: {why}")
+    memory = steps.get("memory", {})
+    if "models" in memory:
+        lines.append(f"\nactivation checkpointing: {memory['setting']}")
+        for name, row in memory["models"].items():
+            lines.append(f"  {name:26s} {row['step_ms']:7.1f} ms/step  peak {fmt(row['peak_gib'])} GiB")
+        lines.append(f"  with / without: time {memory['time_ratio']:.2f}x, memory {fmt(memory['memory_ratio'], '.2f', 'x')}")
+    profiled = steps.get("profile", {})
+    if "models" in profiled:
+        lines.append(f"\nprofile: {profiled['setting']}")
+        for name, row in profiled["models"].items():
+            lines.append(f"  {name:12s} wall {row['wall_ms']:7.1f} ms/step, GPU kernels {fmt(row['gpu_kernel_ms'], '.1f')} ms "
+                         f"(busy {fmt(row['gpu_busy'], '.2f')}), {fmt(row['kernels_per_step'], '.0f')} kernels, "
+                         f"{row['ops_per_step']:.0f} aten ops per step")
+    decoded = steps.get("decode", {})
+    if "backends" in decoded:
+        lines.append(f"\ndecode only: {decoded['setting']}")
+        for name, row in decoded["backends"].items():
+            lines.append(f"  {name:16s} {row['clips_per_s']:8.1f} clips/s  {row['vs_pyav']:.2f}x pyav")
+        for name, why in decoded.get("left_out", {}).items():
+            lines.append(f"  {name:16s} left out: {why}")
     for name, step in steps.items():
         if "error" in step:
             lines.append(f"\n{name}: FAILED: {step['error'].splitlines()[0]}")
@@ -395,6 +636,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "gpu_check.json"), help="JSON results")
     parser.add_argument("--work", help="scratch folder for generated videos and runs (default: a temp folder)")
     parser.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds this run may take: compile starts a model only while time is left for it")
+    parser.add_argument("--prime", help=argparse.SUPPRESS)      # the compile step's cache-filling child
     parser.add_argument("--compile-backend", default=None,
                         help="torch.compile backend (default: inductor on CUDA, eager - dynamo "
                              "tracing only - at --tiny on the CPU)")
@@ -403,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     tiny = args.tiny if args.tiny is not None else device.type != "cuda"
     sizes = TINY if tiny else FULL
     backend = args.compile_backend or ("inductor" if device.type == "cuda" else "eager")
+    if args.prime:
+        prime_one(args.prime, backend, sizes, device)
+        return 0
     work = args.work or tempfile.mkdtemp(prefix="gcvideo-gpu-check-")
     os.makedirs(work, exist_ok=True)
     if device.type == "cuda":
@@ -411,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
                "date": datetime.date.today().isoformat(), "torch": torch.__version__,
                "cpus": os.cpu_count(), "tiny": tiny, "sizes": asdict(sizes), "steps": {}}
     start = time.perf_counter()
+    deadline = start + args.time_limit if args.time_limit else float("inf")
 
     def save() -> None:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -424,12 +672,20 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if name == "train":
                 out = step_train(sizes, device)
-            elif name == "compile":
-                out = step_compile(sizes, device, backend)
+            elif name == "compile":      # leaving the time the steps after it take at full size
+                later = sum(RESERVE_S.get(n, 0) for n in args.steps[args.steps.index(name) + 1:])
+                out = step_compile(sizes, device, backend, work, deadline - (0 if tiny else later),
+                                   results["steps"].get("train", {}).get("models", {}))
             elif name == "infer":
                 out = step_infer(sizes, device)
             elif name == "fit":
                 out = step_fit(sizes, device, work)
+            elif name == "memory":
+                out = step_memory(sizes, device)
+            elif name == "profile":
+                out = step_profile(sizes, device)
+            elif name == "decode":
+                out = step_decode(sizes, work)
             else:
                 gc = results["steps"].get("train", {}).get("models", {}).get("slow_r50_gc")
                 out = step_data(sizes, work, gc["clips_per_s"] if gc else None)

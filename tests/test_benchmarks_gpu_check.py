@@ -76,5 +76,17 @@ def test_cpu_version_runs_every_step(gpu_check, tmp_path):
     data = steps["data"]
     assert data["clips_per_s"] > 0 and data["workers"] == os.cpu_count()
     assert data["data_over_training"] == pytest.approx(data["clips_per_s"] / train["slow_r50_gc"]["clips_per_s"])
+    assert {"pyav", "decord", "pyav, 2 clips per video"} <= set(data["backends"])
+    assert data["backends"]["pyav"]["clips_per_s"] == data["clips_per_s"]
+    assert "torchcodec-cuda" in data["left_out"] or "torchcodec-cuda" in data["backends"]
+
+    memory = steps["memory"]["models"]                               # activation checkpointing: same step, timed
+    assert set(memory) == {"without", "activation checkpointing"} and all(r["step_ms"] > 0 for r in memory.values())
+    profiled = steps["profile"]["models"]
+    assert set(profiled) == {"slow_r50", "slow_r50_gc"}
+    assert profiled["slow_r50_gc"]["ops_per_step"] > profiled["slow_r50"]["ops_per_step"] > 0   # GC adds ops
+    assert "aten::" in steps["profile"]["top_ops_slow_r50_gc"]
+    decoded = steps["decode"]["backends"]
+    assert decoded["pyav"]["vs_pyav"] == 1.0 and decoded["decord"]["clips_per_s"] > 0
     table = gpu_check.table(results)
     assert "slow_r50_gc" in table and "FAILED" not in table

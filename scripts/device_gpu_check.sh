@@ -1,0 +1,33 @@
+#!/bin/bash
+# The one prepared command for a GPU machine lent for a few minutes (the device tool's `run`):
+#   bash scripts/device_gpu_check.sh SECONDS
+# with gcvideo's dependencies that the machine lacks as wheels in .whl/ (carried; the machine has no
+# network): `make gpu-check WHEELS=.whl` installs them over the machine's own CUDA PyTorch, NVDEC's
+# tests run, then benchmarks/gpu_check.py with every step, within SECONDS in all. torchcodec finds
+# FFmpeg in PyAV's wheel (scripts/av_ffmpeg_links.py). Everything lands in $OUT.
+set -u
+LIMIT=${1:-540}
+OUT=${OUT:-/tmp/gpu-check-out}
+mkdir -p "$OUT"
+left() { echo $((LIMIT - SECONDS)); }
+{
+  date -u; nvidia-smi -L; nvidia-smi --query-gpu=driver_version,memory.total --format=csv,noheader
+  nproc; python3 -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)'
+  ls /usr/local/nvidia/lib64 2>/dev/null | grep -iE 'nvcuvid|libcuda\.so' ; ldconfig -p | grep -ciE 'avcodec'
+} > "$OUT/probe.txt" 2>&1
+cat "$OUT/probe.txt"
+if ! make .venv-gpu/.installed-stamp WHEELS=.whl > "$OUT/install.log" 2>&1; then
+  tail -30 "$OUT/install.log"; echo "install failed after $SECONDS s"; exit 3
+fi
+echo "installed in $SECONDS s"
+export LD_LIBRARY_PATH=$(.venv-gpu/bin/python scripts/av_ffmpeg_links.py /tmp/ffav)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+.venv-gpu/bin/python -c 'import torchcodec; from gcvideo.data.decode import backend_missing as m; print("torchcodec", torchcodec.__version__, "cpu:", m("torchcodec"), "cuda:", m("torchcodec-cuda"))' 2>&1 | tee -a "$OUT/probe.txt"
+PYTHONUNBUFFERED=1 timeout 110 .venv-gpu/bin/python -m pytest -q -p no:cacheprovider -rs tests/test_data_decode_cuda.py \
+  -k "not training" > "$OUT/nvdec_tests.log" 2>&1
+tail -15 "$OUT/nvdec_tests.log"; echo "NVDEC tests done at $SECONDS s"
+BUDGET=$(( $(left) - 15 ))
+PYTHONUNBUFFERED=1 timeout $((BUDGET + 10)) make gpu-check WHEELS=.whl GPU_CHECK_ARGS="--out $OUT/gpu_check.json \
+  --work /tmp/gcw --time-limit $BUDGET --steps train infer memory profile decode data compile fit" > "$OUT/gpu_check.log" 2>&1
+echo "gpu-check exit $? at $SECONDS s"
+grep -v -E 'USDT|DeviceProperties|it/s\]|s/it\]' "$OUT/gpu_check.log" | tail -120
+tar czf "$OUT/work_logs.tgz" -C /tmp/gcw $(cd /tmp/gcw 2>/dev/null && ls *.log) 2>/dev/null; ls /tmp/gcw
