@@ -16,6 +16,20 @@ left() { echo $((LIMIT - SECONDS)); }
   ls /usr/local/nvidia/lib64 2>/dev/null | grep -iE 'nvcuvid|libcuda\.so' ; ldconfig -p | grep -ciE 'avcodec'
 } > "$OUT/probe.txt" 2>&1
 cat "$OUT/probe.txt"
+if ! command -v make > /dev/null; then        # the Makefile's gpu-check recipe, by hand
+  make() {
+    if [ ! -f .venv-gpu/.installed-stamp ]; then
+      python3 -m venv .venv-gpu || return 1
+      python3 -c 'import site; print("\n".join(site.getsitepackages()))' > "$(.venv-gpu/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/base-env.pth"
+      PIP_NO_INDEX=1 PIP_FIND_LINKS=$PWD/.whl .venv-gpu/bin/python -m pip install -q --no-deps -e . || return 1
+      .venv-gpu/bin/python -c 'import importlib.metadata as m; print("\n".join(r for r in m.requires("gcvideo") if "extra ==" not in r and not r.startswith(("torch=", "torchvision"))))' \
+        | PIP_NO_INDEX=1 PIP_FIND_LINKS=$PWD/.whl xargs .venv-gpu/bin/python -m pip install -q || return 1
+      .venv-gpu/bin/python -m pip install -q --no-deps .whl/torchcodec-*.whl || return 1
+      touch .venv-gpu/.installed-stamp
+    fi
+  }
+  echo "no make here: the Makefile's recipe by hand"
+fi
 if ! make .venv-gpu/.installed-stamp WHEELS=.whl > "$OUT/install.log" 2>&1; then
   tail -30 "$OUT/install.log"; echo "install failed after $SECONDS s"; exit 3
 fi
@@ -26,8 +40,12 @@ PYTHONUNBUFFERED=1 timeout 110 .venv-gpu/bin/python -m pytest -q -p no:cacheprov
   -k "not training" > "$OUT/nvdec_tests.log" 2>&1
 tail -15 "$OUT/nvdec_tests.log"; echo "NVDEC tests done at $SECONDS s"
 BUDGET=$(( $(left) - 15 ))
-PYTHONUNBUFFERED=1 timeout $((BUDGET + 10)) make gpu-check WHEELS=.whl GPU_CHECK_ARGS="--out $OUT/gpu_check.json \
-  --work /tmp/gcw --time-limit $BUDGET --steps train infer memory profile decode data compile fit" > "$OUT/gpu_check.log" 2>&1
+ARGS="--out $OUT/gpu_check.json --work /tmp/gcw --time-limit $BUDGET --steps train infer memory profile decode data compile fit"
+if command -v make > /dev/null; then
+  PYTHONUNBUFFERED=1 timeout $((BUDGET + 10)) make gpu-check WHEELS=.whl GPU_CHECK_ARGS="$ARGS" > "$OUT/gpu_check.log" 2>&1
+else
+  PYTHONUNBUFFERED=1 timeout $((BUDGET + 10)) .venv-gpu/bin/python benchmarks/gpu_check.py $ARGS > "$OUT/gpu_check.log" 2>&1
+fi
 echo "gpu-check exit $? at $SECONDS s"
 grep -v -E 'USDT|DeviceProperties|it/s\]|s/it\]' "$OUT/gpu_check.log" | tail -120
 tar czf "$OUT/work_logs.tgz" -C /tmp/gcw $(cd /tmp/gcw 2>/dev/null && ls *.log) 2>/dev/null; ls /tmp/gcw
