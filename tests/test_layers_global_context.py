@@ -325,3 +325,25 @@ def test_one_block_dispatches_few_ops():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast), Count():
             block(x).float().sum().backward()
         assert 0 < Count.ops <= limit, (autocast, Count.ops)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_channels_last_pooling_reads_the_activation_in_place(attention):
+    """A channels_last_3d activation is pooled as (N, P, C) rows, without the copy that flattening
+    it to (N, C, P) makes: the same context and gradients as the contiguous path, in float64, and
+    the input gradient keeps the activation's layout."""
+    from gcvideo.layers import pool_positions
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 24, 4, 5, 6, dtype=torch.float64, generator=gen)
+    key = torch.randn(1, 24, dtype=torch.float64, generator=gen) if attention else None
+    plain = x.clone().requires_grad_()
+    rows = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    assert not rows.is_contiguous()
+    a, b = pool_positions(plain, key), pool_positions(rows, key)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(a.shape, dtype=torch.float64, generator=gen)
+    (a * weights).sum().backward()
+    (b * weights).sum().backward()
+    torch.testing.assert_close(plain.grad, rows.grad, rtol=1e-12, atol=1e-12)
+    assert rows.grad.is_contiguous(memory_format=torch.channels_last_3d)

@@ -53,7 +53,17 @@ def attention_weights(flat: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
 
 def pool_positions(x: torch.Tensor, key: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(N, C, T, H, W) -> (N, C, 1): ``sum_j softmax_j(key . x_j) x_j``, or the mean if
-    ``key`` is None."""
+    ``key`` is None. The positions are read in the layout ``x`` is stored in: a channels_last_3d
+    activation (N, T, H, W, C in memory) is viewed as (N, P, C) and multiplied from the other
+    side, since flattening it to (N, C, P) would copy the whole activation first."""
+    n, c = x.shape[0], x.shape[1]
+    if x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d):
+        rows = x.permute(0, 2, 3, 4, 1).reshape(n, -1, c)                  # (N, P, C), a view
+        if key is None:
+            return rows.mean(dim=1).view(n, c, 1)
+        logits = torch.bmm(rows, key.to(rows.dtype).view(1, c, 1).expand(n, c, 1))      # (N, P, 1)
+        weights = logits.softmax(dim=1).to(rows.dtype)
+        return torch.bmm(weights.transpose(1, 2), rows).view(n, c, 1)      # (N, 1, C)
     flat = x.flatten(2)                                                    # (N, C, T*H*W)
     if key is None:
         return flat.mean(dim=-1, keepdim=True)
