@@ -1,12 +1,14 @@
 #!/bin/bash
 # The one prepared command for a GPU machine lent for a few minutes (the device tool's `run`):
-#   bash scripts/device_gpu_check.sh SECONDS
+#   bash scripts/device_gpu_check.sh SECONDS [STEP ...]
 # with gcvideo's dependencies that the machine lacks as wheels in .whl/ (carried; the machine has no
 # network): `make gpu-check WHEELS=.whl` installs them over the machine's own CUDA PyTorch, NVDEC's
 # tests run, then benchmarks/gpu_check.py with every step, within SECONDS in all. torchcodec finds
 # FFmpeg in PyAV's wheel (scripts/av_ffmpeg_links.py). Everything lands in $OUT.
 set -u
 LIMIT=${1:-540}
+shift
+STEPS=${*:-train infer memory profile decode data compile fit}     # the GPU check's steps, in this order
 OUT=${OUT:-/tmp/gpu-check-out}
 mkdir -p "$OUT"
 left() { echo $((LIMIT - SECONDS)); }
@@ -36,11 +38,16 @@ fi
 echo "installed in $SECONDS s"
 export LD_LIBRARY_PATH=$(.venv-gpu/bin/python scripts/av_ffmpeg_links.py /tmp/ffav)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 .venv-gpu/bin/python -c 'import torchcodec; from gcvideo.data.decode import backend_missing as m; print("torchcodec", torchcodec.__version__, "cpu:", m("torchcodec"), "cuda:", m("torchcodec-cuda"))' 2>&1 | tee -a "$OUT/probe.txt"
-PYTHONUNBUFFERED=1 timeout 110 .venv-gpu/bin/python -m pytest -q -p no:cacheprovider -rs tests/test_data_decode_cuda.py \
-  -k "not training" > "$OUT/nvdec_tests.log" 2>&1
-tail -15 "$OUT/nvdec_tests.log"; echo "NVDEC tests done at $SECONDS s"
+if [ "${NVDEC_TESTS:-1}" = 1 ]; then
+  PYTHONUNBUFFERED=1 timeout 110 .venv-gpu/bin/python -m pytest -q -p no:cacheprovider -rs tests/test_data_decode_cuda.py \
+    -k "not training" > "$OUT/nvdec_tests.log" 2>&1
+  tail -15 "$OUT/nvdec_tests.log"; echo "NVDEC tests done at $SECONDS s"
+fi
+if [ "${PROBE:-0}" = 1 ]; then      # which import breaks torchcodec (scripts/device_torchcodec_probe.py)
+  timeout 90 .venv-gpu/bin/python scripts/device_torchcodec_probe.py 2>&1 | tee "$OUT/torchcodec_probe.txt"
+fi
 BUDGET=$(( $(left) - 15 ))
-ARGS="--out $OUT/gpu_check.json --work /tmp/gcw --time-limit $BUDGET --steps train infer memory profile decode data compile fit"
+ARGS="--out $OUT/gpu_check.json --work /tmp/gcw --time-limit $BUDGET --steps $STEPS"
 if command -v make > /dev/null; then
   PYTHONUNBUFFERED=1 timeout $((BUDGET + 10)) make gpu-check WHEELS=.whl GPU_CHECK_ARGS="$ARGS" > "$OUT/gpu_check.log" 2>&1
 else
