@@ -184,6 +184,29 @@ def test_a_backend_that_cannot_load_is_refused_in_one_line(monkeypatch):
 
 
 @pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
+def test_a_torchcodec_that_imports_but_cannot_decode_is_refused_once(monkeypatch):
+    """torchcodec loads FFmpeg at the first decode, and a build that does not match torch fails
+    there (seen on the H200: torch 2.11 with torchcodec 0.16, "the JSON object must be str ... not
+    tuple"): the check decodes a generated video, so the backend is refused in one line instead of
+    every video being reported unreadable."""
+    from torchcodec.decoders import VideoDecoder
+
+    from gcvideo.data import decode
+
+    def broken(self, index):
+        raise TypeError("the JSON object must be str, bytes or bytearray, not tuple")
+
+    decode._torchcodec_self_test.cache_clear()
+    monkeypatch.setattr(VideoDecoder, "get_frame_at", broken)
+    try:
+        message = backend_missing("torchcodec")
+        assert message.startswith("data.backend torchcodec cannot decode a test video in this process (TypeError: "
+                                  "the JSON object must be str") and "\n" not in message
+    finally:
+        decode._torchcodec_self_test.cache_clear()
+
+
+@pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
 @pytest.mark.parametrize("kind", BAD)
 def test_torchcodec_names_a_broken_file_as_pyav_does(bad_videos, kind):
     """Decoded directly (no probe first), each broken file gets PyAV's reason."""

@@ -30,6 +30,7 @@ def test_torchcodec_cuda_is_refused_in_one_line_where_it_cannot_run(monkeypatch)
     monkeypatch.setattr(torchcodec, "__version__", "0.11.1")          # PyPI's CPU builds
     assert "needs a CUDA build of torchcodec" in backend_missing("torchcodec-cuda")
     monkeypatch.setattr(torchcodec, "__version__", "0.16.0+cu130")
+    monkeypatch.setattr(decode, "_torchcodec_self_test", lambda cuda: None)   # no GPU to decode on here
     assert backend_missing("torchcodec-cuda") is None
 
 

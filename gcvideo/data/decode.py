@@ -28,6 +28,7 @@ pick the neighbouring frame; PyAV's times are exact.
 
 Every failure is a :class:`VideoError` whose message names the file and the reason.
 """
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -424,6 +425,38 @@ def backend_missing(backend: str) -> Optional[str]:
         if "+cu" not in version:          # CUDA builds say so in their version: 0.16.0+cu130
             return (f"data.backend torchcodec-cuda needs a CUDA build of torchcodec (a version such as "
                     f"0.16.0+cu130); this one is {version or 'unversioned'}")
+    return _torchcodec_self_test(backend == "torchcodec-cuda")
+
+
+@functools.lru_cache(maxsize=None)
+def _torchcodec_self_test(cuda: bool) -> Optional[str]:
+    """None when torchcodec decodes a tiny generated H.264 video in this process, else one line.
+    torchcodec loads its FFmpeg libraries at the first decode, not at import, and a build that
+    does not match this torch can fail there: without this check every video would be reported
+    unreadable instead of the backend once. Once per process (forked workers inherit it)."""
+    import io
+
+    import av
+
+    try:
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            for i in range(2):
+                frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 60 * i, np.uint8), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        from torchcodec.decoders import VideoDecoder
+
+        VideoDecoder(buffer.getvalue(), device=_cuda_device() if cuda else "cpu").get_frame_at(1)
+    except Exception as err:  # noqa: BLE001 - whatever breaks, the backend cannot be used here
+        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        name = "torchcodec-cuda" if cuda else "torchcodec"
+        return (f"data.backend {name} cannot decode a test video in this process ({type(err).__name__}: "
+                f"{first[:160]}); it needs {TORCHCODEC_NEEDS}")
     return None
 
 
