@@ -185,9 +185,9 @@ def test_a_backend_that_cannot_load_is_refused_in_one_line(monkeypatch):
 
 @pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
 def test_a_torchcodec_that_imports_but_cannot_decode_is_refused_once(monkeypatch):
-    """torchcodec loads FFmpeg at the first decode, and a build that does not match torch fails
-    there (seen on the H200: torch 2.11 with torchcodec 0.16, "the JSON object must be str ... not
-    tuple"): the check decodes a generated video, so the backend is refused in one line instead of
+    """An imported torchcodec whose FFmpeg did not load keeps stand-in operators that fail at the
+    first decode (seen on the H200: "the JSON object must be str ... not tuple" for every video of
+    a fit): the check decodes a generated video, so the backend is refused in one line instead of
     every video being reported unreadable."""
     from torchcodec.decoders import VideoDecoder
 

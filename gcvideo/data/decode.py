@@ -431,9 +431,11 @@ def backend_missing(backend: str) -> Optional[str]:
 @functools.lru_cache(maxsize=None)
 def _torchcodec_self_test(cuda: bool) -> Optional[str]:
     """None when torchcodec decodes a tiny generated H.264 video in this process, else one line.
-    torchcodec loads its FFmpeg libraries at the first decode, not at import, and a build that
-    does not match this torch can fail there: without this check every video would be reported
-    unreadable instead of the backend once. Once per process (forked workers inherit it)."""
+    Importing torchcodec succeeds even where its FFmpeg libraries cannot load: it keeps stand-ins
+    for its operators, which fail only at the first decode (with "the JSON object must be str,
+    bytes or bytearray, not tuple" once the libraries became loadable later in the process).
+    Without this check every video would be reported unreadable instead of the backend once.
+    Once per process (forked workers inherit the answer)."""
     import io
 
     import av
