@@ -33,7 +33,7 @@ setup(
     ],
     extras_require={
         "export": ["onnx", "onnxscript", "onnxruntime"],
-        # data.backend torchcodec (it also needs FFmpeg's shared libraries, 4 to 7)
+        # data.backend torchcodec (it also needs FFmpeg's shared libraries, 4 to 9; its CUDA build: data.backend torchcodec-cuda)
         "torchcodec": ["torchcodec"],
         # the peers the interop tests run (mmaction2 itself: --no-deps, see the Makefile)
         "test": ["pytest>=7", "onnx", "onnxscript", "onnxruntime", "mmengine", "mmcv-lite==2.2.0", "einops",

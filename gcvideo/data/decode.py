@@ -39,7 +39,7 @@ import numpy as np
 from . import protocols, shards
 
 BACKENDS = ("pyav", "decord", "torchcodec", "torchcodec-cuda")
-TORCHCODEC_NEEDS = ("pip install torchcodec, and FFmpeg's shared libraries (4 to 7; Debian/Ubuntu: "
+TORCHCODEC_NEEDS = ("pip install torchcodec, and FFmpeg's shared libraries (4 to 9; Debian/Ubuntu: "
                     "apt-get install libavcodec-dev libavformat-dev libavutil-dev libswscale-dev "
                     "libswresample-dev libavfilter-dev libavdevice-dev)")
 # Seconds: a requested time this close to a frame's start counts as reaching it (times that land on
@@ -50,6 +50,7 @@ _DECORD_CHUNK = 16   # frames per decord batch: bounds memory at the source reso
 log = logging.getLogger("gcvideo.data")
 _fallback_logged: set = set()
 OPENED = {"files": 0}      # video files PyAV opened in this process (shards count theirs in shards.OPENED)
+NVDEC_FALLBACKS = {"videos": 0, "logged": False}   # torchcodec-cuda decodes torchcodec did on the CPU itself
 
 
 class VideoError(RuntimeError):
@@ -523,6 +524,12 @@ def _decode_torchcodec(path: str, times: np.ndarray, scale: _Scale = _Scale(), c
                     batch.append(batch[-1] if batch else None)
         frames += [(frame if cuda else _shown(frame, 0, scale)) if frame is not None else frames[-1]
                    for frame in batch]
+    if cuda and getattr(decoder, "cpu_fallback", False):     # torchcodec decoded on the CPU after all
+        NVDEC_FALLBACKS["videos"] += 1
+        if not NVDEC_FALLBACKS["logged"]:
+            NVDEC_FALLBACKS["logged"] = True
+            log.warning("torchcodec-cuda: torchcodec decoded %s on the CPU, not with NVDEC (%s); further such "
+                        "videos are counted, not logged", path, decoder.cpu_fallback)
     return _stack(path, [frames[i] for i in where.reshape(-1)])      # torchcodec applies the rotation itself
 
 
