@@ -10,7 +10,9 @@ The two pipelines alternate over several rounds in one run; the ratio is of tota
 
 A third loader gives the bound: with the same workers and videos, only seeking and
 decoding the frames each training clip needs (the same random clip times as gcvideo's
-pipeline, no resize, crop or normalisation); the full pipeline's share of it is printed.
+pipeline, no resize, crop or normalisation); the full pipeline's share of it is printed. With
+workers, a fourth runs gcvideo's pipeline with FFmpeg's automatic threads in every worker (as
+gcvideo 0.3 did) against one decoding thread per worker (now), and prints the ratio.
 With ``--prepared DIR`` (a copy of the videos written by ``gcvideo data prepare``) the
 gcvideo pipeline also runs on that copy, side by side. With ``--clips-per-video K`` gcvideo's
 pipeline also runs with repeated augmentation (K clips per decoded video), side by side, and the
@@ -19,6 +21,7 @@ ratio of clips/s with K to clips/s with one clip per video is printed.
     python benchmarks/data_throughput.py [--videos 24 --workers 2 --rounds 2 --prepared DIR --clips-per-video 2]
 """
 import argparse
+import gc
 import os
 import tempfile
 import time
@@ -79,7 +82,7 @@ class DecodeOnly(torch.utils.data.Dataset):
 def make_loaders(root: str, workers: int, batch: int, prepared: str = None, clips_per_video: int = 1):
     from pytorchvideo.data import Kinetics, make_clip_sampler
 
-    from gcvideo.engine.datamodule import KineticsDataModule
+    from gcvideo.engine.datamodule import KineticsDataModule, worker_init
 
     ours = KineticsDataModule(root, batch_size=batch, num_workers=workers, seed=0)
     from gcvideo.data.records import load_records
@@ -92,11 +95,20 @@ def make_loaders(root: str, workers: int, batch: int, prepared: str = None, clip
     def decode_only():
         loader = ours.train_dataloader()
         return DataLoader(DecodeOnly(ours.dataset("train")), batch_size=batch, sampler=loader.sampler,
-                          num_workers=workers, collate_fn=lambda frames: {"clips": len(frames)})
+                          num_workers=workers, collate_fn=lambda frames: {"clips": len(frames)},
+                          worker_init_fn=worker_init)
+
+    def ffmpeg_threads():
+        # gcvideo 0.3's workers: PyAV with FFmpeg's automatic threads (one per core) in every worker
+        loader = ours.train_dataloader()
+        loader.worker_init_fn = lambda _: gc.freeze()
+        return loader
 
     # a new DataLoader (and new worker processes) per round on every side
     loaders = {"gcvideo": ours.train_dataloader, "decode only": decode_only,
                "pytorchvideo": lambda: DataLoader(stock, batch_size=batch, num_workers=workers)}
+    if workers > 0:
+        loaders["gcvideo, FFmpeg threads"] = ffmpeg_threads
     if clips_per_video > 1:
         loaders[f"gcvideo K={clips_per_video}"] = KineticsDataModule(
             root, batch_size=max(1, batch // clips_per_video), num_workers=workers, seed=0,
@@ -143,17 +155,20 @@ def main() -> None:
             seen, secs = run(fn, n_train)
             totals[name][0] += seen
             totals[name][1] += secs
-            print(f"round {r + 1}: {name:13s} {seen} clips in {secs:6.2f}s = {seen / secs:6.2f} clips/s", flush=True)
+            print(f"round {r + 1}: {name:23s} {seen} clips in {secs:6.2f}s = {seen / secs:6.2f} clips/s", flush=True)
     rate = {name: n / s for name, (n, s) in totals.items()}
     print(f"\ntraining clips/s ({args.workers} workers, batch {args.batch}, 340x256 10 s videos, 8x8 clips, 224 crops)")
     for name, value in rate.items():
-        print(f"{name:13s} {value:7.2f} clips/s")
+        print(f"{name:23s} {value:7.2f} clips/s")
     print(f"ratio gcvideo / pytorchvideo: {rate['gcvideo'] / rate['pytorchvideo']:.2f}x")
     print(f"gcvideo's share of the decode-only bound: {rate['gcvideo'] / rate['decode only']:.2f}")
     repeated = f"gcvideo K={args.clips_per_video}"
     if repeated in rate:
         print(f"repeated augmentation, clips/s with {args.clips_per_video} clips per decoded video / one: "
               f"{rate[repeated] / rate['gcvideo']:.2f}x")
+    if "gcvideo, FFmpeg threads" in rate:
+        print(f"one decoding thread per worker / FFmpeg's threads in every worker: "
+              f"{rate['gcvideo'] / rate['gcvideo, FFmpeg threads']:.2f}x")
     if "gcvideo prepared" in rate:
         print(f"prepared copy / original: {rate['gcvideo prepared'] / rate['gcvideo']:.2f}x")
 

@@ -247,3 +247,33 @@ def test_a_backend_that_cannot_load_stops_the_command_in_one_line(synth_root, tm
     assert main(["fit", *tiny_args(synth_root, tmp_path / "run"), "--data.backend", "torchcodec"]) == 2
     err = capsys.readouterr().err
     assert "data.backend torchcodec cannot load (no FFmpeg)" in err and "Traceback" not in err
+
+
+def test_loader_workers_decode_with_one_thread_and_the_same_frames(synth_root, monkeypatch):
+    """In loader workers PyAV decodes with one thread (the workers already fill the cores; FFmpeg's
+    automatic threads on top oversubscribe them): the workers' flag is set by worker_init, the
+    main process keeps FFmpeg's threads, and the frames are the same either way."""
+    import av
+    import torch
+
+    from gcvideo.data import decode
+    from gcvideo.engine.datamodule import worker_init
+
+    class Flag(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return decode._THREADS["one"]
+
+    loader = torch.utils.data.DataLoader(Flag(), batch_size=None, num_workers=1, worker_init_fn=worker_init)
+    assert list(loader) == [True, True] and decode._THREADS["one"] is False
+    path = "tests/data/bbb_trailer_720p.mp4"
+    times = [0.5, 1.0, 3.0, 3.1]
+    threaded = decode_at(path, times)
+    monkeypatch.setitem(decode._THREADS, "one", True)
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        decode._set_threads(stream)
+        assert stream.codec_context.thread_count == 1
+    assert np.array_equal(decode_at(path, times), threaded)

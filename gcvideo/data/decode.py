@@ -51,6 +51,23 @@ log = logging.getLogger("gcvideo.data")
 _fallback_logged: set = set()
 OPENED = {"files": 0}      # video files PyAV opened in this process (shards count theirs in shards.OPENED)
 NVDEC_FALLBACKS = {"videos": 0, "logged": False}   # torchcodec-cuda decodes torchcodec did on the CPU itself
+_THREADS = {"one": False}  # PyAV decodes with FFmpeg's threads (one per core) unless in a worker
+
+
+def decode_in_one_thread() -> None:
+    """First thing in loader and pool workers: PyAV decodes with one thread, as decord and
+    torchcodec here always do. The workers already run one per core; FFmpeg's own threads on
+    top (its automatic count is one per core, in every worker) oversubscribe the cores, and its
+    frame threads work ahead past a clip's last frame. The main process
+    (predict, the timeline, single-process loaders) keeps FFmpeg's threads."""
+    _THREADS["one"] = True
+
+
+def _set_threads(stream) -> None:
+    if _THREADS["one"]:
+        stream.codec_context.thread_count = 1
+    else:
+        stream.thread_type = "AUTO"
 
 
 class VideoError(RuntimeError):
@@ -204,7 +221,7 @@ def decode_all(path: str, timeout: Optional[float] = DEFAULT_TIMEOUT) -> int:
         with _open(path) as container:
             info = _info(path, container)
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            _set_threads(stream)
             stream.codec_context.options = {"err_detect": "explode"}
             time_base = float(stream.time_base)
             base = stream.start_time * time_base if stream.start_time is not None else 0.0
@@ -322,7 +339,7 @@ def _decode_pyav(path: str, times: np.ndarray, scale: _Scale = _Scale(), contain
         with _open(path) as container:
             return _decode_pyav(path, times, scale, container)
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    _set_threads(stream)
     time_base = float(stream.time_base)          # float arithmetic per frame (Fractions cost ~1 ms a clip)
     base = stream.start_time * time_base if stream.start_time is not None else 0.0
     if times[0] > 1.0:  # seek to the key frame at or before the first request

@@ -9,8 +9,11 @@ from typing import Callable, Iterable, Optional, Sequence
 
 def _worker_init() -> None:
     """Ctrl-C is the parent's to handle (it stops the pool: one message, not one traceback per
-    worker), and a worker dies with its parent (Linux: a killed parent leaves no worker
-    writing on)."""
+    worker), a worker dies with its parent (Linux: a killed parent leaves no worker writing
+    on), and PyAV decodes with one thread in it (the pool already runs one worker per core)."""
+    from .decode import decode_in_one_thread
+
+    decode_in_one_thread()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes

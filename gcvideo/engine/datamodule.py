@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from ..data.dataset import EpochSampler, VideoClipDataset
-from ..data.decode import BACKENDS, DEFAULT_TIMEOUT, backend_missing, worker_context
+from ..data.decode import BACKENDS, DEFAULT_TIMEOUT, backend_missing, decode_in_one_thread, worker_context
 from ..data.multiview import MultiViewDataset
 from ..data.records import class_index, fingerprint, list_format, load_records, read_classes_file, sort_class_names
 from ..data.spec import InputSpec
@@ -28,8 +28,10 @@ def worker_init(_worker_id: int) -> None:
     """First thing in every DataLoader worker: move everything inherited from the parent into
     the garbage collector's permanent generation. A full collection writes to every object it
     tracks, which copies each memory page holding them into the worker (the copy-on-read
-    growth); frozen objects are never visited, so those pages stay shared."""
+    growth); frozen objects are never visited, so those pages stay shared. And PyAV decodes
+    with one thread (:func:`gcvideo.data.decode.decode_in_one_thread`)."""
     gc.freeze()
+    decode_in_one_thread()
 
 
 VAL_NAMES = {"validate.csv": "val.csv", "val.csv": "validate.csv"}   # Kinetics' name, data synth's
