@@ -5,6 +5,16 @@
 # network): `make gpu-check WHEELS=.whl` installs them over the machine's own CUDA PyTorch, NVDEC's
 # tests run, then benchmarks/gpu_check.py with every step, within SECONDS in all. torchcodec finds
 # FFmpeg in PyAV's wheel (scripts/av_ffmpeg_links.py). Everything lands in $OUT.
+#
+# .whl/ (ignored: `echo /.whl/ >> .git/info/exclude`; carry it) for the H200 image's Python 3.12, here:
+#   P="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
+#      --platform manylinux2014_x86_64 --platform manylinux2010_x86_64"
+#   pip download -d .whl --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $P \
+#     av==18.1.0 decord==0.6.0 yacs==0.1.8 termcolor parameterized jsonargparse docstring_parser \
+#     typeshed_client torchcodec==0.16.0            # 0.16.0+cu130: NVDEC, runs on torch >= 2.11
+#   pip download -d .whl --no-deps --only-binary=:all: setuptools wheel packaging     # the editable install
+#   .venv/bin/pip wheel -w .whl --no-deps pytorchvideo==0.1.5 fvcore iopath          # sdists, built here
+# (59 MB; the image has torch, Lightning, torchmetrics, tensorboard and the rest.)
 set -u
 LIMIT=${1:-540}
 shift
