@@ -17,11 +17,36 @@ import time
 import numpy as np
 
 
-def clip_times(path: str, rng: np.random.Generator) -> np.ndarray:
+def clip_jobs(paths, clips: int, frames: int = 8) -> list:
+    """(path, clip times) for ``clips`` training clips of each video (``frames`` frames 8 apart at
+    30 fps), each drawn from the seed [0, video, k] as the training dataset draws a clip."""
     from gcvideo.data import decode, sampling
 
-    info = decode.probe(path)
-    return sampling.random_clip(info.duration, info.fps, 8, 8, rng, 30.0)
+    jobs = []
+    for i, path in enumerate(paths):
+        info = decode.probe(path)
+        jobs += [(path, sampling.random_clip(info.duration, info.fps, frames, 8, np.random.default_rng([0, i, k]), 30.0))
+                 for k in range(clips)]
+    return jobs
+
+
+def decode_rates(jobs, backends, rounds: int, short_side=None, report=None) -> dict:
+    """{backend: decode-only clips/s} over ``rounds`` rounds of every job, the backends alternating
+    within each round (a busy moment hits all); ``report(round, backend, clips, seconds)`` after each."""
+    from gcvideo.data import decode
+
+    totals = {b: [0, 0.0] for b in backends}
+    for r in range(rounds):
+        for b in backends:
+            start = time.perf_counter()
+            for path, times in jobs:
+                decode.decode_at(path, times, b, short_side=short_side)
+            seconds = time.perf_counter() - start
+            totals[b][0] += len(jobs)
+            totals[b][1] += seconds
+            if report:
+                report(r, b, len(jobs), seconds)
+    return {b: n / sec for b, (n, sec) in totals.items()}
 
 
 def main() -> None:
@@ -39,25 +64,18 @@ def main() -> None:
     root = args.root or tempfile.mkdtemp(prefix="gcvideo-decode-")
     kinetics_size_data(root, args.videos)
     paths = [r.path for r in load_records(os.path.join(root, "train.csv"), root)][:args.videos]
-    backends = [b for b in decode.BACKENDS if not decode.backend_missing(b)]
-    for b in set(decode.BACKENDS) - set(backends):
-        print(f"left out: {decode.backend_missing(b)}")
-    jobs = [(p, clip_times(p, np.random.default_rng([0, i, k]))) for i, p in enumerate(paths) for k in range(args.clips)]
-    totals = {b: [0, 0.0] for b in backends}
-    for r in range(args.rounds):
-        for b in backends:
-            start = time.perf_counter()
-            for path, times in jobs:
-                decode.decode_at(path, times, b)
-            seconds = time.perf_counter() - start
-            totals[b][0] += len(jobs)
-            totals[b][1] += seconds
-            print(f"round {r + 1}: {b:11s} {len(jobs)} clips in {seconds:6.2f} s = {len(jobs) / seconds:7.1f} clips/s",
-                  flush=True)
-    rate = {b: n / s for b, (n, s) in totals.items()}
+    backends, missing = decode.usable_backends()
+    for why in missing.values():
+        print(f"left out: {why}")
+    jobs = clip_jobs(paths, args.clips)
+
+    def report(r: int, b: str, clips: int, seconds: float) -> None:
+        print(f"round {r + 1}: {b:15s} {clips} clips in {seconds:6.2f} s = {clips / seconds:7.1f} clips/s", flush=True)
+
+    rate = decode_rates(jobs, backends, args.rounds, report=report)
     print(f"\ndecode-only clips/s, one process ({len(paths)} videos of 340x256, 10 s; 8x8 clips at 30 fps)")
     for b, value in rate.items():
-        print(f"{b:11s} {value:7.1f} clips/s  {value / rate['pyav']:5.2f}x pyav")
+        print(f"{b:15s} {value:7.1f} clips/s  {value / rate['pyav']:5.2f}x pyav")
 
 
 if __name__ == "__main__":

@@ -60,12 +60,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gcvideo.data import decode
 from gcvideo.tools.timing import RunUnder, interleaved_latency, latency_ratio
 from gcvideo.layers.global_context import GlobalContext3d
 from gcvideo.models.insert import bypass_blocks
 from gcvideo.models import channels_last_3d, create_model, fold_context_blocks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))    # sibling benchmarks (decode_throughput)
 TRAIN_MODELS = ("slow_r50", "slow_r50_gc", "slow_r50_nl5", "slow_r50_se")
 STEPS = ("train", "compile", "infer", "fit", "data", "memory", "profile", "decode")
 RESERVE_S = {"train": 40, "infer": 20, "fit": 120, "data": 90, "memory": 15, "profile": 20, "decode": 40}   # at full size, on an H200
@@ -140,8 +142,9 @@ def train_step(model, opt, clip, labels, device) -> None:
     opt.zero_grad(set_to_none=True)
 
 
-def time_training(runs: dict, sizes: Sizes, device: torch.device) -> dict:
-    """Round-robin timing of ``{name: (model, optimizer)}``; clips/s, ratio, peak memory."""
+def time_training(runs: dict, sizes: Sizes, device: torch.device, resident: bool = True) -> dict:
+    """Round-robin timing of ``{name: (model, optimizer)}``; clips/s, ratio, peak memory (with
+    ``resident`` False, only what a step allocates above what was resident before it)."""
     clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     times = {name: [] for name in runs}
     peak = {name: 0 for name in runs}
@@ -149,9 +152,9 @@ def time_training(runs: dict, sizes: Sizes, device: torch.device) -> dict:
         for name, (model, opt) in runs.items():
             if device.type == "cuda":
                 # this step's own memory: what it allocates on top of everything resident,
-                # plus this model's resident weights and optimizer state
+                # plus (``resident``) this model's weights and optimizer state
                 own = tensor_bytes(model.parameters()) + tensor_bytes(
-                    v for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
+                    v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)) if resident else 0
                 before = torch.cuda.memory_allocated(device)
                 torch.cuda.reset_peak_memory_stats(device)
             sync(device)
@@ -372,7 +375,7 @@ def step_fit(sizes: Sizes, device: torch.device, work: str) -> dict:
                                    log=os.path.join(work, "test.log"))
     with open(os.path.join(run, "test_10x3", "metrics.json")) as f:
         metrics = json.load(f)
-    backends, missing = usable_backends()
+    backends, _ = decode.usable_backends()
     for backend in [b for b in backends if b.startswith("torchcodec")] if device.type == "cuda" else []:
         # one more epoch from scratch with this decoder (the CPU suite trains with torchcodec already)
         seconds[f"fit 1 epoch, data.backend {backend}"] = gcvideo(
@@ -393,14 +396,6 @@ def kinetics_size_paths(sizes: Sizes, work: str) -> tuple:
     root = os.path.join(work, "kinetics_size")
     kinetics_size_data(root, sizes.data_videos, progress=False)
     return root, load_records(os.path.join(root, "train.csv"), root)
-
-
-def usable_backends() -> tuple:
-    """([backends that decode here], {backend: why not})."""
-    from gcvideo.data import decode
-
-    missing = {b: decode.backend_missing(b) for b in decode.BACKENDS}
-    return [b for b, why in missing.items() if why is None], {b: why for b, why in missing.items() if why}
 
 
 def prefetched_batches(workers: int) -> int:
@@ -447,7 +442,7 @@ def step_data(sizes: Sizes, work: str, train_clips_per_s: float | None) -> dict:
             rows.append(f"{os.path.relpath(link, root)} {r.label}\n")
     with open(listing, "w") as f:
         f.writelines(rows)
-    backends, missing = usable_backends()
+    backends, missing = decode.usable_backends()
     rates = {}
     for backend in backends:
         rates[backend] = loader_rate(root, "repeated.txt", sizes, workers, backend)
@@ -477,22 +472,8 @@ def step_memory(sizes: Sizes, device: torch.device) -> dict:
     clip, labels = training_batch(sizes.batch, sizes.frames, sizes.size, device)
     for model, opt in runs.values():        # warm-up: cuDNN's search, the optimizer's state
         train_step(model, opt, clip, labels, device)
-    times = {name: [] for name in runs}
-    peak = {name: 0 for name in runs}
-    for _ in range(max(3, sizes.rounds)):    # interleaved; the peak above what was resident before the step
-        for name, (model, opt) in runs.items():
-            sync(device)
-            if device.type == "cuda":
-                before = torch.cuda.memory_allocated(device)
-                torch.cuda.reset_peak_memory_stats(device)
-            start = time.perf_counter()
-            train_step(model, opt, clip, labels, device)
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-            if device.type == "cuda":
-                peak[name] = max(peak[name], torch.cuda.max_memory_allocated(device) - before)
-    rows = {name: {"step_ms": 1000 * statistics.median(ts),
-                   "peak_gib": peak[name] / 2 ** 30 if device.type == "cuda" else None} for name, ts in times.items()}
+    rows = {name: {"step_ms": row["step_ms"], "peak_gib": row["peak_gib"]}
+            for name, row in time_training(runs, sizes, device, resident=False).items()}
     plain, held = rows["without"], rows["activation checkpointing"]
     return {"models": rows, "time_ratio": held["step_ms"] / plain["step_ms"],
             "memory_ratio": held["peak_gib"] / plain["peak_gib"] if device.type == "cuda" else None,
@@ -542,30 +523,15 @@ def step_profile(sizes: Sizes, device: torch.device) -> dict:
 
 # --- 8: decode-only -------------------------------------------------------------------------
 def step_decode(sizes: Sizes, work: str) -> dict:
-    import numpy as np
-
-    from gcvideo.data import decode, sampling
+    from decode_throughput import clip_jobs, decode_rates
 
     root, records = kinetics_size_paths(sizes, work)
     paths = [r.path for r in records][:sizes.data_videos]
-    backends, missing = usable_backends()
-    jobs = []
-    for i, path in enumerate(paths):
-        info = decode.probe(path)
-        for k in range(sizes.decode_clips):
-            rng = np.random.default_rng([0, i, k])
-            jobs.append((path, sampling.random_clip(info.duration, info.fps, sizes.frames, 8, rng, 30.0)))
+    backends, missing = decode.usable_backends()
+    jobs = clip_jobs(paths, sizes.decode_clips, sizes.frames)
     for backend in backends:                # first use: libraries, NVDEC's decoder and CUDA context
         decode.decode_at(jobs[0][0], jobs[0][1], backend, short_side=288)
-    totals = {b: [0, 0.0] for b in backends}
-    for _ in range(sizes.decode_rounds):    # backends alternate within each round
-        for backend in backends:
-            start = time.perf_counter()
-            for path, times in jobs:
-                decode.decode_at(path, times, backend, short_side=288)
-            totals[backend][0] += len(jobs)
-            totals[backend][1] += time.perf_counter() - start
-    rate = {b: n / sec for b, (n, sec) in totals.items()}
+    rate = decode_rates(jobs, backends, sizes.decode_rounds, short_side=288)
     return {"backends": {b: {"clips_per_s": r, "vs_pyav": r / rate["pyav"]} for b, r in rate.items()},
             "left_out": missing,
             # clips torchcodec-cuda's decoder decoded on the CPU by itself (no NVDEC for that stream)

@@ -50,7 +50,7 @@ export LD_LIBRARY_PATH=$(.venv-gpu/bin/python scripts/av_ffmpeg_links.py /tmp/ff
 .venv-gpu/bin/python -c 'import torchcodec; from gcvideo.data.decode import backend_missing as m; print("torchcodec", torchcodec.__version__, "cpu:", m("torchcodec"), "cuda:", m("torchcodec-cuda"))' 2>&1 | tee -a "$OUT/probe.txt"
 if [ "${NVDEC_TESTS:-1}" = 1 ]; then
   PYTHONUNBUFFERED=1 timeout 110 .venv-gpu/bin/python -m pytest -q -p no:cacheprovider -rs tests/test_data_decode_cuda.py \
-    -k "not training" > "$OUT/nvdec_tests.log" 2>&1
+    tests/test_data_decode.py::test_torchcodec_names_a_broken_file_as_pyav_does -k "not training" > "$OUT/nvdec_tests.log" 2>&1
   tail -15 "$OUT/nvdec_tests.log"; echo "NVDEC tests done at $SECONDS s"
 fi
 if [ "${PROBE:-0}" = 1 ]; then      # which import breaks torchcodec (scripts/device_torchcodec_probe.py)

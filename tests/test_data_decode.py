@@ -7,6 +7,9 @@ from videos import BAD, UNUSUAL_GOOD, frame_index
 # torchcodec needs FFmpeg's shared libraries (.ci/run installs them where it can): its tests say why they skip
 TORCHCODEC = pytest.param("torchcodec", marks=pytest.mark.skipif(backend_missing("torchcodec") is not None,
                                                                  reason=str(backend_missing("torchcodec"))))
+# NVDEC needs CUDA and torchcodec's CUDA build: tests/test_data_decode_cuda.py holds the rest of its tests
+TORCHCODEC_CUDA = pytest.param("torchcodec-cuda", marks=pytest.mark.skipif(
+    backend_missing("torchcodec-cuda") is not None, reason=str(backend_missing("torchcodec-cuda"))))
 BACKENDS = ["pyav", "decord", TORCHCODEC]
 
 
@@ -206,12 +209,13 @@ def test_a_torchcodec_that_imports_but_cannot_decode_is_refused_once(monkeypatch
         decode._torchcodec_self_test.cache_clear()
 
 
-@pytest.mark.skipif(backend_missing("torchcodec") is not None, reason=str(backend_missing("torchcodec")))
+@pytest.mark.parametrize("other", [TORCHCODEC, TORCHCODEC_CUDA])
 @pytest.mark.parametrize("kind", BAD)
-def test_torchcodec_names_a_broken_file_as_pyav_does(bad_videos, kind):
-    """Decoded directly (no probe first), each broken file gets PyAV's reason."""
+def test_torchcodec_names_a_broken_file_as_pyav_does(bad_videos, kind, other):
+    """Decoded directly (no probe first), each broken file gets PyAV's reason (NVDEC's too: a file it
+    cannot decode goes to the CPU decoder, which names it)."""
     reasons = []
-    for backend in ("pyav", "torchcodec"):
+    for backend in ("pyav", other):
         with pytest.raises(VideoError) as caught:
             decode_at(bad_videos[kind], [0.0, 2.5], backend)
         reasons.append(caught.value.reason)

@@ -3,14 +3,15 @@
 Where CUDA or that build is missing the decoding tests skip, saying which; the refusal itself,
 and the loaders' spawn start that CUDA decoding needs, are tested everywhere. NVDEC converts
 colours with its own kernels, so frames are compared by content (the frame shown, mean level
-differences of a few units), not bit for bit as the CPU backends are.
+differences of a few units), not bit for bit as the CPU backends are. That a broken file gets
+PyAV's reason is tested beside the CPU torchcodec's, in test_data_decode.py.
 """
 import numpy as np
 import pytest
 
 from gcvideo.data import decode
-from gcvideo.data.decode import VideoError, backend_missing, decode_at, probe
-from videos import BAD, UNUSUAL_GOOD, frame_index
+from gcvideo.data.decode import backend_missing, decode_at, probe
+from videos import UNUSUAL_GOOD, frame_index
 
 MISSING = backend_missing("torchcodec-cuda")
 needs_nvdec = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
@@ -100,17 +101,6 @@ def test_nvdec_on_a_real_video_scaled_on_the_gpu():
         assert a.shape == b.shape, short_side
         per_frame = np.abs(a.astype(int) - b.astype(int)).mean(axis=(1, 2, 3))
         assert per_frame.max() < 4.0, (short_side, per_frame.max())
-
-
-@needs_nvdec
-@pytest.mark.parametrize("kind", BAD)
-def test_nvdec_names_a_broken_file_as_pyav_does(bad_videos, kind):
-    reasons = []
-    for backend in ("pyav", "torchcodec-cuda"):
-        with pytest.raises(VideoError) as caught:
-            decode_at(bad_videos[kind], [0.0, 2.5], backend)
-        reasons.append(caught.value.reason)
-    assert reasons[0] == reasons[1]
 
 
 @needs_nvdec

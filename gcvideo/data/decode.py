@@ -274,19 +274,22 @@ def _decode_at(path: str, times: Sequence[float], backend: str, short_side: Opti
             return _decode_torchcodec(path, times, scale, cuda=True)
         except VideoError as err:      # NVDEC lacks the codec or the size, or the file is broken:
             frames = _decode_torchcodec(path, times, scale)     # the CPU names the breakage as it always does
-            if path not in _fallback_logged:
-                _fallback_logged.add(path)
-                log.warning("NVDEC cannot decode %s (%s); decoding it on the CPU", path, err.summary)
+            _log_fallback(path, "NVDEC", err.summary, "on the CPU")
             return frames
     if backend == "decord":
         try:
             return _decode_decord(path, times, scale)
         except _DecordCannot as err:
-            if path not in _fallback_logged:
-                _fallback_logged.add(path)
-                log.warning("decord cannot decode %s (%s); decoding it with pyav", path, err)
+            _log_fallback(path, "decord", err, "with pyav")
             return _decode_pyav(path, times, scale)
     raise ValueError(f"unknown video backend {backend!r}; choose one of {list(BACKENDS)}")
+
+
+def _log_fallback(path: str, decoder: str, why, instead: str) -> None:
+    """Once per video: ``decoder`` could not decode ``path`` and it is decoded ``instead``."""
+    if path not in _fallback_logged:
+        _fallback_logged.add(path)
+        log.warning("%s cannot decode %s (%s); decoding it %s", decoder, path, why, instead)
 
 
 def working_size(needed: int) -> int:
@@ -482,6 +485,12 @@ def _torchcodec_self_test(cuda: bool) -> Optional[str]:
         return (f"data.backend {name} cannot decode a test video in this process ({type(err).__name__}: "
                 f"{first[:160]}); it needs {TORCHCODEC_NEEDS}")
     return None
+
+
+def usable_backends() -> tuple[list, dict]:
+    """([the backends that decode here], {backend: the line saying why not})."""
+    missing = {b: backend_missing(b) for b in BACKENDS}
+    return [b for b, why in missing.items() if why is None], {b: why for b, why in missing.items() if why}
 
 
 def worker_context(backend: str) -> Optional[str]:
